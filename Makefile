@@ -1,0 +1,30 @@
+# The two commands a new user needs: `make serve` and `make test`.
+# Both create a private virtualenv (.venv) on first use and install OpenSTS into it.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: serve test bench install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Run the server on its embedded default (SQLite in ./.opensts, http://127.0.0.1:4566 ... see README).
+serve: $(STAMP)
+	$(BIN)/opensts serve $(ARGS)
+
+## Run the whole test suite (this is what CI runs).
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Load benchmark against moto and a trivial ASGI app (not part of CI; see bench/README.md).
+bench: $(STAMP)
+	$(BIN)/python bench/run.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,63 @@
+"""Everything one server process holds, wired once at start-up (per worker process).
+
+``build_state(settings)`` opens the store, loads the key ring and compiles the service models,
+so the request path only does dictionary look-ups, one AES-GCM open for session tokens and one
+HMAC chain for the signature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from opensts.auth.keyring import KeyRing
+from opensts.auth.principals import CredentialResolver
+from opensts.auth.sigv4 import SigningKeyCache
+from opensts.protocol.model import ServiceSpec, load_service
+from opensts.service.context import RequestInfo
+from opensts.service.sts import NotImplementedYet, StsService
+from opensts.settings import Settings
+from opensts.store.cache import StoreCache
+from opensts.store.database import open_store
+from opensts.store.repository import SqlRepository
+
+__all__ = ["AppState", "build_state"]
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    repo: SqlRepository
+    cache: StoreCache
+    keyring: KeyRing
+    resolver: CredentialResolver
+    key_cache: SigningKeyCache
+    sts: ServiceSpec
+    iam: ServiceSpec
+    sts_service: StsService
+
+    def service_for(self, signing_name: str) -> ServiceSpec:
+        """The API a request is for, from its credential scope; unsigned requests are STS's."""
+        return self.iam if signing_name == "iam" else self.sts
+
+    def dispatch(self, service: str, info: RequestInfo, params: dict[str, Any]) -> dict[str, Any]:
+        if service == self.sts.name:
+            return self.sts_service.handle(info, params)
+        raise NotImplementedYet(f"{info.action} is not implemented by this OpenSTS server yet.")
+
+
+def build_state(settings: Settings) -> AppState:
+    repo = open_store(settings.data_dir, run_migrations=False)
+    cache = StoreCache(repo, settings.cache_check_interval)
+    keyring = KeyRing(repo)
+    return AppState(
+        settings=settings,
+        repo=repo,
+        cache=cache,
+        keyring=keyring,
+        resolver=CredentialResolver(cache, keyring),
+        key_cache=SigningKeyCache(),
+        sts=load_service("sts"),
+        iam=load_service("iam"),
+        sts_service=StsService(keyring, cache),
+    )

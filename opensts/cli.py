@@ -1,0 +1,186 @@
+"""The ``opensts`` command (also ``python -m opensts``).
+
+Every command takes ``--data-dir`` (default ``$OPENSTS_DATA_DIR``, else ``./.opensts``).
+Commands that write (``account create``) work while the server runs: the server's caches
+notice the store's generation change and the new account is usable at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from opensts import __version__
+from opensts.settings import DEFAULT_PORT, Settings, clock_offset_from_env, default_data_dir, parse_listen
+
+__all__ = ["main"]
+
+_data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Data folder (default: $OPENSTS_DATA_DIR, else ./.opensts).",
+)
+
+
+def _data_dir(value: Path | None) -> Path:
+    return value if value is not None else default_data_dir()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="opensts")
+def main() -> None:
+    """OpenSTS: a self-hosted, AWS-compatible Security Token Service."""
+
+
+@main.command()
+@_data_dir_option
+@click.option(
+    "--listen",
+    "listen",
+    multiple=True,
+    metavar="HOST:PORT[=REGION]",
+    help=f"Address to serve on (repeatable; default 127.0.0.1:{DEFAULT_PORT}). "
+    "=REGION marks the listener as that Region's entry point.",
+)
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes.")
+def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None, tls_key: Path | None, workers: int) -> None:
+    """Run the server (SQLite in the data folder by default)."""
+    from opensts.edge.serve import bind_sockets, run_server
+    from opensts.service.bootstrap import bootstrap
+    from opensts.store.database import open_store
+
+    if bool(tls_cert) != bool(tls_key):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    try:
+        listeners = tuple(parse_listen(v) for v in listen) or Settings(Path(".")).listeners
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    directory = _data_dir(data_dir)
+    repo = open_store(directory)
+    boot = bootstrap(repo, directory)
+    repo.engine.dispose()
+    socks = bind_sockets(listeners)
+    bound = tuple(type(lst)(lst.host, s.getsockname()[1], lst.region) for lst, s in zip(listeners, socks))
+    settings = Settings(
+        directory,
+        bound,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        workers=workers,
+        clock_offset=clock_offset_from_env(),
+    )
+    _print_banner(settings, boot)
+    run_server(settings, socks)
+
+
+def _print_banner(settings: Settings, boot: object) -> None:
+    from opensts.service.bootstrap import PROFILE, BootstrapResult
+
+    assert isinstance(boot, BootstrapResult)
+    url = settings.endpoint_url()
+    lines = [f"OpenSTS {__version__} serving on " + ", ".join(settings.endpoint_url(l) for l in settings.listeners)]
+    lines.append(f"  data folder: {settings.data_dir}    account: {boot.account_id}    IAM user: admin")
+    if boot.created is not None:
+        lines.append("  administrator credentials (shown once; also saved, mode 0600, in the file below):")
+        lines.append(f"    AWS_ACCESS_KEY_ID={boot.created.access_key_id}")
+        lines.append(f"    AWS_SECRET_ACCESS_KEY={boot.created.secret_access_key}")
+    lines.append(f"  credentials file: {boot.credentials_file} (profile {PROFILE})")
+    lines.append("  try:")
+    lines.append(
+        f"    AWS_SHARED_CREDENTIALS_FILE={boot.credentials_file} AWS_PROFILE={PROFILE} "
+        f"aws sts get-caller-identity --endpoint-url {url} --region us-east-1"
+    )
+    click.echo("\n".join(lines))
+    sys.stdout.flush()
+
+
+@main.command()
+@_data_dir_option
+def migrate(data_dir: Path | None) -> None:
+    """Create or upgrade the database schema."""
+    from opensts.store.database import open_store
+
+    open_store(_data_dir(data_dir))
+    click.echo("database is at the newest schema revision")
+
+
+@main.group()
+def account() -> None:
+    """Manage accounts."""
+
+
+@account.command("create")
+@click.argument("account_id")
+@click.option("--name", default=None, help="A friendly name for the account.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: AccountId, AccessKeyId, SecretAccessKey.")
+@_data_dir_option
+def account_create(account_id: str, name: str | None, as_json: bool, data_dir: Path | None) -> None:
+    """Create ACCOUNT_ID with an `admin` user and print its access key."""
+    from opensts.service.accounts import InvalidAccountId, create_account
+    from opensts.store.database import open_store
+    from opensts.store.repository import EntityAlreadyExists
+
+    repo = open_store(_data_dir(data_dir))
+    try:
+        key = create_account(repo, account_id, name)
+    except InvalidAccountId as exc:
+        raise click.BadParameter(str(exc), param_hint="ACCOUNT_ID") from exc
+    except EntityAlreadyExists as exc:
+        raise click.ClickException(f"account {account_id} already exists") from exc
+    _print_key(key, as_json)
+
+
+@account.command("create-root-key")
+@click.argument("account_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: AccountId, AccessKeyId, SecretAccessKey.")
+@_data_dir_option
+def account_create_root_key(account_id: str, as_json: bool, data_dir: Path | None) -> None:
+    """Create an access key for ACCOUNT_ID's root user (for testing root-user behaviour)."""
+    from opensts.service.accounts import create_root_key
+    from opensts.store.database import open_store
+
+    repo = open_store(_data_dir(data_dir))
+    if repo.get_account(account_id) is None:
+        raise click.ClickException(f"no account {account_id}")
+    _print_key(create_root_key(repo, account_id), as_json)
+
+
+@account.command("list")
+@_data_dir_option
+def account_list(data_dir: Path | None) -> None:
+    """List accounts."""
+    from opensts.store.database import open_store
+
+    for rec in open_store(_data_dir(data_dir)).list_accounts():
+        click.echo(f"{rec.id}\t{rec.name}")
+
+
+def _print_key(key: object, as_json: bool) -> None:
+    from opensts.service.accounts import AccountKey
+
+    assert isinstance(key, AccountKey)
+    if as_json:
+        click.echo(json.dumps(key.as_json()))
+        return
+    who = f"IAM user {key.user_name}" if key.user_name else "root user"
+    click.echo(f"account {key.account_id}, {who}")
+    click.echo(f"AWS_ACCESS_KEY_ID={key.access_key_id}")
+    click.echo(f"AWS_SECRET_ACCESS_KEY={key.secret_access_key}")
+
+
+def _register_optional_groups() -> None:
+    """Subcommand groups that live with their package (e.g. the policy engine's CLI)."""
+    try:
+        from opensts.policy.cli import policy
+    except ImportError:  # pragma: no cover - only while the package is being assembled
+        return
+    main.add_command(policy)
+
+
+_register_optional_groups()

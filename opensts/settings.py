@@ -1,0 +1,77 @@
+"""Settings: one frozen object that the CLI, the environment and tests all funnel into.
+
+The server is built from a ``Settings`` alone, so tests construct servers without touching the
+environment. ``DEFAULT_PORT`` 8600 was chosen to stay clear of LocalStack's 4566 and moto's 5000.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "Listener", "Settings", "parse_listen", "default_data_dir"]
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8600
+DATA_DIR_ENV = "OPENSTS_DATA_DIR"
+CLOCK_OFFSET_ENV = "OPENSTS_CLOCK_OFFSET_SECONDS"
+
+_LISTEN_RE = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:=\[\]]+))?(?::(?P<port>\d{1,5}))?(?:=(?P<region>[a-z0-9-]+))?$")
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """A socket to accept requests on; ``region`` marks it as that Region's fleet entry point."""
+
+    host: str
+    port: int
+    region: str | None = None
+
+    @property
+    def url_host(self) -> str:
+        return f"[{self.host}]" if ":" in self.host else self.host
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path
+    listeners: tuple[Listener, ...] = (Listener(DEFAULT_HOST, DEFAULT_PORT),)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    workers: int = 1
+    clock_offset: float = 0.0  # seconds added to the server clock (a testing aid for expiry)
+    cache_check_interval: float = 1.0
+    max_body_bytes: int = 1 << 20
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
+
+    def endpoint_url(self, listener: Listener | None = None) -> str:
+        lst = listener or self.listeners[0]
+        host = "127.0.0.1" if lst.host in ("0.0.0.0", "") else ("::1" if lst.host == "::" else lst.host)
+        host = f"[{host}]" if ":" in host else host
+        return f"{self.scheme}://{host}:{lst.port}"
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get(DATA_DIR_ENV) or "./.opensts")
+
+
+def clock_offset_from_env() -> float:
+    return float(os.environ.get(CLOCK_OFFSET_ENV) or 0)
+
+
+def parse_listen(value: str) -> Listener:
+    """``HOST:PORT[=REGION]``, ``:PORT``, ``HOST``, ``[::1]:PORT=REGION``."""
+    match = _LISTEN_RE.match(value.strip())
+    if not match or not (match["v6"] or match["host"] or match["port"]):
+        raise ValueError(f"--listen expects HOST:PORT[=REGION], got {value!r}")
+    host = match["v6"] or match["host"] or DEFAULT_HOST
+    port = int(match["port"]) if match["port"] else DEFAULT_PORT
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port out of range in {value!r}")
+    return Listener(host, port, match["region"])

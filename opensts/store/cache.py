@@ -1,0 +1,67 @@
+"""A read-through cache in front of the repository, invalidated by the store's generation.
+
+Hot principals are served from memory. Every write anywhere (another worker, the admin CLI)
+bumps ``meta.generation``; this cache polls it at most once per ``check_interval`` seconds and
+drops everything when it moved. Writes made through this process invalidate at once. So a key
+deactivated or an account created is seen within ``check_interval`` by every process, and a
+cache miss (e.g. a key created a moment ago) always reaches the database.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from opensts.store.repository import AccessKeyRecord, AccountRecord, Repository, UserRecord
+
+__all__ = ["StoreCache"]
+
+T = TypeVar("T")
+_MAX_ENTRIES = 100_000
+
+
+class StoreCache:
+    def __init__(self, repo: Repository, check_interval: float = 1.0) -> None:
+        self.repo = repo
+        self._interval = check_interval
+        self._generation = repo.generation()
+        self._checked = time.monotonic()
+        self._entries: dict[tuple[str, str], object] = {}
+
+    def invalidate(self) -> None:
+        self._entries.clear()
+
+    def _fresh(self) -> None:
+        now = time.monotonic()
+        if now - self._checked < self._interval:
+            return
+        self._checked = now
+        generation = self.repo.generation()
+        if generation != self._generation:
+            self._generation = generation
+            self._entries.clear()
+
+    def _get(self, kind: str, key: str, load: Callable[[str], T | None]) -> T | None:
+        self._fresh()
+        slot = (kind, key)
+        if slot in self._entries:
+            return self._entries[slot]  # type: ignore[return-value]
+        value = load(key)
+        if value is not None:  # never cache absence: a key created a moment ago must be found
+            if len(self._entries) >= _MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[slot] = value
+        return value
+
+    def access_key(self, key_id: str) -> AccessKeyRecord | None:
+        return self._get("key", key_id, self.repo.get_access_key)
+
+    def user(self, user_id: str) -> UserRecord | None:
+        return self._get("user", user_id, self.repo.get_user)
+
+    def account(self, account_id: str) -> AccountRecord | None:
+        return self._get("account", account_id, self.repo.get_account)
+
+    def user_policies(self, user_id: str) -> dict[str, str] | None:
+        return self._get("user_policies", user_id, self.repo.list_user_policies)

@@ -1,0 +1,63 @@
+"""Opening the store: engine (SQLite WAL by default), migrations, repository.
+
+The embedded default is ``sqlite:///DATA_DIR/opensts.db`` in WAL mode, so the server's worker
+processes and the ``opensts`` admin commands can read and write it at the same time. Any other
+SQLAlchemy URL (``OPENSTS_DATABASE_URL``, e.g. ``postgresql+psycopg://…``) goes through the same
+migrations and repository.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, inspect
+
+from opensts.store.cipher import SecretCipher, load_master_key
+from opensts.store.repository import SqlRepository
+
+__all__ = ["DATABASE_URL_ENV", "open_store", "migrate", "database_url"]
+
+DATABASE_URL_ENV = "OPENSTS_DATABASE_URL"
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def database_url(data_dir: Path) -> str:
+    return os.environ.get(DATABASE_URL_ENV) or f"sqlite:///{(data_dir / 'opensts.db').resolve()}"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision (idempotent)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def open_store(data_dir: Path, *, run_migrations: bool = True) -> SqlRepository:
+    """Create the data folder if needed, open the database, migrate it, return the repository."""
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    engine = make_engine(database_url(data_dir))
+    if run_migrations or not inspect(engine).has_table("meta"):
+        migrate(engine)
+    return SqlRepository(engine, SecretCipher(load_master_key(data_dir)))

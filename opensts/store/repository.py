@@ -1,0 +1,218 @@
+"""The identity store behind a small repository interface.
+
+The STS/IAM logic talks to ``Repository`` (a Protocol) and never to SQL, so PostgreSQL can be
+added as another engine URL without touching it. ``SqlRepository`` implements it with
+SQLAlchemy Core on any SQLAlchemy engine; SQLite (WAL) is the embedded default.
+
+Every write bumps ``meta.generation`` in the same transaction; readers in other processes
+(server workers, the ``opensts account create`` command) compare it to know when their
+caches are stale (see ``store/cache.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import IntegrityError
+
+from opensts.store import tables as t
+from opensts.store.cipher import SecretCipher
+
+__all__ = [
+    "AccountRecord",
+    "UserRecord",
+    "AccessKeyRecord",
+    "SealingKeyRecord",
+    "Repository",
+    "SqlRepository",
+    "EntityAlreadyExists",
+]
+
+
+class EntityAlreadyExists(Exception):
+    """A create collided with an existing entity (IAM answers EntityAlreadyExists)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    id: str
+    name: str
+    partition: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    id: str
+    account_id: str
+    name: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccessKeyRecord:
+    """A long-term key with its secret in plaintext (only ever held in memory)."""
+
+    id: str
+    account_id: str
+    user_id: str | None  # None: the account's root user
+    secret: str
+    status: str
+
+    @property
+    def active(self) -> bool:
+        return self.status == "Active"
+
+
+@dataclass(frozen=True, slots=True)
+class SealingKeyRecord:
+    kid: str
+    region: str
+    key: bytes
+    created_at: int
+    retired_at: int | None
+
+
+class Repository(Protocol):
+    """What the service layer needs from storage."""
+
+    def generation(self) -> int: ...
+    def create_account(self, account_id: str, name: str) -> AccountRecord: ...
+    def get_account(self, account_id: str) -> AccountRecord | None: ...
+    def list_accounts(self) -> list[AccountRecord]: ...
+    def create_user(self, user_id: str, account_id: str, name: str, path: str = "/") -> UserRecord: ...
+    def get_user(self, user_id: str) -> UserRecord | None: ...
+    def get_user_by_name(self, account_id: str, name: str) -> UserRecord | None: ...
+    def put_user_policy(self, user_id: str, name: str, document: str) -> None: ...
+    def list_user_policies(self, user_id: str) -> dict[str, str]: ...
+    def create_access_key(self, key_id: str, account_id: str, user_id: str | None, secret: str) -> None: ...
+    def get_access_key(self, key_id: str) -> AccessKeyRecord | None: ...
+    def set_access_key_status(self, key_id: str, status: str) -> None: ...
+    def add_sealing_key(self, kid: str, region: str, key: bytes) -> None: ...
+    def list_sealing_keys(self) -> list[SealingKeyRecord]: ...
+
+
+class SqlRepository:
+    """``Repository`` on SQLAlchemy Core."""
+
+    def __init__(self, engine: Engine, cipher: SecretCipher) -> None:
+        self.engine = engine
+        self._cipher = cipher
+
+    # -- generation -----------------------------------------------------------------------
+    def generation(self) -> int:
+        with self.engine.connect() as conn:
+            value = conn.execute(select(t.meta.c.value).where(t.meta.c.key == "generation")).scalar()
+        return int(value or 0)
+
+    @staticmethod
+    def _bump(conn: object) -> None:
+        conn.execute(  # type: ignore[attr-defined]
+            update(t.meta)
+            .where(t.meta.c.key == "generation")
+            .values(value=(t.meta.c.value.cast(t.Integer) + 1).cast(t.Text))
+        )
+
+    def _write(self, *statements: object) -> None:
+        try:
+            with self.engine.begin() as conn:
+                for stmt in statements:
+                    conn.execute(stmt)  # type: ignore[call-overload]
+                self._bump(conn)
+        except IntegrityError as exc:
+            raise EntityAlreadyExists(str(exc.orig)) from exc
+
+    # -- accounts -------------------------------------------------------------------------
+    def create_account(self, account_id: str, name: str) -> AccountRecord:
+        self._write(t.accounts.insert().values(id=account_id, name=name, created_at=int(time.time())))
+        return AccountRecord(account_id, name, "aws")
+
+    def get_account(self, account_id: str) -> AccountRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.accounts).where(t.accounts.c.id == account_id)).first()
+        return AccountRecord(row.id, row.name, row.partition) if row else None
+
+    def list_accounts(self) -> list[AccountRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.accounts).order_by(t.accounts.c.id)).all()
+        return [AccountRecord(r.id, r.name, r.partition) for r in rows]
+
+    # -- users ----------------------------------------------------------------------------
+    def create_user(self, user_id: str, account_id: str, name: str, path: str = "/") -> UserRecord:
+        self._write(
+            t.users.insert().values(
+                id=user_id,
+                account_id=account_id,
+                name=name,
+                name_lower=name.lower(),
+                path=path,
+                created_at=int(time.time()),
+            )
+        )
+        return UserRecord(user_id, account_id, name, path)
+
+    def get_user(self, user_id: str) -> UserRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.users).where(t.users.c.id == user_id)).first()
+        return UserRecord(row.id, row.account_id, row.name, row.path) if row else None
+
+    def get_user_by_name(self, account_id: str, name: str) -> UserRecord | None:
+        query = select(t.users).where(t.users.c.account_id == account_id, t.users.c.name_lower == name.lower())
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return UserRecord(row.id, row.account_id, row.name, row.path) if row else None
+
+    def put_user_policy(self, user_id: str, name: str, document: str) -> None:
+        self._write(
+            t.user_policies.delete().where(t.user_policies.c.user_id == user_id, t.user_policies.c.name == name),
+            t.user_policies.insert().values(user_id=user_id, name=name, document=document),
+        )
+
+    def list_user_policies(self, user_id: str) -> dict[str, str]:
+        query = select(t.user_policies).where(t.user_policies.c.user_id == user_id)
+        with self.engine.connect() as conn:
+            return {r.name: r.document for r in conn.execute(query)}
+
+    # -- access keys ----------------------------------------------------------------------
+    def create_access_key(self, key_id: str, account_id: str, user_id: str | None, secret: str) -> None:
+        sealed = self._cipher.seal(secret.encode(), context=key_id)
+        self._write(
+            t.access_keys.insert().values(
+                id=key_id,
+                account_id=account_id,
+                user_id=user_id,
+                secret_sealed=sealed,
+                status="Active",
+                created_at=int(time.time()),
+            )
+        )
+
+    def get_access_key(self, key_id: str) -> AccessKeyRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.access_keys).where(t.access_keys.c.id == key_id)).first()
+        if row is None:
+            return None
+        secret = self._cipher.open(row.secret_sealed, context=key_id).decode()
+        return AccessKeyRecord(row.id, row.account_id, row.user_id, secret, row.status)
+
+    def set_access_key_status(self, key_id: str, status: str) -> None:
+        self._write(update(t.access_keys).where(t.access_keys.c.id == key_id).values(status=status))
+
+    # -- sealing keys ---------------------------------------------------------------------
+    def add_sealing_key(self, kid: str, region: str, key: bytes) -> None:
+        sealed = self._cipher.seal(key, context=f"sealing:{kid}")
+        self._write(
+            t.sealing_keys.insert().values(kid=kid, region=region, key_sealed=sealed, created_at=int(time.time()))
+        )
+
+    def list_sealing_keys(self) -> list[SealingKeyRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.sealing_keys).order_by(t.sealing_keys.c.created_at)).all()
+        return [
+            SealingKeyRecord(
+                r.kid, r.region, self._cipher.open(r.key_sealed, context=f"sealing:{r.kid}"), r.created_at, r.retired_at
+            )
+            for r in rows
+        ]

@@ -1,0 +1,122 @@
+"""Shared fixtures: real OpenSTS servers on loopback ports, started as separate processes.
+
+Tests talk to them with real clients (boto3, the AWS CLI, raw HTTP signed by botocore), never
+with mocks. Every server is stopped by PID when its fixture ends.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+
+ACCOUNT_ID = "111122223333"
+ADMIN_KEY = "AKIAIOSFODNN7EXAMPLE"
+ADMIN_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A running `opensts serve` process."""
+
+    url: str
+    data_dir: Path
+    proc: subprocess.Popen[str]
+    env: dict[str, str]
+    port: int
+    banner: list[str] = field(default_factory=list)
+
+    def client(self, service: str = "sts", key: str = ADMIN_KEY, secret: str = ADMIN_SECRET,
+               token: str | None = None, region: str = "us-east-1", **config: object) -> object:
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=region,
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+            aws_session_token=token,
+            config=Config(retries={"max_attempts": 1}, **config),  # type: ignore[arg-type]
+        )
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run `opensts …` against this server's data folder."""
+        return subprocess.run(
+            [sys.executable, "-m", "opensts", *args, "--data-dir", str(self.data_dir)],
+            env=self.env, capture_output=True, text=True, check=check, timeout=60,
+        )
+
+
+def start_server(data_dir: Path, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = (),
+                 scheme: str = "http") -> Server:
+    port = free_port()
+    env = dict(os.environ)
+    env.update(
+        OPENSTS_ACCOUNT_ID=ACCOUNT_ID,
+        OPENSTS_ADMIN_ACCESS_KEY_ID=ADMIN_KEY,
+        OPENSTS_ADMIN_SECRET_ACCESS_KEY=ADMIN_SECRET,
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra_env or {})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "opensts", "serve", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}", *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    server = Server(f"{scheme}://127.0.0.1:{port}", data_dir, proc, env, port)
+    _wait_ready(server)
+    return server
+
+
+def _wait_ready(server: Server, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    assert server.proc.stdout is not None
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise RuntimeError("server exited:\n" + server.proc.stdout.read())
+        try:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=0.2):
+                break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        stop_server(server)
+        raise RuntimeError("server did not start in time")
+    os.set_blocking(server.proc.stdout.fileno(), False)
+    server.banner = (server.proc.stdout.read() or "").splitlines()
+
+
+def stop_server(server: Server) -> None:
+    if server.proc.poll() is None:
+        server.proc.terminate()
+        try:
+            server.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.proc.kill()
+            server.proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = start_server(tmp_path_factory.mktemp("opensts-data"))
+    yield srv
+    stop_server(srv)
+
+
+@pytest.fixture(scope="session")
+def sts(server: Server) -> object:
+    return server.client()
