@@ -14,8 +14,14 @@ from opensts.auth.keyring import KeyRing
 from opensts.auth.principals import CredentialResolver
 from opensts.auth.sigv4 import SigningKeyCache
 from opensts.protocol.model import ServiceSpec, load_service
+from opensts.regions.catalog import default_catalog
+from opensts.regions.quotas import Quotas
+from opensts.regions.resolve import Topology
+from opensts.regions.rules import RegionRules
+from opensts.service.authorization import Authorizer
 from opensts.service.context import RequestInfo
-from opensts.service.sts import NotImplementedYet, StsService
+from opensts.service.iam import IamService
+from opensts.service.sts import StsService
 from opensts.settings import Settings
 from opensts.store.cache import StoreCache
 from opensts.store.database import open_store
@@ -34,7 +40,12 @@ class AppState:
     key_cache: SigningKeyCache
     sts: ServiceSpec
     iam: ServiceSpec
+    authorizer: Authorizer
+    topology: Topology
+    region_rules: RegionRules
+    quotas: Quotas
     sts_service: StsService
+    iam_service: IamService
 
     def service_for(self, signing_name: str) -> ServiceSpec:
         """The API a request is for, from its credential scope; unsigned requests are STS's."""
@@ -43,13 +54,20 @@ class AppState:
     def dispatch(self, service: str, info: RequestInfo, params: dict[str, Any]) -> dict[str, Any]:
         if service == self.sts.name:
             return self.sts_service.handle(info, params)
-        raise NotImplementedYet(f"{info.action} is not implemented by this OpenSTS server yet.")
+        return self.iam_service.handle(info, params)
 
 
 def build_state(settings: Settings) -> AppState:
     repo = open_store(settings.data_dir, run_migrations=False)
     cache = StoreCache(repo, settings.cache_check_interval)
     keyring = KeyRing(repo)
+    authorizer = Authorizer(cache)
+    sts, iam = load_service("sts"), load_service("iam")
+    config = settings.config
+    catalog = default_catalog().with_partitions(config.partitions) if config.partitions else default_catalog()
+    listener_regions = {lst.port: lst.region for lst in settings.listeners if lst.region}
+    topology = Topology(catalog, listener_regions, config.client_regions)
+    rules = RegionRules(catalog, cache)
     return AppState(
         settings=settings,
         repo=repo,
@@ -57,7 +75,12 @@ def build_state(settings: Settings) -> AppState:
         keyring=keyring,
         resolver=CredentialResolver(cache, keyring),
         key_cache=SigningKeyCache(),
-        sts=load_service("sts"),
-        iam=load_service("iam"),
-        sts_service=StsService(keyring, cache),
+        sts=sts,
+        iam=iam,
+        authorizer=authorizer,
+        topology=topology,
+        region_rules=rules,
+        quotas=Quotas(config.quotas),
+        sts_service=StsService(keyring, cache, authorizer, rules),
+        iam_service=IamService(repo, cache, authorizer, iam),
     )

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from opensts.config import FileConfig
+
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "Listener", "Settings", "parse_listen", "default_data_dir"]
 
 DEFAULT_HOST = "127.0.0.1"
@@ -44,6 +46,7 @@ class Settings:
     clock_offset: float = 0.0  # seconds added to the server clock (a testing aid for expiry)
     cache_check_interval: float = 1.0
     max_body_bytes: int = 1 << 20
+    config: FileConfig = field(default_factory=FileConfig)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property

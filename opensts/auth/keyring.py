@@ -56,6 +56,16 @@ class KeyRing:
         self.reload()
         return self._current[region]
 
+    def key(self, kid: str) -> bytes:
+        """The key named ``kid`` (reloading once if unknown); KeyError if there is none."""
+        key = self._keys.get(kid)
+        if key is None and time.monotonic() - self._last_reload >= _RELOAD_EVERY:
+            self.reload()
+            key = self._keys.get(kid)
+        if key is None:
+            raise KeyError(kid)
+        return key
+
     def seal(self, claims: SessionClaims, region: str) -> str:
         kid = self.current_kid(region)
         return seal_token(claims, kid, self._keys[kid])

@@ -1,17 +1,11 @@
 """The HTTP edge: a raw ASGI callable (no framework on the hot path).
 
-One request, in order (see docs/ARCHITECTURE.md for the diagram)::
-
-    read body (size-capped) → decode form params (protocol.form)
-    → SigV4 auth extracted (auth.sigv4)  → service chosen by the credential scope ("sts"/"iam"),
-      unsigned requests go to STS (its two federation actions are unsigned)
-    → Action/Version → operation spec (protocol.model)
-    → caller resolved (auth.principals) and signature verified against the Host as received
-    → input parsed and validated against the service model
-    → handler (service/) → rendered XML, or JSON when the client sent Accept: application/json
-
-Every refusal is a ``ServiceError`` rendered in AWS's ErrorResponse shape; anything else is our
-bug and becomes ``InternalFailure`` (500) with no stack trace on the wire and no secret in the log.
+It reads the body (size-capped), assigns the request id, decides XML or JSON from ``Accept``,
+extracts the SigV4 signature, and hands the request to the pipeline of its protocol: awsQuery for
+STS and IAM (``edge/pipeline.py``), REST-JSON for the Account API (``edge/account_api.py``).
+It is also the error barrier: every refusal is a ``ServiceError`` rendered in AWS's shape;
+anything else is our bug and becomes ``InternalFailure`` (500) with no stack trace on the wire
+and no secret in the log.
 """
 
 from __future__ import annotations
@@ -19,20 +13,13 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from opensts.app_state import AppState
-from opensts.auth.sigv4 import HttpRequest, SigV4Auth, extract_auth, verify
-from opensts.protocol.errors import (
-    InternalFailure,
-    MissingAction,
-    MissingAuthenticationToken,
-    ServiceError,
-    SignatureDoesNotMatch,
-)
-from opensts.protocol.form import parse_form
-from opensts.service.context import RequestInfo
+from opensts.auth.sigv4 import HttpRequest, extract_auth
+from opensts.edge.pipeline import QueryPipeline, Request
+from opensts.protocol.errors import InternalFailure, ServiceError
+from opensts.protocol.render import render_error
 
 __all__ = ["StsAsgiApp"]
 
@@ -42,8 +29,6 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
-_FORM = b"application/x-www-form-urlencoded"
-
 
 class RequestTooLarge(ServiceError):
     code = "RequestEntityTooLarge"
@@ -51,10 +36,11 @@ class RequestTooLarge(ServiceError):
 
 
 class StsAsgiApp:
-    """ASGI entry point serving STS (and, from the same listener, IAM)."""
+    """ASGI entry point serving STS, IAM and the Account API on one listener."""
 
     def __init__(self, state: AppState) -> None:
         self.state = state
+        self.query = QueryPipeline(state)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -66,87 +52,54 @@ class StsAsgiApp:
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         wants_json = any(k == "accept" and "application/json" in v for k, v in headers)
         xmlns = self.state.sts.xmlns
+        extra: dict[str, str] = {}
         try:
             body = await _read_body(receive, self.state.settings.max_body_bytes)
-            status, payload, ctype, xmlns = self._handle(scope, headers, body, request_id, wants_json)
+            req = _request(scope, headers, body)
+            status, payload, ctype, extra = self._serve(req, request_id, wants_json)
         except ServiceError as err:
-            status, payload, ctype = err.status, self._error(err, request_id, xmlns, wants_json), _ctype(wants_json)
+            status, payload, ctype = err.status, render_error(err, request_id, xmlns=xmlns, json=wants_json), _ctype(wants_json)
+            extra = getattr(err, "headers", None) or {}
         except Exception:  # noqa: BLE001 - the last line of defence: never a stack trace on the wire
             log.exception("internal error in request %s", request_id)
             err = InternalFailure("We encountered an internal error. Please try again.")
-            status, payload, ctype = 500, self._error(err, request_id, xmlns, wants_json), _ctype(wants_json)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", ctype),
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"x-amzn-requestid", request_id.encode()),
-                ],
-            }
-        )
+            status, payload, ctype = 500, render_error(err, request_id, xmlns=xmlns, json=wants_json), _ctype(wants_json)
+        response_headers = [
+            (b"content-type", ctype),
+            (b"content-length", str(len(payload)).encode()),
+            (b"x-amzn-requestid", request_id.encode()),
+            *((k.encode(), v.encode()) for k, v in extra.items()),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
         await send({"type": "http.response.body", "body": payload})
 
-    # -- the request path -----------------------------------------------------------------
-    def _handle(
-        self, scope: Scope, headers: list[tuple[str, str]], body: bytes, request_id: str, wants_json: bool
-    ) -> tuple[int, bytes, bytes, str]:
-        method = scope["method"]
-        query = scope.get("query_string", b"")
-        params = parse_form(query) if query else {}
-        if method == "POST" and body and _is_form(headers):
-            params.update(parse_form(body))
-        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1").split("?", 1)[0]
-        http = HttpRequest(method, raw_path, query.decode("latin-1"), headers, body)
+    def _serve(self, req: Request, request_id: str, wants_json: bool) -> tuple[int, bytes, bytes, dict[str, str]]:
+        params = self.query.params(req)
+        http = HttpRequest(req.method, req.raw_path, req.query.decode("latin-1"), req.headers, req.body)
         auth = extract_auth(http)
-        spec = self.state.service_for(auth.service if auth else "sts")
-        xmlns = spec.xmlns
-        action = params.get("Action")
-        if not action:
-            raise MissingAction("Could not find action or operation in request")
-        op = spec.operation(action, params.get("Version"))
-        now = datetime.now(timezone.utc) + timedelta(seconds=self.state.settings.clock_offset)
-        info = RequestInfo(request_id, op.name, now, None, host=_header(headers, "host"))
-        info.source_ip = (scope.get("client") or ("", 0))[0]
-        info.user_agent = _header(headers, "user-agent")[:1024]
-        info.secure_transport = scope.get("scheme") == "https"
-        if not op.unauthenticated:
-            if auth is None:
-                raise MissingAuthenticationToken("Request is missing Authentication Token")
-            self._authenticate(http, auth, info, spec.signing_name)
-        result = self.state.dispatch(spec.name, info, op.parse(params))
-        return 200, op.render(result, request_id, json=wants_json), _ctype(wants_json), xmlns
+        if auth is not None and auth.service == "account" and "Action" not in params:
+            from opensts.edge.account_api import serve_account_api
 
-    def _authenticate(self, http: HttpRequest, auth: SigV4Auth, info: RequestInfo, service: str) -> None:
-        if auth.service != service:
-            raise SignatureDoesNotMatch(f"Credential should be scoped to correct service: '{service}'. ")
-        caller, secret = self.state.resolver.resolve(auth.access_key_id, auth.security_token, info.epoch)
-        verify(http, auth, secret, now=info.now, key_cache=self.state.key_cache)
-        info.caller = caller
-        info.signing_region = auth.region
-        info.serving_region = auth.region if auth.region else "us-east-1"
+            return serve_account_api(self.state, req, http, auth, request_id)
+        try:
+            payload, _ = self.query.run(req, http, auth, request_id, wants_json, params)
+        except ServiceError as err:
+            xmlns = self.state.iam.xmlns if auth is not None and auth.service == "iam" else self.state.sts.xmlns
+            payload = render_error(err, request_id, xmlns=xmlns, json=wants_json)
+            return err.status, payload, _ctype(wants_json), getattr(err, "headers", None) or {}
+        return 200, payload, _ctype(wants_json), {}
 
-    def _error(self, err: ServiceError, request_id: str, xmlns: str, wants_json: bool) -> bytes:
-        from opensts.protocol.render import render_error
 
-        return render_error(err, request_id, xmlns=xmlns, json=wants_json)
+def _request(scope: Scope, headers: list[tuple[str, str]], body: bytes) -> Request:
+    raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1").split("?", 1)[0]
+    client = scope.get("client") or ("", 0)
+    server = scope.get("server") or (None, None)
+    return Request(scope["method"], raw_path, scope.get("query_string", b""), headers, body, client[0], server[1],
+                   scope.get("scheme") == "https")
 
 
 def _ctype(wants_json: bool) -> bytes:
     return b"application/json" if wants_json else b"text/xml"
-
-
-def _header(headers: list[tuple[str, str]], name: str) -> str:
-    for key, value in headers:
-        if key.lower() == name:
-            return value
-    return ""
-
-
-def _is_form(headers: list[tuple[str, str]]) -> bool:
-    ctype = _header(headers, "content-type").encode("latin-1").lower()
-    return not ctype or ctype.startswith(_FORM)
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:

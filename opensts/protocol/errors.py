@@ -41,6 +41,7 @@ __all__ = [
     "Throttling",
     "InternalFailure",
     "ServiceUnavailable",
+    "modelled",
 ]
 
 
@@ -100,3 +101,15 @@ AccessDenied = _error("AccessDenied", 403)
 Throttling = _error("Throttling", 400)
 InternalFailure = _error("InternalFailure", 500, sender=False)
 ServiceUnavailable = _error("ServiceUnavailable", 503, sender=False)
+
+
+def modelled(service: str, code: str, message: str = "") -> ServiceError:
+    """A modelled (operation-specific) error with the HTTP status and fault from the service model.
+
+    ``code`` is the wire code (``MalformedPolicyDocument``) or the model's shape name
+    (``MalformedPolicyDocumentException``); ``service`` is ``"sts"`` or ``"iam"``. Raises ``KeyError`` for a
+    code the model does not define.
+    """
+    from .model import modelled_error  # lazy: the compiled model lives in protocol.model
+
+    return modelled_error(service, code, message)

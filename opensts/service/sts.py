@@ -3,30 +3,32 @@
 Handlers receive the request facts (``RequestInfo``) and the input parsed and validated by the
 wire layer (botocore-shaped: model member names, ints as int, lists as lists) and return the
 result dict that the wire layer renders. They never see HTTP or XML. A refusal is a
-``ServiceError``.
+``ServiceError``. AssumeRole's rules live in ``assume_role.py``, session rules in
+``sessions.py``, minting in ``minting.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 
 from opensts.auth.keyring import KeyRing
-from opensts.auth.session_token import SessionClaims
+from opensts.policy import access_denied_message, parse_policy
 from opensts.protocol.errors import AccessDenied, InvalidParameterValue, ServiceError
+from opensts.regions.rules import RegionRules
+from opensts.service.assume_role import AssumeRoleAction
+from opensts.service.authorization import Authorizer
+from opensts.service.authz_message import HEADER, AuthorizationMessages
 from opensts.service.context import RequestInfo
-from opensts.service.identifiers import account_of_access_key, new_access_key_id, new_secret_access_key
+from opensts.service.identifiers import account_of_access_key, federated_user_arn
+from opensts.service.mfa_check import MfaChecker
+from opensts.service.minting import Minter
+from opensts.service.sessions import session_policies, session_tags
 from opensts.store.cache import StoreCache
 
 __all__ = ["StsService", "NotImplementedYet"]
 
 Handler = Callable[[RequestInfo, dict[str, Any]], dict[str, Any]]
-
-_MFA_UNAVAILABLE = (
-    "MultiFactorAuthentication failed, unable to validate MFA code.  "
-    "Please verify your MFA serial number is valid and associated with this user."
-)
 
 
 class NotImplementedYet(ServiceError):
@@ -47,9 +49,13 @@ def action(name: str) -> Callable[[Callable[..., dict[str, Any]]], Callable[...,
 class StsService:
     """One method per STS action; ``handlers`` is the dispatch table, built once."""
 
-    def __init__(self, keyring: KeyRing, cache: StoreCache) -> None:
-        self._keyring = keyring
+    def __init__(self, keyring: KeyRing, cache: StoreCache, authorizer: Authorizer, regions: RegionRules) -> None:
         self._cache = cache
+        self._authz = authorizer
+        self._minter = Minter(keyring, regions)
+        self._mfa = MfaChecker(cache.repo)  # type: ignore[arg-type]
+        self._assume_role = AssumeRoleAction(cache, authorizer, self._minter, self._mfa)
+        self.messages = AuthorizationMessages(keyring)
         self.handlers: dict[str, Handler] = {}
         for attr in dir(type(self)):
             fn = getattr(self, attr)
@@ -63,7 +69,7 @@ class StsService:
             raise NotImplementedYet(f"{info.action} is not implemented by this OpenSTS server yet.")
         return handler(info, params)
 
-    # -- actions --------------------------------------------------------------------------
+    # -- identity -------------------------------------------------------------------------
     @action("GetCallerIdentity")
     def get_caller_identity(self, info: RequestInfo, _params: dict[str, Any]) -> dict[str, Any]:
         """Always allowed: AWS ignores even an explicit Deny on sts:GetCallerIdentity."""
@@ -71,56 +77,95 @@ class StsService:
         return {"UserId": caller.user_id, "Account": caller.account_id, "Arn": caller.arn}
 
     @action("GetAccessKeyInfo")
-    def get_access_key_info(self, _info: RequestInfo, params: dict[str, Any]) -> dict[str, Any]:
+    def get_access_key_info(self, info: RequestInfo, params: dict[str, Any]) -> dict[str, Any]:
         """Keys in our store answer from it (a key given at bootstrap need not encode its
         account); any other id answers from the account encoded in it, as on AWS."""
         key_id = params["AccessKeyId"]
+        self._authorize(info, "sts:GetAccessKeyInfo", "*")
         stored = self._cache.access_key(key_id) if key_id.startswith("AKIA") else None
         account = stored.account_id if stored else account_of_access_key(key_id)
         if account is None:
             raise InvalidParameterValue("The specified access key ID is not valid.")
         return {"Account": account}
 
+    # -- sessions -------------------------------------------------------------------------
     @action("GetSessionToken")
     def get_session_token(self, info: RequestInfo, params: dict[str, Any]) -> dict[str, Any]:
+        """No policy governs it (AWS: sts:GetSessionToken in a policy has no effect)."""
         caller = _required_caller(info)
         if caller.temporary:
             raise AccessDenied("Cannot call GetSessionToken with session credentials")
+        mfa = False
         if "SerialNumber" in params or "TokenCode" in params:
-            raise AccessDenied(_MFA_UNAVAILABLE)
-        duration = _session_duration(params.get("DurationSeconds"), root=caller.type == "Root")
-        return {"Credentials": self._issue(info, duration, parent_id=caller.iam_user_id)}
+            mfa = self._mfa(params.get("SerialNumber"), params.get("TokenCode"), caller, info.epoch)
+        duration = _long_session_duration(params.get("DurationSeconds"), root=caller.type == "Root")
+        minted = self._minter.mint(
+            info, duration, account_id=caller.account_id, principal_type=caller.type, arn=caller.arn,
+            user_id=caller.user_id, name=caller.name, parent_id=caller.iam_user_id,
+            mfa_authenticated=mfa, mfa_auth_time=int(info.epoch) if mfa else None,
+        )
+        return {"Credentials": minted.credentials}
+
+    @action("AssumeRole")
+    def assume_role(self, info: RequestInfo, params: dict[str, Any]) -> dict[str, Any]:
+        return self._assume_role(info, params)
+
+    @action("GetFederationToken")
+    def get_federation_token(self, info: RequestInfo, params: dict[str, Any]) -> dict[str, Any]:
+        caller = _required_caller(info)
+        if caller.temporary:
+            raise AccessDenied("Cannot call GetFederationToken with session credentials")
+        name = params["Name"]
+        arn = federated_user_arn(caller.partition, caller.account_id, name)
+        tags = session_tags(params.get("Tags"), None, None)
+        policies = session_policies(
+            params.get("Policy"), params.get("PolicyArns"), caller.account_id,
+            validate=lambda doc: parse_policy(doc, "session"),
+            load_managed=self._cache.repo.default_policy_document,  # type: ignore[attr-defined]
+        )
+        keys: dict[str, Any] = {f"aws:RequestTag/{k}": v for k, v in tags.requested.items()}
+        if tags.requested:
+            keys["aws:TagKeys"] = list(tags.requested)
+        self._authorize(info, "sts:GetFederationToken", arn, keys)
+        if tags.requested:
+            self._authorize(info, "sts:TagSession", arn, keys)
+        duration = _long_session_duration(params.get("DurationSeconds"), root=caller.type == "Root")
+        principal_tags = dict(self._authz.principal_tags(caller)) if caller.type == "IAMUser" else {}
+        principal_tags.update(tags.requested)
+        extra: dict[str, Any] = {"user_arn": caller.arn, "has_session_policy": True}
+        if policies.managed:
+            extra["spm"] = [doc for _, doc in policies.managed]
+        if caller.type == "Root":
+            extra["root_parent"] = True
+        minted = self._minter.mint(
+            info, duration, account_id=caller.account_id, principal_type="FederatedUser", arn=arn,
+            user_id=f"{caller.account_id}:{name}", name=name, parent_id=caller.iam_user_id,
+            session_name=name, session_policies=(policies.inline,) if policies.inline else (),
+            policy_arns=tuple(a for a, _ in policies.managed), tags=principal_tags, extra=extra,
+        )
+        result: dict[str, Any] = {
+            "Credentials": minted.credentials,
+            "FederatedUser": {"FederatedUserId": f"{caller.account_id}:{name}", "Arn": arn},
+        }
+        if policies.present or tags.passed:
+            result["PackedPolicySize"] = minted.utilization
+        return result
+
+    @action("DecodeAuthorizationMessage")
+    def decode_authorization_message(self, info: RequestInfo, params: dict[str, Any]) -> dict[str, Any]:
+        caller = _required_caller(info)
+        self._authorize(info, "sts:DecodeAuthorizationMessage", "*")
+        return {"DecodedMessage": self.messages.decode(params["EncodedMessage"], caller.account_id)}
 
     # -- helpers --------------------------------------------------------------------------
-    def _issue(self, info: RequestInfo, duration: int, **claims: Any) -> dict[str, Any]:
-        """Mint ASIA credentials for the caller's own identity and seal them into a token."""
-        caller = _required_caller(info)
-        issued = int(info.epoch)
-        key_id = new_access_key_id("ASIA", caller.account_id)
-        secret = new_secret_access_key()
-        sealed = SessionClaims(
-            access_key_id=key_id,
-            secret_access_key=secret,
-            account_id=caller.account_id,
-            principal_type=caller.type,
-            arn=caller.arn,
-            user_id=caller.user_id,
-            name=caller.name,
-            issued_at=issued,
-            expires_at=issued + duration,
-            issuer_action=info.action,
-            endpoint_type=info.endpoint_type,
-            serving_region=info.serving_region,
-            token_version=1 if info.endpoint_type == "global" else 2,
-            **claims,
-        )
-        token = self._keyring.seal(sealed, info.serving_region)
-        return {
-            "AccessKeyId": key_id,
-            "SecretAccessKey": secret,
-            "SessionToken": token,
-            "Expiration": datetime.fromtimestamp(issued + duration, tz=timezone.utc),
-        }
+    def _authorize(self, info: RequestInfo, action_name: str, resource: str, keys: dict[str, Any] | None = None) -> None:
+        """Policy check for STS actions other than the AssumeRole family; denials carry an
+        encoded authorization message (header ``x-amz-encoded-authorization-message``)."""
+        ctx, decision = self._authz.decide(info, action_name, resource, keys, explain=True)
+        if decision is not None and not decision.allowed:
+            err = AccessDenied(access_denied_message(ctx, decision))
+            err.headers = {HEADER: self.messages.encode(ctx, decision)}  # type: ignore[attr-defined]
+            raise err
 
 
 def _required_caller(info: RequestInfo) -> Any:
@@ -129,7 +174,7 @@ def _required_caller(info: RequestInfo) -> Any:
     return info.caller
 
 
-def _session_duration(requested: int | None, *, root: bool) -> int:
+def _long_session_duration(requested: int | None, *, root: bool) -> int:
     """GetSessionToken/GetFederationToken: root sessions are clamped to one hour, silently."""
     if root:
         return min(requested or 3600, 3600)

@@ -20,6 +20,8 @@ from sqlalchemy.exc import IntegrityError
 
 from opensts.store import tables as t
 from opensts.store.cipher import SecretCipher
+from opensts.store.iam_repository import IamRepositoryMixin
+from opensts.store.region_repository import RegionRepositoryMixin
 
 __all__ = [
     "AccountRecord",
@@ -94,8 +96,8 @@ class Repository(Protocol):
     def list_sealing_keys(self) -> list[SealingKeyRecord]: ...
 
 
-class SqlRepository:
-    """``Repository`` on SQLAlchemy Core."""
+class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin):
+    """``Repository`` on SQLAlchemy Core (IAM entities: ``IamRepositoryMixin``)."""
 
     def __init__(self, engine: Engine, cipher: SecretCipher) -> None:
         self.engine = engine

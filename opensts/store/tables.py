@@ -45,6 +45,7 @@ users = Table(
     Column("name_lower", String(64), nullable=False),
     Column("path", String(512), nullable=False, server_default="/"),
     Column("created_at", Integer, nullable=False),
+    Column("permissions_boundary_arn", String(2048), nullable=True),  # added by migration 0002
     Index("ux_users_account_name", "account_id", "name_lower", unique=True),
 )
 
@@ -77,4 +78,131 @@ sealing_keys = Table(
     Column("key_sealed", LargeBinary, nullable=False),
     Column("created_at", Integer, nullable=False),
     Column("retired_at", Integer, nullable=True),
+)
+
+# -- IAM entities (migration 0002) -------------------------------------------------------------
+
+account_settings = Table(
+    "account_settings",
+    metadata,
+    Column("account_id", String(12), ForeignKey("accounts.id"), primary_key=True),
+    Column("global_endpoint_token_version", Integer, nullable=False, server_default="1"),
+)
+
+roles = Table(
+    "roles",
+    metadata,
+    Column("id", String(32), primary_key=True),  # AROA…
+    Column("account_id", String(12), ForeignKey("accounts.id"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("name_lower", String(64), nullable=False),
+    Column("path", String(512), nullable=False, server_default="/"),
+    Column("trust_policy", Text, nullable=False),
+    Column("description", String(1000), nullable=True),
+    Column("max_session_duration", Integer, nullable=False, server_default="3600"),
+    Column("permissions_boundary_arn", String(2048), nullable=True),
+    Column("created_at", Integer, nullable=False),
+    Index("ux_roles_account_name", "account_id", "name_lower", unique=True),
+)
+
+role_policies = Table(
+    "role_policies",
+    metadata,
+    Column("role_id", String(32), ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("document", Text, nullable=False),
+)
+
+managed_policies = Table(
+    "managed_policies",
+    metadata,
+    Column("arn", String(2048), primary_key=True),
+    Column("id", String(32), nullable=False, unique=True),  # ANPA…
+    Column("account_id", String(12), nullable=True),  # NULL: an AWS managed policy
+    Column("name", String(128), nullable=False),
+    Column("path", String(512), nullable=False, server_default="/"),
+    Column("description", String(1000), nullable=True),
+    Column("default_version", String(16), nullable=False, server_default="v1"),
+    Column("next_version", Integer, nullable=False, server_default="2"),
+    Column("created_at", Integer, nullable=False),
+    Column("updated_at", Integer, nullable=False),
+)
+
+policy_versions = Table(
+    "policy_versions",
+    metadata,
+    Column("policy_arn", String(2048), ForeignKey("managed_policies.arn", ondelete="CASCADE"), primary_key=True),
+    Column("version_id", String(16), primary_key=True),
+    Column("document", Text, nullable=False),
+    Column("created_at", Integer, nullable=False),
+)
+
+# entity_type: "user" | "role"; entity_id: AIDA…/AROA…
+policy_attachments = Table(
+    "policy_attachments",
+    metadata,
+    Column("entity_type", String(8), primary_key=True),
+    Column("entity_id", String(32), primary_key=True),
+    Column("policy_arn", String(2048), primary_key=True),
+    Index("ix_policy_attachments_arn", "policy_arn"),
+)
+
+# entity_type: "user" | "role" | "policy" | "oidc" | "saml" | "mfa"; keys unique case-insensitively
+tags = Table(
+    "tags",
+    metadata,
+    Column("entity_type", String(8), primary_key=True),
+    Column("entity_id", String(2048), primary_key=True),
+    Column("key_lower", String(128), primary_key=True),
+    Column("key", String(128), nullable=False),
+    Column("value", String(256), nullable=False),
+)
+
+oidc_providers = Table(
+    "oidc_providers",
+    metadata,
+    Column("arn", String(2048), primary_key=True),
+    Column("account_id", String(12), ForeignKey("accounts.id"), nullable=False),
+    Column("url", String(255), nullable=False),  # without https://, as in the ARN
+    Column("client_ids", Text, nullable=False, server_default="[]"),  # JSON list
+    Column("thumbprints", Text, nullable=False, server_default="[]"),  # JSON list
+    Column("created_at", Integer, nullable=False),
+)
+
+saml_providers = Table(
+    "saml_providers",
+    metadata,
+    Column("arn", String(2048), primary_key=True),
+    Column("account_id", String(12), ForeignKey("accounts.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("metadata_document", Text, nullable=False),
+    Column("valid_until", Integer, nullable=True),
+    Column("created_at", Integer, nullable=False),
+)
+
+mfa_devices = Table(
+    "mfa_devices",
+    metadata,
+    Column("serial", String(256), primary_key=True),  # arn:aws:iam::ACCT:mfa/NAME
+    Column("account_id", String(12), ForeignKey("accounts.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("path", String(512), nullable=False, server_default="/"),
+    Column("seed_sealed", LargeBinary, nullable=False),  # base32 TOTP seed, sealed under the master key
+    Column("user_id", String(32), nullable=True),  # set by EnableMFADevice
+    Column("enabled_at", Integer, nullable=True),
+    Column("last_step", Integer, nullable=False, server_default="0"),  # replay protection
+    Column("created_at", Integer, nullable=False),
+)
+
+# -- Regions (migration 0003) ---------------------------------------------------------------------
+
+# One row per account and Region the account changed: an opt-in Region's status
+# (ENABLED | ENABLING | DISABLING | DISABLED) and STS activation in a Region enabled by default.
+account_regions = Table(
+    "account_regions",
+    metadata,
+    Column("account_id", String(12), ForeignKey("accounts.id"), primary_key=True),
+    Column("region", String(32), primary_key=True),
+    Column("opt_status", String(16), nullable=True),
+    Column("sts_active", Integer, nullable=True),  # NULL: default (active); 0: deactivated
 )

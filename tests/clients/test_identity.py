@@ -157,11 +157,18 @@ def test_aws_cli_session_token_then_identity(server: Server) -> None:
     out = subprocess.run([*aws, "sts", "get-session-token", "--duration-seconds", "900", "--endpoint-url", server.url],
                          env=env, capture_output=True, text=True, timeout=60, check=True)
     creds = json.loads(out.stdout)["Credentials"]
-    env.update(AWS_ACCESS_KEY_ID=creds["AccessKeyId"], AWS_SECRET_ACCESS_KEY=creds["SecretAccessKey"],
-               AWS_SESSION_TOKEN=creds["SessionToken"])
     out = subprocess.run([*aws, "sts", "get-access-key-info", "--access-key-id", creds["AccessKeyId"],
                           "--endpoint-url", server.url], env=env, capture_output=True, text=True, timeout=60, check=True)
     assert json.loads(out.stdout)["Account"] == ACCOUNT_ID
+    env.update(AWS_ACCESS_KEY_ID=creds["AccessKeyId"], AWS_SECRET_ACCESS_KEY=creds["SecretAccessKey"],
+               AWS_SESSION_TOKEN=creds["SessionToken"])
+    out = subprocess.run([*aws, "sts", "get-caller-identity", "--endpoint-url", server.url],
+                         env=env, capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(out.stdout)["Arn"] == f"arn:aws:iam::{ACCOUNT_ID}:user/admin"
+    # GetSessionToken credentials may call only AssumeRole and GetCallerIdentity in STS (AWS's rule).
+    out = subprocess.run([*aws, "sts", "get-access-key-info", "--access-key-id", creds["AccessKeyId"],
+                          "--endpoint-url", server.url], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "AccessDenied" in out.stderr
 
 
 def test_banner_prints_a_working_command(server: Server) -> None:

@@ -1,0 +1,200 @@
+"""From a caller to a decision: gather the caller's policies, build the request context, ask
+the policy engine.
+
+Where the policies come from, per caller:
+
+* root user: full access to its own account (no policy can restrict root here; SCPs are not
+  modelled), nothing in other accounts.
+* IAM user (long-term keys, or a GetSessionToken session): the user's inline and attached
+  managed policies, and its permissions boundary, read through the store cache.
+* assumed-role session: the role's policies and boundary **as sealed into the token when the
+  session was issued** (``extra["pol"]``), intersected with the session policies also in the
+  token — so a relying service can evaluate with no database read. A token that could not carry
+  them (too large) names the role (``extra["pr"]``) and they are read from the store.
+* federated user (GetFederationToken): the user's policies ∩ the session policies.
+
+GetSessionToken sessions without MFA and all federated-user sessions may not call IAM, as on AWS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from opensts.auth.principals import Caller
+from opensts.policy import (
+    Decision,
+    PolicySet,
+    Principal,
+    RequestContext,
+    access_denied_message,
+    evaluate,
+    sts_context_keys,
+)
+from opensts.protocol.errors import AccessDenied
+from opensts.service.context import RequestInfo
+from opensts.store.cache import StoreCache
+
+__all__ = ["Authorizer", "CallerPolicies", "principal_of"]
+
+#: What a root user's federated session starts from before its session policies narrow it.
+ROOT_EQUIVALENT = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
+
+
+@dataclass(frozen=True, slots=True)
+class CallerPolicies:
+    """Policy documents (JSON text) that bound what a caller may do."""
+
+    identity: tuple[str, ...] = ()
+    boundary: str | None = None
+    session: tuple[str, ...] | None = None  # None: not a session with session policies
+
+    def policy_set(self, **extra: Any) -> PolicySet:
+        return PolicySet.build(
+            identity=self.identity, boundary=self.boundary, session=self.session, strict=False, **extra
+        )
+
+
+def principal_of(caller: Caller) -> Principal:
+    """The policy engine's view of a caller."""
+    session = caller.session
+    if caller.type == "Root":
+        return Principal.root(caller.account_id, partition=caller.partition, session_token=session is not None)
+    if caller.type == "IAMUser":
+        return Principal.user(caller.arn, caller.user_id, session_token=session is not None)
+    if caller.type == "AssumedRole" and session is not None:
+        role_arn = str(session.extra.get("role_arn", ""))
+        return Principal.role_session(caller.arn, role_arn, session.parent_id)
+    if caller.type == "FederatedUser" and session is not None:
+        user_arn = str(session.extra.get("user_arn", ""))
+        return Principal.federated_user(caller.arn, user_arn, session.parent_id)
+    raise ValueError(f"unknown caller type {caller.type}")  # pragma: no cover
+
+
+class Authorizer:
+    """Decides whether a signed caller may perform an action on a resource."""
+
+    def __init__(self, cache: StoreCache) -> None:
+        self._cache = cache
+
+    # -- policies -------------------------------------------------------------------------
+    def user_policies(self, user_id: str) -> tuple[tuple[str, ...], str | None]:
+        """(identity documents, boundary document) of an IAM user, through the cache."""
+        return self._cache.memo("user_policy_docs", user_id, self._load_entity_policies_user)
+
+    def role_policies(self, role_id: str) -> tuple[tuple[str, ...], str | None]:
+        return self._cache.memo("role_policy_docs", role_id, self._load_entity_policies_role)
+
+    def _load_entity_policies_user(self, user_id: str) -> tuple[tuple[str, ...], str | None]:
+        repo = self._cache.repo
+        docs = list(repo.list_user_policies(user_id).values())
+        docs += [doc for _, doc in repo.attached_documents("user", user_id)]
+        boundary_arn = repo.user_permissions_boundary(user_id)
+        boundary = repo.default_policy_document(boundary_arn) if boundary_arn else None
+        return tuple(docs), boundary
+
+    def _load_entity_policies_role(self, role_id: str) -> tuple[tuple[str, ...], str | None]:
+        repo = self._cache.repo
+        role = repo.get_role_by_id(role_id)
+        if role is None:
+            return (), None
+        docs = list(repo.list_role_policies(role_id).values())
+        docs += [doc for _, doc in repo.attached_documents("role", role_id)]
+        boundary = repo.default_policy_document(role.permissions_boundary_arn) if role.permissions_boundary_arn else None
+        return tuple(docs), boundary
+
+    def caller_policies(self, caller: Caller) -> CallerPolicies:
+        session = caller.session
+        if caller.type == "IAMUser":
+            identity, boundary = self.user_policies(caller.user_id)
+            return CallerPolicies(identity, boundary)
+        assert session is not None
+        if caller.type == "AssumedRole":
+            sealed = session.extra.get("pol")
+            if isinstance(sealed, dict):
+                identity, boundary = tuple(sealed.get("i", ())), sealed.get("b")
+            else:
+                identity, boundary = self.role_policies(str(session.extra.get("pr") or session.parent_id))
+            return CallerPolicies(identity, boundary, _session_policies(session.session_policies, session.extra))
+        if session.extra.get("root_parent"):
+            identity, boundary = (ROOT_EQUIVALENT,), None
+        else:
+            identity, boundary = self.user_policies(session.parent_id or "")
+        return CallerPolicies(identity, boundary, _session_policies(session.session_policies, session.extra) or ())
+
+    # -- context and decision -------------------------------------------------------------
+    def context(
+        self, info: RequestInfo, action: str, resource: str, keys: Mapping[str, Any] | None = None
+    ) -> RequestContext:
+        caller = info.caller
+        assert caller is not None
+        session = caller.session
+        principal = principal_of(caller)
+        base = sts_context_keys(
+            principal,
+            now=info.now,
+            region=info.extra.get("requested_region", info.signing_region or "us-east-1"),  # type: ignore[arg-type]
+            secure_transport=info.secure_transport,
+            source_ip=info.source_ip or None,
+            user_agent=info.user_agent or None,
+            principal_tags=self.principal_tags(caller),
+            mfa_present=bool(session and session.mfa_authenticated) if session else None,
+            mfa_age_seconds=int(info.epoch - (session.mfa_auth_time or session.issued_at))
+            if session and session.mfa_authenticated
+            else None,
+            token_issue_time=_utc(session.issued_at) if session else None,
+            caller_source_identity=session.source_identity if session else None,
+            extra=keys,
+        )
+        return RequestContext(action, resource, principal, keys=base)
+
+    def principal_tags(self, caller: Caller) -> dict[str, str]:
+        if caller.session is not None and caller.type == "AssumedRole":
+            return dict(caller.session.tags)
+        if caller.type == "IAMUser":
+            return self._cache.memo("user_tags", caller.user_id, lambda uid: self._cache.repo.get_tags("user", uid))
+        return dict(caller.session.tags) if caller.session else {}
+
+    def decide(self, info: RequestInfo, action: str, resource: str, keys: Mapping[str, Any] | None = None,
+               *, explain: bool = False) -> tuple[RequestContext, Decision | None]:
+        """(context, decision); the decision is None for the account's root user (always allowed)."""
+        ctx = self.context(info, action, resource, keys)
+        caller = info.caller
+        assert caller is not None
+        if caller.type == "Root":
+            return ctx, None
+        return ctx, evaluate(self.caller_policies(caller).policy_set(), ctx, explain=explain)
+
+    def authorize(self, info: RequestInfo, action: str, resource: str, keys: Mapping[str, Any] | None = None,
+                  *, with_reason: bool = False) -> None:
+        """Raise AWS's AccessDenied unless the caller may perform ``action`` on ``resource``."""
+        caller = info.caller
+        assert caller is not None
+        if action.startswith("iam:") and _iam_forbidden(caller):
+            raise AccessDenied(f"User: {caller.arn} is not authorized to perform: {action} on resource: {resource}")
+        ctx, decision = self.decide(info, action, resource, keys)
+        if decision is not None and not decision.allowed:
+            raise AccessDenied(access_denied_message(ctx, decision, with_reason=with_reason))
+
+
+def _session_policies(inline: tuple[str, ...], extra: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """Session policies sealed in the token: inline ones plus managed ones resolved at issue."""
+    managed = tuple(extra.get("spm", ()))
+    docs = inline + managed
+    return docs if docs or extra.get("has_session_policy") else None
+
+
+def _iam_forbidden(caller: Caller) -> bool:
+    session = caller.session
+    if session is None:
+        return False
+    if caller.type == "FederatedUser":
+        return True
+    return session.issuer_action == "GetSessionToken" and not session.mfa_authenticated
+
+
+def _utc(epoch: int) -> Any:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(epoch, tz=timezone.utc)

@@ -1,0 +1,37 @@
+"""MFA at AssumeRole / GetSessionToken: SerialNumber + TokenCode against a virtual MFA device.
+
+The device must be enabled for the calling IAM user; a code is accepted once (its time step is
+recorded atomically, so a replay in the same window fails, as on AWS).
+"""
+
+from __future__ import annotations
+
+from opensts.auth.principals import Caller
+from opensts.protocol.errors import AccessDenied
+from opensts.service.totp import matching_step
+from opensts.store.repository import SqlRepository
+
+__all__ = ["MfaChecker", "INVALID_CODE", "UNABLE"]
+
+INVALID_CODE = "MultiFactorAuthentication failed with invalid MFA one time pass code."
+UNABLE = (
+    "MultiFactorAuthentication failed, unable to validate MFA code.  "
+    "Please verify your MFA serial number is valid and associated with this user."
+)
+
+
+class MfaChecker:
+    def __init__(self, repo: SqlRepository) -> None:
+        self._repo = repo
+
+    def __call__(self, serial: str | None, code: str | None, caller: Caller, now: float) -> bool:
+        if not serial or not code:
+            raise AccessDenied(UNABLE)
+        device = self._repo.get_mfa_device(serial)
+        user_id = caller.iam_user_id or (caller.session.parent_id if caller.session and caller.type == "IAMUser" else None)
+        if device is None or device.user_id is None or device.user_id != user_id:
+            raise AccessDenied(UNABLE)
+        step = matching_step(device.seed, code, now)
+        if step is None or not self._repo.use_mfa_step(serial, step):
+            raise AccessDenied(INVALID_CODE)
+        return True

@@ -1,0 +1,544 @@
+"""IAM entities in the store: roles, managed policies, attachments, tags, identity providers,
+virtual MFA devices and per-account STS settings.
+
+Mixed into ``SqlRepository``; like the rest of the store it speaks in records, never in IAM
+rules (which live in ``service/iam.py``). Every write bumps the generation (cache coherence).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, select, update
+
+from opensts.store import tables as t
+
+__all__ = [
+    "RoleRecord",
+    "PolicyRecord",
+    "PolicyVersionRecord",
+    "OidcProviderRecord",
+    "SamlProviderRecord",
+    "MfaDeviceRecord",
+    "IamRepositoryMixin",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RoleRecord:
+    id: str
+    account_id: str
+    name: str
+    path: str
+    trust_policy: str
+    description: str | None
+    max_session_duration: int
+    permissions_boundary_arn: str | None
+    created_at: int
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRecord:
+    arn: str
+    id: str
+    account_id: str | None
+    name: str
+    path: str
+    description: str | None
+    default_version: str
+    created_at: int
+    updated_at: int
+    attachment_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyVersionRecord:
+    policy_arn: str
+    version_id: str
+    document: str
+    created_at: int
+    is_default: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OidcProviderRecord:
+    arn: str
+    account_id: str
+    url: str
+    client_ids: list[str]
+    thumbprints: list[str]
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class SamlProviderRecord:
+    arn: str
+    account_id: str
+    name: str
+    metadata_document: str
+    valid_until: int | None
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class MfaDeviceRecord:
+    serial: str
+    account_id: str
+    name: str
+    path: str
+    seed: str  # base32 TOTP seed, decrypted
+    user_id: str | None
+    enabled_at: int | None
+    last_step: int
+    created_at: int
+
+
+class IamRepositoryMixin:
+    """Methods for IAM entities; relies on ``engine``, ``_write``, ``_cipher`` of SqlRepository."""
+
+    engine: Any
+    _cipher: Any
+
+    def _write(self, *statements: object) -> None:  # pragma: no cover - provided by SqlRepository
+        raise NotImplementedError
+
+    def _rows(self, query: Any) -> list[Any]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    def _first(self, query: Any) -> Any:
+        with self.engine.connect() as conn:
+            return conn.execute(query).first()
+
+    # -- account settings -----------------------------------------------------------------
+    def global_endpoint_token_version(self, account_id: str) -> int:
+        row = self._first(select(t.account_settings).where(t.account_settings.c.account_id == account_id))
+        return int(row.global_endpoint_token_version) if row else 1
+
+    def set_global_endpoint_token_version(self, account_id: str, version: int) -> None:
+        self._write(
+            delete(t.account_settings).where(t.account_settings.c.account_id == account_id),
+            insert(t.account_settings).values(account_id=account_id, global_endpoint_token_version=version),
+        )
+
+    # -- tags -----------------------------------------------------------------------------
+    def get_tags(self, entity_type: str, entity_id: str) -> dict[str, str]:
+        c = t.tags.c
+        rows = self._rows(select(t.tags).where(c.entity_type == entity_type, c.entity_id == entity_id))
+        return {r.key: r.value for r in rows}
+
+    def _tag_statements(self, entity_type: str, entity_id: str, tags: dict[str, str]) -> list[Any]:
+        c = t.tags.c
+        stmts: list[Any] = []
+        for key, value in tags.items():
+            where = and_(c.entity_type == entity_type, c.entity_id == entity_id, c.key_lower == key.lower())
+            stmts.append(delete(t.tags).where(where))
+            stmts.append(
+                insert(t.tags).values(
+                    entity_type=entity_type, entity_id=entity_id, key_lower=key.lower(), key=key, value=value
+                )
+            )
+        return stmts
+
+    def set_tags(self, entity_type: str, entity_id: str, tags: dict[str, str]) -> None:
+        """Add or overwrite tags (keys case-insensitive, case-preserving)."""
+        self._write(*self._tag_statements(entity_type, entity_id, tags))
+
+    def remove_tags(self, entity_type: str, entity_id: str, keys: Iterable[str]) -> None:
+        c = t.tags.c
+        lowered = [k.lower() for k in keys]
+        self._write(
+            delete(t.tags).where(c.entity_type == entity_type, c.entity_id == entity_id, c.key_lower.in_(lowered))
+        )
+
+    def _clear_tags(self, entity_type: str, entity_id: str) -> Any:
+        return delete(t.tags).where(t.tags.c.entity_type == entity_type, t.tags.c.entity_id == entity_id)
+
+    # -- roles ----------------------------------------------------------------------------
+    def create_role(
+        self,
+        role_id: str,
+        account_id: str,
+        name: str,
+        path: str,
+        trust_policy: str,
+        *,
+        description: str | None = None,
+        max_session_duration: int = 3600,
+        permissions_boundary_arn: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> RoleRecord:
+        now = int(time.time())
+        self._write(
+            insert(t.roles).values(
+                id=role_id,
+                account_id=account_id,
+                name=name,
+                name_lower=name.lower(),
+                path=path,
+                trust_policy=trust_policy,
+                description=description,
+                max_session_duration=max_session_duration,
+                permissions_boundary_arn=permissions_boundary_arn,
+                created_at=now,
+            ),
+            *self._tag_statements("role", role_id, tags or {}),
+        )
+        return RoleRecord(
+            role_id, account_id, name, path, trust_policy, description, max_session_duration,
+            permissions_boundary_arn, now, dict(tags or {}),
+        )
+
+    def _role(self, row: Any) -> RoleRecord | None:
+        if row is None:
+            return None
+        return RoleRecord(
+            row.id, row.account_id, row.name, row.path, row.trust_policy, row.description,
+            row.max_session_duration, row.permissions_boundary_arn, row.created_at, self.get_tags("role", row.id),
+        )
+
+    def get_role(self, account_id: str, name: str) -> RoleRecord | None:
+        c = t.roles.c
+        return self._role(self._first(select(t.roles).where(c.account_id == account_id, c.name_lower == name.lower())))
+
+    def get_role_by_id(self, role_id: str) -> RoleRecord | None:
+        return self._role(self._first(select(t.roles).where(t.roles.c.id == role_id)))
+
+    def list_roles(self, account_id: str, path_prefix: str = "/") -> list[RoleRecord]:
+        c = t.roles.c
+        query = select(t.roles).where(c.account_id == account_id, c.path.startswith(path_prefix, autoescape=True))
+        return [r for r in (self._role(row) for row in self._rows(query.order_by(c.name_lower))) if r]
+
+    def update_role(self, role_id: str, **values: Any) -> None:
+        """Set any of: description, max_session_duration, trust_policy, permissions_boundary_arn."""
+        allowed = {"description", "max_session_duration", "trust_policy", "permissions_boundary_arn"}
+        bad = set(values) - allowed
+        if bad:
+            raise ValueError(f"cannot update {bad}")
+        self._write(update(t.roles).where(t.roles.c.id == role_id).values(**values))
+
+    def delete_role(self, role_id: str) -> None:
+        self._write(
+            delete(t.role_policies).where(t.role_policies.c.role_id == role_id),
+            self._clear_tags("role", role_id),
+            delete(t.roles).where(t.roles.c.id == role_id),
+        )
+
+    # -- inline policies (roles; users' are in SqlRepository) -----------------------------
+    def put_role_policy(self, role_id: str, name: str, document: str) -> None:
+        c = t.role_policies.c
+        self._write(
+            delete(t.role_policies).where(c.role_id == role_id, c.name == name),
+            insert(t.role_policies).values(role_id=role_id, name=name, document=document),
+        )
+
+    def list_role_policies(self, role_id: str) -> dict[str, str]:
+        rows = self._rows(select(t.role_policies).where(t.role_policies.c.role_id == role_id))
+        return {r.name: r.document for r in sorted(rows, key=lambda r: r.name)}
+
+    def delete_role_policy(self, role_id: str, name: str) -> None:
+        c = t.role_policies.c
+        self._write(delete(t.role_policies).where(c.role_id == role_id, c.name == name))
+
+    def delete_user_policy(self, user_id: str, name: str) -> None:
+        c = t.user_policies.c
+        self._write(delete(t.user_policies).where(c.user_id == user_id, c.name == name))
+
+    # -- users (beyond SqlRepository's) ---------------------------------------------------
+    def list_users(self, account_id: str, path_prefix: str = "/") -> list[Any]:
+        c = t.users.c
+        query = select(t.users).where(c.account_id == account_id, c.path.startswith(path_prefix, autoescape=True))
+        return self._rows(query.order_by(c.name_lower))
+
+    def user_permissions_boundary(self, user_id: str) -> str | None:
+        row = self._first(select(t.users.c.permissions_boundary_arn).where(t.users.c.id == user_id))
+        return row[0] if row else None
+
+    def set_user_permissions_boundary(self, user_id: str, arn: str | None) -> None:
+        self._write(update(t.users).where(t.users.c.id == user_id).values(permissions_boundary_arn=arn))
+
+    def delete_user(self, user_id: str) -> None:
+        self._write(
+            delete(t.user_policies).where(t.user_policies.c.user_id == user_id),
+            delete(t.access_keys).where(t.access_keys.c.user_id == user_id),
+            self._clear_tags("user", user_id),
+            delete(t.users).where(t.users.c.id == user_id),
+        )
+
+    def list_access_keys(self, user_id: str | None, account_id: str) -> list[Any]:
+        c = t.access_keys.c
+        cond = c.user_id == user_id if user_id else and_(c.user_id.is_(None), c.account_id == account_id)
+        return self._rows(select(c.id, c.status, c.created_at, c.user_id).where(cond).order_by(c.created_at))
+
+    def delete_access_key(self, key_id: str) -> None:
+        self._write(delete(t.access_keys).where(t.access_keys.c.id == key_id))
+
+    # -- managed policies -----------------------------------------------------------------
+    def create_policy(
+        self, arn: str, policy_id: str, account_id: str | None, name: str, path: str,
+        document: str, description: str | None = None, tags: dict[str, str] | None = None,
+    ) -> PolicyRecord:
+        now = int(time.time())
+        self._write(
+            insert(t.managed_policies).values(
+                arn=arn, id=policy_id, account_id=account_id, name=name, path=path, description=description,
+                default_version="v1", next_version=2, created_at=now, updated_at=now,
+            ),
+            insert(t.policy_versions).values(policy_arn=arn, version_id="v1", document=document, created_at=now),
+            *self._tag_statements("policy", arn, tags or {}),
+        )
+        return PolicyRecord(arn, policy_id, account_id, name, path, description, "v1", now, now, 0)
+
+    def get_policy(self, arn: str) -> PolicyRecord | None:
+        row = self._first(select(t.managed_policies).where(t.managed_policies.c.arn == arn))
+        if row is None:
+            return None
+        count = self._first(
+            select(func.count()).select_from(t.policy_attachments).where(t.policy_attachments.c.policy_arn == arn)
+        )[0]
+        return PolicyRecord(
+            row.arn, row.id, row.account_id, row.name, row.path, row.description, row.default_version,
+            row.created_at, row.updated_at, int(count),
+        )
+
+    def list_policies(self, account_id: str | None, *, include_aws: bool = True) -> list[PolicyRecord]:
+        c = t.managed_policies.c
+        cond = c.account_id == account_id
+        if include_aws:
+            cond = cond | c.account_id.is_(None)
+        rows = self._rows(select(c.arn).where(cond).order_by(c.name))
+        return [p for p in (self.get_policy(r.arn) for r in rows) if p]
+
+    def delete_policy(self, arn: str) -> None:
+        self._write(
+            delete(t.policy_versions).where(t.policy_versions.c.policy_arn == arn),
+            self._clear_tags("policy", arn),
+            delete(t.managed_policies).where(t.managed_policies.c.arn == arn),
+        )
+
+    def policy_versions(self, arn: str) -> list[PolicyVersionRecord]:
+        policy = self.get_policy(arn)
+        if policy is None:
+            return []
+        rows = self._rows(select(t.policy_versions).where(t.policy_versions.c.policy_arn == arn))
+        return [
+            PolicyVersionRecord(arn, r.version_id, r.document, r.created_at, r.version_id == policy.default_version)
+            for r in sorted(rows, key=lambda r: int(r.version_id[1:]), reverse=True)
+        ]
+
+    def get_policy_version(self, arn: str, version_id: str) -> PolicyVersionRecord | None:
+        return next((v for v in self.policy_versions(arn) if v.version_id == version_id), None)
+
+    def default_policy_document(self, arn: str) -> str | None:
+        return next((v.document for v in self.policy_versions(arn) if v.is_default), None)
+
+    def create_policy_version(self, arn: str, document: str, set_default: bool) -> str:
+        row = self._first(select(t.managed_policies.c.next_version).where(t.managed_policies.c.arn == arn))
+        version = f"v{row.next_version}"
+        now = int(time.time())
+        values: dict[str, Any] = {"next_version": row.next_version + 1, "updated_at": now}
+        if set_default:
+            values["default_version"] = version
+        self._write(
+            insert(t.policy_versions).values(policy_arn=arn, version_id=version, document=document, created_at=now),
+            update(t.managed_policies).where(t.managed_policies.c.arn == arn).values(**values),
+        )
+        return version
+
+    def set_default_policy_version(self, arn: str, version_id: str) -> None:
+        self._write(
+            update(t.managed_policies)
+            .where(t.managed_policies.c.arn == arn)
+            .values(default_version=version_id, updated_at=int(time.time()))
+        )
+
+    def delete_policy_version(self, arn: str, version_id: str) -> None:
+        c = t.policy_versions.c
+        self._write(delete(t.policy_versions).where(c.policy_arn == arn, c.version_id == version_id))
+
+    # -- attachments ----------------------------------------------------------------------
+    def attach_policy(self, entity_type: str, entity_id: str, arn: str) -> None:
+        c = t.policy_attachments.c
+        self._write(
+            delete(t.policy_attachments).where(c.entity_type == entity_type, c.entity_id == entity_id, c.policy_arn == arn),
+            insert(t.policy_attachments).values(entity_type=entity_type, entity_id=entity_id, policy_arn=arn),
+        )
+
+    def detach_policy(self, entity_type: str, entity_id: str, arn: str) -> None:
+        c = t.policy_attachments.c
+        self._write(
+            delete(t.policy_attachments).where(c.entity_type == entity_type, c.entity_id == entity_id, c.policy_arn == arn)
+        )
+
+    def attached_policies(self, entity_type: str, entity_id: str) -> list[PolicyRecord]:
+        c = t.policy_attachments.c
+        rows = self._rows(select(c.policy_arn).where(c.entity_type == entity_type, c.entity_id == entity_id))
+        return sorted((p for p in (self.get_policy(r.policy_arn) for r in rows) if p), key=lambda p: p.name)
+
+    def attached_documents(self, entity_type: str, entity_id: str) -> list[tuple[str, str]]:
+        """(arn, default-version document) of every managed policy attached to the entity."""
+        docs = []
+        for policy in self.attached_policies(entity_type, entity_id):
+            doc = self.default_policy_document(policy.arn)
+            if doc is not None:
+                docs.append((policy.arn, doc))
+        return docs
+
+    # -- identity providers ---------------------------------------------------------------
+    def create_oidc_provider(self, arn: str, account_id: str, url: str, client_ids: list[str],
+                             thumbprints: list[str], tags: dict[str, str] | None = None) -> None:
+        self._write(
+            insert(t.oidc_providers).values(
+                arn=arn, account_id=account_id, url=url, client_ids=json.dumps(client_ids),
+                thumbprints=json.dumps(thumbprints), created_at=int(time.time()),
+            ),
+            *self._tag_statements("oidc", arn, tags or {}),
+        )
+
+    def get_oidc_provider(self, arn: str) -> OidcProviderRecord | None:
+        row = self._first(select(t.oidc_providers).where(t.oidc_providers.c.arn == arn))
+        if row is None:
+            return None
+        return OidcProviderRecord(
+            row.arn, row.account_id, row.url, json.loads(row.client_ids), json.loads(row.thumbprints), row.created_at
+        )
+
+    def list_oidc_providers(self, account_id: str) -> list[str]:
+        c = t.oidc_providers.c
+        return [r.arn for r in self._rows(select(c.arn).where(c.account_id == account_id).order_by(c.arn))]
+
+    def update_oidc_provider(self, arn: str, *, client_ids: list[str] | None = None,
+                             thumbprints: list[str] | None = None) -> None:
+        values: dict[str, Any] = {}
+        if client_ids is not None:
+            values["client_ids"] = json.dumps(client_ids)
+        if thumbprints is not None:
+            values["thumbprints"] = json.dumps(thumbprints)
+        self._write(update(t.oidc_providers).where(t.oidc_providers.c.arn == arn).values(**values))
+
+    def delete_oidc_provider(self, arn: str) -> None:
+        self._write(delete(t.oidc_providers).where(t.oidc_providers.c.arn == arn), self._clear_tags("oidc", arn))
+
+    def create_saml_provider(self, arn: str, account_id: str, name: str, metadata_document: str,
+                             valid_until: int | None, tags: dict[str, str] | None = None) -> None:
+        self._write(
+            insert(t.saml_providers).values(
+                arn=arn, account_id=account_id, name=name, metadata_document=metadata_document,
+                valid_until=valid_until, created_at=int(time.time()),
+            ),
+            *self._tag_statements("saml", arn, tags or {}),
+        )
+
+    def get_saml_provider(self, arn: str) -> SamlProviderRecord | None:
+        row = self._first(select(t.saml_providers).where(t.saml_providers.c.arn == arn))
+        if row is None:
+            return None
+        return SamlProviderRecord(row.arn, row.account_id, row.name, row.metadata_document, row.valid_until, row.created_at)
+
+    def list_saml_providers(self, account_id: str) -> list[SamlProviderRecord]:
+        c = t.saml_providers.c
+        return [p for p in (self.get_saml_provider(r.arn) for r in self._rows(select(c.arn).where(c.account_id == account_id))) if p]
+
+    def update_saml_provider(self, arn: str, metadata_document: str, valid_until: int | None) -> None:
+        self._write(
+            update(t.saml_providers).where(t.saml_providers.c.arn == arn)
+            .values(metadata_document=metadata_document, valid_until=valid_until)
+        )
+
+    def delete_saml_provider(self, arn: str) -> None:
+        self._write(delete(t.saml_providers).where(t.saml_providers.c.arn == arn), self._clear_tags("saml", arn))
+
+    # -- virtual MFA devices --------------------------------------------------------------
+    def create_mfa_device(self, serial: str, account_id: str, name: str, path: str, seed: str) -> None:
+        sealed = self._cipher.seal(seed.encode(), context=f"mfa:{serial}")
+        self._write(
+            insert(t.mfa_devices).values(
+                serial=serial, account_id=account_id, name=name, path=path, seed_sealed=sealed,
+                created_at=int(time.time()),
+            )
+        )
+
+    def get_mfa_device(self, serial: str) -> MfaDeviceRecord | None:
+        row = self._first(select(t.mfa_devices).where(t.mfa_devices.c.serial == serial))
+        if row is None:
+            return None
+        seed = self._cipher.open(row.seed_sealed, context=f"mfa:{serial}").decode()
+        return MfaDeviceRecord(
+            row.serial, row.account_id, row.name, row.path, seed, row.user_id, row.enabled_at, row.last_step,
+            row.created_at,
+        )
+
+    def list_mfa_devices(self, account_id: str, user_id: str | None = None) -> list[MfaDeviceRecord]:
+        c = t.mfa_devices.c
+        cond = c.account_id == account_id if user_id is None else c.user_id == user_id
+        return [d for d in (self.get_mfa_device(r.serial) for r in self._rows(select(c.serial).where(cond))) if d]
+
+    def enable_mfa_device(self, serial: str, user_id: str | None, last_step: int = 0) -> None:
+        self._write(
+            update(t.mfa_devices).where(t.mfa_devices.c.serial == serial).values(
+                user_id=user_id, enabled_at=int(time.time()) if user_id else None, last_step=last_step
+            )
+        )
+
+    def delete_mfa_device(self, serial: str) -> None:
+        self._write(delete(t.mfa_devices).where(t.mfa_devices.c.serial == serial))
+
+    def use_mfa_step(self, serial: str, step: int) -> bool:
+        """Record a TOTP time step as used; False when it (or a later one) was used already.
+
+        One atomic UPDATE … WHERE last_step < step, so two workers cannot both accept a code.
+        """
+        c = t.mfa_devices.c
+        with self.engine.begin() as conn:
+            result = conn.execute(update(t.mfa_devices).where(c.serial == serial, c.last_step < step).values(last_step=step))
+        return bool(result.rowcount)
+
+    # -- additions for the IAM API (service/iam) ------------------------------------------
+    def user_row(self, user_id: str) -> Any:
+        """The user's full row (created_at, permissions_boundary_arn …), or None."""
+        return self._first(select(t.users).where(t.users.c.id == user_id))
+
+    def boundary_usage_count(self, arn: str) -> int:
+        users = self._first(select(func.count()).select_from(t.users).where(t.users.c.permissions_boundary_arn == arn))
+        roles = self._first(select(func.count()).select_from(t.roles).where(t.roles.c.permissions_boundary_arn == arn))
+        return int(users[0]) + int(roles[0])
+
+    def attachment_count(self, arn: str) -> int:
+        c = t.policy_attachments.c
+        return int(self._first(select(func.count()).select_from(t.policy_attachments).where(c.policy_arn == arn))[0])
+
+    def account_counts(self, account_id: str) -> dict[str, int]:
+        """Entity counts of one account (GetAccountSummary)."""
+
+        def count(table: Any, *conds: Any) -> int:
+            return int(self._first(select(func.count()).select_from(table).where(*conds))[0])
+
+        mfa = t.mfa_devices.c
+        return {
+            "Users": count(t.users, t.users.c.account_id == account_id),
+            "Roles": count(t.roles, t.roles.c.account_id == account_id),
+            "Policies": count(t.managed_policies, t.managed_policies.c.account_id == account_id),
+            "Providers": count(t.oidc_providers, t.oidc_providers.c.account_id == account_id)
+            + count(t.saml_providers, t.saml_providers.c.account_id == account_id),
+            "MFADevices": count(t.mfa_devices, mfa.account_id == account_id),
+            "MFADevicesInUse": count(t.mfa_devices, mfa.account_id == account_id, mfa.user_id.is_not(None)),
+            "AccountAccessKeysPresent": count(
+                t.access_keys, t.access_keys.c.account_id == account_id, t.access_keys.c.user_id.is_(None)
+            ),
+        }
+
+    def ensure_aws_managed_policy(self, arn: str, policy_id: str, name: str, path: str, document: str,
+                                  description: str | None) -> bool:
+        """Create an AWS managed policy (account None) unless it exists; True when created."""
+        if self._first(select(t.managed_policies.c.arn).where(t.managed_policies.c.arn == arn)) is not None:
+            return False
+        try:
+            self.create_policy(arn, policy_id, None, name, path, document, description)
+        except Exception:  # noqa: BLE001 - another process seeded it concurrently
+            return False
+        return True
