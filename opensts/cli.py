@@ -49,7 +49,12 @@ def main() -> None:
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes.")
-def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None, tls_key: Path | None, workers: int) -> None:
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="TOML config file (default: DATA_DIR/opensts.toml when present).")
+@click.option("--quota-rps", type=click.FloatRange(0), default=None, help="Requests/s of every quota bucket (0: off).")
+@click.option("--quota-burst", type=click.FloatRange(1), default=None, help="Burst of every quota bucket.")
+def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None, tls_key: Path | None, workers: int,
+          config_file: Path | None, quota_rps: float | None, quota_burst: float | None) -> None:
     """Run the server (SQLite in the data folder by default)."""
     from opensts.edge.serve import bind_sockets, run_server
     from opensts.service.bootstrap import bootstrap
@@ -62,6 +67,7 @@ def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None,
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     directory = _data_dir(data_dir)
+    config = _load_config(config_file, directory, quota_rps, quota_burst)
     repo = open_store(directory)
     boot = bootstrap(repo, directory)
     repo.engine.dispose()
@@ -74,9 +80,30 @@ def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None,
         tls_key=tls_key,
         workers=workers,
         clock_offset=clock_offset_from_env(),
+        config=config,
     )
     _print_banner(settings, boot)
     run_server(settings, socks)
+
+
+def _load_config(path: Path | None, directory: Path, rps: float | None, burst: float | None) -> object:
+    import dataclasses
+
+    from opensts.config import ConfigError, load_config
+
+    try:
+        config = load_config(path, directory)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if rps is not None or burst is not None:
+        quotas = dataclasses.replace(
+            config.quotas,
+            rps=rps if rps is not None else config.quotas.rps,
+            burst=burst if burst is not None else (rps if rps is not None else config.quotas.burst),
+            groups=None,
+        )
+        config = dataclasses.replace(config, quotas=quotas)
+    return config
 
 
 def _print_banner(settings: Settings, boot: object) -> None:
@@ -161,6 +188,85 @@ def account_list(data_dir: Path | None) -> None:
         click.echo(f"{rec.id}\t{rec.name}")
 
 
+@account.command("enable-region")
+@click.argument("region")
+@click.option("--account", "account_id", required=True, help="The 12-digit account.")
+@_data_dir_option
+def account_enable_region(region: str, account_id: str, data_dir: Path | None) -> None:
+    """Enable an opt-in REGION for an account (like `aws account enable-region`)."""
+    _set_opt_in(region, account_id, data_dir, enable=True)
+
+
+@account.command("disable-region")
+@click.argument("region")
+@click.option("--account", "account_id", required=True, help="The 12-digit account.")
+@_data_dir_option
+def account_disable_region(region: str, account_id: str, data_dir: Path | None) -> None:
+    """Disable an opt-in REGION for an account."""
+    _set_opt_in(region, account_id, data_dir, enable=False)
+
+
+def _set_opt_in(region: str, account_id: str, data_dir: Path | None, *, enable: bool) -> None:
+    from opensts.regions.catalog import default_catalog
+    from opensts.regions.rules import DISABLED, ENABLED
+
+    repo = _existing_account(account_id, data_dir)
+    reg = default_catalog().region(region)
+    if reg is None:
+        raise click.BadParameter(f"unknown Region {region}", param_hint="REGION")
+    if not reg.opt_in:
+        raise click.ClickException(f"{region} is enabled by default and cannot be enabled or disabled")
+    repo.set_region_opt_status(account_id, region, ENABLED if enable else DISABLED)
+    click.echo(f"{region}: {'ENABLED' if enable else 'DISABLED'} for account {account_id}")
+
+
+@main.group()
+def sts() -> None:
+    """STS settings per account and Region."""
+
+
+@sts.command("deactivate-region")
+@click.argument("region")
+@click.option("--account", "account_id", required=True, help="The 12-digit account.")
+@_data_dir_option
+def sts_deactivate_region(region: str, account_id: str, data_dir: Path | None) -> None:
+    """Deactivate STS in REGION for an account (Regions enabled by default; never us-east-1)."""
+    _set_sts_region(region, account_id, data_dir, active=False)
+
+
+@sts.command("activate-region")
+@click.argument("region")
+@click.option("--account", "account_id", required=True, help="The 12-digit account.")
+@_data_dir_option
+def sts_activate_region(region: str, account_id: str, data_dir: Path | None) -> None:
+    """Activate STS in REGION for an account."""
+    _set_sts_region(region, account_id, data_dir, active=True)
+
+
+def _set_sts_region(region: str, account_id: str, data_dir: Path | None, *, active: bool) -> None:
+    from opensts.regions.catalog import default_catalog
+
+    repo = _existing_account(account_id, data_dir)
+    reg = default_catalog().region(region)
+    if reg is None:
+        raise click.BadParameter(f"unknown Region {region}", param_hint="REGION")
+    if reg.opt_in:
+        raise click.ClickException(f"{region} is an opt-in Region: STS there follows the Region's enablement")
+    if not reg.can_deactivate and not active:
+        raise click.ClickException(f"STS cannot be deactivated in {region}")
+    repo.set_sts_active(account_id, region, active)
+    click.echo(f"STS in {region}: {'active' if active else 'inactive'} for account {account_id}")
+
+
+def _existing_account(account_id: str, data_dir: Path | None) -> object:
+    from opensts.store.database import open_store
+
+    repo = open_store(_data_dir(data_dir))
+    if repo.get_account(account_id) is None:
+        raise click.ClickException(f"no account {account_id}")
+    return repo
+
+
 def _print_key(key: object, as_json: bool) -> None:
     from opensts.service.accounts import AccountKey
 
@@ -176,10 +282,8 @@ def _print_key(key: object, as_json: bool) -> None:
 
 def _register_optional_groups() -> None:
     """Subcommand groups that live with their package (e.g. the policy engine's CLI)."""
-    try:
-        from opensts.policy.cli import policy
-    except ImportError:  # pragma: no cover - only while the package is being assembled
-        return
+    from opensts.policy.cli import policy
+
     main.add_command(policy)
 
 

@@ -40,13 +40,19 @@ class Server:
     proc: subprocess.Popen[str]
     env: dict[str, str]
     port: int
+    log_path: Path | None = None
     banner: list[str] = field(default_factory=list)
 
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path else ""
+
     def client(self, service: str = "sts", key: str = ADMIN_KEY, secret: str = ADMIN_SECRET,
-               token: str | None = None, region: str = "us-east-1", **config: object) -> object:
+               token: str | None = None, region: str = "us-east-1", verify: str | None = None,
+               **config: object) -> object:
         return boto3.client(
             service,
             endpoint_url=self.url,
+            verify=verify,
             region_name=region,
             aws_access_key_id=key,
             aws_secret_access_key=secret,
@@ -73,21 +79,23 @@ def start_server(data_dir: Path, extra_env: dict[str, str] | None = None, args: 
         PYTHONUNBUFFERED="1",
     )
     env.update(extra_env or {})
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = open(data_dir.parent / f"{data_dir.name}-server-{port}.log", "w+")  # a file: a full pipe would block the server
     proc = subprocess.Popen(
         [sys.executable, "-m", "opensts", "serve", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}", *args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
     )
-    server = Server(f"{scheme}://127.0.0.1:{port}", data_dir, proc, env, port)
+    server = Server(f"{scheme}://127.0.0.1:{port}", data_dir, proc, env, port, log_path=Path(log.name))
+    log.close()
     _wait_ready(server)
     return server
 
 
 def _wait_ready(server: Server, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
-    assert server.proc.stdout is not None
     while time.monotonic() < deadline:
         if server.proc.poll() is not None:
-            raise RuntimeError("server exited:\n" + server.proc.stdout.read())
+            raise RuntimeError("server exited:\n" + server.log())
         try:
             with socket.create_connection(("127.0.0.1", server.port), timeout=0.2):
                 break
@@ -96,8 +104,10 @@ def _wait_ready(server: Server, timeout: float = 30.0) -> None:
     else:
         stop_server(server)
         raise RuntimeError("server did not start in time")
-    os.set_blocking(server.proc.stdout.fileno(), False)
-    server.banner = (server.proc.stdout.read() or "").splitlines()
+    # The banner is printed right after the sockets are bound; wait for its last line.
+    while time.monotonic() < deadline and "get-caller-identity" not in server.log():
+        time.sleep(0.05)
+    server.banner = server.log().splitlines()
 
 
 def stop_server(server: Server) -> None:

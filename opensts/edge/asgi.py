@@ -18,6 +18,7 @@ from typing import Any
 from opensts.app_state import AppState
 from opensts.auth.sigv4 import HttpRequest, extract_auth
 from opensts.edge.pipeline import QueryPipeline, Request
+from opensts.edge.proxy import TrustedProxies
 from opensts.protocol.errors import InternalFailure, ServiceError
 from opensts.protocol.render import render_error
 
@@ -41,6 +42,7 @@ class StsAsgiApp:
     def __init__(self, state: AppState) -> None:
         self.state = state
         self.query = QueryPipeline(state)
+        self.proxies = TrustedProxies(state.settings.config.trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -56,6 +58,7 @@ class StsAsgiApp:
         try:
             body = await _read_body(receive, self.state.settings.max_body_bytes)
             req = _request(scope, headers, body)
+            req.client_ip = self.proxies.client_ip(req.client_ip, req.header("x-forwarded-for"))
             status, payload, ctype, extra = self._serve(req, request_id, wants_json)
         except ServiceError as err:
             status, payload, ctype = err.status, render_error(err, request_id, xmlns=xmlns, json=wants_json), _ctype(wants_json)

@@ -1,14 +1,14 @@
 """MFA at AssumeRole / GetSessionToken: SerialNumber + TokenCode against a virtual MFA device.
 
 The device must be enabled for the calling IAM user; a code is accepted once (its time step is
-recorded atomically, so a replay in the same window fails, as on AWS).
+recorded atomically by ``verify_totp``, so a replay in the same window fails, as on AWS).
 """
 
 from __future__ import annotations
 
 from opensts.auth.principals import Caller
 from opensts.protocol.errors import AccessDenied
-from opensts.service.totp import matching_step
+from opensts.service.iam.mfa import verify_totp
 from opensts.store.repository import SqlRepository
 
 __all__ = ["MfaChecker", "INVALID_CODE", "UNABLE"]
@@ -28,10 +28,9 @@ class MfaChecker:
         if not serial or not code:
             raise AccessDenied(UNABLE)
         device = self._repo.get_mfa_device(serial)
-        user_id = caller.iam_user_id or (caller.session.parent_id if caller.session and caller.type == "IAMUser" else None)
+        user_id = caller.iam_user_id
         if device is None or device.user_id is None or device.user_id != user_id:
             raise AccessDenied(UNABLE)
-        step = matching_step(device.seed, code, now)
-        if step is None or not self._repo.use_mfa_step(serial, step):
+        if not verify_totp(self._repo, serial, code, now, user_id=user_id):
             raise AccessDenied(INVALID_CODE)
         return True

@@ -2,7 +2,7 @@
 virtual MFA devices and per-account STS settings.
 
 Mixed into ``SqlRepository``; like the rest of the store it speaks in records, never in IAM
-rules (which live in ``service/iam.py``). Every write bumps the generation (cache coherence).
+rules (which live in ``service/iam/``). Every write bumps the generation (cache coherence).
 """
 
 from __future__ import annotations

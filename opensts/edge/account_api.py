@@ -1,0 +1,171 @@
+"""The AWS Account API's Region calls (REST-JSON, service ``account``), and OpenSTS's admin
+call for STS activation per Region — on the same listener as STS.
+
+``aws account enable-region | disable-region | get-region-opt-status | list-regions`` work
+unmodified. The four operations are tiny, so the REST-JSON wire is handled here directly
+(constraints from the botocore model: RegionName 1–50 characters, AccountId 12 digits,
+MaxResults 1–50). Errors are REST-JSON errors: ``x-amzn-ErrorType`` header and
+``{"message": …}`` body, with the model's HTTP status.
+
+STS activation has no AWS API (AWS offers it in the IAM console only); OpenSTS adds
+``POST /opensts/setStsRegionStatus`` ``{"AccountId"?, "RegionName", "Active": bool}`` and
+``POST /opensts/getStsRegionStatus``, signed for service ``account`` and authorized as
+``opensts:SetStsRegionStatus`` / ``opensts:GetStsRegionStatus``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from opensts.auth.sigv4 import HttpRequest, SigV4Auth, check_scope, verify
+from opensts.protocol.errors import ServiceError
+from opensts.regions.rules import DISABLED, ENABLED, ENABLED_BY_DEFAULT
+from opensts.service.context import RequestInfo
+
+if TYPE_CHECKING:
+    from opensts.app_state import AppState
+    from opensts.edge.pipeline import Request
+
+__all__ = ["serve_account_api"]
+
+_ACCOUNT_RE = re.compile(r"^\d{12}$")
+
+
+class _JsonError(ServiceError):
+    pass
+
+
+def _error(code: str, status: int, message: str) -> _JsonError:
+    return _JsonError(message, code=code, status=status)
+
+
+def serve_account_api(state: AppState, req: Request, http: HttpRequest, auth: SigV4Auth,
+                      request_id: str) -> tuple[int, bytes, bytes, dict[str, str]]:
+    try:
+        body = _serve(state, req, http, auth, request_id)
+        return 200, json.dumps(body).encode(), b"application/json", {}
+    except ServiceError as err:
+        code = "UnrecognizedClientException" if err.code == "InvalidClientTokenId" else err.code
+        code = {"SignatureDoesNotMatch": "InvalidSignatureException", "AccessDenied": "AccessDeniedException"}.get(code, code)
+        payload = json.dumps({"message": err.message}).encode()
+        return err.status, payload, b"application/json", {"x-amzn-errortype": code}
+
+
+_OPERATIONS = {
+    "/enableRegion": "EnableRegion",
+    "/disableRegion": "DisableRegion",
+    "/getRegionOptStatus": "GetRegionOptStatus",
+    "/listRegions": "ListRegions",
+    "/opensts/setStsRegionStatus": "SetStsRegionStatus",
+    "/opensts/getStsRegionStatus": "GetStsRegionStatus",
+}
+
+
+def _serve(state: AppState, req: Request, http: HttpRequest, auth: SigV4Auth, request_id: str) -> dict[str, Any]:
+    operation = _OPERATIONS.get(req.raw_path.rstrip("/") or "/")
+    if operation is None or req.method != "POST":
+        raise _error("UnknownOperationException", 404, f"Unknown operation {req.method} {req.raw_path}")
+    check_scope(auth, service="account")
+    now = datetime.now(timezone.utc) + timedelta(seconds=state.settings.clock_offset)
+    caller, secret = state.resolver.resolve(auth.access_key_id, auth.security_token, now.timestamp())
+    verify(http, auth, secret, now=now, key_cache=state.key_cache)
+    params = _body(req.body)
+    account = _account(params, caller.account_id)
+    info = RequestInfo(request_id, operation, now, caller, signing_region=auth.region)
+    info.secure_transport, info.source_ip = req.secure, req.client_ip
+    prefix = "opensts" if operation.endswith("StsRegionStatus") else "account"
+    state.authorizer.authorize(info, f"{prefix}:{operation}", f"arn:aws:account::{account}:account")
+    rules = state.region_rules
+    if operation == "ListRegions":
+        return _list_regions(state, account, params)
+    region = _region_name(state, params)
+    if operation == "GetRegionOptStatus":
+        return {"RegionName": region, "RegionOptStatus": rules.opt_status(account, region)}
+    if operation == "GetStsRegionStatus":
+        return {"RegionName": region, "Active": rules.sts_active(account, region)}
+    if operation == "SetStsRegionStatus":
+        set_sts_active(state, account, region, _bool(params, "Active"))
+        return {}
+    if rules.opt_status(account, region) == ENABLED_BY_DEFAULT:
+        raise _error("ValidationException", 400, f"{region} is enabled by default and cannot be enabled or disabled.")
+    state.repo.set_region_opt_status(account, region, ENABLED if operation == "EnableRegion" else DISABLED)
+    state.cache.invalidate()
+    return {}
+
+
+def set_sts_active(state: Any, account: str, region: str, active: bool) -> None:
+    """Shared by the admin call and ``opensts sts activate-region|deactivate-region``."""
+    reg = state.region_rules.catalog.region(region)
+    if reg is None:
+        raise _error("ValidationException", 400, f"Unknown Region {region}.")
+    if reg.opt_in:
+        raise _error("ValidationException", 400,
+                     f"STS in the opt-in Region {region} is active exactly when the Region is enabled.")
+    if not reg.can_deactivate and not active:
+        raise _error("ValidationException", 400, f"STS cannot be deactivated in {region}.")
+    state.repo.set_sts_active(account, region, active)
+    state.cache.invalidate()
+
+
+def _body(raw: bytes) -> dict[str, Any]:
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _error("SerializationException", 400, "The request body is not valid JSON.") from exc
+    if not isinstance(value, dict):
+        raise _error("SerializationException", 400, "The request body must be a JSON object.")
+    return value
+
+
+def _account(params: dict[str, Any], own: str) -> str:
+    account = params.get("AccountId", own)
+    if not isinstance(account, str) or not _ACCOUNT_RE.match(account):
+        raise _error("ValidationException", 400, "Invalid AccountId: must be a 12-digit account ID.")
+    if account != own:  # Organizations delegation is not modelled: only the caller's own account
+        raise _error("AccessDeniedException", 403, "You can only access or modify your own account.")
+    return account
+
+
+def _region_name(state: AppState, params: dict[str, Any]) -> str:
+    region = params.get("RegionName")
+    if not isinstance(region, str) or not 1 <= len(region) <= 50:
+        raise _error("ValidationException", 400, "RegionName must be a string of 1 to 50 characters.")
+    if state.region_rules.catalog.region(region) is None:
+        raise _error("ValidationException", 400, f"The Region {region} is not valid.")
+    return region
+
+
+def _bool(params: dict[str, Any], key: str) -> bool:
+    value = params.get(key)
+    if not isinstance(value, bool):
+        raise _error("ValidationException", 400, f"{key} must be true or false.")
+    return value
+
+
+def _list_regions(state: AppState, account: str, params: dict[str, Any]) -> dict[str, Any]:
+    rules = state.region_rules
+    wanted = params.get("RegionOptStatusContains")
+    if wanted is not None and (not isinstance(wanted, list) or not all(isinstance(w, str) for w in wanted)):
+        raise _error("ValidationException", 400, "RegionOptStatusContains must be a list of statuses.")
+    size = params.get("MaxResults", 50)
+    if not isinstance(size, int) or not 1 <= size <= 50:
+        raise _error("ValidationException", 400, "MaxResults must be between 1 and 50.")
+    token = params.get("NextToken")
+    start = int(token) if isinstance(token, str) and token.isdigit() else 0
+    partition = rules.catalog.default
+    regions = [
+        {"RegionName": r, "RegionOptStatus": rules.opt_status(account, r)}
+        for r in sorted(partition.regions)
+    ]
+    if wanted:
+        regions = [r for r in regions if r["RegionOptStatus"] in wanted]
+    page = regions[start : start + size]
+    out: dict[str, Any] = {"Regions": page}
+    if start + size < len(regions):
+        out["NextToken"] = str(start + size)
+    return out
