@@ -81,6 +81,6 @@ def build_state(settings: Settings) -> AppState:
         topology=topology,
         region_rules=rules,
         quotas=Quotas(config.quotas),
-        sts_service=StsService(keyring, cache, authorizer, rules),
+        sts_service=StsService(keyring, cache, authorizer, rules, settings),
         iam_service=IamService(repo, cache, authorizer, iam),
     )

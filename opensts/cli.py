@@ -53,8 +53,12 @@ def main() -> None:
               help="TOML config file (default: DATA_DIR/opensts.toml when present).")
 @click.option("--quota-rps", type=click.FloatRange(0), default=None, help="Requests/s of every quota bucket (0: off).")
 @click.option("--quota-burst", type=click.FloatRange(1), default=None, help="Burst of every quota bucket.")
+@click.option("--public-url", default=None, help="Public base URL of this server (issuer URLs of outbound federation).")
+@click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              envvar="OPENSTS_CA_BUNDLE", help="Extra CA certificates trusted when fetching IdP documents.")
 def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None, tls_key: Path | None, workers: int,
-          config_file: Path | None, quota_rps: float | None, quota_burst: float | None) -> None:
+          config_file: Path | None, quota_rps: float | None, quota_burst: float | None, public_url: str | None,
+          ca_bundle: Path | None) -> None:
     """Run the server (SQLite in the data folder by default)."""
     from opensts.edge.serve import bind_sockets, run_server
     from opensts.service.bootstrap import bootstrap
@@ -81,6 +85,8 @@ def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None,
         workers=workers,
         clock_offset=clock_offset_from_env(),
         config=config,
+        public_url=public_url,
+        ca_bundle=ca_bundle,
     )
     _print_banner(settings, boot)
     run_server(settings, socks)

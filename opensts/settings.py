@@ -47,11 +47,16 @@ class Settings:
     cache_check_interval: float = 1.0
     max_body_bytes: int = 1 << 20
     config: FileConfig = field(default_factory=FileConfig)
+    public_url: str | None = None  # base of outbound-federation issuer URLs (default: first listener)
+    ca_bundle: Path | None = None  # extra trusted CAs for fetching IdP discovery/JWKS documents
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def scheme(self) -> str:
         return "https" if self.tls_cert else "http"
+
+    def issuer_base_url(self) -> str:
+        return (self.public_url or self.endpoint_url()).rstrip("/")
 
     def endpoint_url(self, listener: Listener | None = None) -> str:
         lst = listener or self.listeners[0]

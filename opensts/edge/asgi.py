@@ -19,6 +19,7 @@ from opensts.app_state import AppState
 from opensts.auth.sigv4 import HttpRequest, extract_auth
 from opensts.edge.pipeline import QueryPipeline, Request
 from opensts.edge.proxy import TrustedProxies
+from opensts.edge.wellknown import serve_wellknown
 from opensts.protocol.errors import InternalFailure, ServiceError
 from opensts.protocol.render import render_error
 
@@ -77,6 +78,10 @@ class StsAsgiApp:
         await send({"type": "http.response.body", "body": payload})
 
     def _serve(self, req: Request, request_id: str, wants_json: bool) -> tuple[int, bytes, bytes, dict[str, str]]:
+        if req.method == "GET" and not req.query:
+            public = serve_wellknown(self.state, req)
+            if public is not None:
+                return public
         params = self.query.params(req)
         http = HttpRequest(req.method, req.raw_path, req.query.decode("latin-1"), req.headers, req.body)
         auth = extract_auth(http)

@@ -20,6 +20,7 @@ from opensts.service.assume_role import AssumeRoleAction
 from opensts.service.authorization import Authorizer
 from opensts.service.authz_message import HEADER, AuthorizationMessages
 from opensts.service.context import RequestInfo
+from opensts.service.federation import FederationActions
 from opensts.service.identifiers import account_of_access_key, federated_user_arn
 from opensts.service.mfa_check import MfaChecker
 from opensts.service.minting import Minter
@@ -49,13 +50,16 @@ def action(name: str) -> Callable[[Callable[..., dict[str, Any]]], Callable[...,
 class StsService:
     """One method per STS action; ``handlers`` is the dispatch table, built once."""
 
-    def __init__(self, keyring: KeyRing, cache: StoreCache, authorizer: Authorizer, regions: RegionRules) -> None:
+    def __init__(self, keyring: KeyRing, cache: StoreCache, authorizer: Authorizer, regions: RegionRules,
+                 settings: Any = None) -> None:
         self._cache = cache
         self._authz = authorizer
         self._minter = Minter(keyring, regions)
         self._mfa = MfaChecker(cache.repo)  # type: ignore[arg-type]
         self._assume_role = AssumeRoleAction(cache, authorizer, self._minter, self._mfa)
         self.messages = AuthorizationMessages(keyring)
+        self.federation = FederationActions(cache=cache, authorizer=authorizer, minter=self._minter, regions=regions,
+                                            settings=settings, keyring=keyring)
         self.handlers: dict[str, Handler] = {}
         for attr in dir(type(self)):
             fn = getattr(self, attr)
@@ -150,6 +154,18 @@ class StsService:
         if policies.present or tags.passed:
             result["PackedPolicySize"] = minted.utilization
         return result
+
+    @action("AssumeRoleWithWebIdentity")
+    def assume_role_with_web_identity(self, info: RequestInfo, params: dict[str, Any]) -> dict[str, Any]:
+        return self.federation.assume_role_with_web_identity(info, params)
+
+    @action("AssumeRoleWithSAML")
+    def assume_role_with_saml(self, info: RequestInfo, params: dict[str, Any]) -> dict[str, Any]:
+        return self.federation.assume_role_with_saml(info, params)
+
+    @action("GetWebIdentityToken")
+    def get_web_identity_token(self, info: RequestInfo, params: dict[str, Any]) -> dict[str, Any]:
+        return self.federation.get_web_identity_token(info, params)
 
     @action("DecodeAuthorizationMessage")
     def decode_authorization_message(self, info: RequestInfo, params: dict[str, Any]) -> dict[str, Any]:
