@@ -197,12 +197,28 @@ def git_describe() -> str:
     return git("rev-parse", "--short", "HEAD") + (" + uncommitted changes in opensts/" if dirty else "")
 
 
+def opensts_bench_flags(src: Path) -> list[str]:
+    """Flags that turn off request quotas, when this version of ``opensts serve`` has them.
+
+    Why: AWS throttles at 600 req/s per account and Region, and so does OpenSTS by default; the
+    benchmark uses one account, so with quotas on it would measure the throttle, not the server.
+    """
+    help_text = subprocess.run(
+        [sys.executable, "-m", "opensts", "serve", "--help"], env={**os.environ, "PYTHONPATH": str(src)},
+        cwd=src, capture_output=True, text=True, check=False,
+    ).stdout
+    return ["--quota-rps", "0"] if "--quota-rps" in help_text else []
+
+
+OPENSTS_FLAGS: list[str] = []  # filled by main() from the snapshot's `serve --help`
+
+
 def server_command(target: Target, port: int, data_dir: Path) -> list[str]:
     """The exact command line per target; OpenSTS and the trivial app share uvicorn settings."""
     listen = f"127.0.0.1:{port}"
     if target.kind == "opensts":  # `python -m opensts` == the `opensts` console script
         return [sys.executable, "-m", "opensts", "serve", "--data-dir", str(data_dir), "--listen", listen,
-                "--workers", str(target.workers)]
+                "--workers", str(target.workers), *OPENSTS_FLAGS]
     if target.kind == "trivial":
         return [sys.executable, str(BENCH / "trivial_app.py"), "--listen", listen, "--workers", str(target.workers)]
     return [str(MOTO_VENV / "bin" / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
@@ -606,6 +622,8 @@ def render_section(samples: list[Sample], args: argparse.Namespace, facts: dict[
         "pessimistic).",
         "Each request is POST `Action=GetCallerIdentity&Version=2011-06-15` pre-signed with botocore "
         "SigV4 (OpenSTS verifies it fully on every request; moto ignores signatures).",
+        f"OpenSTS extra flags: `{' '.join(OPENSTS_FLAGS) or 'none'}` (request quotas off when the server "
+        "has them: one account at AWS's 600 req/s quota would measure the throttle).",
         "",
         "Machine:",
         "",
@@ -700,6 +718,9 @@ def main(argv: list[str] | None = None) -> int:
     if any(t.kind == "opensts" for t in targets):
         args.src = log_dir / "src"
         snapshot = snapshot_source(args.src)
+        OPENSTS_FLAGS[:] = opensts_bench_flags(args.src)
+        if OPENSTS_FLAGS:
+            print(f"opensts extra flags: {' '.join(OPENSTS_FLAGS)}", flush=True)
     facts = machine_facts(wrk, snapshot)
     if any(t.kind == "moto" for t in targets):
         facts["moto"] = moto_version()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from opensts.audit.trail import AuditTrail
 from opensts.auth.keyring import KeyRing
 from opensts.auth.principals import CredentialResolver
 from opensts.auth.sigv4 import SigningKeyCache
@@ -46,6 +47,7 @@ class AppState:
     quotas: Quotas
     sts_service: StsService
     iam_service: IamService
+    audit: AuditTrail | None = None
 
     def service_for(self, signing_name: str) -> ServiceSpec:
         """The API a request is for, from its credential scope; unsigned requests are STS's."""
@@ -83,4 +85,5 @@ def build_state(settings: Settings) -> AppState:
         quotas=Quotas(config.quotas),
         sts_service=StsService(keyring, cache, authorizer, rules, settings),
         iam_service=IamService(repo, cache, authorizer, iam),
+        audit=AuditTrail(settings.data_dir, config) if settings.audit else None,
     )

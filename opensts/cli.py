@@ -56,9 +56,10 @@ def main() -> None:
 @click.option("--public-url", default=None, help="Public base URL of this server (issuer URLs of outbound federation).")
 @click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               envvar="OPENSTS_CA_BUNDLE", help="Extra CA certificates trusted when fetching IdP documents.")
+@click.option("--no-audit", is_flag=True, help="Do not record calls (for benchmarking the cost of auditing only).")
 def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None, tls_key: Path | None, workers: int,
           config_file: Path | None, quota_rps: float | None, quota_burst: float | None, public_url: str | None,
-          ca_bundle: Path | None) -> None:
+          ca_bundle: Path | None, no_audit: bool) -> None:
     """Run the server (SQLite in the data folder by default)."""
     from opensts.edge.serve import bind_sockets, run_server
     from opensts.service.bootstrap import bootstrap
@@ -87,6 +88,7 @@ def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None,
         config=config,
         public_url=public_url,
         ca_bundle=ca_bundle,
+        audit=not no_audit,
     )
     _print_banner(settings, boot)
     run_server(settings, socks)

@@ -13,6 +13,14 @@ Looked up as ``--config FILE``, else ``DATA_DIR/opensts.toml`` when present. Exa
     [network.client_regions]                 # caller networks → the Region they are "in"
     "10.20.0.0/16" = "us-west-2"
 
+    [audit]                        # where trail files go (default: DATA_DIR/trail)
+    folder = "/var/lib/opensts/trail"
+    [audit.region_folders]         # a Region's own trail store
+    us-east-1 = "/mnt/us-east-1-trail"
+    [audit.s3]                     # or any S3-compatible bucket (boto3 client arguments)
+    bucket = "my-trail"
+    endpoint_url = "https://s3.example.internal"
+
     [[partitions]]                 # a private partition with its own domain
     name = "corp"
     dns_suffix = "example.internal"          # sts.example.internal, sts.REGION.example.internal
@@ -45,6 +53,7 @@ class FileConfig:
     client_regions: tuple[tuple[str, str], ...] = ()
     trusted_proxies: tuple[str, ...] = ()
     partitions: tuple[dict[str, Any], ...] = ()
+    audit: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
 
 
@@ -63,6 +72,7 @@ def load_config(path: Path | None, data_dir: Path) -> FileConfig:
         client_regions=_networks(raw.get("network", {}).get("client_regions", {})),
         trusted_proxies=_cidrs(raw.get("network", {}).get("trusted_proxies", []), "network.trusted_proxies"),
         partitions=tuple(_partition(p) for p in raw.get("partitions", [])),
+        audit=dict(raw.get("audit", {})),
         path=candidate,
     )
 

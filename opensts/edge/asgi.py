@@ -20,7 +20,8 @@ from opensts.auth.sigv4 import HttpRequest, extract_auth
 from opensts.edge.pipeline import QueryPipeline, Request
 from opensts.edge.proxy import TrustedProxies
 from opensts.edge.wellknown import serve_wellknown
-from opensts.protocol.errors import InternalFailure, ServiceError
+from opensts.audit.events import Call
+from opensts.protocol.errors import InternalFailure, ServiceError, ServiceUnavailable
 from opensts.protocol.render import render_error
 
 __all__ = ["StsAsgiApp"]
@@ -60,7 +61,7 @@ class StsAsgiApp:
             body = await _read_body(receive, self.state.settings.max_body_bytes)
             req = _request(scope, headers, body)
             req.client_ip = self.proxies.client_ip(req.client_ip, req.header("x-forwarded-for"))
-            status, payload, ctype, extra = self._serve(req, request_id, wants_json)
+            status, payload, ctype, extra = await self._serve(req, request_id, wants_json)
         except ServiceError as err:
             status, payload, ctype = err.status, render_error(err, request_id, xmlns=xmlns, json=wants_json), _ctype(wants_json)
             extra = getattr(err, "headers", None) or {}
@@ -77,7 +78,7 @@ class StsAsgiApp:
         await send({"type": "http.response.start", "status": status, "headers": response_headers})
         await send({"type": "http.response.body", "body": payload})
 
-    def _serve(self, req: Request, request_id: str, wants_json: bool) -> tuple[int, bytes, bytes, dict[str, str]]:
+    async def _serve(self, req: Request, request_id: str, wants_json: bool) -> tuple[int, bytes, bytes, dict[str, str]]:
         if req.method == "GET" and not req.query:
             public = serve_wellknown(self.state, req)
             if public is not None:
@@ -89,21 +90,36 @@ class StsAsgiApp:
             from opensts.edge.account_api import serve_account_api
 
             return serve_account_api(self.state, req, http, auth, request_id)
+        if auth is not None and auth.service == "cloudtrail" and "Action" not in params:
+            from opensts.edge.cloudtrail_api import serve_cloudtrail_api
+
+            return serve_cloudtrail_api(self.state, req, http, auth, request_id)
         try:
-            payload, _ = self.query.run(req, http, auth, request_id, wants_json, params)
+            payload, _, call = self.query.run(req, http, auth, request_id, wants_json, params)
         except ServiceError as err:
+            await self._audit(getattr(err, "audit_call", None))
             xmlns = self.state.iam.xmlns if auth is not None and auth.service == "iam" else self.state.sts.xmlns
             payload = render_error(err, request_id, xmlns=xmlns, json=wants_json)
             return err.status, payload, _ctype(wants_json), getattr(err, "headers", None) or {}
+        try:
+            await self._audit(call)
+        except Exception as exc:  # noqa: BLE001 - no durable record: the credentials must not leave
+            log.error("audit journal write failed for %s: %s", request_id, type(exc).__name__)
+            raise ServiceUnavailable("Service is unavailable. Please try again.") from exc
         return 200, payload, _ctype(wants_json), {}
+
+    async def _audit(self, call: Call | None) -> None:
+        if call is not None and self.state.audit is not None:
+            await self.state.audit.record(call)
 
 
 def _request(scope: Scope, headers: list[tuple[str, str]], body: bytes) -> Request:
     raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1").split("?", 1)[0]
     client = scope.get("client") or ("", 0)
     server = scope.get("server") or (None, None)
+    tls = (scope.get("extensions") or {}).get("opensts.tls")
     return Request(scope["method"], raw_path, scope.get("query_string", b""), headers, body, client[0], server[1],
-                   scope.get("scheme") == "https")
+                   scope.get("scheme") == "https", tls)
 
 
 def _ctype(wants_json: bool) -> bytes:

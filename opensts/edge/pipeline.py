@@ -14,13 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opensts.auth.sigv4 import HttpRequest, SigV4Auth, check_scope, verify
+from opensts.audit.events import Call
 from opensts.protocol.errors import (
     InvalidAction,
     MissingAction,
     MissingAuthenticationToken,
+    ServiceError,
 )
 from opensts.protocol.form import parse_form
 from opensts.regions.resolve import GLOBAL, Placement
@@ -49,12 +51,12 @@ class _KnownRegions:
 class Request:
     """The HTTP facts of one request, as the ASGI layer received them."""
 
-    __slots__ = ("method", "raw_path", "query", "headers", "body", "client_ip", "local_port", "secure")
+    __slots__ = ("method", "raw_path", "query", "headers", "body", "client_ip", "local_port", "secure", "tls")
 
     def __init__(self, method: str, raw_path: str, query: bytes, headers: list[tuple[str, str]], body: bytes,
-                 client_ip: str, local_port: int | None, secure: bool) -> None:
+                 client_ip: str, local_port: int | None, secure: bool, tls: dict[str, str] | None = None) -> None:
         self.method, self.raw_path, self.query, self.headers, self.body = method, raw_path, query, headers, body
-        self.client_ip, self.local_port, self.secure = client_ip, local_port, secure
+        self.client_ip, self.local_port, self.secure, self.tls = client_ip, local_port, secure, tls
 
     def header(self, name: str) -> str:
         for key, value in self.headers:
@@ -79,8 +81,9 @@ class QueryPipeline:
         return params
 
     def run(self, req: Request, http: HttpRequest, auth: SigV4Auth | None, request_id: str, wants_json: bool,
-            params: Mapping[str, str]) -> tuple[bytes, str]:
-        """Serve one request; returns (body, xmlns). Raises ServiceError for AWS errors."""
+            params: Mapping[str, str]) -> tuple[bytes, str, Call | None]:
+        """Serve one request; returns (body, xmlns, audit call). Raises ServiceError for AWS
+        errors, carrying ``audit_call`` once the action is known (failures are audited too)."""
         state = self.state
         topo = state.topology
         endpoint = topo.endpoint(req.header("host"), req.raw_path)
@@ -91,16 +94,26 @@ class QueryPipeline:
         op = spec.operation(action, params.get("Version"))
         placement = topo.place(endpoint, topo.origin(req.local_port, req.client_ip), auth.region if auth else None)
         info = self._info(req, request_id, op.name, placement)
-        if not op.unauthenticated:
-            if auth is None:
-                raise MissingAuthenticationToken("Request is missing Authentication Token")
-            self._authenticate(http, auth, info, spec.signing_name, placement)
-            state.region_rules.check_caller(info.caller, placement, op.name)  # type: ignore[arg-type]
-        self._charge(info, spec.name, params)
-        if spec.name == "sts" and placement.endpoint_type == GLOBAL and op.name in REGIONAL_ONLY:
-            raise InvalidAction(f"{op.name} is not available on the AWS STS global endpoint; use a Regional endpoint.")
-        result = state.dispatch(spec.name, info, op.parse(params))
-        return op.render(result, request_id, json=wants_json), spec.xmlns
+        parsed: dict[str, Any] | None = None
+        try:
+            if not op.unauthenticated:
+                if auth is None:
+                    raise MissingAuthenticationToken("Request is missing Authentication Token")
+                self._authenticate(http, auth, info, spec.signing_name, placement)
+                state.region_rules.check_caller(info.caller, placement, op.name)  # type: ignore[arg-type]
+            self._charge(info, spec.name, params)
+            if spec.name == "sts" and placement.endpoint_type == GLOBAL and op.name in REGIONAL_ONLY:
+                raise InvalidAction(
+                    f"{op.name} is not available on the AWS STS global endpoint; use a Regional endpoint."
+                )
+            parsed = op.parse(params)
+            result = state.dispatch(spec.name, info, parsed)
+        except ServiceError as err:
+            err.audit_call = Call(spec.name, info, parsed, None, err.code, err.message, req.tls,  # type: ignore[attr-defined]
+                                  op.sensitive_members)
+            raise
+        call = Call(spec.name, info, parsed, result, tls=req.tls, sensitive=op.sensitive_members)
+        return op.render(result, request_id, json=wants_json), spec.xmlns, call
 
     def _info(self, req: Request, request_id: str, action: str, placement: Placement) -> RequestInfo:
         now = datetime.now(timezone.utc) + timedelta(seconds=self.state.settings.clock_offset)

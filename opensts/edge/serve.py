@@ -14,6 +14,7 @@ import socket
 import sys
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from opensts.settings import Listener, Settings
 
@@ -33,6 +34,20 @@ def bind_sockets(listeners: tuple[Listener, ...]) -> list[socket.socket]:
     return socks
 
 
+class TlsAwareProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, plus the negotiated TLS version and cipher in the scope
+    (``scope["extensions"]["opensts.tls"]``) for CloudTrail's ``tlsDetails``."""
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        ssl_object = self.transport.get_extra_info("ssl_object") if self.transport else None
+        if ssl_object is not None:
+            cipher = ssl_object.cipher()
+            self.scope["extensions"] = {  # type: ignore[typeddict-unknown-key]
+                "opensts.tls": {"version": ssl_object.version() or "", "cipher": cipher[0] if cipher else ""}
+            }
+
+
 def _uvicorn_config(settings: Settings) -> uvicorn.Config:
     from opensts.app_state import build_state
     from opensts.edge.asgi import StsAsgiApp
@@ -40,7 +55,7 @@ def _uvicorn_config(settings: Settings) -> uvicorn.Config:
     return uvicorn.Config(
         StsAsgiApp(build_state(settings)),
         loop="uvloop",
-        http="httptools",
+        http=TlsAwareProtocol,
         lifespan="off",
         access_log=False,
         log_level="warning",

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from opensts.store import tables as t
 from opensts.store.cipher import SecretCipher
 from opensts.store.iam_repository import IamRepositoryMixin
+from opensts.store.federation_repository import FederationRepositoryMixin
 from opensts.store.region_repository import RegionRepositoryMixin
 
 __all__ = [
@@ -96,7 +97,7 @@ class Repository(Protocol):
     def list_sealing_keys(self) -> list[SealingKeyRecord]: ...
 
 
-class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin):
+class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationRepositoryMixin):
     """``Repository`` on SQLAlchemy Core (IAM entities: ``IamRepositoryMixin``)."""
 
     def __init__(self, engine: Engine, cipher: SecretCipher) -> None:

@@ -206,3 +206,37 @@ account_regions = Table(
     Column("opt_status", String(16), nullable=True),
     Column("sts_active", Integer, nullable=True),  # NULL: default (active); 0: deactivated
 )
+
+# -- Federation (migration 0004) ------------------------------------------------------------------
+
+# Outbound web identity federation (GetWebIdentityToken), per account: the issuer id (a UUID that
+# names the account's issuer URL) survives Disable/Enable so relying parties keep trusting it.
+outbound_federation = Table(
+    "outbound_federation",
+    metadata,
+    Column("account_id", String(12), ForeignKey("accounts.id"), primary_key=True),
+    Column("issuer_id", String(64), nullable=False, unique=True),
+    Column("enabled", Integer, nullable=False),
+    Column("updated_at", Integer, nullable=False),
+)
+
+# Signing keys of the outbound issuers: one per algorithm and rotation slot (deterministic, so
+# concurrent workers agree on it); private key PEM sealed under the master key.
+federation_signing_keys = Table(
+    "federation_signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("alg", String(16), nullable=False),
+    Column("slot", Integer, nullable=False),
+    Column("key_sealed", LargeBinary, nullable=False),
+    Column("created_at", Integer, nullable=False),
+    Index("ix_federation_signing_keys_alg_slot", "alg", "slot", unique=True),
+)
+
+# SAML assertion ids already used (replay protection), kept until the assertion expires.
+saml_assertion_ids = Table(
+    "saml_assertion_ids",
+    metadata,
+    Column("assertion_key", String(128), primary_key=True),  # sha256(issuer + ID)
+    Column("expires_at", Integer, nullable=False),
+)

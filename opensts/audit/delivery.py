@@ -1,0 +1,177 @@
+"""Delivery from the journal to the trails, asynchronously and exactly once.
+
+Files are written as CloudTrail delivers them: gzip JSON ``{"Records": [...]}`` at
+``AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/ACCOUNT_CloudTrail_REGION_YYYYMMDDTHHMMZ_ID.json.gz``
+in the Region's trail store — a folder (default ``DATA_DIR/trail``), or an S3-compatible bucket.
+
+Exactly once, even across crashes and a store that is down:
+1. pending records are first *claimed* into a numbered batch (one transaction), so a batch's
+   content never changes afterwards;
+2. the batch is written under a name derived from its number (an overwrite is harmless);
+3. the batch is marked delivered. A crash between 2 and 3 rewrites the same file with the same
+   content. A store that fails keeps its batches pending; they are retried with back-off and
+   arrive when it returns. One process delivers at a time (an exclusive file lock).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import gzip
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+from opensts.audit.journal import connect
+
+__all__ = ["TrailStore", "FolderStore", "S3Store", "Delivery"]
+
+log = logging.getLogger("opensts.audit")
+_BATCH = 500
+
+
+class TrailStore(Protocol):
+    def put(self, key: str, data: bytes) -> None: ...
+
+
+class FolderStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def put(self, key: str, data: bytes) -> None:
+        target = self.root / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+
+
+class S3Store:
+    """Any S3-compatible bucket, through boto3 (imported only when configured)."""
+
+    def __init__(self, bucket: str, prefix: str = "", **client_args: Any) -> None:
+        import boto3
+
+        self.bucket, self.prefix = bucket, prefix.strip("/")
+        self.client = boto3.client("s3", **client_args)
+
+    def put(self, key: str, data: bytes) -> None:
+        full = f"{self.prefix}/{key}" if self.prefix else key
+        self.client.put_object(Bucket=self.bucket, Key=full, Body=data, ContentType="application/json",
+                               ContentEncoding="gzip")
+
+
+def object_key(account: str, region: str, batch_id: int, first_time: int) -> str:
+    when = datetime.fromtimestamp(first_time, tz=timezone.utc)
+    unique = hashlib.sha256(f"{account}/{region}/{batch_id}".encode()).hexdigest()[:16]
+    name = f"{account}_CloudTrail_{region}_{when:%Y%m%dT%H%MZ}_{unique}.json.gz"
+    return f"AWSLogs/{account}/CloudTrail/{region}/{when:%Y/%m/%d}/{name}"
+
+
+class Delivery:
+    def __init__(self, journal_path: Path, default: TrailStore, per_region: Mapping[str, TrailStore] | None = None,
+                 interval: float = 1.0) -> None:
+        self._path = journal_path
+        self._default = default
+        self._stores = dict(per_region or {})
+        self._interval = interval
+        self._backoff: dict[str, float] = {}
+        self._wake = threading.Event()
+        self._lock_path = journal_path.with_name("delivery.lock")
+
+    def store_for(self, region: str) -> TrailStore:
+        return self._stores.get(region, self._default)
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self._loop, name="audit-delivery", daemon=True)
+        thread.start()
+        return thread
+
+    def nudge(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            try:
+                self.deliver_once()
+            except Exception:  # noqa: BLE001 - keep delivering; the next round retries
+                log.exception("audit delivery round failed")
+
+    def deliver_once(self) -> int:
+        """Claim and deliver pending records; returns how many records were delivered."""
+        with open(self._lock_path, "a+") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return 0  # another process is delivering
+            conn = connect(self._path)
+            try:
+                self._claim(conn)
+                return self._deliver_claimed(conn)
+            finally:
+                conn.close()
+
+    def _claim(self, conn: Any) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            groups = conn.execute(
+                "SELECT account_id, trail_region FROM events WHERE batch IS NULL GROUP BY account_id, trail_region"
+            ).fetchall()
+            for account, region in groups:
+                seqs = [r[0] for r in conn.execute(
+                    "SELECT seq FROM events WHERE batch IS NULL AND account_id=? AND trail_region=? ORDER BY seq LIMIT ?",
+                    (account, region, _BATCH),
+                )]
+                batch = conn.execute(
+                    "INSERT INTO batches (account_id, trail_region, key) VALUES (?, ?, '')", (account, region)
+                ).lastrowid
+                conn.executemany("UPDATE events SET batch=? WHERE seq=?", [(batch, s) for s in seqs])
+            conn.execute("COMMIT")
+        except Exception:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _deliver_claimed(self, conn: Any) -> int:
+        delivered = 0
+        now = time.monotonic()
+        for batch, account, region in conn.execute(
+            "SELECT id, account_id, trail_region FROM batches WHERE delivered=0 ORDER BY id"
+        ).fetchall():
+            if self._backoff.get(region, 0) > now:
+                continue
+            rows = conn.execute("SELECT event_time, body FROM events WHERE batch=? ORDER BY seq", (batch,)).fetchall()
+            if not rows:
+                conn.execute("UPDATE batches SET delivered=1 WHERE id=?", (batch,))
+                continue
+            key = object_key(account, region, batch, rows[0][0])
+            payload = b'{"Records":[' + b",".join(r[1].encode() for r in rows) + b"]}"
+            try:
+                self.store_for(region).put(key, gzip.compress(payload, 6, mtime=0))
+            except Exception as exc:  # noqa: BLE001 - the store is down: keep the batch, retry later
+                delay = min(30.0, max(1.0, (self._backoff.get(region + "#d") or 0.5) * 2))
+                self._backoff[region + "#d"] = delay
+                self._backoff[region] = now + delay
+                log.warning("trail store for %s unavailable (%s); %d records wait", region, type(exc).__name__, len(rows))
+                continue
+            self._backoff.pop(region + "#d", None)
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("UPDATE batches SET delivered=1, key=? WHERE id=?", (key, batch))
+            conn.execute("UPDATE events SET delivered=1 WHERE batch=?", (batch,))
+            conn.execute("COMMIT")
+            delivered += len(rows)
+        return delivered
+
+
+def read_records(data: bytes) -> list[dict[str, Any]]:
+    return list(json.loads(gzip.decompress(data))["Records"])

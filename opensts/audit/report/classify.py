@@ -1,0 +1,106 @@
+"""Global, regional or unknown: which STS endpoint one CloudTrail event reached.
+
+Rules (sts-api.md §5.4–§5.5, §6.5): ``additionalEventData.RequestDetails.endpointType`` is the direct
+indicator (2025 and later).  Older records only carry ``tlsDetails.clientProvidedHostHeader``: the
+global host is ``sts.amazonaws.com`` — or ``sts-global.REGION.amazonaws.com`` when the global endpoint
+was served locally (IAM guide example) — and a Regional host is ``sts.REGION.amazonaws.com``
+(also ``sts-fips.``, ``.amazonaws.com.cn``, dual-stack ``.api.aws`` and interface VPC endpoint
+names).  Records with neither (CloudTrail before ~2019, AWS-service calls) are *unknown*: never
+guessed, because guessing would hide exactly the callers the report exists to find.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+import orjson
+
+__all__ = ["GLOBAL", "REGIONAL", "UNKNOWN", "STS_SOURCES", "classify_event", "classify_host"]
+
+GLOBAL = "global"
+REGIONAL = "regional"
+UNKNOWN = "unknown"
+
+#: eventSource values of STS events (China partition events use the same name; be lenient).
+STS_SOURCES = frozenset({"sts.amazonaws.com", "sts.amazonaws.com.cn"})
+
+_GLOBAL_HOSTS = frozenset({"sts.amazonaws.com"})
+_SUFFIX = r"(?:amazonaws\.com(?:\.cn)?|api\.aws)"
+_REGIONAL_HOST = re.compile(rf"^sts(?:-fips)?\.([a-z0-9-]+)\.{_SUFFIX}$")
+_VPCE_HOST = re.compile(r"^vpce-[a-z0-9-]+\.sts(?:-fips)?\.([a-z0-9-]+)\.vpce\.amazonaws\.com(?:\.cn)?$")
+_SERVED_GLOBAL_HOST = re.compile(r"^sts-global\.([a-z0-9-]+)\.")
+
+
+@lru_cache(maxsize=4096)
+def classify_host(host: str | None) -> tuple[str, str | None]:
+    """(class, Region named by the host) for a ``clientProvidedHostHeader`` value.
+
+    Cached: a trail has a handful of distinct hosts and millions of events.
+    """
+    if not host:
+        return UNKNOWN, None
+    h = host.strip().lower().rstrip(".")
+    if ":" in h and not h.startswith("["):  # drop an explicit port ("sts.amazonaws.com:443")
+        h = h.split(":", 1)[0]
+    if h in _GLOBAL_HOSTS:
+        return GLOBAL, None
+    if h.startswith("sts-global."):
+        m = _SERVED_GLOBAL_HOST.match(h)
+        return GLOBAL, (m.group(1) if m else None)
+    m = _REGIONAL_HOST.match(h) or _VPCE_HOST.match(h)
+    if m:
+        return REGIONAL, m.group(1)
+    return UNKNOWN, None
+
+
+def _as_dict(value: Any) -> dict[str, Any] | None:
+    """Some exporters (Athena, SIEMs) store nested objects as JSON strings: accept both."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            parsed = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return None
+        return parsed if isinstance(parsed, dict) else None
+    return None
+
+
+def classify_event(record: dict[str, Any]) -> tuple[str, str | None, str | None]:
+    """(class, serving Region or None, host or None) of one STS event.
+
+    The endpoint-type field wins over the host; the host decides when the field is absent or
+    carries an unexpected value.  The serving Region is ``awsServingRegion`` when logged, else the
+    Region in the host, else (regional events only) ``awsRegion``.
+    """
+    etype = serving = None
+    aed = record.get("additionalEventData")
+    if aed:
+        aed = _as_dict(aed)
+        if aed:
+            details = _as_dict(aed.get("RequestDetails"))
+            if details:
+                etype = details.get("endpointType")
+                serving = details.get("awsServingRegion")
+    host = None
+    tls = record.get("tlsDetails")
+    if tls:
+        tls = _as_dict(tls)
+        if tls:
+            host = tls.get("clientProvidedHostHeader")
+            if not isinstance(host, str):
+                host = None
+    host_class, host_region = classify_host(host)
+    cls = host_class
+    if isinstance(etype, str):
+        e = etype.lower()
+        if e == GLOBAL or e == REGIONAL:
+            cls = e
+    if not isinstance(serving, str) or not serving:
+        serving = host_region
+        if serving is None and cls == REGIONAL:
+            region = record.get("awsRegion")
+            serving = region if isinstance(region, str) else None
+    return cls, serving, host
