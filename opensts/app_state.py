@@ -84,6 +84,6 @@ def build_state(settings: Settings) -> AppState:
         region_rules=rules,
         quotas=Quotas(config.quotas),
         sts_service=StsService(keyring, cache, authorizer, rules, settings),
-        iam_service=IamService(repo, cache, authorizer, iam),
+        iam_service=IamService(repo, cache, authorizer, iam, settings),
         audit=AuditTrail(settings.data_dir, config) if settings.audit else None,
     )

@@ -293,6 +293,9 @@ def _register_optional_groups() -> None:
     from opensts.policy.cli import policy
 
     main.add_command(policy)
+    from opensts.audit.cli import audit
+
+    main.add_command(audit)
 
 
 _register_optional_groups()

@@ -145,6 +145,8 @@ class Authorizer:
             else None,
             token_issue_time=_utc(session.issued_at) if session else None,
             caller_source_identity=session.source_identity if session else None,
+            federated_provider=session.extra.get("federated_provider") if session else None,
+            federation_keys=session.extra.get("fk") if session else None,
             extra=keys,
         )
         return RequestContext(action, resource, principal, keys=base)

@@ -59,7 +59,10 @@ def value_for(shape: Any, depth: int = 0, seed: str = "") -> Any:
     if t == "structure":
         if depth > 6:
             return {}
-        return {n: value_for(m, depth + 1, seed=n) for n, m in shape.members.items()}
+        members = list(shape.members.items())
+        if getattr(shape, "is_tagged_union", False) or shape.metadata.get("union"):
+            members = members[:1]  # a tagged union carries exactly one member
+        return {n: value_for(m, depth + 1, seed=n) for n, m in members}
     if t == "list":
         n = max(md.get("min", 0), 2)
         n = min(n, md.get("max", n))

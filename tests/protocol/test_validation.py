@@ -290,7 +290,8 @@ def test_metadata() -> None:
     assert STS.operations["GetDelegatedAccessToken"].sensitive_members == {"TradeInToken"}
     assert "Password" in iam.operations["CreateLoginProfile"].sensitive_members
     assert set(STS.operations["AssumeRole"].errors) == {
-        "MalformedPolicyDocument", "PackedPolicyTooLarge", "RegionDisabledException", "ExpiredTokenException"}
+        "MalformedPolicyDocument", "PackedPolicyTooLarge", "RegionDisabledException", "ExpiredTokenException",
+        "InvalidContextAssertion"}
 
 
 def test_redaction() -> None:

@@ -15,6 +15,5 @@ how often, from which Regions, and what to change.  Modules:
 
 from opensts.audit.report.aggregate import Aggregate
 from opensts.audit.report.classify import GLOBAL, REGIONAL, UNKNOWN, classify_event, classify_host
-from opensts.audit.report.scan import scan
 
-__all__ = ["Aggregate", "GLOBAL", "REGIONAL", "UNKNOWN", "classify_event", "classify_host", "scan"]
+__all__ = ["Aggregate", "GLOBAL", "REGIONAL", "UNKNOWN", "classify_event", "classify_host"]

@@ -91,7 +91,7 @@ class SamlAction:
         sub_type = fmt[len(_NAMEID_PREFIX):] if fmt.startswith(_NAMEID_PREFIX) else fmt
         session_keys: dict[str, Any] = {
             "saml:aud": assertion.recipient, "saml:iss": assertion.issuer, "saml:sub": assertion.name_id,
-            "saml:sub_type": sub_type or "transient" if not fmt else sub_type, "saml:namequalifier": qualifier,
+            "saml:sub_type": sub_type, "saml:namequalifier": qualifier,
             "saml:doc": f"{ref.account_id}/{provider_name}",
         }
         keys = dict(session_keys)

@@ -19,6 +19,7 @@ from opensts.service.iam.aws_managed import seed_aws_managed_policies
 from opensts.service.iam.inline import InlinePolicyActions
 from opensts.service.iam.managed import ManagedPolicyActions
 from opensts.service.iam.mfa import MfaActions
+from opensts.service.iam.outbound import OutboundFederationActions
 from opensts.service.iam.providers import ProviderActions
 from opensts.service.iam.roles import RoleActions
 from opensts.service.iam.simulate import SimulationActions
@@ -43,9 +44,12 @@ class IamService(
     MfaActions,
     AccountActions,
     SimulationActions,
+    OutboundFederationActions,
 ):
-    def __init__(self, repo: SqlRepository, cache: StoreCache, authorizer: Authorizer, spec: ServiceSpec) -> None:
+    def __init__(self, repo: SqlRepository, cache: StoreCache, authorizer: Authorizer, spec: ServiceSpec,
+                 settings: Any = None) -> None:
         self.repo = repo
+        self.settings = settings
         self.cache = cache
         self.authorizer = authorizer
         self.spec = spec

@@ -1,0 +1,209 @@
+"""Counting STS events by endpoint class, time and caller — memory bounded by distinct callers.
+
+Every per-caller counter (user agents, source IPs, Regions, hosts, event names) keeps at most
+``CAP`` distinct values and lumps the rest under ``(other)``, so a caller with a random user agent
+per call cannot grow memory with the number of events.  Aggregates merge by addition, which is
+what lets ``scan`` run files in several processes and add the results up in any order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opensts.audit.report.classify import GLOBAL, REGIONAL, STS_SOURCES, UNKNOWN, classify_event
+
+__all__ = ["Aggregate", "Caller", "CAP", "OTHER"]
+
+CAP = 200
+OTHER = "(other)"
+NOT_LOGGED = "(not logged)"  # global call without awsServingRegion: before 2025, served in us-east-1
+_INDEX = {GLOBAL: 0, REGIONAL: 1, UNKNOWN: 2}
+
+
+def _bump(counter: dict[str, int], key: str, n: int = 1) -> None:
+    if key in counter:
+        counter[key] += n
+    elif len(counter) < CAP:
+        counter[key] = n
+    else:
+        counter[OTHER] = counter.get(OTHER, 0) + n
+
+
+class Caller:
+    """One principal (or role, with ``--group-by role``) that reached a given endpoint class."""
+
+    __slots__ = ("principal", "kind", "account", "roles", "calls", "events", "agents", "ips", "regions",
+                 "hosts", "first", "last")
+
+    def __init__(self, principal: str, kind: str, account: str) -> None:
+        self.principal = principal
+        self.kind = kind
+        self.account = account
+        self.roles: dict[str, int] = {}
+        self.calls = 0
+        self.events: dict[str, int] = {}
+        self.agents: dict[str, int] = {}
+        self.ips: dict[str, int] = {}
+        self.regions: dict[str, int] = {}
+        self.hosts: dict[str, int] = {}
+        self.first = ""
+        self.last = ""
+
+    def merge(self, other: "Caller") -> None:
+        self.calls += other.calls
+        for mine, theirs in ((self.roles, other.roles), (self.events, other.events), (self.agents, other.agents),
+                             (self.ips, other.ips), (self.regions, other.regions), (self.hosts, other.hosts)):
+            for k, v in theirs.items():
+                _bump(mine, k, v)
+        if other.first and (not self.first or other.first < self.first):
+            self.first = other.first
+        if other.last > self.last:
+            self.last = other.last
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, s) for s in self.__slots__)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        for s, v in zip(self.__slots__, state):
+            setattr(self, s, v)
+
+
+def _identity(ui: Any) -> tuple[str, str, str, str | None]:
+    """(principal, userIdentity type, account, role ARN or None) — a readable key for every variant."""
+    if not isinstance(ui, dict):
+        return "(no userIdentity)", "", "", None
+    kind = ui.get("type") or ""
+    account = ui.get("accountId") or ""
+    role = None
+    ctx = ui.get("sessionContext")
+    if isinstance(ctx, dict):
+        issuer = ctx.get("sessionIssuer")
+        if isinstance(issuer, dict) and issuer.get("type") == "Role":
+            role = issuer.get("arn")
+    arn = ui.get("arn")
+    if arn:
+        principal = arn
+    elif kind == "AWSService":
+        principal = f"service:{ui.get('invokedBy') or '?'}"
+    elif kind in ("WebIdentityUser", "SAMLUser"):
+        principal = f"{kind}:{ui.get('identityProvider') or '?'}:{ui.get('userName') or '?'}"
+    elif kind == "AWSAccount":
+        principal = f"account:{account or '?'}:{ui.get('principalId') or '?'}"
+    else:
+        principal = ui.get("principalId") or f"({kind or 'unknown'})"
+    return str(principal), str(kind), str(account), role if isinstance(role, str) else None
+
+
+class Aggregate:
+    """All the report's numbers.  ``add`` takes anything ``readers.read_records`` yields."""
+
+    def __init__(self, group_by: str = "principal", track_unknown: bool = False) -> None:
+        self.group_by = group_by
+        self.track_unknown = track_unknown
+        self.totals = {GLOBAL: 0, REGIONAL: 0, UNKNOWN: 0}
+        self.skipped = 0  # non-STS events (parsed ones; the readers count pre-filtered ones)
+        self.not_records = 0
+        self.timeline: dict[str, list[int]] = {}  # "YYYY-MM-DDTHH" -> [global, regional, unknown]
+        self.callers: dict[str, Caller] = {}
+        self.unknown_callers: dict[str, Caller] = {}
+        self.first = ""
+        self.last = ""
+
+    def add(self, obj: Any) -> None:
+        if type(obj) is list:  # a batch from the readers
+            timeline = self.timeline
+            regional = 0
+            for item in obj:
+                if type(item) is tuple:  # ("regional", eventTime): the readers' no-parse fast path
+                    regional += 1
+                    when = item[1]
+                    if when:
+                        slot = timeline.get(when[:13])
+                        if slot is None:
+                            slot = timeline[when[:13]] = [0, 0, 0]
+                        slot[1] += 1
+                        if when > self.last:
+                            self.last = when
+                        if not self.first or when < self.first:
+                            self.first = when
+                else:
+                    self.add(item)
+            self.totals[REGIONAL] += regional
+            return
+        if not isinstance(obj, dict):
+            if isinstance(obj, tuple):
+                self.add([obj])
+            else:
+                self.not_records += 1
+            return
+        source = obj.get("eventSource")
+        if source is None:
+            records = obj.get("Records")
+            if isinstance(records, list):
+                for item in records:
+                    self.add(item)
+            else:
+                self.not_records += 1
+            return
+        if source not in STS_SOURCES:
+            self.skipped += 1
+            return
+        cls, serving, host = classify_event(obj)
+        self.totals[cls] += 1
+        when = obj.get("eventTime") or obj.get("@timestamp") or ""
+        if not isinstance(when, str):
+            when = ""
+        if when:
+            slot = self.timeline.get(when[:13])
+            if slot is None:
+                slot = self.timeline[when[:13]] = [0, 0, 0]
+            slot[_INDEX[cls]] += 1
+            if not self.first or when < self.first:
+                self.first = when
+            if when > self.last:
+                self.last = when
+        if cls == GLOBAL:
+            table = self.callers
+        elif cls == UNKNOWN and self.track_unknown:
+            table = self.unknown_callers
+        else:
+            return
+        principal, kind, account, role = _identity(obj.get("userIdentity"))
+        key = role if (self.group_by == "role" and role) else principal
+        caller = table.get(key)
+        if caller is None:
+            caller = table[key] = Caller(key, kind, account)
+        caller.calls += 1
+        if role:
+            _bump(caller.roles, role)
+        _bump(caller.events, str(obj.get("eventName") or "?"))
+        _bump(caller.agents, str(obj.get("userAgent") or ""))
+        _bump(caller.ips, str(obj.get("sourceIPAddress") or "?"))
+        _bump(caller.regions, serving or NOT_LOGGED)
+        if host:
+            _bump(caller.hosts, host)
+        if when:
+            if not caller.first or when < caller.first:
+                caller.first = when
+            if when > caller.last:
+                caller.last = when
+
+    def merge(self, other: "Aggregate") -> None:
+        for k, v in other.totals.items():
+            self.totals[k] += v
+        self.skipped += other.skipped
+        self.not_records += other.not_records
+        for k, counts in other.timeline.items():
+            slot = self.timeline.setdefault(k, [0, 0, 0])
+            for i in range(3):
+                slot[i] += counts[i]
+        for mine, theirs in ((self.callers, other.callers), (self.unknown_callers, other.unknown_callers)):
+            for key, caller in theirs.items():
+                if key in mine:
+                    mine[key].merge(caller)
+                else:
+                    mine[key] = caller
+        if other.first and (not self.first or other.first < self.first):
+            self.first = other.first
+        if other.last > self.last:
+            self.last = other.last
