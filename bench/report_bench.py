@@ -158,9 +158,12 @@ def main() -> None:
     if args.jobs:
         cmd += ["--jobs", str(args.jobs)]
 
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     out = subprocess.run(cmd, check=True, capture_output=True)
     dt = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     report = json.loads(out.stdout)
     for k in ("global", "regional", "unknown"):
         assert report["totals"][k] == expected[k], (k, report["totals"][k], expected[k])
@@ -173,7 +176,8 @@ def main() -> None:
           f"(ratio {inp['bytes_uncompressed'] / inp['bytes_read']:.1f}x)")
     print(f"wall {dt:.2f} s: {inp['bytes_read'] / 1e6 / dt:.1f} MB/s compressed, "
           f"{inp['bytes_uncompressed'] / 1e6 / dt:.1f} MB/s uncompressed; peak RSS of a process {peak:.0f} MB; "
-          f"CPUs {os.cpu_count()}")
+          f"CPUs {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
+    print(f"CPU time {cpu:.2f} s: {inp['bytes_read'] / 1e6 / cpu:.1f} MB/s compressed per CPU-second")
 
 
 if __name__ == "__main__":

@@ -38,30 +38,17 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
+import analysis
+import scenarios
+from scenarios import ACTIONS, GST, WEB, Target
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 MOTO_VENV = BENCH / ".venv-moto"
 OUT_DIR = BENCH / "out"
 RESULTS = BENCH / "RESULTS.md"
-SECTION = "## Server foundation: GetCallerIdentity"
-
-ACCOUNT_ID = "111122223333"
-ADMIN_KEY = "AKIAIOSFODNN7EXAMPLE"
-ADMIN_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-REGION = "us-east-1"
-STS_VERSION = "2011-06-15"
-
-# Targets from the issue, checked by ``verdicts``.
-MOTO_FACTOR = 30.0  # OpenSTS req/s ≥ 30 × moto's
-CEILING_SHARE = 0.50  # OpenSTS req/s ≥ 50 % of the trivial app's (same server and workers)
-P99_LIMIT_MS = 20.0  # OpenSTS p99 < 20 ms ...
-P99_AT_CONNECTIONS = 32  # ... at 32 connections
+SECTION = "## Load: every STS claim, side by side (bench/run.py)"
 
 WRK_INSTALL = "apt-get update && apt-get install -y wrk"
 
@@ -69,25 +56,6 @@ WRK_INSTALL = "apt-get update && apt-get install -y wrk"
 # --------------------------------------------------------------------------------------------
 # Data
 # --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Target:
-    """One server configuration to load: how to start it and what to send it."""
-
-    kind: str  # "opensts" | "trivial" | "moto"
-    action: str
-    workers: int
-    access_key: str
-    secret_key: str
-
-    @property
-    def label(self) -> str:
-        if self.kind == "moto":
-            return f"moto {self.action}"
-        if self.kind == "trivial":
-            return f"trivial ASGI, {self.workers}w"
-        return f"opensts {self.action}, {self.workers}w"
-
-
 @dataclass
 class Sample:
     """One wrk run: a target at one connection count."""
@@ -96,6 +64,7 @@ class Sample:
     kind: str
     action: str
     workers: int
+    audit: bool
     connections: int
     threads: int
     duration_s: float
@@ -211,14 +180,17 @@ def opensts_bench_flags(src: Path) -> list[str]:
 
 
 OPENSTS_FLAGS: list[str] = []  # filled by main() from the snapshot's `serve --help`
+CA_BUNDLE: list[str] = []  # the bench OIDC issuer's CA file, when AssumeRoleWithWebIdentity is measured
 
 
 def server_command(target: Target, port: int, data_dir: Path) -> list[str]:
     """The exact command line per target; OpenSTS and the trivial app share uvicorn settings."""
     listen = f"127.0.0.1:{port}"
     if target.kind == "opensts":  # `python -m opensts` == the `opensts` console script
+        extra = ([] if target.audit else ["--no-audit"]) + (
+            ["--ca-bundle", CA_BUNDLE[0]] if target.action == WEB and CA_BUNDLE else [])
         return [sys.executable, "-m", "opensts", "serve", "--data-dir", str(data_dir), "--listen", listen,
-                "--workers", str(target.workers), *OPENSTS_FLAGS]
+                "--workers", str(target.workers), *OPENSTS_FLAGS, *extra]
     if target.kind == "trivial":
         return [sys.executable, str(BENCH / "trivial_app.py"), "--listen", listen, "--workers", str(target.workers)]
     return [str(MOTO_VENV / "bin" / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
@@ -229,9 +201,9 @@ def server_env(src: Path | None) -> dict[str, str]:
     if src is not None:
         env["PYTHONPATH"] = str(src)
     env.update(
-        OPENSTS_ACCOUNT_ID=ACCOUNT_ID,
-        OPENSTS_ADMIN_ACCESS_KEY_ID=ADMIN_KEY,
-        OPENSTS_ADMIN_SECRET_ACCESS_KEY=ADMIN_SECRET,
+        OPENSTS_ACCOUNT_ID=scenarios.ACCOUNT_ID,
+        OPENSTS_ADMIN_ACCESS_KEY_ID=scenarios.ADMIN_KEY,
+        OPENSTS_ADMIN_SECRET_ACCESS_KEY=scenarios.ADMIN_SECRET,
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -277,7 +249,7 @@ def running(target: Target, log_dir: Path, src: Path | None) -> Iterator[tuple[s
     port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="opensts-bench-"))
     cmd = server_command(target, port, data_dir)
-    log_path = log_dir / f"{target.kind}-{target.workers}w-{target.action}.log"
+    log_path = log_dir / f"{target.slug}.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             cmd, cwd=data_dir, env=server_env(src), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -342,21 +314,6 @@ def wait_for_quiet(limit: float, timeout: float) -> float:
 # --------------------------------------------------------------------------------------------
 # The request: signed by botocore, replayed by wrk
 # --------------------------------------------------------------------------------------------
-def signed_request(url: str, action: str, access_key: str, secret_key: str) -> tuple[dict[str, str], str]:
-    """Headers and body of one SigV4-signed STS Query request, as an SDK would send it."""
-    body = f"Action={action}&Version={STS_VERSION}"
-    request = AWSRequest(
-        method="POST",
-        url=url,
-        data=body,
-        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
-    )
-    SigV4Auth(Credentials(access_key, secret_key), "sts", REGION).add_auth(request)
-    headers = {k: v for k, v in request.headers.items()}
-    headers["Host"] = urlsplit(url).netloc  # what botocore signed, and what wrk must send
-    return headers, body
-
-
 def check_once(url: str, headers: dict[str, str], body: str, action: str) -> None:
     """Send the request once and insist on a 200 carrying the action's result, before loading."""
     req = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
@@ -433,18 +390,19 @@ def measure(wrk: str, target: Target, args: argparse.Namespace, log_dir: Path, r
     if args.quiet_limit < 1:
         wait_for_quiet(args.quiet_limit, args.quiet_timeout)
     with running(target, log_dir, args.src) as (url, sid):
-        script = log_dir / f"{target.kind}-{target.workers}w-{target.action}.lua"
-        headers, body = signed_request(url, target.action, target.access_key, target.secret_key)
+        script = log_dir / f"{target.slug}.lua"
+        build = scenarios.prepare(target, url, args.issuer)  # provision roles/providers on the server
+        headers, body = build()
         check_once(url, headers, body, target.action)
         write_lua(script, headers, body)
         if args.warmup > 0:
             run_wrk(wrk, url, script, max(args.connections), args.threads, args.warmup, sid)
         for conns in args.connections:
-            headers, body = signed_request(url, target.action, target.access_key, target.secret_key)
+            headers, body = build()
             write_lua(script, headers, body)  # fresh signature per run: never near the 15-minute limit
             raw = run_wrk(wrk, url, script, conns, args.threads, args.duration, sid)
             sample = to_sample(target, conns, min(args.threads, conns), raw, rnd)
-            print(f"  {sample.label:<34} c={conns:<3} {sample.rps:>9.0f} req/s  "
+            print(f"  {sample.label:<48} c={conns:<3} {sample.rps:>9.0f} req/s  "
                   f"p50 {sample.p50_ms:6.2f} ms  p99 {sample.p99_ms:6.2f} ms  other load {sample.other_cpu:4.0%}"
                   + ("" if sample.ok else f"  ERRORS {sample.errors}"), flush=True)
             samples.append(sample)
@@ -459,6 +417,7 @@ def to_sample(target: Target, conns: int, threads: int, raw: dict[str, float], r
         kind=target.kind,
         action=target.action,
         workers=target.workers,
+        audit=target.audit,
         connections=conns,
         threads=threads,
         duration_s=round(duration, 2),
@@ -474,104 +433,8 @@ def to_sample(target: Target, conns: int, threads: int, raw: dict[str, float], r
 
 
 # --------------------------------------------------------------------------------------------
-# Analysis and reporting
+# Reporting (the analysis itself lives in bench/analysis.py)
 # --------------------------------------------------------------------------------------------
-def find(samples: list[Sample], kind: str, action: str | None, workers: int | None, conns: int) -> Sample | None:
-    for s in samples:
-        if s.kind == kind and s.connections == conns and (action is None or s.action == action) and (
-            workers is None or s.workers == workers
-        ):
-            return s
-    return None
-
-
-def best_of_rounds(samples: list[Sample]) -> list[Sample]:
-    """Per target × connection count, the round with the most req/s (error-free rounds first).
-
-    Other processes can only slow a run down, never speed it up, so on a shared machine the
-    best round is the closest estimate of what the code does on a quiet one.
-    """
-    best: dict[tuple[str, str, int, int], Sample] = {}
-    for s in samples:
-        key = (s.kind, s.action, s.workers, s.connections)
-        cur = best.get(key)
-        if cur is None or (s.ok, s.rps) > (cur.ok, cur.rps):
-            best[key] = s
-    return list(best.values())
-
-
-def best_workers(samples: list[Sample], connections: list[int]) -> int:
-    """The worker count with the most OpenSTS GetCallerIdentity req/s at the highest concurrency."""
-    top = max(connections)
-    cands = [s for s in samples if s.kind == "opensts" and s.action == "GetCallerIdentity" and s.connections == top]
-    return max(cands, key=lambda s: s.rps).workers if cands else 1
-
-
-def results_table(samples: list[Sample], connections: list[int]) -> str:
-    """Markdown table: every target × connection count, with ratios for OpenSTS rows."""
-    rows = ["| target | conns | req/s | p50 ms | p99 ms | × moto | ÷ trivial (same workers) | errors | other load |",
-            "|---|---:|---:|---:|---:|---:|---:|---|---:|"]
-    for s in samples:
-        moto = find(samples, "moto", "GetCallerIdentity", None, s.connections)
-        trivial = find(samples, "trivial", None, s.workers, s.connections)
-        vs_moto = f"{s.rps / moto.rps:.1f}×" if s.kind == "opensts" and moto and moto.rps else ""
-        vs_triv = f"{s.rps / trivial.rps:.0%}" if s.kind == "opensts" and trivial and trivial.rps else ""
-        errs = ", ".join(f"{k} {v}" for k, v in s.errors.items() if v) or "0"
-        rows.append(f"| {s.label} | {s.connections} | {s.rps:,.0f} | {s.p50_ms:.2f} | {s.p99_ms:.2f} "
-                    f"| {vs_moto} | {vs_triv} | {errs} | {s.other_cpu:.0%} |")
-    return "\n".join(rows)
-
-
-def verdicts(samples: list[Sample], connections: list[int], workers: int) -> list[str]:
-    """Each target of the issue, judged at every connection count for the chosen worker count."""
-    lines = []
-    moto_ok, triv_ok = [], []
-    for conns in connections:
-        ops = find(samples, "opensts", "GetCallerIdentity", workers, conns)
-        moto = find(samples, "moto", "GetCallerIdentity", None, conns)
-        triv = find(samples, "trivial", None, workers, conns)
-        if ops and moto and moto.rps:
-            ratio = ops.rps / moto.rps
-            moto_ok.append(ratio >= MOTO_FACTOR)
-            lines.append(f"- c={conns}: {ratio:.1f}× moto ({'met' if ratio >= MOTO_FACTOR else 'MISSED'}, "
-                         f"target ≥ {MOTO_FACTOR:g}×)")
-        if ops and triv and triv.rps:
-            share = ops.rps / triv.rps
-            triv_ok.append(share >= CEILING_SHARE)
-            lines.append(f"- c={conns}: {share:.0%} of the trivial app "
-                         f"({'met' if share >= CEILING_SHARE else 'MISSED'}, target ≥ {CEILING_SHARE:.0%})")
-    head = []
-    if moto_ok:
-        head.append(f"**≥ {MOTO_FACTOR:g}× moto's req/s:** {'MET' if all(moto_ok) else 'MISSED'} "
-                    f"({sum(moto_ok)}/{len(moto_ok)} connection counts)")
-    if triv_ok:
-        head.append(f"**≥ {CEILING_SHARE:.0%} of the trivial ASGI app's req/s:** "
-                    f"{'MET' if all(triv_ok) else 'MISSED'} ({sum(triv_ok)}/{len(triv_ok)} connection counts)")
-    p99 = find(samples, "opensts", "GetCallerIdentity", workers, P99_AT_CONNECTIONS)
-    if p99:
-        head.append(f"**p99 < {P99_LIMIT_MS:g} ms at {P99_AT_CONNECTIONS} connections:** "
-                    f"{'MET' if p99.p99_ms < P99_LIMIT_MS else 'MISSED'} ({p99.p99_ms:.2f} ms)")
-    return [f"- {h}" for h in head] + ["", "Per connection count (OpenSTS GetCallerIdentity, "
-                                           f"{workers} worker(s)):", ""] + lines
-
-
-def workers_evidence(samples: list[Sample], connections: list[int]) -> list[str]:
-    """Req/s per worker count, for OpenSTS and the trivial app, so the default is chosen by data."""
-    out = []
-    for kind, action in (("opensts", "GetCallerIdentity"), ("trivial", None)):
-        counts = sorted({s.workers for s in samples if s.kind == kind})
-        if len(counts) < 2:
-            continue
-        for conns in connections:
-            parts = []
-            for w in counts:
-                s = find(samples, kind, action, w, conns)
-                if s:
-                    parts.append(f"{w}w {s.rps:,.0f} req/s (p99 {s.p99_ms:.2f} ms)")
-            out.append(f"- {kind}, c={conns}: " + " vs ".join(parts))
-    return out
-
-
 def machine_facts(wrk: str, snapshot: str) -> dict[str, str]:
     cpu = "?"
     try:
@@ -597,68 +460,6 @@ def machine_facts(wrk: str, snapshot: str) -> dict[str, str]:
     }
 
 
-def render_section(samples: list[Sample], args: argparse.Namespace, facts: dict[str, str], cmdline: str) -> str:
-    """The RESULTS.md section: command, machine, table, worker evidence, verdicts."""
-    workers = best_workers(samples, args.connections)
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    facts_md = "\n".join(f"- {k}: {v}" for k, v in facts.items())
-    return "\n".join([
-        SECTION,
-        "",
-        f"Measured {when}, one run, all targets side by side on the same machine.",
-        "",
-        "Command:",
-        "",
-        "```sh",
-        cmdline,
-        "```",
-        "",
-        f"wrk: `-t{args.threads}` (capped at the connection count), {args.duration:g} s per run after a "
-        f"{args.warmup:g} s warm-up at {max(args.connections)} connections; wrk runs on the same "
-        f"{facts['nproc']} cores as the server, so every number includes that competition.",
-        f"{args.repeat} round(s) over all targets, interleaved; each row is the best round for that "
-        "target and connection count. *other load* = share of all cores used by processes other than "
-        "the server and wrk during that run (the machine is shared; a high value means the row is "
-        "pessimistic).",
-        "Each request is POST `Action=GetCallerIdentity&Version=2011-06-15` pre-signed with botocore "
-        "SigV4 (OpenSTS verifies it fully on every request; moto ignores signatures).",
-        f"OpenSTS extra flags: `{' '.join(OPENSTS_FLAGS) or 'none'}` (request quotas off when the server "
-        "has them: one account at AWS's 600 req/s quota would measure the throttle).",
-        "",
-        "Machine:",
-        "",
-        facts_md,
-        "",
-        "### Results",
-        "",
-        results_table(samples, args.connections),
-        "",
-        "### Workers",
-        "",
-        *workers_evidence(samples, args.connections),
-        "",
-        f"Best OpenSTS worker count at {max(args.connections)} connections: **{workers}**.",
-        "",
-        "### Verdict against the issue's targets",
-        "",
-        *verdicts(samples, args.connections, workers),
-        "",
-    ])
-
-
-def replace_section(path: Path, section: str) -> None:
-    """Write ``section`` into RESULTS.md, replacing the previous copy of the same heading only."""
-    text = path.read_text() if path.exists() else "# OpenSTS benchmark results\n\nProduced by `bench/run.py --write-results`; see bench/README.md.\n\n"
-    start = text.find(SECTION)
-    if start < 0:
-        new = text.rstrip("\n") + "\n\n" + section
-    else:
-        nxt = text.find("\n## ", start + len(SECTION))
-        tail = text[nxt + 1 :] if nxt >= 0 else ""
-        new = text[:start] + section + ("\n" + tail if tail else "")
-    path.write_text(new.rstrip("\n") + "\n")
-
-
 # --------------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------------
@@ -669,44 +470,40 @@ def csv_ints(value: str) -> list[int]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="OpenSTS vs trivial ASGI app vs moto, with wrk.")
     p.add_argument("--connections", type=csv_ints, default=[1, 8, 32], help="default 1,8,32")
-    p.add_argument("--workers", type=csv_ints, default=[1, 2], help="OpenSTS/trivial worker counts (default 1,2)")
-    p.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run (default 10)")
-    p.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds per server (default 3)")
+    p.add_argument("--workers", type=csv_ints, default=[1, 2],
+                   help="OpenSTS/trivial worker counts for GetCallerIdentity (default 1,2)")
+    p.add_argument("--scenario-workers", type=int, default=2,
+                   help="OpenSTS worker count for the other scenarios and the audit-off rows (default 2)")
+    p.add_argument("--actions", default=",".join(ACTIONS),
+                   help=f"comma list of STS actions to measure (default {','.join(ACTIONS)})")
+    p.add_argument("--duration", type=float, default=8.0, help="seconds per wrk run (default 8)")
+    p.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per server (default 2)")
     p.add_argument("--threads", type=int, default=1, help="wrk threads (default 1; see README)")
     p.add_argument("--repeat", type=int, default=1, help="rounds over all targets; best round is reported")
     p.add_argument("--quiet-limit", type=float, default=0.15,
                    help="before each server, wait until other processes use less than this share of "
                         "the machine (default 0.15; 1 disables)")
-    p.add_argument("--quiet-timeout", type=float, default=120.0, help="max seconds to wait for quiet")
+    p.add_argument("--quiet-timeout", type=float, default=30.0, help="max seconds to wait for quiet (default 30)")
     p.add_argument("--targets", default="opensts,trivial,moto", help="comma list (default all three)")
-    p.add_argument("--no-session-token", action="store_true",
-                   help="skip OpenSTS GetSessionToken (shows the cost of sealing a session token)")
+    p.add_argument("--no-session-token", action="store_true", help="skip OpenSTS GetSessionToken")
     p.add_argument("--install", action="store_true", help="apt-get install wrk if it is missing")
     p.add_argument("--write-results", action="store_true", help=f"replace '{SECTION}' in bench/RESULTS.md")
-    return p.parse_args(argv)
-
-
-def plan(args: argparse.Namespace) -> list[Target]:
-    """Targets in run order; OpenSTS and the trivial app alternate per worker count."""
-    wanted = {t.strip() for t in args.targets.split(",")}
-    targets: list[Target] = []
-    for w in args.workers:
-        if "opensts" in wanted:
-            targets.append(Target("opensts", "GetCallerIdentity", w, ADMIN_KEY, ADMIN_SECRET))
-        if "trivial" in wanted:
-            targets.append(Target("trivial", "GetCallerIdentity", w, ADMIN_KEY, ADMIN_SECRET))
-    if "opensts" in wanted and not args.no_session_token:
-        targets += [Target("opensts", "GetSessionToken", w, ADMIN_KEY, ADMIN_SECRET) for w in args.workers]
-    if "moto" in wanted:
-        targets.append(Target("moto", "GetCallerIdentity", 1, "testing", "testing"))
-    return targets
+    args = p.parse_args(argv)
+    args.actions = {a.strip() for a in args.actions.split(",") if a.strip()}
+    unknown = args.actions - set(ACTIONS)
+    if unknown:
+        p.error(f"unknown action(s) {sorted(unknown)}; choose from {','.join(ACTIONS)}")
+    if args.no_session_token:
+        args.actions.discard(GST)
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cmdline = ".venv/bin/python bench/run.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     wrk = ensure_wrk(args.install)
-    targets = plan(args)
+    targets = scenarios.plan({t.strip() for t in args.targets.split(",")}, args.actions, args.workers,
+                             args.scenario_workers)
     if any(t.kind == "moto" for t in targets):
         ensure_moto()
     OUT_DIR.mkdir(exist_ok=True)
@@ -727,7 +524,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench: {len(targets)} targets × {args.connections} connections, {args.duration:g}s each; "
           f"logs in {log_dir}", flush=True)
     samples: list[Sample] = []
+    args.issuer = None
     try:
+        if any(t.action == WEB for t in targets):
+            # A real HTTPS OIDC issuer on loopback (a thread of this process) for AssumeRoleWithWebIdentity.
+            args.issuer = scenarios.start_issuer(log_dir)
+            CA_BUNDLE[:] = [str(args.issuer.ca_path)]
+            print(f"OIDC issuer: {args.issuer.url} (CA {args.issuer.ca_path})", flush=True)
         for rnd in range(1, args.repeat + 1):
             for target in targets:
                 print(f"[round {rnd}/{args.repeat}] {target.label}:", flush=True)
@@ -735,12 +538,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted; servers stopped", file=sys.stderr)
         return 130
-    (log_dir / "samples.json").write_text(json.dumps([asdict(s) for s in samples], indent=2))
-    samples = best_of_rounds(samples)
-    section = render_section(samples, args, facts, cmdline)
+    finally:
+        if args.issuer is not None:
+            args.issuer.close()
+        (log_dir / "samples.json").write_text(json.dumps([asdict(s) for s in samples], indent=2))
+    samples = analysis.best_of_rounds(samples)
+    section = analysis.render_section(SECTION, samples, args, facts, cmdline, OPENSTS_FLAGS)
     print("\n" + section)
     if args.write_results:
-        replace_section(RESULTS, section)
+        analysis.replace_section(RESULTS, SECTION, section)
         print(f"wrote {RESULTS}")
     return 0 if all(s.ok for s in samples) else 1
 

@@ -5,10 +5,11 @@ Files are written as CloudTrail delivers them: gzip JSON ``{"Records": [...]}`` 
 in the Region's trail store — a folder (default ``DATA_DIR/trail``), or an S3-compatible bucket.
 
 Exactly once, even across crashes and a store that is down:
-1. pending records are first *claimed* into a numbered batch (one transaction), so a batch's
-   content never changes afterwards;
-2. the batch is written under a name derived from its number (an overwrite is harmless);
-3. the batch is marked delivered. A crash between 2 and 3 rewrites the same file with the same
+1. the records after the last batch are first *claimed* as a numbered batch — a fixed seq
+   range — with one part per (account, Region) in it (one transaction), so a part's content never
+   changes afterwards;
+2. each part is written under a name derived from its batch number (an overwrite is harmless);
+3. the part is marked delivered. A crash between 2 and 3 rewrites the same file with the same
    content. A store that fails keeps its batches pending; they are retried with back-off and
    arrive when it returns. One process delivers at a time (an exclusive file lock).
 """
@@ -33,7 +34,7 @@ from opensts.audit.journal import connect
 __all__ = ["TrailStore", "FolderStore", "S3Store", "Delivery"]
 
 log = logging.getLogger("opensts.audit")
-_BATCH = 500
+_BATCH = 5000
 
 
 class TrailStore(Protocol):
@@ -84,7 +85,8 @@ class Delivery:
         self._default = default
         self._stores = dict(per_region or {})
         self._interval = interval
-        self._backoff: dict[str, float] = {}
+        self._backoff: dict[str, float] = {}  # Region → monotonic time before which not to retry
+        self._delay: dict[str, float] = {}
         self._wake = threading.Event()
         self._lock_path = journal_path.with_name("delivery.lock")
 
@@ -92,14 +94,14 @@ class Delivery:
         return self._stores.get(region, self._default)
 
     def start(self) -> threading.Thread:
-        thread = threading.Thread(target=self._loop, name="audit-delivery", daemon=True)
+        thread = threading.Thread(target=self.run_forever, name="audit-delivery", daemon=True)
         thread.start()
         return thread
 
     def nudge(self) -> None:
         self._wake.set()
 
-    def _loop(self) -> None:
+    def run_forever(self) -> None:
         while True:
             self._wake.wait(self._interval)
             self._wake.clear()
@@ -123,20 +125,22 @@ class Delivery:
                 conn.close()
 
     def _claim(self, conn: Any) -> None:
+        """Claim the records after the last batch into a new batch: a fixed seq range, and
+        one part per (account, Region) in it."""
         conn.execute("BEGIN IMMEDIATE")
         try:
-            groups = conn.execute(
-                "SELECT account_id, trail_region FROM events WHERE batch IS NULL GROUP BY account_id, trail_region"
-            ).fetchall()
-            for account, region in groups:
-                seqs = [r[0] for r in conn.execute(
-                    "SELECT seq FROM events WHERE batch IS NULL AND account_id=? AND trail_region=? ORDER BY seq LIMIT ?",
-                    (account, region, _BATCH),
-                )]
-                batch = conn.execute(
-                    "INSERT INTO batches (account_id, trail_region, key) VALUES (?, ?, '')", (account, region)
-                ).lastrowid
-                conn.executemany("UPDATE events SET batch=? WHERE seq=?", [(batch, s) for s in seqs])
+            last = conn.execute("SELECT COALESCE(MAX(last_seq), 0) FROM batches").fetchone()[0]
+            top = conn.execute("SELECT MAX(seq) FROM (SELECT seq FROM events WHERE seq > ? ORDER BY seq LIMIT ?)",
+                               (last, _BATCH)).fetchone()[0]
+            if top is None:
+                conn.execute("COMMIT")
+                return
+            batch = conn.execute("INSERT INTO batches (first_seq, last_seq) VALUES (?, ?)", (last + 1, top)).lastrowid
+            conn.execute(
+                "INSERT INTO batch_parts (batch_id, account_id, trail_region) SELECT DISTINCT ?, account_id, "
+                "trail_region FROM events WHERE seq BETWEEN ? AND ?",
+                (batch, last + 1, top),
+            )
             conn.execute("COMMIT")
         except Exception:
             conn.execute("ROLLBACK")
@@ -145,30 +149,33 @@ class Delivery:
     def _deliver_claimed(self, conn: Any) -> int:
         delivered = 0
         now = time.monotonic()
-        for batch, account, region in conn.execute(
-            "SELECT id, account_id, trail_region FROM batches WHERE delivered=0 ORDER BY id"
-        ).fetchall():
+        parts = conn.execute(
+            "SELECT p.batch_id, p.account_id, p.trail_region, b.first_seq, b.last_seq FROM batch_parts p "
+            "JOIN batches b ON b.id = p.batch_id WHERE p.delivered = 0 ORDER BY p.batch_id"
+        ).fetchall()
+        for batch, account, region, first, last in parts:
             if self._backoff.get(region, 0) > now:
                 continue
-            rows = conn.execute("SELECT event_time, body FROM events WHERE batch=? ORDER BY seq", (batch,)).fetchall()
-            if not rows:
-                conn.execute("UPDATE batches SET delivered=1 WHERE id=?", (batch,))
-                continue
-            key = object_key(account, region, batch, rows[0][0])
+            rows = conn.execute(
+                "SELECT event_time, body FROM events WHERE seq BETWEEN ? AND ? AND account_id = ? AND trail_region = ? "
+                "ORDER BY seq",
+                (first, last, account, region),
+            ).fetchall()
+            key = object_key(account, region, batch, rows[0][0] if rows else 0)
             payload = b'{"Records":[' + b",".join(r[1].encode() for r in rows) + b"]}"
             try:
-                self.store_for(region).put(key, gzip.compress(payload, 6, mtime=0))
-            except Exception as exc:  # noqa: BLE001 - the store is down: keep the batch, retry later
-                delay = min(30.0, max(1.0, (self._backoff.get(region + "#d") or 0.5) * 2))
-                self._backoff[region + "#d"] = delay
+                self.store_for(region).put(key, gzip.compress(payload, 5, mtime=0))
+            except Exception as exc:  # noqa: BLE001 - the store is down: keep the part, retry later
+                delay = min(30.0, max(1.0, self._delay.get(region, 0.5) * 2))
+                self._delay[region] = delay
                 self._backoff[region] = now + delay
                 log.warning("trail store for %s unavailable (%s); %d records wait", region, type(exc).__name__, len(rows))
                 continue
-            self._backoff.pop(region + "#d", None)
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("UPDATE batches SET delivered=1, key=? WHERE id=?", (key, batch))
-            conn.execute("UPDATE events SET delivered=1 WHERE batch=?", (batch,))
-            conn.execute("COMMIT")
+            self._delay.pop(region, None)
+            conn.execute(
+                "UPDATE batch_parts SET delivered = 1, key = ? WHERE batch_id = ? AND account_id = ? AND trail_region = ?",
+                (key, batch, account, region),
+            )
             delivered += len(rows)
         return delivered
 

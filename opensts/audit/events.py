@@ -11,14 +11,12 @@ cross-account AssumeRole yields two copies sharing ``sharedEventID``, one per ac
 from __future__ import annotations
 
 import base64
-import secrets
-import string
-import uuid
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 from opensts.auth.principals import Caller
+from opensts.fastrand import alnum, request_id
 from opensts.service.context import RequestInfo
 
 __all__ = ["build_events", "EVENT_VERSION", "READ_ONLY", "java_time", "extended_request_id", "Call"]
@@ -36,7 +34,6 @@ _NO_RESPONSE = {"GetCallerIdentity", "DecodeAuthorizationMessage", "GetAccessKey
 _SECRET_FIELDS = {"secretAccessKey", "sessionToken", "webIdentityToken", "sAMLAssertion", "tokenCode",
                   "encodedMessage", "decodedMessage", "password", "tradeInToken", "base32StringSeed", "qRCodePNG",
                   "authenticationCode1", "authenticationCode2", "privateKey", "sAMLMetadataDocument"}
-_ALNUM = string.ascii_letters + string.digits
 
 
 class Call:
@@ -60,7 +57,7 @@ def java_time(value: datetime) -> str:
 
 def extended_request_id(region: str, now: datetime) -> str:
     """``base64("1:<region>:S:<epoch ms>:R:<8 alnum>")``, as observed on real STS events."""
-    tail = "".join(secrets.choice(_ALNUM) for _ in range(8))
+    tail = alnum(8)
     return base64.b64encode(f"1:{region}:S:{int(now.timestamp() * 1000)}:R:{tail}".encode()).decode()
 
 
@@ -173,7 +170,7 @@ def build_events(call: Call) -> list[tuple[str, str, dict[str, Any]]]:
             "RequestDetails": {"endpointType": info.endpoint_type, "awsServingRegion": info.serving_region},
         }
     record["requestID"] = info.request_id
-    record["eventID"] = str(uuid.uuid4())
+    record["eventID"] = request_id()
     record["readOnly"] = READ_ONLY_STS.get(info.action, info.action.startswith(("Get", "List", "Simulate")))
     resources = _resources(call)
     if resources:
@@ -195,9 +192,9 @@ def build_events(call: Call) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def _cross_account(trail_region: str, record: dict[str, Any], caller: Caller, owner: str) -> list[tuple[str, str, dict[str, Any]]]:
-    shared = str(uuid.uuid4())
+    shared = request_id()
     mine = dict(record, recipientAccountId=caller.account_id, sharedEventID=shared)
-    theirs = dict(record, recipientAccountId=owner, sharedEventID=shared, eventID=str(uuid.uuid4()))
+    theirs = dict(record, recipientAccountId=owner, sharedEventID=shared, eventID=request_id())
     theirs["userIdentity"] = {"type": "AWSAccount", "principalId": caller.user_id, "accountId": caller.account_id}
     return [(trail_region, caller.account_id, mine), (trail_region, owner, theirs)]
 

@@ -52,7 +52,7 @@ def lookup_events(journal: Path, account: str, region: str, params: dict[str, An
     start, end = params.get("StartTime", now - _DEFAULT_WINDOW), params.get("EndTime", now)
     if not isinstance(start, (int, float)) or not isinstance(end, (int, float)) or start > end:
         raise LookupError_("InvalidTimeRangeException", "Start time must be earlier than end time.")
-    where += ["event_time >= ?", "event_time <= ?"]
+    where += ["+event_time >= ?", "+event_time <= ?"]
     args += [int(start), int(end)]
     attrs = params.get("LookupAttributes") or []
     if len(attrs) > 1:

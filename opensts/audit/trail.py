@@ -14,27 +14,37 @@ from opensts.audit.events import Call, build_events
 from opensts.audit.journal import Journal
 from opensts.regions.rules import ISSUING_ACTIONS
 
-__all__ = ["AuditTrail", "trail_folder"]
+__all__ = ["AuditTrail", "trail_folder", "run_delivery", "make_delivery"]
 
 
 def trail_folder(data_dir: Path) -> Path:
     return data_dir / "trail"
 
 
+def make_delivery(data_dir: Path, config: Any, journal_path: Path) -> Delivery:
+    audit = getattr(config, "audit", None) or {}
+    default: TrailStore = FolderStore(Path(audit.get("folder") or trail_folder(data_dir)))
+    if audit.get("s3"):
+        s3 = dict(audit["s3"])
+        default = S3Store(s3.pop("bucket"), s3.pop("prefix", ""), **s3)
+    per_region = {r: FolderStore(Path(p)) for r, p in (audit.get("region_folders") or {}).items()}
+    return Delivery(journal_path, default, per_region, float(audit.get("interval", 2.0)))
+
+
+def run_delivery(data_dir: Path, config: Any) -> None:
+    """The delivery process's main loop (never returns)."""
+    journal = Journal(data_dir / "audit", writer=False)
+    make_delivery(data_dir, config, journal.path).run_forever()
+
+
 class AuditTrail:
-    def __init__(self, data_dir: Path, config: Any = None, *, deliver: bool = True) -> None:
+    """The per-worker side: records into the journal. Delivery runs in its own process
+    (``run_delivery``, started by ``opensts serve``)."""
+
+    def __init__(self, data_dir: Path, config: Any = None) -> None:
         self.journal = Journal(data_dir / "audit")
-        audit = getattr(config, "audit", None) or {}
-        default: TrailStore = FolderStore(Path(audit.get("folder") or trail_folder(data_dir)))
-        if audit.get("s3"):
-            s3 = dict(audit["s3"])
-            default = S3Store(s3.pop("bucket"), s3.pop("prefix", ""), **s3)
-        per_region = {r: FolderStore(Path(p)) for r, p in (audit.get("region_folders") or {}).items()}
-        self.delivery = Delivery(self.journal.path, default, per_region, float(audit.get("interval", 1.0)))
-        if deliver:
-            self.delivery.start()
 
     async def record(self, call: Call) -> None:
         events = build_events(call)
         durable = call.service == "sts" and call.info.action in ISSUING_ACTIONS and not call.error_code
-        await self.journal.write(events, durable=durable)
+        await self.journal.write(events, durable=durable, when=int(call.info.epoch))

@@ -57,6 +57,19 @@ class CredentialResolver:
     def _long_term(self, access_key_id: str) -> tuple[Caller, str]:
         if not access_key_id.startswith("AKIA"):
             raise InvalidClientTokenId(_INVALID)
+        found = self._cache.memo("caller", access_key_id, self._load_long_term)
+        if found is None:
+            raise InvalidClientTokenId(_INVALID)
+        return found
+
+    def _load_long_term(self, access_key_id: str) -> tuple[Caller, str] | None:
+        """Caller and secret of a long-term key (memoised under the store's generation)."""
+        try:
+            return self._build_long_term(access_key_id)
+        except InvalidClientTokenId:
+            return None
+
+    def _build_long_term(self, access_key_id: str) -> tuple[Caller, str]:
         key = self._cache.access_key(access_key_id)
         if key is None or not key.active:
             raise InvalidClientTokenId(_INVALID)

@@ -11,7 +11,6 @@ and no secret in the log.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -20,6 +19,7 @@ from opensts.auth.sigv4 import HttpRequest, extract_auth
 from opensts.edge.pipeline import QueryPipeline, Request
 from opensts.edge.proxy import TrustedProxies
 from opensts.edge.wellknown import serve_wellknown
+from opensts.fastrand import request_id as fast_request_id
 from opensts.audit.events import Call
 from opensts.protocol.errors import InternalFailure, ServiceError, ServiceUnavailable
 from opensts.protocol.render import render_error
@@ -52,14 +52,15 @@ class StsAsgiApp:
             return
         if scope["type"] != "http":  # pragma: no cover - websockets are not ours
             return
-        request_id = str(uuid.uuid4())
+        request_id = fast_request_id()
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
-        wants_json = any(k == "accept" and "application/json" in v for k, v in headers)
+        lookup = {k.lower(): v for k, v in reversed(headers)}  # first occurrence wins
+        wants_json = "application/json" in lookup.get("accept", "")
         xmlns = self.state.sts.xmlns
         extra: dict[str, str] = {}
         try:
             body = await _read_body(receive, self.state.settings.max_body_bytes)
-            req = _request(scope, headers, body)
+            req = _request(scope, headers, lookup, body)
             req.client_ip = self.proxies.client_ip(req.client_ip, req.header("x-forwarded-for"))
             status, payload, ctype, extra = await self._serve(req, request_id, wants_json)
         except ServiceError as err:
@@ -113,13 +114,13 @@ class StsAsgiApp:
             await self.state.audit.record(call)
 
 
-def _request(scope: Scope, headers: list[tuple[str, str]], body: bytes) -> Request:
+def _request(scope: Scope, headers: list[tuple[str, str]], lookup: dict[str, str], body: bytes) -> Request:
     raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1").split("?", 1)[0]
     client = scope.get("client") or ("", 0)
     server = scope.get("server") or (None, None)
     tls = (scope.get("extensions") or {}).get("opensts.tls")
     return Request(scope["method"], raw_path, scope.get("query_string", b""), headers, body, client[0], server[1],
-                   scope.get("scheme") == "https", tls)
+                   scope.get("scheme") == "https", tls, lookup)
 
 
 def _ctype(wants_json: bool) -> bytes:

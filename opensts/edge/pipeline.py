@@ -51,18 +51,18 @@ class _KnownRegions:
 class Request:
     """The HTTP facts of one request, as the ASGI layer received them."""
 
-    __slots__ = ("method", "raw_path", "query", "headers", "body", "client_ip", "local_port", "secure", "tls")
+    __slots__ = ("method", "raw_path", "query", "headers", "body", "client_ip", "local_port", "secure", "tls", "_lookup")
 
     def __init__(self, method: str, raw_path: str, query: bytes, headers: list[tuple[str, str]], body: bytes,
-                 client_ip: str, local_port: int | None, secure: bool, tls: dict[str, str] | None = None) -> None:
+                 client_ip: str, local_port: int | None, secure: bool, tls: dict[str, str] | None = None,
+                 lookup: dict[str, str] | None = None) -> None:
         self.method, self.raw_path, self.query, self.headers, self.body = method, raw_path, query, headers, body
         self.client_ip, self.local_port, self.secure, self.tls = client_ip, local_port, secure, tls
+        self._lookup = lookup if lookup is not None else {k.lower(): v for k, v in reversed(headers)}
 
     def header(self, name: str) -> str:
-        for key, value in self.headers:
-            if key.lower() == name:
-                return value
-        return ""
+        """The first value of header ``name`` (lower case), or ""."""
+        return self._lookup.get(name, "")
 
     @property
     def is_form(self) -> bool:

@@ -13,6 +13,8 @@ import signal
 import socket
 import sys
 
+from collections.abc import Callable
+
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -60,6 +62,7 @@ def _uvicorn_config(settings: Settings) -> uvicorn.Config:
         access_log=False,
         log_level="warning",
         server_header=False,
+        proxy_headers=False,  # X-Forwarded-For is handled by edge/proxy.py, from trusted proxies only
         ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
         ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
         timeout_graceful_shutdown=5,
@@ -71,21 +74,44 @@ def _run_worker(settings: Settings, socks: list[socket.socket]) -> None:
     server.run(sockets=socks)
 
 
+def _die_with_parent() -> None:
+    """Linux: a child gets SIGTERM when the parent dies, even by kill -9 (no orphans)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:  # pragma: no cover - not Linux
+        pass
+
+
+def _fork(target: Callable[[], None]) -> int:
+    pid = os.fork()
+    if pid == 0:  # child
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _die_with_parent()
+        try:
+            target()
+        finally:
+            os._exit(0)
+    return pid
+
+
+def _run_delivery(settings: Settings) -> None:
+    """The audit delivery loop, in its own process so that gzip and trail writes never take
+    the workers' GIL."""
+    from opensts.audit.trail import run_delivery
+
+    run_delivery(settings.data_dir, settings.config)
+
+
 def run_server(settings: Settings, socks: list[socket.socket]) -> None:
-    """Serve until interrupted: in-process for one worker, else fork ``settings.workers``."""
-    if settings.workers <= 1:
-        _run_worker(settings, socks)
-        return
+    """Serve until interrupted: one delivery process, and the workers (in-process for one
+    worker, else ``settings.workers`` forked processes)."""
     children: list[int] = []
-    for _ in range(settings.workers):
-        pid = os.fork()
-        if pid == 0:  # child
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            try:
-                _run_worker(settings, socks)
-            finally:
-                os._exit(0)
-        children.append(pid)
+    if settings.audit:
+        children.append(_fork(lambda: _run_delivery(settings)))
 
     def stop(signum: int, _frame: object) -> None:
         for pid in children:
@@ -94,6 +120,13 @@ def run_server(settings: Settings, socks: list[socket.socket]) -> None:
             except ProcessLookupError:
                 pass
 
+    if settings.workers <= 1:
+        try:
+            _run_worker(settings, socks)
+        finally:
+            stop(signal.SIGTERM, None)
+        return
+    children += [_fork(lambda: _run_worker(settings, socks)) for _ in range(settings.workers)]
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     for pid in children:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import os
 import secrets
-import string
+
+from opensts.fastrand import base32_upper
 
 __all__ = [
     "ACCOUNT_ID_RE",
@@ -33,15 +35,14 @@ __all__ = [
 ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
 _ACCOUNT_MASK = 0x7FFFFFFFFF80
 _B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-_SECRET_ALPHABET = string.ascii_letters + string.digits + "+/"
-_UNIQUE_ALPHABET = string.ascii_uppercase + "234567"
 
 
 def new_access_key_id(prefix: str, account_id: str) -> str:
     """A 20-character key id (``AKIA…`` or ``ASIA…``) that encodes ``account_id``."""
     account = int(account_id)
-    head = (secrets.randbits(1) << 47) | (account << 7) | secrets.randbits(7)
-    raw = head.to_bytes(6, "big") + secrets.token_bytes(4)
+    rnd = os.urandom(5)
+    head = ((rnd[0] & 1) << 47) | (account << 7) | (rnd[0] >> 1)
+    raw = head.to_bytes(6, "big") + rnd[1:]
     return prefix + base64.b32encode(raw).decode("ascii")
 
 
@@ -59,13 +60,13 @@ def account_of_access_key(access_key_id: str) -> str | None:
 
 
 def new_secret_access_key() -> str:
-    """40 characters from the base64 alphabet, like AWS's secrets."""
-    return "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40))
+    """40 characters from the base64 alphabet (240 random bits), like AWS's secrets."""
+    return base64.b64encode(os.urandom(30)).decode("ascii")
 
 
 def new_unique_id(prefix: str) -> str:
     """A 21-character unique id such as ``AIDA…`` (users) or ``AROA…`` (roles)."""
-    return prefix + "".join(secrets.choice(_UNIQUE_ALPHABET) for _ in range(17))
+    return prefix + base32_upper(17)
 
 
 def new_account_id() -> str:
