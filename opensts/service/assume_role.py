@@ -39,6 +39,7 @@ class AssumeRoleAction:
         self._authz = authorizer
         self._minter = minter
         self._mfa = mfa  # callable(serial, code, caller, now) -> bool; raises AccessDenied with AWS's text
+        self._minimum_size: int | None = None
 
     def role(self, account_id: str, name: str) -> RoleRecord | None:
         return self._cache.memo("role", f"{account_id}/{name.lower()}", lambda _: self._cache.repo.get_role(account_id, name))
@@ -75,6 +76,7 @@ class AssumeRoleAction:
         self._decide(caller, role, ctx, bool(tags.requested or tags.transitive), source is not None)
         assert role is not None
         duration = role_duration(params.get("DurationSeconds"), role.max_session_duration, chained=chained)
+        self._minimum_size = params.get("MinimumSessionTokenSize")
         return self._mint(info, caller, role, ref.partition, session_name, duration, tags, source, policies, mfa_ok,
                           with_packed=policies.present or tags.passed)
 
@@ -94,6 +96,9 @@ class AssumeRoleAction:
         decision = authorize_assume_role(policies, ctx, tags=tagging, source_identity=sourcing)
         if not decision.allowed:
             raise AccessDenied(access_denied_message(ctx, decision.decision, action=decision.action))
+        refused = self._authz.scope_refusal(caller, ctx)
+        if refused is not None:
+            raise AccessDenied(access_denied_message(ctx, refused))
 
     def _check_mfa(self, info: RequestInfo, caller: Caller, params: dict[str, Any]) -> bool:
         serial, code = params.get("SerialNumber"), params.get("TokenCode")
@@ -133,6 +138,7 @@ class AssumeRoleAction:
             chained=caller.type == "AssumedRole",
             extra=extra,
             fallback_extra=fallback,
+            minimum_size=self._minimum_size,
         )
         result: dict[str, Any] = {
             "Credentials": minted.credentials,
@@ -140,6 +146,7 @@ class AssumeRoleAction:
         }
         if with_packed:
             result["PackedPolicySize"] = minted.utilization
+        result.update(self._minter.result_sizes(minted))
         if source is not None:
             result["SourceIdentity"] = source
         return result

@@ -7,10 +7,11 @@ Where the policies come from, per caller:
   modelled), nothing in other accounts.
 * IAM user (long-term keys, or a GetSessionToken session): the user's inline and attached
   managed policies, and its permissions boundary, read through the store cache.
-* assumed-role session: the role's policies and boundary **as sealed into the token when the
-  session was issued** (``extra["pol"]``), intersected with the session policies also in the
-  token — so a relying service can evaluate with no database read. A token that could not carry
-  them (too large) names the role (``extra["pr"]``) and they are read from the store.
+* assumed-role session: the role's *current* policies and boundary (as AWS evaluates them: a
+  policy change reaches live sessions), intersected with the session policies sealed in the
+  token. The token also carries a snapshot of the role's policies at issue (``extra["pol"]``), so
+  a relying service can evaluate with no database read (and ``SimulatePrincipalPolicy`` on a
+  session's own ARN does).
 * federated user (GetFederationToken): the user's policies ∩ the session policies.
 
 GetSessionToken sessions without MFA and all federated-user sessions may not call IAM, as on AWS.
@@ -104,6 +105,9 @@ class Authorizer:
         boundary = repo.default_policy_document(role.permissions_boundary_arn) if role.permissions_boundary_arn else None
         return tuple(docs), boundary
 
+    def _role_exists(self, role_id: str | None) -> bool:
+        return bool(role_id) and self._cache.memo("role_by_id", str(role_id), self._cache.repo.get_role_by_id) is not None
+
     def caller_policies(self, caller: Caller) -> CallerPolicies:
         session = caller.session
         if caller.type == "IAMUser":
@@ -111,11 +115,13 @@ class Authorizer:
             return CallerPolicies(identity, boundary)
         assert session is not None
         if caller.type == "AssumedRole":
+            # AWS evaluates a session against its role's *current* policies (a policy change
+            # reaches live sessions); the snapshot sealed in the token serves relying services
+            # and self-simulation, and is the fallback when the role is gone from this store.
+            identity, boundary = self.role_policies(str(session.parent_id))
             sealed = session.extra.get("pol")
-            if isinstance(sealed, dict):
+            if not identity and boundary is None and isinstance(sealed, dict) and not self._role_exists(session.parent_id):
                 identity, boundary = tuple(sealed.get("i", ())), sealed.get("b")
-            else:
-                identity, boundary = self.role_policies(str(session.extra.get("pr") or session.parent_id))
             return CallerPolicies(identity, boundary, _session_policies(session.session_policies, session.extra))
         if session.extra.get("root_parent"):
             identity, boundary = (ROOT_EQUIVALENT,), None
@@ -166,7 +172,20 @@ class Authorizer:
         assert caller is not None
         if caller.type == "Root":
             return ctx, None
-        return ctx, evaluate(self.caller_policies(caller).policy_set(), ctx, explain=explain)
+        decision = evaluate(self.caller_policies(caller).policy_set(), ctx, explain=explain)
+        if decision.allowed:
+            decision = self.scope_refusal(caller, ctx, explain=explain) or decision
+        return ctx, decision
+
+    def scope_refusal(self, caller: Caller, ctx: RequestContext, *, explain: bool = False) -> Decision | None:
+        """GetScopedCredentials layers: each sealed scope-down policy must also allow (an
+        intersection, like a session policy); the first refusal, or None."""
+        session = caller.session
+        for doc in (session.extra.get("scope", ()) if session is not None else ()):
+            layer = evaluate(PolicySet.build(identity=(doc,), strict=False), ctx, explain=explain)
+            if not layer.allowed:
+                return layer
+        return None
 
     def authorize(self, info: RequestInfo, action: str, resource: str, keys: Mapping[str, Any] | None = None,
                   *, with_reason: bool = False) -> None:

@@ -7,7 +7,9 @@ that limit in percent, and going over it is ``PackedPolicyTooLarge``.
 
 from __future__ import annotations
 
+import base64
 import math
+import os
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -46,7 +48,7 @@ class Minter:
         self._regions = regions
 
     def mint(self, info: RequestInfo, duration: int, *, account_id: str, fallback_extra: dict[str, Any] | None = None,
-             **fields: Any) -> Minted:
+             minimum_size: int | None = None, **fields: Any) -> Minted:
         """Seal claims for a new session of ``duration`` seconds owned by ``account_id``.
 
         When the token would exceed the limit and ``fallback_extra`` is given, the claims'
@@ -59,11 +61,11 @@ class Minter:
             self._regions.check_issue(account_id, placement)
             version = self._regions.token_version(account_id, placement)
         issued = int(info.epoch)
+        fields.setdefault("issued_at", issued)
         claims = SessionClaims(
             access_key_id=new_access_key_id("ASIA", account_id),
             secret_access_key=new_secret_access_key(),
             account_id=account_id,
-            issued_at=issued,
             expires_at=issued + duration,
             issuer_action=info.action,
             endpoint_type=info.endpoint_type,
@@ -71,10 +73,25 @@ class Minter:
             token_version=version,
             **fields,
         )
+        return self._seal(info, claims, fallback_extra, minimum_size)
+
+    def remint(self, info: RequestInfo, template: SessionClaims, expires_at: int, *,
+               minimum_size: int | None = None, **changes: Any) -> Minted:
+        """New credentials for the same session (GetScopedCredentials): same identity and
+        context, new key and secret, the given expiry and changes."""
+        claims = replace(template, access_key_id=new_access_key_id("ASIA", template.account_id),
+                         secret_access_key=new_secret_access_key(), expires_at=expires_at,
+                         **changes)
+        return self._seal(info, claims, None, minimum_size)
+
+    def _seal(self, info: RequestInfo, claims: SessionClaims, fallback_extra: dict[str, Any] | None,
+              minimum_size: int | None) -> Minted:
         token = self._keyring.seal(claims, info.serving_region)
         if len(token) > MAX_TOKEN_BYTES and fallback_extra is not None:
             claims = replace(claims, extra=fallback_extra)
             token = self._keyring.seal(claims, info.serving_region)
+        if minimum_size and len(token) < minimum_size:
+            token = self._pad(info, claims, token, minimum_size)
         if len(token) > MAX_TOKEN_BYTES:
             raise PackedPolicyTooLarge(
                 f"Session token size {len(token)} bytes exceeds the maximum allowed size of {MAX_TOKEN_BYTES} bytes."
@@ -86,3 +103,16 @@ class Minter:
             "Expiration": datetime.fromtimestamp(claims.expires_at, tz=timezone.utc),
         }
         return Minted(credentials, claims, len(token))
+
+    def _pad(self, info: RequestInfo, claims: SessionClaims, token: str, minimum: int) -> str:
+        """MinimumSessionTokenSize: grow the token with incompressible padding (for testing
+        how downstream systems handle large tokens, as AWS offers since Sept 2026)."""
+        length = 0
+        while len(token) < minimum:
+            length += max(1, (minimum - len(token)) * 3 // 4)
+            pad = base64.b64encode(os.urandom(length)).decode()[:length]
+            token = self._keyring.seal(replace(claims, extra={**claims.extra, "pad": pad}), info.serving_region)
+        return token
+
+    def result_sizes(self, minted: Minted) -> dict[str, int]:
+        return {"SessionTokenSize": minted.token_size, "SessionTokenUtilization": minted.utilization}

@@ -14,7 +14,7 @@ from typing import Any
 
 from opensts.auth.keyring import KeyRing
 from opensts.policy import access_denied_message, parse_policy
-from opensts.protocol.errors import AccessDenied, InvalidParameterValue, ServiceError
+from opensts.protocol.errors import AccessDenied, InvalidParameterValue, ServiceError, ValidationError
 from opensts.regions.rules import RegionRules
 from opensts.service.assume_role import AssumeRoleAction
 from opensts.service.authorization import Authorizer
@@ -24,7 +24,7 @@ from opensts.service.federation import FederationActions
 from opensts.service.identifiers import account_of_access_key, federated_user_arn
 from opensts.service.mfa_check import MfaChecker
 from opensts.service.minting import Minter
-from opensts.service.sessions import session_policies, session_tags
+from opensts.service.sessions import minify, session_policies, session_tags
 from opensts.store.cache import StoreCache
 
 __all__ = ["StsService", "NotImplementedYet"]
@@ -35,6 +35,19 @@ Handler = Callable[[RequestInfo, dict[str, Any]], dict[str, Any]]
 class NotImplementedYet(ServiceError):
     code = "NotImplemented"
     status = 501
+
+
+class InvalidSubjectCredentials(ServiceError):
+    code = "InvalidSubjectCredentials"
+    status = 400
+
+
+class InsufficientSessionLifetime(ServiceError):
+    code = "InsufficientSessionLifetime"
+    status = 400
+
+
+MAX_SCOPE_LAYERS = 3
 
 
 def action(name: str) -> Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]]:
@@ -107,8 +120,9 @@ class StsService:
             info, duration, account_id=caller.account_id, principal_type=caller.type, arn=caller.arn,
             user_id=caller.user_id, name=caller.name, parent_id=caller.iam_user_id,
             mfa_authenticated=mfa, mfa_auth_time=int(info.epoch) if mfa else None,
+            minimum_size=params.get("MinimumSessionTokenSize"),
         )
-        return {"Credentials": minted.credentials}
+        return {"Credentials": minted.credentials, **self._minter.result_sizes(minted)}
 
     @action("AssumeRole")
     def assume_role(self, info: RequestInfo, params: dict[str, Any]) -> dict[str, Any]:
@@ -146,6 +160,7 @@ class StsService:
             user_id=f"{caller.account_id}:{name}", name=name, parent_id=caller.iam_user_id,
             session_name=name, session_policies=(policies.inline,) if policies.inline else (),
             policy_arns=tuple(a for a, _ in policies.managed), tags=principal_tags, extra=extra,
+            minimum_size=params.get("MinimumSessionTokenSize"),
         )
         result: dict[str, Any] = {
             "Credentials": minted.credentials,
@@ -153,6 +168,49 @@ class StsService:
         }
         if policies.present or tags.passed:
             result["PackedPolicySize"] = minted.utilization
+        result.update(self._minter.result_sizes(minted))
+        return result
+
+    @action("GetScopedCredentials")
+    def get_scoped_credentials(self, info: RequestInfo, params: dict[str, Any]) -> dict[str, Any]:
+        """Same session, new keys: fewer permissions (a scope-down layer), a shorter life, or both.
+
+        No permission is checked (like GetSessionToken, it can only take rights away); every
+        layer is sealed in the token and each must allow (authorization.py)."""
+        caller = _required_caller(info)
+        session = caller.session
+        if session is None:
+            raise InvalidSubjectCredentials("GetScopedCredentials must be called with temporary security credentials.")
+        policy, duration = params.get("Policy"), params.get("DurationSeconds")
+        if policy is None and duration is None:
+            raise ValidationError("A request must provide at least one of Policy or DurationSeconds.")
+        layers = list(session.extra.get("scope", ()))
+        if policy is not None:
+            if len(layers) >= MAX_SCOPE_LAYERS:
+                raise AccessDenied(f"The session already has {MAX_SCOPE_LAYERS} scope down policies; "
+                                   "no further scope down policy can be added.")
+            parse_policy(policy, "session")
+            layers.append(minify(policy))
+        remaining = session.expires_at - int(info.epoch)
+        if duration is not None and duration > remaining:
+            raise InsufficientSessionLifetime(
+                f"The requested DurationSeconds ({duration}) exceeds the remaining lifetime of the calling session "
+                f"({remaining} seconds)."
+            )
+        expires = int(info.epoch) + duration if duration is not None else session.expires_at
+        extra = {**session.extra, "scope": layers}
+        if params.get("ScopedSessionDescription"):
+            extra["scope_description"] = params["ScopedSessionDescription"]
+        minted = self._minter.remint(info, session, expires, extra=extra,
+                                     minimum_size=params.get("MinimumSessionTokenSize"))
+        result: dict[str, Any] = {
+            "Credentials": minted.credentials,
+            "SessionInfo": {"ScopedSessionId": caller.user_id, "Arn": caller.arn},
+            "ScopedPoliciesCount": len(layers),
+            **self._minter.result_sizes(minted),
+        }
+        if session.source_identity:
+            result["SourceIdentity"] = session.source_identity
         return result
 
     @action("AssumeRoleWithWebIdentity")
@@ -178,7 +236,7 @@ class StsService:
         """Policy check for STS actions other than the AssumeRole family; denials carry an
         encoded authorization message (header ``x-amz-encoded-authorization-message``)."""
         ctx, decision = self._authz.decide(info, action_name, resource, keys, explain=True)
-        if decision is not None and not decision.allowed:
+        if decision is not None and not decision.allowed and info.caller is not None:
             err = AccessDenied(access_denied_message(ctx, decision))
             err.headers = {HEADER: self.messages.encode(ctx, decision)}  # type: ignore[attr-defined]
             raise err

@@ -351,3 +351,63 @@ def test_aws_cli_walk_through(server: Server, tmp_path: Any) -> None:
     role = run("iam", "create-role", "--role-name", name, "--assume-role-policy-document", f"file://{doc}")["Role"]
     out = run("sts", "assume-role", "--role-arn", role["Arn"], "--role-session-name", "cli")
     assert out["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{name}/cli"
+
+
+def test_role_policy_changes_reach_live_sessions_and_simulation_shows_the_token(server: Server, iam: Any, sts: Any) -> None:
+    """AWS evaluates a session against its role's current policies; SimulatePrincipalPolicy on the
+    session's own ARN evaluates what its token carries (role snapshot ∩ session policy)."""
+    name = f"live-{uuid.uuid4().hex[:6]}"
+    arn = make_role(iam, trust({"AWS": ACCOUNT_ID}), name=name)
+    iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=allow(
+        ["iam:ListRoles", "iam:ListUsers", "iam:SimulatePrincipalPolicy"]))
+    out = sts.assume_role(RoleArn=arn, RoleSessionName="live", Policy=allow(["iam:ListRoles", "iam:SimulatePrincipalPolicy"]))
+    me = out["AssumedRoleUser"]["Arn"]
+    session_iam = session_client(server, out["Credentials"], "iam")
+    results = {r["EvalActionName"]: r["EvalDecision"] for r in session_iam.simulate_principal_policy(
+        PolicySourceArn=me, ActionNames=["iam:ListRoles", "iam:ListUsers", "iam:DeleteRole"])["EvaluationResults"]}
+    assert results == {"iam:ListRoles": "allowed", "iam:ListUsers": "implicitDeny", "iam:DeleteRole": "implicitDeny"}
+    assert session_iam.list_roles()["Roles"]
+    iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=allow(["iam:ListUsers", "iam:SimulatePrincipalPolicy"]))
+    time.sleep(1.2)  # other worker processes see the change within their cache check interval
+    with pytest.raises(ClientError) as exc:
+        session_iam.list_roles()  # the role no longer allows it: the live session loses it at once
+    assert err(exc)[0] == "AccessDenied"
+
+
+def test_get_scoped_credentials_narrows_and_shortens(server: Server, iam: Any, sts: Any) -> None:
+    name = f"scoped-{uuid.uuid4().hex[:6]}"
+    arn = make_role(iam, trust({"AWS": ACCOUNT_ID}), name=name)
+    iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=allow(["iam:ListRoles", "iam:ListUsers"]))
+    out = sts.assume_role(RoleArn=arn, RoleSessionName="agent", DurationSeconds=3600)
+    session = session_client(server, out["Credentials"])
+    scoped = session.get_scoped_credentials(Policy=allow("iam:ListRoles"), DurationSeconds=900,
+                                            ScopedSessionDescription="read-only helper")
+    assert scoped["ScopedPoliciesCount"] == 1
+    assert scoped["SessionInfo"] == {"ScopedSessionId": out["AssumedRoleUser"]["AssumedRoleId"],
+                                     "Arn": out["AssumedRoleUser"]["Arn"]}
+    assert 880 < scoped["Credentials"]["Expiration"].timestamp() - time.time() <= 901
+    assert scoped["SessionTokenSize"] == len(scoped["Credentials"]["SessionToken"])
+    narrow = session_client(server, scoped["Credentials"])
+    assert narrow.get_caller_identity()["Arn"] == out["AssumedRoleUser"]["Arn"]  # same identity
+    narrow_iam = session_client(server, scoped["Credentials"], "iam")
+    assert narrow_iam.list_roles()["Roles"]
+    with pytest.raises(ClientError):
+        narrow_iam.list_users()
+    # Layers stack (up to 3) and never widen; the session cannot be extended.
+    twice = narrow.get_scoped_credentials(Policy=allow("iam:ListUsers"))
+    assert twice["ScopedPoliciesCount"] == 2
+    with pytest.raises(ClientError):
+        session_client(server, twice["Credentials"], "iam").list_roles()
+    with pytest.raises(ClientError) as exc:
+        narrow.get_scoped_credentials(DurationSeconds=3600)
+    assert err(exc)[0] == "InsufficientSessionLifetime"
+    with pytest.raises(ClientError) as exc:
+        sts.get_scoped_credentials(DurationSeconds=900)  # long-term credentials
+    assert err(exc)[0] == "InvalidSubjectCredentials"
+
+
+def test_minimum_session_token_size_pads_the_token(sts: Any) -> None:
+    out = sts.get_session_token(DurationSeconds=900, MinimumSessionTokenSize=3000)
+    token = out["Credentials"]["SessionToken"]
+    assert 3000 <= len(token) <= 4096 and out["SessionTokenSize"] == len(token)
+    assert out["SessionTokenUtilization"] == -(-100 * len(token) // 4096)

@@ -126,6 +126,7 @@ class FederatedAssume:
         }
         if policies.present or req.tags:
             result["PackedPolicySize"] = minted.utilization
+        result.update(self._minter.result_sizes(minted))
         if req.source_identity is not None:
             result["SourceIdentity"] = req.source_identity
         return result, minted

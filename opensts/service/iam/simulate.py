@@ -23,6 +23,7 @@ from opensts.policy import (
     parse_policy,
     principal_keys,
 )
+from opensts.service.authorization import principal_of
 from opensts.service.context import RequestInfo
 from opensts.service.iam._base import IamBase, Params, Result, action, page
 
@@ -70,14 +71,14 @@ class SimulationActions(IamBase):
         return out
 
     def _simulate(self, info: RequestInfo, params: Params, principal: Principal, sources: list[_Source],
-                  boundary: str | None) -> Result:
+                  boundary: str | None, session: tuple[str, ...] | None = None) -> Result:
         boundary_docs = self._documents("boundary", params.get("PermissionsBoundaryPolicyInputList"))
         if boundary_docs:
             boundary = boundary_docs[0]
         resource_policy = params.get("ResourcePolicy")
         if resource_policy is not None:
             self._documents("resource", [resource_policy])
-        policies = PolicySet.build(identity=[s.document for s in sources], boundary=boundary,
+        policies = PolicySet.build(identity=[s.document for s in sources], boundary=boundary, session=session,
                                    resource=resource_policy, strict=False)
         base = principal_keys(principal)
         base.update(context_entries(params.get("ContextEntries")))
@@ -126,6 +127,9 @@ class SimulationActions(IamBase):
     def simulate_principal_policy(self, info: RequestInfo, params: Params) -> Result:
         arn = params["PolicySourceArn"]
         self.authorize(info, "SimulatePrincipalPolicy", arn)
+        caller = self.caller(info)
+        if caller.session is not None and arn == caller.arn and caller.type in ("AssumedRole", "FederatedUser"):
+            return self._simulate_own_session(info, params)
         match = _SOURCE_ARN.match(arn)
         if match is None or match.group(3) == "group":
             raise self.invalid(f"Invalid ARN: {arn} is not a user or role ARN.")
@@ -155,6 +159,27 @@ class SimulationActions(IamBase):
             sources.append(_Source(doc, f"PolicyInputList.{i}", "none"))
         boundary = self.repo.default_policy_document(boundary_arn) if boundary_arn else None
         return self._simulate(info, params, principal, sources, boundary)
+
+    def _simulate_own_session(self, info: RequestInfo, params: Params) -> Result:
+        """OpenSTS extension: a session may simulate itself (PolicySourceArn = its own session ARN),
+        evaluated on the permissions sealed into its token at issue — the role's policies and
+        boundary as they were then, intersected with its session policies — with no database read.
+        AWS's IAM accepts only user, group and role ARNs here."""
+        caller = self.caller(info)
+        session = caller.session
+        assert session is not None
+        sealed = session.extra.get("pol")
+        if caller.type == "AssumedRole" and isinstance(sealed, dict):
+            identity, boundary = tuple(sealed.get("i", ())), sealed.get("b")
+            mine = self.authorizer.caller_policies(caller)
+            session_docs = mine.session
+        else:
+            mine = self.authorizer.caller_policies(caller)
+            identity, boundary, session_docs = mine.identity, mine.boundary, mine.session
+        sources = [_Source(doc, f"session-identity.{i}", "role") for i, doc in enumerate(identity, 1)]
+        sources += [_Source(doc, f"PolicyInputList.{i}", "none")
+                    for i, doc in enumerate(self._documents("identity", params.get("PolicyInputList")), 1)]
+        return self._simulate(info, params, principal_of(caller), sources, boundary, session_docs)
 
     @action("SimulateCustomPolicy")
     def simulate_custom_policy(self, info: RequestInfo, params: Params) -> Result:
