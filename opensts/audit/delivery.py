@@ -35,6 +35,7 @@ __all__ = ["TrailStore", "FolderStore", "S3Store", "Delivery"]
 
 log = logging.getLogger("opensts.audit")
 _BATCH = 5000
+RETENTION_SECONDS = 90 * 24 * 3600  # what LookupEvents can see, as on AWS
 
 
 class TrailStore(Protocol):
@@ -87,6 +88,8 @@ class Delivery:
         self._interval = interval
         self._backoff: dict[str, float] = {}  # Region → monotonic time before which not to retry
         self._delay: dict[str, float] = {}
+        self._pruned_at = 0.0
+        self.retention = RETENTION_SECONDS
         self._wake = threading.Event()
         self._lock_path = journal_path.with_name("delivery.lock")
 
@@ -120,9 +123,24 @@ class Delivery:
             conn = connect(self._path)
             try:
                 self._claim(conn)
-                return self._deliver_claimed(conn)
+                delivered = self._deliver_claimed(conn)
+                self._prune(conn)
+                return delivered
             finally:
                 conn.close()
+
+    def _prune(self, conn: Any) -> None:
+        """Forget delivered records older than the retention (LookupEvents' 90 days), once an hour."""
+        now = time.time()
+        if now - self._pruned_at < 3600:
+            return
+        self._pruned_at = now
+        pending = conn.execute(
+            "SELECT MIN(b.first_seq) FROM batch_parts p JOIN batches b ON b.id = p.batch_id WHERE p.delivered = 0"
+        ).fetchone()[0]
+        claimed = conn.execute("SELECT COALESCE(MAX(last_seq), 0) FROM batches").fetchone()[0]
+        safe = (pending - 1) if pending is not None else claimed
+        conn.execute("DELETE FROM events WHERE seq <= ? AND event_time < ?", (safe, int(now - self.retention)))
 
     def _claim(self, conn: Any) -> None:
         """Claim the records after the last batch into a new batch: a fixed seq range, and

@@ -258,3 +258,26 @@ def test_outbound_token_verifies_from_published_jwks(fed: Server, iam: Any) -> N
     with pytest.raises(ClientError) as exc:
         iam.get_outbound_web_identity_federation_info()
     assert err(exc)[0] == "FeatureDisabled"
+
+
+def test_federated_calls_are_audited_as_aws_records_them(fed: Server, iam: Any, provider: str, idp: OidcIssuer,
+                                                         saml: dict[str, Any]) -> None:
+    from tests.clients.test_audit import find
+
+    role = web_role(iam, provider, idp, {"StringLike": {f"{idp.host_path}:sub": "system:serviceaccount:*"}})
+    token = idp.token(sub="system:serviceaccount:apps:web")
+    out = unsigned_sts(fed).assume_role_with_web_identity(RoleArn=role, RoleSessionName="pod-1", WebIdentityToken=token)
+    [event] = find(fed, out["ResponseMetadata"]["RequestId"])
+    assert event["eventName"] == "AssumeRoleWithWebIdentity"
+    assert event["userIdentity"] == {"type": "WebIdentityUser",
+                                     "principalId": f"{idp.host_path}:sts.amazonaws.com:system:serviceaccount:apps:web",
+                                     "userName": "system:serviceaccount:apps:web", "identityProvider": provider}
+    assert "webIdentityToken" not in (event["requestParameters"] or {})
+    assert token not in json.dumps(event)
+    assertion, _ = saml_idp.response(saml["key"], saml["cert"], role_arn=saml["role"], provider_arn=saml["provider"])
+    out = unsigned_sts(fed).assume_role_with_saml(RoleArn=saml["role"], PrincipalArn=saml["provider"],
+                                                  SAMLAssertion=assertion, DurationSeconds=900)
+    [event] = find(fed, out["ResponseMetadata"]["RequestId"])
+    assert event["userIdentity"]["type"] == "SAMLUser" and event["userIdentity"]["userName"] == "alice@example.test"
+    assert event["requestParameters"]["sAMLAssertionID"] and "sAMLAssertion" not in event["requestParameters"]
+    assert {r["type"] for r in event["resources"]} == {"AWS::IAM::Role", "AWS::IAM::SAMLProvider"}

@@ -89,6 +89,12 @@ class SamlAction:
             (assertion.issuer + ref.account_id + "/" + provider_name).encode()).digest()).decode()
         fmt = assertion.name_id_format or ""
         sub_type = fmt[len(_NAMEID_PREFIX):] if fmt.startswith(_NAMEID_PREFIX) else fmt
+        # CloudTrail: the caller is a SAMLUser; requestParameters name the assertion id, never the assertion.
+        info.extra["federated_identity"] = {
+            "type": "SAMLUser", "principalId": f"{qualifier}:{assertion.name_id}",
+            "userName": assertion.name_id, "identityProvider": qualifier,
+        }
+        info.extra["saml_assertion_id"] = assertion.assertion_id
         session_keys: dict[str, Any] = {
             "saml:aud": assertion.recipient, "saml:iss": assertion.issuer, "saml:sub": assertion.name_id,
             "saml:sub_type": sub_type, "saml:namequalifier": qualifier,

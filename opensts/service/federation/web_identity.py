@@ -77,6 +77,11 @@ class WebIdentityAction:
         if isinstance(source, str) and source.lower().startswith("aws:"):
             raise ValidationError("SourceIdentity cannot start with 'aws:'.")
         sub = claims["sub"]
+        # CloudTrail: the caller is a WebIdentityUser (recorded even when the call is refused below).
+        info.extra["federated_identity"] = {
+            "type": "WebIdentityUser", "principalId": f"{host_path}:{checked.audience}:{sub}",
+            "userName": sub, "identityProvider": provider_arn,
+        }
         keys_: dict[str, Any] = {f"{host_path}:aud": checked.audience, f"{host_path}:sub": sub}
         amr = claims.get("amr")
         if isinstance(amr, (list, str)):
