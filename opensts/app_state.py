@@ -67,7 +67,7 @@ def build_state(settings: Settings) -> AppState:
     sts, iam = load_service("sts"), load_service("iam")
     config = settings.config
     catalog = default_catalog().with_partitions(config.partitions) if config.partitions else default_catalog()
-    listener_regions = {lst.port: lst.region for lst in settings.listeners if lst.region}
+    listener_regions = {(lst.host, lst.port): lst.region for lst in settings.listeners if lst.region}
     topology = Topology(catalog, listener_regions, config.client_regions)
     rules = RegionRules(catalog, cache)
     return AppState(

@@ -117,9 +117,10 @@ class StsAsgiApp:
 def _request(scope: Scope, headers: list[tuple[str, str]], lookup: dict[str, str], body: bytes) -> Request:
     raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1").split("?", 1)[0]
     client = scope.get("client") or ("", 0)
-    server = scope.get("server") or (None, None)
+    server = scope.get("server")
     tls = (scope.get("extensions") or {}).get("opensts.tls")
-    return Request(scope["method"], raw_path, scope.get("query_string", b""), headers, body, client[0], server[1],
+    local = (server[0], server[1]) if server else None
+    return Request(scope["method"], raw_path, scope.get("query_string", b""), headers, body, client[0], local,
                    scope.get("scheme") == "https", tls, lookup)
 
 

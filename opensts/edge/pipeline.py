@@ -51,13 +51,13 @@ class _KnownRegions:
 class Request:
     """The HTTP facts of one request, as the ASGI layer received them."""
 
-    __slots__ = ("method", "raw_path", "query", "headers", "body", "client_ip", "local_port", "secure", "tls", "_lookup")
+    __slots__ = ("method", "raw_path", "query", "headers", "body", "client_ip", "local", "secure", "tls", "_lookup")
 
     def __init__(self, method: str, raw_path: str, query: bytes, headers: list[tuple[str, str]], body: bytes,
-                 client_ip: str, local_port: int | None, secure: bool, tls: dict[str, str] | None = None,
+                 client_ip: str, local: tuple[str, int] | None, secure: bool, tls: dict[str, str] | None = None,
                  lookup: dict[str, str] | None = None) -> None:
         self.method, self.raw_path, self.query, self.headers, self.body = method, raw_path, query, headers, body
-        self.client_ip, self.local_port, self.secure, self.tls = client_ip, local_port, secure, tls
+        self.client_ip, self.local, self.secure, self.tls = client_ip, local, secure, tls
         self._lookup = lookup if lookup is not None else {k.lower(): v for k, v in reversed(headers)}
 
     def header(self, name: str) -> str:
@@ -92,7 +92,7 @@ class QueryPipeline:
         if not action:
             raise MissingAction("Could not find action or operation in request")
         op = spec.operation(action, params.get("Version"))
-        placement = topo.place(endpoint, topo.origin(req.local_port, req.client_ip), auth.region if auth else None)
+        placement = topo.place(endpoint, topo.origin(req.local, req.client_ip), auth.region if auth else None)
         info = self._info(req, request_id, op.name, placement)
         parsed: dict[str, Any] | None = None
         try:

@@ -60,11 +60,15 @@ class Topology:
     def __init__(
         self,
         catalog: Catalog,
-        listener_regions: Mapping[int, str] | None = None,
+        listener_regions: Mapping[tuple[str, int], str] | None = None,
         client_networks: Sequence[tuple[str, str]] = (),
     ) -> None:
+        """``listener_regions``: (bound host, port) → Region; a wildcard host ("0.0.0.0", "::",
+        "") matches any local address on that port."""
         self.catalog = catalog
-        self._listeners = dict(listener_regions or {})
+        self._listeners: dict[tuple[str, int], str] = {}
+        for (host, port), region in (listener_regions or {}).items():
+            self._listeners[("*" if host in ("0.0.0.0", "::", "") else host, port)] = region
         self._networks = [(ipaddress.ip_network(cidr, strict=False), region) for cidr, region in client_networks]
 
     # -- endpoint -------------------------------------------------------------------------
@@ -77,10 +81,12 @@ class Topology:
         return Endpoint(self.catalog.match_host(host_header), host_header.lower())
 
     # -- origin ---------------------------------------------------------------------------
-    def origin(self, local_port: int | None, client_ip: str | None) -> str | None:
-        """The caller's Region: listener first, then trusted client networks."""
-        if local_port is not None and local_port in self._listeners:
-            return self._listeners[local_port]
+    def origin(self, local: tuple[str, int] | None, client_ip: str | None) -> str | None:
+        """The caller's Region: the listener the request arrived on, then trusted client networks."""
+        if local is not None and self._listeners:
+            region = self._listeners.get(local) or self._listeners.get(("*", local[1]))
+            if region is not None:
+                return region
         if client_ip and self._networks:
             try:
                 addr = ipaddress.ip_address(client_ip)

@@ -298,3 +298,29 @@ def test_client_networks_behind_a_trusted_proxy(network_server: Server) -> None:
     assert _session_kid(network_server, {"X-Forwarded-For": "10.1.2.3"}) == "eu-west-1"
     assert _session_kid(network_server, {"X-Forwarded-For": "10.2.0.9"}) == "us-east-1"  # opt-in origin
     assert _session_kid(network_server, {"X-Forwarded-For": "203.0.113.9"}) == "us-east-1"  # outside every Region
+
+
+def test_listeners_on_one_port_with_different_addresses(tmp_path: Path) -> None:
+    """What DNS inside each Region resolves to may be a different address on the same port."""
+    port = free_port()
+    srv = start_server(tmp_path / "data", args=("--listen", f"127.0.0.2:{port}=us-west-2",
+                                                 "--listen", f"127.0.0.3:{port}=af-south-1"))
+    try:
+        import http.client
+        import xml.etree.ElementTree as ET
+
+        def served(address: str) -> str:
+            req = AWSRequest("POST", "http://sts.amazonaws.com/",
+                             data=b"Action=GetSessionToken&Version=2011-06-15&DurationSeconds=900",
+                             headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+            SigV4Auth(Credentials(ADMIN_KEY, ADMIN_SECRET), "sts", "us-east-1").add_auth(req)
+            conn = http.client.HTTPConnection(address, port, timeout=10)
+            conn.request("POST", "/", body=req.body, headers={"Host": "sts.amazonaws.com", **dict(req.headers)})
+            body = conn.getresponse().read()
+            token = ET.fromstring(body).findtext(".//{https://sts.amazonaws.com/doc/2011-06-15/}SessionToken") or ""
+            return kid_region(token)
+
+        assert served("127.0.0.2") == "us-west-2"
+        assert served("127.0.0.3") == "us-east-1"
+    finally:
+        stop_server(srv)
