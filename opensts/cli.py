@@ -196,24 +196,6 @@ def account_list(data_dir: Path | None) -> None:
         click.echo(f"{rec.id}\t{rec.name}")
 
 
-@account.command("enable-region")
-@click.argument("region")
-@click.option("--account", "account_id", required=True, help="The 12-digit account.")
-@_data_dir_option
-def account_enable_region(region: str, account_id: str, data_dir: Path | None) -> None:
-    """Enable an opt-in REGION for an account (like `aws account enable-region`)."""
-    _set_opt_in(region, account_id, data_dir, enable=True)
-
-
-@account.command("disable-region")
-@click.argument("region")
-@click.option("--account", "account_id", required=True, help="The 12-digit account.")
-@_data_dir_option
-def account_disable_region(region: str, account_id: str, data_dir: Path | None) -> None:
-    """Disable an opt-in REGION for an account."""
-    _set_opt_in(region, account_id, data_dir, enable=False)
-
-
 def _set_opt_in(region: str, account_id: str, data_dir: Path | None, *, enable: bool) -> None:
     from opensts.regions.catalog import default_catalog
     from opensts.regions.rules import DISABLED, ENABLED
@@ -233,24 +215,6 @@ def sts() -> None:
     """STS settings per account and Region."""
 
 
-@sts.command("deactivate-region")
-@click.argument("region")
-@click.option("--account", "account_id", required=True, help="The 12-digit account.")
-@_data_dir_option
-def sts_deactivate_region(region: str, account_id: str, data_dir: Path | None) -> None:
-    """Deactivate STS in REGION for an account (Regions enabled by default; never us-east-1)."""
-    _set_sts_region(region, account_id, data_dir, active=False)
-
-
-@sts.command("activate-region")
-@click.argument("region")
-@click.option("--account", "account_id", required=True, help="The 12-digit account.")
-@_data_dir_option
-def sts_activate_region(region: str, account_id: str, data_dir: Path | None) -> None:
-    """Activate STS in REGION for an account."""
-    _set_sts_region(region, account_id, data_dir, active=True)
-
-
 def _set_sts_region(region: str, account_id: str, data_dir: Path | None, *, active: bool) -> None:
     from opensts.regions.catalog import default_catalog
 
@@ -264,6 +228,25 @@ def _set_sts_region(region: str, account_id: str, data_dir: Path | None, *, acti
         raise click.ClickException(f"STS cannot be deactivated in {region}")
     repo.set_sts_active(account_id, region, active)
     click.echo(f"STS in {region}: {'active' if active else 'inactive'} for account {account_id}")
+
+
+def _region_command(group: click.Group, name: str, doc: str, apply: object, **flag: bool) -> None:
+    """Register ``opensts GROUP NAME REGION --account ID`` calling ``apply(region, account, data_dir, **flag)``."""
+
+    @group.command(name, help=doc)
+    @click.argument("region")
+    @click.option("--account", "account_id", required=True, help="The 12-digit account.")
+    @_data_dir_option
+    def command(region: str, account_id: str, data_dir: Path | None) -> None:
+        apply(region, account_id, data_dir, **flag)  # type: ignore[operator]
+
+
+_region_command(account, "enable-region", "Enable an opt-in REGION for an account (like `aws account enable-region`).",
+                _set_opt_in, enable=True)
+_region_command(account, "disable-region", "Disable an opt-in REGION for an account.", _set_opt_in, enable=False)
+_region_command(sts, "deactivate-region", "Deactivate STS in REGION for an account (Regions enabled by default; "
+                "never us-east-1).", _set_sts_region, active=False)
+_region_command(sts, "activate-region", "Activate STS in REGION for an account.", _set_sts_region, active=True)
 
 
 def _existing_account(account_id: str, data_dir: Path | None) -> object:

@@ -100,6 +100,8 @@ ExpiredToken = _error("ExpiredToken", 403)
 AccessDenied = _error("AccessDenied", 403)
 Throttling = _error("Throttling", 400)
 InternalFailure = _error("InternalFailure", 500, sender=False)
+#: An operation of the model that this server does not implement (yet): HTTP 501, like S3's.
+NotImplementedYet = type("NotImplementedYet", (ServiceError,), {"code": "NotImplemented", "status": 501})
 ServiceUnavailable = _error("ServiceUnavailable", 503, sender=False)
 
 

@@ -16,11 +16,10 @@ from opensts.policy import PolicySet, access_denied_message, authorize_assume_ro
 from opensts.protocol.errors import AccessDenied
 from opensts.service.authorization import Authorizer
 from opensts.service.context import RequestInfo
-from opensts.service.identifiers import assumed_role_arn, role_arn
 from opensts.service.minting import Minter
+from opensts.service.role_session import RoleSession, mint_role_session
 from opensts.service.sessions import (
     context_keys_for_tags,
-    minify,
     parse_role_arn,
     role_duration,
     session_policies,
@@ -108,45 +107,17 @@ class AssumeRoleAction:
 
     def _mint(self, info: RequestInfo, caller: Caller, role: RoleRecord, partition: str, session_name: str,
               duration: int, tags: Any, source: str | None, policies: Any, mfa_ok: bool, *, with_packed: bool) -> dict[str, Any]:
-        identity, boundary = self._authz.role_policies(role.id)
-        the_role_arn = role_arn(partition, role.account_id, role.path, role.name)
-        extra: dict[str, Any] = {"role_arn": the_role_arn, "pol": {"i": [minify(d) for d in identity], "b": minify(boundary) if boundary else None}}
-        fallback: dict[str, Any] = {"role_arn": the_role_arn, "pr": role.id}
-        for target in (extra, fallback):
-            if policies.managed:
-                target["spm"] = [doc for _, doc in policies.managed]
-            if policies.present:
-                target["has_session_policy"] = True
-        session_arn = assumed_role_arn(partition, role.account_id, role.name, session_name)
-        minted = self._minter.mint(
-            info, duration,
-            account_id=role.account_id,
-            principal_type="AssumedRole",
-            arn=session_arn,
-            user_id=f"{role.id}:{session_name}",
-            name=role.name,
-            parent_id=role.id,
-            session_name=session_name,
-            session_policies=(policies.inline,) if policies.inline else (),
-            policy_arns=tuple(a for a, _ in policies.managed),
-            tags=tags.principal_tags(role.tags),
+        inherited_mfa = bool(caller.session and caller.session.mfa_authenticated)
+        session = RoleSession(
+            role, partition, session_name, duration, policies, tags.principal_tags(role.tags),
             transitive_tag_keys=tags.transitive,
             source_identity=source,
             mfa_authenticated=mfa_ok,
-            mfa_auth_time=int(info.epoch) if mfa_ok and not (caller.session and caller.session.mfa_authenticated)
+            mfa_auth_time=int(info.epoch) if mfa_ok and not inherited_mfa
             else (caller.session.mfa_auth_time if caller.session else None),
             chained=caller.type == "AssumedRole",
-            extra=extra,
-            fallback_extra=fallback,
+            packed=with_packed,
             minimum_size=self._minimum_size,
         )
-        result: dict[str, Any] = {
-            "Credentials": minted.credentials,
-            "AssumedRoleUser": {"AssumedRoleId": f"{role.id}:{session_name}", "Arn": session_arn},
-        }
-        if with_packed:
-            result["PackedPolicySize"] = minted.utilization
-        result.update(self._minter.result_sizes(minted))
-        if source is not None:
-            result["SourceIdentity"] = source
+        result, _ = mint_role_session(self._minter, self._authz, info, session)
         return result

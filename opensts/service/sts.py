@@ -14,7 +14,7 @@ from typing import Any
 
 from opensts.auth.keyring import KeyRing
 from opensts.policy import access_denied_message, parse_policy
-from opensts.protocol.errors import AccessDenied, InvalidParameterValue, ServiceError, ValidationError
+from opensts.protocol.errors import AccessDenied, InvalidParameterValue, NotImplementedYet, ServiceError, ValidationError
 from opensts.regions.rules import RegionRules
 from opensts.service.assume_role import AssumeRoleAction
 from opensts.service.authorization import Authorizer
@@ -30,11 +30,6 @@ from opensts.store.cache import StoreCache
 __all__ = ["StsService", "NotImplementedYet"]
 
 Handler = Callable[[RequestInfo, dict[str, Any]], dict[str, Any]]
-
-
-class NotImplementedYet(ServiceError):
-    code = "NotImplemented"
-    status = 501
 
 
 class InvalidSubjectCredentials(ServiceError):

@@ -16,9 +16,9 @@ from opensts.policy import PolicySet, Principal, RequestContext, access_denied_m
 from opensts.policy import sts_context_keys
 from opensts.protocol.errors import AccessDenied
 from opensts.service.context import RequestInfo
-from opensts.service.identifiers import assumed_role_arn, role_arn
 from opensts.service.minting import Minter
-from opensts.service.sessions import RoleRef, minify, role_duration, session_policies
+from opensts.service.role_session import RoleSession, mint_role_session
+from opensts.service.sessions import RoleRef, role_duration, session_policies
 from opensts.store.cache import StoreCache
 from opensts.store.iam_repository import RoleRecord
 
@@ -84,49 +84,19 @@ class FederatedAssume:
         return role
 
     def mint(self, info: RequestInfo, ref: RoleRef, role: RoleRecord, req: FederatedRequest, duration: int | None,
-             policies: Any, *, cap: int | None = None) -> tuple[dict[str, Any], Any]:
+             policies: Any, *, cap: int | None = None, minimum_size: int | None = None) -> tuple[dict[str, Any], Any]:
         """(result fields common to both actions, Minted)."""
         seconds = role_duration(duration, role.max_session_duration, chained=False)
         if cap is not None:
             seconds = max(1, min(seconds, cap))
-        identity, boundary = self._authz.role_policies(role.id)
-        the_role_arn = role_arn(ref.partition, role.account_id, role.path, role.name)
-        federated = {"federated_provider": req.provider, "fk": req.session_keys}
-        extra: dict[str, Any] = {"role_arn": the_role_arn, **federated,
-                                 "pol": {"i": [minify(d) for d in identity], "b": minify(boundary) if boundary else None}}
-        fallback: dict[str, Any] = {"role_arn": the_role_arn, "pr": role.id, **federated}
-        for target in (extra, fallback):
-            if policies.managed:
-                target["spm"] = [doc for _, doc in policies.managed]
-            if policies.present:
-                target["has_session_policy"] = True
         tags = {k: v for k, v in role.tags.items() if k.lower() not in {t.lower() for t in req.tags}}
         tags.update(req.tags)
-        session_arn = assumed_role_arn(ref.partition, role.account_id, role.name, req.session_name)
-        minted = self._minter.mint(
-            info, seconds,
-            account_id=role.account_id,
-            principal_type="AssumedRole",
-            arn=session_arn,
-            user_id=f"{role.id}:{req.session_name}",
-            name=role.name,
-            parent_id=role.id,
-            session_name=req.session_name,
-            session_policies=(policies.inline,) if policies.inline else (),
-            policy_arns=tuple(a for a, _ in policies.managed),
-            tags=tags,
+        session = RoleSession(
+            role, ref.partition, req.session_name, seconds, policies, tags,
             transitive_tag_keys=req.transitive,
             source_identity=req.source_identity,
-            extra=extra,
-            fallback_extra=fallback,
+            extra={"federated_provider": req.provider, "fk": req.session_keys},
+            packed=bool(policies.present or req.tags),
+            minimum_size=minimum_size,
         )
-        result: dict[str, Any] = {
-            "Credentials": minted.credentials,
-            "AssumedRoleUser": {"AssumedRoleId": f"{role.id}:{req.session_name}", "Arn": session_arn},
-        }
-        if policies.present or req.tags:
-            result["PackedPolicySize"] = minted.utilization
-        result.update(self._minter.result_sizes(minted))
-        if req.source_identity is not None:
-            result["SourceIdentity"] = req.source_identity
-        return result, minted
+        return mint_role_session(self._minter, self._authz, info, session)

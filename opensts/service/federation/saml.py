@@ -115,7 +115,8 @@ class SamlAction:
         if not self._cache.repo.remember_assertion(replay_key, assertion.expires_at + SKEW, now):
             raise InvalidIdentityToken("The SAML assertion has already been used (assertion ID replay).")
         cap = assertion.session_not_on_or_after - now if assertion.session_not_on_or_after else None
-        result, _ = self._assume.mint(info, ref, role, req, params.get("DurationSeconds"), policies, cap=cap)
+        result, _ = self._assume.mint(info, ref, role, req, params.get("DurationSeconds"), policies, cap=cap,
+                                      minimum_size=params.get("MinimumSessionTokenSize"))
         result.update({
             "Subject": assertion.name_id, "SubjectType": sub_type, "Issuer": assertion.issuer,
             "Audience": assertion.recipient, "NameQualifier": qualifier,

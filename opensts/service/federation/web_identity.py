@@ -106,7 +106,8 @@ class WebIdentityAction:
         )
         policies = self._assume.policies(params, ref.account_id)
         role = self._assume.decide(info, ref, self._assume.role(ref), arn, req)
-        result, _ = self._assume.mint(info, ref, role, req, params.get("DurationSeconds"), policies)
+        result, _ = self._assume.mint(info, ref, role, req, params.get("DurationSeconds"), policies,
+                                      minimum_size=params.get("MinimumSessionTokenSize"))
         result["SubjectFromWebIdentityToken"] = sub
         result["Provider"] = claims["iss"]
         result["Audience"] = checked.audience

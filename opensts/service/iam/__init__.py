@@ -25,7 +25,7 @@ from opensts.service.iam.roles import RoleActions
 from opensts.service.iam.simulate import SimulationActions
 from opensts.service.iam.tags import TagActions
 from opensts.service.iam.users import UserActions
-from opensts.service.sts import NotImplementedYet
+from opensts.protocol.errors import NotImplementedYet
 from opensts.store.cache import StoreCache
 from opensts.store.repository import SqlRepository
 
