@@ -19,10 +19,11 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from tests.shared import SHARED
+
 ACCOUNT_ID = "111122223333"
 ADMIN_KEY = "AKIAIOSFODNN7EXAMPLE"
 ADMIN_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
 def free_port() -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.shared import SHARED
+
 import csv
 import gzip
 import io
@@ -18,7 +20,7 @@ from opensts.audit.report.scan import plan, scan
 
 from .conftest import ACCT, event, known_set
 
-VECTORS = Path("/work/shared/vectors/cloudtrail")
+VECTORS = SHARED / "vectors" / "cloudtrail"
 
 
 def run(*args: str, env: dict[str, str] | None = None):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.shared import SHARED
+
 import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -9,7 +11,7 @@ from pathlib import Path
 
 from opensts.auth.sigv4 import HttpRequest
 
-VECTORS = Path("/work/shared/vectors/sigv4")
+VECTORS = SHARED / "vectors" / "sigv4"
 AWS_C_AUTH = VECTORS / "aws-c-auth" / "v4"
 BOTOCORE_SUITE = VECTORS / "botocore-aws4_testsuite"
 

@@ -324,3 +324,28 @@ def test_listeners_on_one_port_with_different_addresses(tmp_path: Path) -> None:
         assert served("127.0.0.3") == "us-east-1"
     finally:
         stop_server(srv)
+
+
+def test_admin_call_sets_sts_activation(quota_server: Any) -> None:
+    """OpenSTS's admin API call (AWS offers STS activation only in its console)."""
+    import http.client
+
+    srv, _ = quota_server
+
+    def call(path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        req = AWSRequest("POST", f"http://127.0.0.1:{srv.port}{path}", data=json.dumps(body).encode(),
+                         headers={"Content-Type": "application/json"})
+        SigV4Auth(Credentials(ADMIN_KEY, ADMIN_SECRET), "account", "us-east-1").add_auth(req)
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        conn.request("POST", path, body=req.body, headers=dict(req.headers))
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read() or b"{}")
+
+    assert call("/opensts/getStsRegionStatus", {"RegionName": "eu-west-1"}) == (200, {"RegionName": "eu-west-1", "Active": True})
+    assert call("/opensts/setStsRegionStatus", {"RegionName": "eu-west-1", "Active": False})[0] == 200
+    assert call("/opensts/getStsRegionStatus", {"RegionName": "eu-west-1"})[1]["Active"] is False
+    status, body = call("/opensts/setStsRegionStatus", {"RegionName": "us-east-1", "Active": False})
+    assert status == 400 and "cannot be deactivated" in body["message"]
+    status, _ = call("/opensts/setStsRegionStatus", {"RegionName": "eu-west-1", "Active": False, "AccountId": "999999999999"})
+    assert status == 403
+    call("/opensts/setStsRegionStatus", {"RegionName": "eu-west-1", "Active": True})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.shared import SHARED
+
 import json
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ from opensts.policy import PolicySet, Principal, RequestContext, evaluate
 
 HERE = Path(__file__).resolve().parent
 #: The live shared spec (``../shared/spec`` from the repo root) wins over the vendored copy.
-SHARED_CASES = HERE.parents[2] / "shared" / "spec" / "policy-cases.jsonl"
+SHARED_CASES = SHARED / "spec" / "policy-cases.jsonl"
 VENDORED_CASES = HERE / "data" / "policy-cases.jsonl"
 
 ACCT = "111122223333"

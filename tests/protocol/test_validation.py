@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.shared import SHARED
+
 import json
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from opensts.protocol.model import load_service
 
 STS = load_service("sts")
 ARN = "arn:aws:iam::123456789012:role/demo"
-SNAPSHOT = Path("/work/shared/vectors/sts-wire/localstack-snapshots/test_sts.snapshot.json")
+SNAPSHOT = SHARED / "vectors" / "sts-wire" / "localstack-snapshots" / "test_sts.snapshot.json"
 TAG_PATTERN = r"[\p{L}\p{Z}\p{N}_.:/=+\-@]+"
 TAG_VALUE_PATTERN = r"[\p{L}\p{Z}\p{N}_.:/=+\-@]*"
 
