@@ -28,8 +28,13 @@ def request_id() -> str:
 
 
 def alnum(n: int) -> str:
-    """``n`` characters uniformly from [A-Za-z0-9] (an id, not a secret: from ``random``)."""
-    return "".join(_random.choices(_ALNUM_STR, k=n))
+    """``n`` characters from [A-Za-z0-9] (an id, not a secret: from ``random``)."""
+    value = _random.getrandbits(6 * n + 16)
+    out = []
+    for _ in range(n):
+        value, digit = divmod(value, 62)
+        out.append(_ALNUM_STR[digit])
+    return "".join(out)
 
 
 def base32_upper(n: int) -> str:

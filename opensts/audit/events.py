@@ -61,6 +61,17 @@ def extended_request_id(region: str, now: datetime) -> str:
     return base64.b64encode(f"1:{region}:S:{int(now.timestamp() * 1000)}:R:{tail}".encode()).decode()
 
 
+_last_time: list[Any] = [None, ""]
+
+
+def _event_time(now: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SSZ``, formatted once per second (strftime is the costliest step)."""
+    second = int(now.timestamp())
+    if _last_time[0] != second:
+        _last_time[0], _last_time[1] = second, now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(_last_time[1])
+
+
 def _camel(name: str) -> str:
     return name[:1].lower() + name[1:] if name else name
 
@@ -152,7 +163,7 @@ def build_events(call: Call) -> list[tuple[str, str, dict[str, Any]]]:
     record: dict[str, Any] = {
         "eventVersion": EVENT_VERSION,
         "userIdentity": user_identity(info.caller, info),
-        "eventTime": info.now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventTime": _event_time(info.now),
         "eventSource": _SOURCES.get(call.service, f"{call.service}.amazonaws.com"),
         "eventName": info.action,
         "awsRegion": trail_region,
