@@ -88,7 +88,7 @@ def plan(wanted: set[str], actions: set[str], workers: list[int], scenario_worke
     if ops and AR in actions:
         t += [Target("opensts", AR, sw), Target("opensts", AR, sw, audit=False)]
     if ops and WEB in actions:
-        t.append(Target("opensts", WEB, sw))
+        t += [Target("opensts", WEB, sw), Target("opensts", WEB, sw, audit=False)]
     if moto:
         t += [Target("moto", a, 1) for a in (GCI, AR, WEB) if a in actions]
     return t
