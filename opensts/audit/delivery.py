@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from opensts.audit.journal import connect
+from opensts.audit.index import connect, index_path, ingest
 
 __all__ = ["TrailStore", "FolderStore", "S3Store", "Delivery"]
 
@@ -80,9 +80,10 @@ def object_key(account: str, region: str, batch_id: int, first_time: int) -> str
 
 
 class Delivery:
-    def __init__(self, journal_path: Path, default: TrailStore, per_region: Mapping[str, TrailStore] | None = None,
+    def __init__(self, folder: Path, default: TrailStore, per_region: Mapping[str, TrailStore] | None = None,
                  interval: float = 1.0) -> None:
-        self._path = journal_path
+        self._folder = folder
+        self._path = index_path(folder)
         self._default = default
         self._stores = dict(per_region or {})
         self._interval = interval
@@ -91,7 +92,7 @@ class Delivery:
         self._pruned_at = 0.0
         self.retention = RETENTION_SECONDS
         self._wake = threading.Event()
-        self._lock_path = journal_path.with_name("delivery.lock")
+        self._lock_path = folder / "delivery.lock"
 
     def store_for(self, region: str) -> TrailStore:
         return self._stores.get(region, self._default)
@@ -122,6 +123,7 @@ class Delivery:
                 return 0  # another process is delivering
             conn = connect(self._path)
             try:
+                ingest(self._folder, conn)
                 self._claim(conn)
                 delivered = self._deliver_claimed(conn)
                 self._prune(conn)

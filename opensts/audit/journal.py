@@ -1,103 +1,55 @@
-"""The audit journal: a durable outbox of CloudTrail records, written with group commit.
+"""The audit journal: append-only logs of CloudTrail records, written with group commit.
 
-Every record goes into ``DATA_DIR/audit/journal.db`` (SQLite, WAL, ``synchronous=FULL``: a
-commit is on disk when it returns). A call that issues credentials waits for its record's
-commit before the credentials leave the server, so ``kill -9`` at any moment never leaves
-issued credentials without their record. One writer thread per process drains everything
-queued since its last commit into one transaction, so under load many records share one fsync.
-Other records are queued without waiting. Delivery to the trails (``delivery.py``) and
-LookupEvents read from here.
+Each worker process appends JSON lines to its own log, ``DATA_DIR/audit/log-PID-MS.jsonl``
+(one writer per file: no lock contention between workers). A writer thread drains everything
+queued since its last write into one ``write`` and, when the batch holds the record of a call
+that issued credentials, one ``fdatasync``; that call waits for it, so ``kill -9`` at any moment
+never leaves issued credentials without their record, and under load many records share one
+sync. Other records are written without waiting. The index (``index.py``, SQLite) is built from
+these logs off the request path, by the delivery process and by LookupEvents.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import queue
-import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-__all__ = ["Journal", "SCHEMA"]
+__all__ = ["Journal", "encode_line", "LOG_GLOB"]
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    trail_region TEXT NOT NULL,
-    account_id TEXT NOT NULL,
-    event_time INTEGER NOT NULL,
-    event_id TEXT NOT NULL,
-    event_name TEXT NOT NULL,
-    event_source TEXT NOT NULL,
-    username TEXT,
-    access_key_id TEXT,
-    read_only INTEGER,
-    resources TEXT,
-    body TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS ix_events_lookup ON events (account_id, trail_region, seq);
--- Delivery claims contiguous ranges of seq (a batch); each (account, Region) in a batch is one
--- trail file (a part), delivered independently of the others.
-CREATE TABLE IF NOT EXISTS batches (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    first_seq INTEGER NOT NULL,
-    last_seq INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS batch_parts (
-    batch_id INTEGER NOT NULL,
-    account_id TEXT NOT NULL,
-    trail_region TEXT NOT NULL,
-    key TEXT,
-    delivered INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (batch_id, account_id, trail_region)
-);
-CREATE INDEX IF NOT EXISTS ix_parts_pending ON batch_parts (delivered);
-"""
-_MAX_BATCH = 2000
+LOG_GLOB = "log-*.jsonl"
+_MAX_BATCH = 4000
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA busy_timeout=30000")
-    return conn
-
-
-def _row(trail_region: str, account: str, record: dict[str, Any], when: int) -> tuple[Any, ...]:
-    ident = record.get("userIdentity") or {}
-    username = ident.get("userName") or (ident.get("arn") or "").rsplit("/", 1)[-1] or None
-    resources = record.get("resources")
-    return (trail_region, account, when, record["eventID"], record["eventName"], record["eventSource"], username,
-            ident.get("accessKeyId"), int(bool(record.get("readOnly"))),
-            orjson.dumps(resources).decode() if resources else "[]", orjson.dumps(record).decode())
+def encode_line(trail_region: str, account: str, when: int, record: dict[str, Any]) -> bytes:
+    """One journal line: ``[trail Region, recipient account, epoch seconds, record]``."""
+    return orjson.dumps([trail_region, account, when, record]) + b"\n"
 
 
 class Journal:
-    """Append records durably; ``await journal.write(events, durable=True)`` returns after fsync."""
+    """Append records durably; ``await journal.write(events, durable=True)`` returns after fdatasync."""
 
     def __init__(self, folder: Path, *, writer: bool = True) -> None:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.path = folder / "journal.db"
-        conn = connect(self.path)
-        conn.executescript(SCHEMA)
-        conn.close()
+        self.folder = folder
         if not writer:
             return
-        self._queue: queue.SimpleQueue[tuple[list[tuple[Any, ...]], concurrent.futures.Future[None] | None]] = (
-            queue.SimpleQueue()
-        )
+        self._queue: queue.SimpleQueue[tuple[bytes, concurrent.futures.Future[None] | None]] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._writer, name="audit-journal", daemon=True)
         self._thread.start()
 
     def submit(self, events: list[tuple[str, str, dict[str, Any]]], durable: bool,
                when: int = 0) -> concurrent.futures.Future[None] | None:
-        rows = [_row(region, account, record, when) for region, account, record in events]
+        lines = b"".join(encode_line(region, account, when, record) for region, account, record in events)
         future: concurrent.futures.Future[None] | None = concurrent.futures.Future() if durable else None
-        self._queue.put((rows, future))
+        self._queue.put((lines, future))
         return future
 
     async def write(self, events: list[tuple[str, str, dict[str, Any]]], *, durable: bool, when: int = 0) -> None:
@@ -105,8 +57,20 @@ class Journal:
         if future is not None:
             await asyncio.wrap_future(future)
 
+    def _open(self) -> int:
+        """This process's log (opened in the writer thread, so after any fork); its directory
+        entry is synced once so the file itself survives a crash."""
+        path = self.folder / f"log-{os.getpid()}-{int(time.time() * 1000)}.jsonl"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        dir_fd = os.open(self.folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        return fd
+
     def _writer(self) -> None:
-        conn = connect(self.path)
+        fd = self._open()
         while True:
             items = [self._queue.get()]
             while len(items) < _MAX_BATCH:
@@ -114,23 +78,14 @@ class Journal:
                     items.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            rows = [row for batch, _ in items for row in batch]
-            durable = any(future is not None for _, future in items)
             try:
-                # Only batches that carry a credential-issuing call's record pay for an fsync.
-                conn.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
-                conn.execute("BEGIN IMMEDIATE")
-                conn.executemany(
-                    "INSERT INTO events (trail_region, account_id, event_time, event_id, event_name, event_source, "
-                    "username, access_key_id, read_only, resources, body) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    rows,
-                )
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:  # the records are not durable: fail the waiting calls
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
+                data = b"".join(lines for lines, _ in items)
+                while data:
+                    written = os.write(fd, data)
+                    data = data[written:]
+                if any(future is not None for _, future in items):
+                    os.fdatasync(fd)
+            except OSError as exc:  # the records are not durable: fail the waiting calls
                 for _, future in items:
                     if future is not None:
                         future.set_exception(exc)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from opensts.audit.journal import connect
+from opensts.audit.index import connect, index_path, ingest
 
 __all__ = ["lookup_events", "LookupError_", "ATTRIBUTES"]
 
@@ -46,7 +46,9 @@ def _from_token(token: str) -> int:
         raise LookupError_("InvalidNextTokenException", "Invalid NextToken.") from exc
 
 
-def lookup_events(journal: Path, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
+def lookup_events(folder: Path, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Newest first; records still in the journal logs are indexed first, so a call is visible
+    as soon as it returned."""
     where, args = ["account_id = ?", "trail_region = ?"], [account, region]
     now = time.time()
     start, end = params.get("StartTime", now - _DEFAULT_WINDOW), params.get("EndTime", now)
@@ -79,8 +81,9 @@ def lookup_events(journal: Path, account: str, region: str, params: dict[str, An
         where.append("seq < ?")
         args.append(_from_token(str(params["NextToken"])))
     sql = f"SELECT seq, body FROM events WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?"  # noqa: S608 - fixed columns
-    conn = connect(journal)
+    conn = connect(index_path(folder))
     try:
+        ingest(folder, conn)
         rows = conn.execute(sql, [*args, size + 1]).fetchall()
     except sqlite3.Error as exc:
         raise LookupError_("InternalFailure", "The trail could not be read.") from exc

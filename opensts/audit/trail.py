@@ -21,20 +21,23 @@ def trail_folder(data_dir: Path) -> Path:
     return data_dir / "trail"
 
 
-def make_delivery(data_dir: Path, config: Any, journal_path: Path) -> Delivery:
+def make_delivery(data_dir: Path, config: Any, folder: Path) -> Delivery:
     audit = getattr(config, "audit", None) or {}
     default: TrailStore = FolderStore(Path(audit.get("folder") or trail_folder(data_dir)))
     if audit.get("s3"):
         s3 = dict(audit["s3"])
         default = S3Store(s3.pop("bucket"), s3.pop("prefix", ""), **s3)
     per_region = {r: FolderStore(Path(p)) for r, p in (audit.get("region_folders") or {}).items()}
-    return Delivery(journal_path, default, per_region, float(audit.get("interval", 2.0)))
+    return Delivery(folder, default, per_region, float(audit.get("interval", 2.0)))
 
 
 def run_delivery(data_dir: Path, config: Any) -> None:
     """The delivery process's main loop (never returns)."""
+    import os
+
+    os.nice(10)  # under load the workers come first; delivery catches up when they are idle
     journal = Journal(data_dir / "audit", writer=False)
-    make_delivery(data_dir, config, journal.path).run_forever()
+    make_delivery(data_dir, config, journal.folder).run_forever()
 
 
 class AuditTrail:

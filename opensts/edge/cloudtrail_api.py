@@ -55,4 +55,4 @@ def _serve(state: AppState, req: Request, http: HttpRequest, auth: SigV4Auth, re
         raise LookupError_("SerializationException", "The request body must be a JSON object.")
     if state.audit is None:
         return {"Events": []}
-    return lookup_events(state.audit.journal.path, caller.account_id, auth.region, params)
+    return lookup_events(state.audit.journal.folder, caller.account_id, auth.region, params)

@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-try:  # ISA-L inflates gzip ~2x faster than zlib: the report's first bottleneck (bench/RESULTS-report.md)
+try:  # ISA-L inflates gzip ~2x faster than zlib: the report's first bottleneck (bench/RESULTS.md ("Audit report throughput"))
     from isal import isal_zlib as _inflate
 except ImportError:  # pragma: no cover - optional speed-up
     _inflate = zlib  # type: ignore[assignment]

@@ -1,0 +1,155 @@
+"""The audit index: the journal logs ingested into SQLite for LookupEvents and delivery.
+
+Ingestion reads each log from the offset it reached last time up to its last complete line and
+inserts those records in the same transaction that advances the offset, so every record is
+indexed exactly once, whoever ingests (the delivery process, or LookupEvents) and whenever. A
+log whose writer process is gone and which is fully ingested is removed. One ingester at a time
+(an exclusive file lock).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from opensts.audit.journal import LOG_GLOB
+
+__all__ = ["SCHEMA", "connect", "index_path", "ingest", "ingest_lock"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    trail_region TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    event_time INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    event_name TEXT NOT NULL,
+    event_source TEXT NOT NULL,
+    username TEXT,
+    access_key_id TEXT,
+    read_only INTEGER,
+    resources TEXT,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_events_lookup ON events (account_id, trail_region, seq);
+-- Delivery claims contiguous ranges of seq (a batch); each (account, Region) in a batch is one
+-- trail file (a part), delivered independently of the others.
+CREATE TABLE IF NOT EXISTS batches (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    first_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batch_parts (
+    batch_id INTEGER NOT NULL,
+    account_id TEXT NOT NULL,
+    trail_region TEXT NOT NULL,
+    key TEXT,
+    delivered INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (batch_id, account_id, trail_region)
+);
+CREATE INDEX IF NOT EXISTS ix_parts_pending ON batch_parts (delivered);
+CREATE TABLE IF NOT EXISTS ingested (
+    log TEXT PRIMARY KEY,
+    offset INTEGER NOT NULL
+);
+"""
+_CHUNK = 8 << 20
+
+
+def index_path(folder: Path) -> Path:
+    return folder / "index.db"
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    conn.executescript(SCHEMA)
+    return conn
+
+
+@contextmanager
+def ingest_lock(folder: Path, *, blocking: bool = True) -> Iterator[bool]:
+    with open(folder / "ingest.lock", "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+
+
+def _row(line: bytes) -> tuple[Any, ...] | None:
+    try:
+        region, account, when, record = orjson.loads(line)
+    except (orjson.JSONDecodeError, ValueError, TypeError):
+        return None  # a torn or foreign line: never a record of ours that a caller was promised
+    ident = record.get("userIdentity") or {}
+    username = ident.get("userName") or (ident.get("arn") or "").rsplit("/", 1)[-1] or None
+    resources = record.get("resources")
+    return (region, account, int(when), record["eventID"], record["eventName"], record["eventSource"], username,
+            ident.get("accessKeyId"), int(bool(record.get("readOnly"))),
+            orjson.dumps(resources).decode() if resources else "[]", orjson.dumps(record).decode())
+
+
+def _alive(log: Path) -> bool:
+    try:
+        pid = int(log.name.split("-")[1])
+    except (IndexError, ValueError):
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def ingest(folder: Path, conn: sqlite3.Connection | None = None) -> int:
+    """Index every complete record not indexed yet; returns how many. Takes the ingest lock."""
+    own = conn is None
+    conn = conn or connect(index_path(folder))
+    total = 0
+    try:
+        with ingest_lock(folder):
+            for log in sorted(folder.glob(LOG_GLOB)):
+                total += _ingest_one(conn, log)
+    finally:
+        if own:
+            conn.close()
+    return total
+
+
+def _ingest_one(conn: sqlite3.Connection, log: Path) -> int:
+    row = conn.execute("SELECT offset FROM ingested WHERE log = ?", (log.name,)).fetchone()
+    offset = row[0] if row else 0
+    alive = _alive(log)
+    with open(log, "rb") as fh:
+        fh.seek(offset)
+        data = fh.read(_CHUNK)
+    end = data.rfind(b"\n") + 1
+    rows = [r for r in (_row(line) for line in data[:end].splitlines()) if r is not None]
+    if end:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(
+            "INSERT INTO events (trail_region, account_id, event_time, event_id, event_name, event_source, "
+            "username, access_key_id, read_only, resources, body) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
+        conn.execute("INSERT OR REPLACE INTO ingested (log, offset) VALUES (?, ?)", (log.name, offset + end))
+        conn.execute("COMMIT")
+    if not alive and len(data) == end and (offset + end) >= log.stat().st_size:
+        log.unlink()  # its writer is gone and everything it wrote is indexed
+        conn.execute("DELETE FROM ingested WHERE log = ?", (log.name,))
+    return len(rows)
