@@ -48,11 +48,15 @@ class Call:
         self.error_code, self.error_message, self.tls, self.sensitive = error_code, error_message, tls, sensitive
 
 
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def java_time(value: datetime) -> str:
     """CloudTrail's ``expiration`` format: ``Feb 12, 2025, 11:16:48 PM``."""
     value = value.astimezone(timezone.utc)
     hour = value.hour % 12 or 12
-    return f"{value:%b} {value.day}, {value.year}, {hour}:{value:%M:%S} {'AM' if value.hour < 12 else 'PM'}"
+    return (f"{_MONTHS[value.month - 1]} {value.day}, {value.year}, {hour}:{value.minute:02d}:{value.second:02d} "
+            f"{'AM' if value.hour < 12 else 'PM'}")
 
 
 def extended_request_id(region: str, now: datetime) -> str:
@@ -72,23 +76,39 @@ def _event_time(now: datetime) -> str:
     return str(_last_time[1])
 
 
-def _camel(name: str) -> str:
-    return name[:1].lower() + name[1:] if name else name
+_CAMEL: dict[str, str | None] = {}  # member name → camelCase, or None for a secret (memoised)
+
+
+def _camel(name: str) -> str | None:
+    """camelCase of a model member name; None when the member must never be recorded."""
+    out = _CAMEL.get(name)
+    if out is None and name not in _CAMEL:
+        camel = name[:1].lower() + name[1:] if name else name
+        out = None if camel in _SECRET_FIELDS else camel
+        if len(_CAMEL) < 10_000:
+            _CAMEL[name] = out
+    return out
 
 
 def _camel_value(value: Any, sensitive: frozenset[str]) -> Any:
-    if isinstance(value, Mapping):
-        return {
-            _camel(k): _camel_value(v, sensitive)
-            for k, v in value.items()
-            if k not in sensitive and _camel(k) not in _SECRET_FIELDS
-        }
-    if isinstance(value, (list, tuple)):
+    """The input/output dicts are plain dicts/lists from the wire layer, so exact type checks
+    (not ABC isinstance, measured as the costliest part of building a record) are enough."""
+    kind = type(value)
+    if kind is dict:
+        out = {}
+        for k, v in value.items():
+            camel = _camel(k)
+            if camel is not None and k not in sensitive:
+                out[camel] = _camel_value(v, sensitive)
+        return out
+    if kind is list or kind is tuple:
         return [_camel_value(v, sensitive) for v in value]
-    if isinstance(value, datetime):
+    if kind is datetime:
         return java_time(value)
-    if isinstance(value, bytes):
+    if kind is bytes:
         return None
+    if isinstance(value, Mapping):
+        return _camel_value(dict(value), sensitive)
     return value
 
 
