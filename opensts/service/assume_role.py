@@ -90,6 +90,7 @@ class AssumeRoleAction:
             boundary=mine.boundary if mine else None,
             session=mine.session if mine else None,
             trust=role.trust_policy,
+            trust_principal_ids=role.trust_principal_ids,
             strict=False,
         )
         decision = authorize_assume_role(policies, ctx, tags=tagging, source_identity=sourcing)

@@ -40,6 +40,7 @@ class RoleRecord:
     permissions_boundary_arn: str | None
     created_at: int
     tags: dict[str, str] = field(default_factory=dict)
+    trust_principal_ids: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,10 +173,12 @@ class IamRepositoryMixin:
         max_session_duration: int = 3600,
         permissions_boundary_arn: str | None = None,
         tags: dict[str, str] | None = None,
+        trust_principal_ids: dict[str, str] | None = None,
     ) -> RoleRecord:
         now = int(time.time())
         self._write(
             insert(t.roles).values(
+                trust_principal_ids=json.dumps(trust_principal_ids or {}),
                 id=role_id,
                 account_id=account_id,
                 name=name,
@@ -191,7 +194,7 @@ class IamRepositoryMixin:
         )
         return RoleRecord(
             role_id, account_id, name, path, trust_policy, description, max_session_duration,
-            permissions_boundary_arn, now, dict(tags or {}),
+            permissions_boundary_arn, now, dict(tags or {}), dict(trust_principal_ids or {}),
         )
 
     def _role(self, row: Any) -> RoleRecord | None:
@@ -200,6 +203,7 @@ class IamRepositoryMixin:
         return RoleRecord(
             row.id, row.account_id, row.name, row.path, row.trust_policy, row.description,
             row.max_session_duration, row.permissions_boundary_arn, row.created_at, self.get_tags("role", row.id),
+            json.loads(row.trust_principal_ids or "{}"),
         )
 
     def get_role(self, account_id: str, name: str) -> RoleRecord | None:
@@ -215,11 +219,15 @@ class IamRepositoryMixin:
         return [r for r in (self._role(row) for row in self._rows(query.order_by(c.name_lower))) if r]
 
     def update_role(self, role_id: str, **values: Any) -> None:
-        """Set any of: description, max_session_duration, trust_policy, permissions_boundary_arn."""
-        allowed = {"description", "max_session_duration", "trust_policy", "permissions_boundary_arn"}
+        """Set any of: description, max_session_duration, trust_policy (+ trust_principal_ids),
+        permissions_boundary_arn."""
+        allowed = {"description", "max_session_duration", "trust_policy", "permissions_boundary_arn",
+                   "trust_principal_ids"}
         bad = set(values) - allowed
         if bad:
             raise ValueError(f"cannot update {bad}")
+        if "trust_principal_ids" in values:
+            values["trust_principal_ids"] = json.dumps(values["trust_principal_ids"] or {})
         self._write(update(t.roles).where(t.roles.c.id == role_id).values(**values))
 
     def delete_role(self, role_id: str) -> None:

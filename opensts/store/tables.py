@@ -102,6 +102,8 @@ roles = Table(
     Column("max_session_duration", Integer, nullable=False, server_default="3600"),
     Column("permissions_boundary_arn", String(2048), nullable=True),
     Column("created_at", Integer, nullable=False),
+    # JSON: user/role ARN named by the trust policy → its unique id when the policy was saved
+    Column("trust_principal_ids", Text, nullable=True),  # added by migration 0005
     Index("ux_roles_account_name", "account_id", "name_lower", unique=True),
 )
 

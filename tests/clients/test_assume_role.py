@@ -411,3 +411,24 @@ def test_minimum_session_token_size_pads_the_token(sts: Any) -> None:
     token = out["Credentials"]["SessionToken"]
     assert 3000 <= len(token) <= 4096 and out["SessionTokenSize"] == len(token)
     assert out["SessionTokenUtilization"] == -(-100 * len(token) // 4096)
+
+
+def test_trust_binds_to_the_user_not_its_name(server: Server, iam: Any) -> None:
+    """IAM stores a trusted user's unique id: delete the user and create another with the same
+    name, and the old trust policy no longer admits it (until the policy is saved again)."""
+    name = f"bound-{uuid.uuid4().hex[:6]}"
+    user_arn = iam.create_user(UserName=name)["User"]["Arn"]
+    role = make_role(iam, trust({"AWS": user_arn}))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    assert server.client(key=key["AccessKeyId"], secret=key["SecretAccessKey"]).assume_role(
+        RoleArn=role, RoleSessionName="first")["Credentials"]
+    iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
+    iam.delete_user(UserName=name)
+    assert iam.create_user(UserName=name)["User"]["Arn"] == user_arn  # same name, new unique id
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    again = server.client(key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+    with pytest.raises(ClientError) as exc:
+        again.assume_role(RoleArn=role, RoleSessionName="second")
+    assert err(exc)[0] == "AccessDenied"
+    iam.update_assume_role_policy(RoleName=role.rsplit("/", 1)[1], PolicyDocument=trust({"AWS": user_arn}))
+    assert again.assume_role(RoleArn=role, RoleSessionName="third")["Credentials"]

@@ -20,32 +20,43 @@ _ENTITY_ARN = re.compile(r"^arn:[a-z-]+:iam::(\d{12}):(user|role)(/(?:[^/]+/)*)?
 
 class RoleActions(IamBase):
     # -- trust policies ---------------------------------------------------------------------
-    def check_trust_policy(self, document: str) -> None:
+    def check_trust_policy(self, document: str) -> dict[str, str]:
         """Validate as a trust policy; every user/role principal in one of our accounts must exist
-        (``Invalid principal in policy: "AWS":"arn:…"``, as IAM answers)."""
+        (``Invalid principal in policy: "AWS":"arn:…"``, as IAM answers). Returns ARN → unique id
+        of those principals: IAM binds the policy to the entity, not to its name."""
         parse_policy(document, "trust")
         statements = json.loads(document).get("Statement")
         if isinstance(statements, dict):
             statements = [statements]
+        ids: dict[str, str] = {}
         for st in statements or ():
             principal = st.get("Principal") if isinstance(st, dict) else None
             values: Any = principal.get("AWS") if isinstance(principal, dict) else None
             for value in [values] if isinstance(values, str) else values or ():
-                if isinstance(value, str) and not self._principal_exists(value):
+                if not isinstance(value, str):
+                    continue
+                found, unique_id = self._principal_id(value)
+                if not found:
                     raise MalformedPolicyDocument(f'Invalid principal in policy: "AWS":"{value}"')
+                if unique_id:
+                    ids[value] = unique_id
+        return ids
 
-    def _principal_exists(self, value: str) -> bool:
+    def _principal_id(self, value: str) -> tuple[bool, str | None]:
+        """(acceptable, unique id when the principal is a user/role of this installation)."""
         match = _ENTITY_ARN.match(value)
         if match is None:
-            return True  # account ids, "*", root ARNs, unique ids: always accepted
+            return True, None  # account ids, "*", root ARNs, unique ids: always accepted
         account, kind, path, name = match.group(1), match.group(2), match.group(3) or "/", match.group(4)
         if self.cache.account(account) is None:
-            return True  # not an account of this installation: nothing to check against
+            return True, None  # not an account of this installation: nothing to check against
         if kind == "role":
             role = self.repo.get_role(account, name)
-            return role is not None and role.path == path and role.name == name
+            ok = role is not None and role.path == path and role.name == name
+            return ok, role.id if ok and role else None
         user = self.repo.get_user_by_name(account, name)
-        return user is not None and user.path == path and user.name == name
+        ok = user is not None and user.path == path and user.name == name
+        return ok, user.id if ok and user else None
 
     # -- actions ----------------------------------------------------------------------------
     @action("CreateRole")
@@ -53,7 +64,7 @@ class RoleActions(IamBase):
         name, path = params["RoleName"], params.get("Path", "/")
         self.authorize(info, "CreateRole", self.arn(info, f"role{path}{name}"))
         document = params["AssumeRolePolicyDocument"]
-        self.check_trust_policy(document)
+        principal_ids = self.check_trust_policy(document)
         check_new_tags(self, params.get("Tags"), {})
         boundary = params.get("PermissionsBoundary")
         if boundary is not None:
@@ -64,6 +75,7 @@ class RoleActions(IamBase):
                 description=params.get("Description"),
                 max_session_duration=params.get("MaxSessionDuration", 3600),
                 permissions_boundary_arn=boundary, tags=tag_map(params.get("Tags")),
+                trust_principal_ids=principal_ids,
             )
         except EntityAlreadyExists:
             raise self.err("EntityAlreadyExists", f"Role with name {name} already exists.") from None
@@ -106,8 +118,8 @@ class RoleActions(IamBase):
     @action("UpdateAssumeRolePolicy")
     def update_assume_role_policy(self, info: RequestInfo, params: Params) -> Result:
         role = self.authorized_role(info, params, "UpdateAssumeRolePolicy")
-        self.check_trust_policy(params["PolicyDocument"])
-        self.repo.update_role(role.id, trust_policy=params["PolicyDocument"])
+        principal_ids = self.check_trust_policy(params["PolicyDocument"])
+        self.repo.update_role(role.id, trust_policy=params["PolicyDocument"], trust_principal_ids=principal_ids)
         self.written()
         return {}
 
