@@ -20,6 +20,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from opensts.audit.events import Call
 from opensts.auth.sigv4 import HttpRequest, SigV4Auth, check_scope, verify
 from opensts.protocol.errors import ServiceError
 from opensts.regions.rules import DISABLED, ENABLED, ENABLED_BY_DEFAULT
@@ -43,15 +44,26 @@ def _error(code: str, status: int, message: str) -> _JsonError:
 
 
 def serve_account_api(state: AppState, req: Request, http: HttpRequest, auth: SigV4Auth,
-                      request_id: str) -> tuple[int, bytes, bytes, dict[str, str]]:
+                      request_id: str) -> tuple[int, bytes, bytes, dict[str, str], Call | None]:
+    """(status, body, content type, headers, the call to audit once the caller is known)."""
+    seen: dict[str, Any] = {}
     try:
-        body = _serve(state, req, http, auth, request_id)
-        return 200, json.dumps(body).encode(), b"application/json", {}
+        body = _serve(state, req, http, auth, request_id, seen)
+        return 200, json.dumps(body).encode(), b"application/json", {}, _call(seen, body, None)
     except ServiceError as err:
         code = "UnrecognizedClientException" if err.code == "InvalidClientTokenId" else err.code
         code = {"SignatureDoesNotMatch": "InvalidSignatureException", "AccessDenied": "AccessDeniedException"}.get(code, code)
         payload = json.dumps({"message": err.message}).encode()
-        return err.status, payload, b"application/json", {"x-amzn-errortype": code}
+        return err.status, payload, b"application/json", {"x-amzn-errortype": code}, _call(seen, None, (code, err.message))
+
+
+def _call(seen: dict[str, Any], result: dict[str, Any] | None, error: tuple[str, str] | None) -> Call | None:
+    """The account.amazonaws.com audit record (AWS records these calls too)."""
+    info = seen.get("info")
+    if info is None:
+        return None
+    code, message = error or (None, None)
+    return Call("account", info, seen.get("params"), result, code, message, seen.get("tls"))
 
 
 _OPERATIONS = {
@@ -64,7 +76,8 @@ _OPERATIONS = {
 }
 
 
-def _serve(state: AppState, req: Request, http: HttpRequest, auth: SigV4Auth, request_id: str) -> dict[str, Any]:
+def _serve(state: AppState, req: Request, http: HttpRequest, auth: SigV4Auth, request_id: str,
+           seen: dict[str, Any]) -> dict[str, Any]:
     operation = _OPERATIONS.get(req.raw_path.rstrip("/") or "/")
     if operation is None or req.method != "POST":
         raise _error("UnknownOperationException", 404, f"Unknown operation {req.method} {req.raw_path}")
@@ -73,9 +86,11 @@ def _serve(state: AppState, req: Request, http: HttpRequest, auth: SigV4Auth, re
     caller, secret = state.resolver.resolve(auth.access_key_id, auth.security_token, now.timestamp())
     verify(http, auth, secret, now=now, key_cache=state.key_cache)
     params = _body(req.body)
-    account = _account(params, caller.account_id)
-    info = RequestInfo(request_id, operation, now, caller, signing_region=auth.region)
+    info = RequestInfo(request_id, operation, now, caller, signing_region=auth.region, host=req.header("host"))
     info.secure_transport, info.source_ip = req.secure, req.client_ip
+    info.user_agent = req.header("user-agent")[:1024]
+    seen.update(info=info, params=params, tls=req.tls)
+    account = _account(params, caller.account_id)
     prefix = "opensts" if operation.endswith("StsRegionStatus") else "account"
     state.authorizer.authorize(info, f"{prefix}:{operation}", f"arn:aws:account::{account}:account")
     rules = state.region_rules

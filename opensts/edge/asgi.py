@@ -90,7 +90,9 @@ class StsAsgiApp:
         if auth is not None and auth.service == "account" and "Action" not in params:
             from opensts.edge.account_api import serve_account_api
 
-            return serve_account_api(self.state, req, http, auth, request_id)
+            status, payload, ctype, extra, call = serve_account_api(self.state, req, http, auth, request_id)
+            await self._audit(call)
+            return status, payload, ctype, extra
         if auth is not None and auth.service == "cloudtrail" and "Action" not in params:
             from opensts.edge.cloudtrail_api import serve_cloudtrail_api
 

@@ -349,3 +349,17 @@ def test_admin_call_sets_sts_activation(quota_server: Any) -> None:
     status, _ = call("/opensts/setStsRegionStatus", {"RegionName": "eu-west-1", "Active": False, "AccountId": "999999999999"})
     assert status == 403
     call("/opensts/setStsRegionStatus", {"RegionName": "eu-west-1", "Active": True})
+
+
+def test_account_api_calls_are_audited(topo: Any) -> None:
+    srv = topo["server"]
+    key = new_account(srv)
+    account_api = boto3.client("account", endpoint_url=srv.url, region_name="us-east-1", verify=topo["ca"],
+                               aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+    rid = account_api.enable_region(RegionName="af-south-1")["ResponseMetadata"]["RequestId"]
+    from tests.clients.test_audit import find
+
+    [event] = find(srv, rid, key=key["AccessKeyId"], secret=key["SecretAccessKey"], verify=topo["ca"])
+    assert event["eventSource"] == "account.amazonaws.com" and event["eventName"] == "EnableRegion"
+    assert event["requestParameters"] == {"regionName": "af-south-1"}
+    assert event["recipientAccountId"] == key["AccountId"] and "additionalEventData" not in event
