@@ -8,12 +8,13 @@ HMAC chain for the signature.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from opensts.audit.trail import AuditTrail
 from opensts.auth.keyring import KeyRing
-from opensts.auth.principals import CredentialResolver
-from opensts.auth.sigv4 import SigningKeyCache
+from opensts.auth.principals import Caller, CredentialResolver
+from opensts.auth.sigv4 import HttpRequest, SigningKeyCache, SigV4Auth, check_scope, verify
 from opensts.protocol.model import ServiceSpec, load_service
 from opensts.regions.catalog import default_catalog
 from opensts.regions.quotas import Quotas
@@ -48,6 +49,19 @@ class AppState:
     sts_service: StsService
     iam_service: IamService
     audit: AuditTrail | None = None
+
+    def now(self) -> datetime:
+        """The server clock (plus the configured offset, a testing aid)."""
+        return datetime.now(timezone.utc) + timedelta(seconds=self.settings.clock_offset)
+
+    def authenticate(self, http: HttpRequest, auth: SigV4Auth, now: datetime, *, service: str,
+                     regions: object | None = None) -> Caller:
+        """Scope check, caller resolution and signature verification, shared by every protocol
+        (awsQuery, the Account REST-JSON calls, CloudTrail's JSON 1.1)."""
+        check_scope(auth, service=service, regions=regions)
+        caller, secret = self.resolver.resolve(auth.access_key_id, auth.security_token, now.timestamp())
+        verify(http, auth, secret, now=now, key_cache=self.key_cache)
+        return caller
 
     def service_for(self, signing_name: str) -> ServiceSpec:
         """The API a request is for, from its credential scope; unsigned requests are STS's."""

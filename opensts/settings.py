@@ -50,7 +50,6 @@ class Settings:
     public_url: str | None = None  # base of outbound-federation issuer URLs (default: first listener)
     ca_bundle: Path | None = None  # extra trusted CAs for fetching IdP discovery/JWKS documents
     audit: bool = True  # record every call in the audit journal (off only for benchmarking)
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def scheme(self) -> str:

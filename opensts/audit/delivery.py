@@ -22,7 +22,6 @@ import hashlib
 import json
 import logging
 import os
-import threading
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -91,24 +90,14 @@ class Delivery:
         self._delay: dict[str, float] = {}
         self._pruned_at = 0.0
         self.retention = RETENTION_SECONDS
-        self._wake = threading.Event()
         self._lock_path = folder / "delivery.lock"
 
     def store_for(self, region: str) -> TrailStore:
         return self._stores.get(region, self._default)
 
-    def start(self) -> threading.Thread:
-        thread = threading.Thread(target=self.run_forever, name="audit-delivery", daemon=True)
-        thread.start()
-        return thread
-
-    def nudge(self) -> None:
-        self._wake.set()
-
     def run_forever(self) -> None:
         while True:
-            self._wake.wait(self._interval)
-            self._wake.clear()
+            time.sleep(self._interval)
             try:
                 self.deliver_once()
             except Exception:  # noqa: BLE001 - keep delivering; the next round retries

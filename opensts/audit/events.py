@@ -19,7 +19,7 @@ from opensts.auth.principals import Caller
 from opensts.fastrand import alnum, request_id
 from opensts.service.context import RequestInfo
 
-__all__ = ["build_events", "EVENT_VERSION", "READ_ONLY", "java_time", "extended_request_id", "Call"]
+__all__ = ["build_events", "EVENT_VERSION", "READ_ONLY_STS", "java_time", "extended_request_id", "Call"]
 
 EVENT_VERSION = "1.11"
 _SOURCES = {"sts": "sts.amazonaws.com", "iam": "iam.amazonaws.com", "account": "account.amazonaws.com"}
@@ -29,7 +29,6 @@ READ_ONLY_STS = {
     "DecodeAuthorizationMessage": True, "GetAccessKeyInfo": True, "GetWebIdentityToken": True,
     "AssumeRoot": False, "GetFederationToken": False, "GetSessionToken": False, "GetDelegatedAccessToken": False,
 }
-READ_ONLY = READ_ONLY_STS
 _NO_RESPONSE = {"GetCallerIdentity", "DecodeAuthorizationMessage", "GetAccessKeyInfo", "GetWebIdentityToken"}
 _SECRET_FIELDS = {"secretAccessKey", "sessionToken", "webIdentityToken", "sAMLAssertion", "tokenCode",
                   "encodedMessage", "decodedMessage", "password", "tradeInToken", "base32StringSeed", "qRCodePNG",

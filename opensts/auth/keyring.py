@@ -72,11 +72,8 @@ class KeyRing:
 
     def open(self, token: str) -> SessionClaims:
         """The claims of a token sealed by any key of the ring; TokenError otherwise."""
-        kid = token_kid(token)
-        key = self._keys.get(kid)
-        if key is None and time.monotonic() - self._last_reload >= _RELOAD_EVERY:
-            self.reload()
-            key = self._keys.get(kid)
-        if key is None:
-            raise TokenError("unknown key id")
+        try:
+            key = self.key(token_kid(token))
+        except KeyError as exc:
+            raise TokenError("unknown key id") from exc
         return open_token(token, key)

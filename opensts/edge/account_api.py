@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from opensts.audit.events import Call
-from opensts.auth.sigv4 import HttpRequest, SigV4Auth, check_scope, verify
+from opensts.auth.sigv4 import HttpRequest, SigV4Auth
 from opensts.protocol.errors import ServiceError
 from opensts.regions.rules import DISABLED, ENABLED, ENABLED_BY_DEFAULT
 from opensts.service.context import RequestInfo
@@ -81,10 +80,8 @@ def _serve(state: AppState, req: Request, http: HttpRequest, auth: SigV4Auth, re
     operation = _OPERATIONS.get(req.raw_path.rstrip("/") or "/")
     if operation is None or req.method != "POST":
         raise _error("UnknownOperationException", 404, f"Unknown operation {req.method} {req.raw_path}")
-    check_scope(auth, service="account")
-    now = datetime.now(timezone.utc) + timedelta(seconds=state.settings.clock_offset)
-    caller, secret = state.resolver.resolve(auth.access_key_id, auth.security_token, now.timestamp())
-    verify(http, auth, secret, now=now, key_cache=state.key_cache)
+    now = state.now()
+    caller = state.authenticate(http, auth, now, service="account")
     params = _body(req.body)
     info = RequestInfo(request_id, operation, now, caller, signing_region=auth.region, host=req.header("host"))
     info.secure_transport, info.source_ip = req.secure, req.client_ip

@@ -6,11 +6,10 @@ Errors are JSON 1.1 errors: ``{"__type": code, "message": …}`` with HTTP 400.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from opensts.audit.lookup import LookupError_, lookup_events
-from opensts.auth.sigv4 import HttpRequest, SigV4Auth, check_scope, verify
+from opensts.auth.sigv4 import HttpRequest, SigV4Auth
 from opensts.protocol.errors import ServiceError
 from opensts.service.context import RequestInfo
 
@@ -40,10 +39,8 @@ def _serve(state: AppState, req: Request, http: HttpRequest, auth: SigV4Auth, re
     target = req.header("x-amz-target")
     if not target.endswith(_TARGET_SUFFIX):
         raise LookupError_("UnknownOperationException", f"Operation {target or '(none)'} is not supported.")
-    check_scope(auth, service="cloudtrail")
-    now = datetime.now(timezone.utc) + timedelta(seconds=state.settings.clock_offset)
-    caller, secret = state.resolver.resolve(auth.access_key_id, auth.security_token, now.timestamp())
-    verify(http, auth, secret, now=now, key_cache=state.key_cache)
+    now = state.now()
+    caller = state.authenticate(http, auth, now, service="cloudtrail")
     info = RequestInfo(request_id, "LookupEvents", now, caller, signing_region=auth.region)
     info.secure_transport, info.source_ip = req.secure, req.client_ip
     state.authorizer.authorize(info, "cloudtrail:LookupEvents", "*")

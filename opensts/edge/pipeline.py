@@ -13,10 +13,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from opensts.auth.sigv4 import HttpRequest, SigV4Auth, check_scope, verify
+from opensts.auth.sigv4 import HttpRequest, SigV4Auth
 from opensts.audit.events import Call
 from opensts.protocol.errors import (
     InvalidAction,
@@ -116,8 +115,7 @@ class QueryPipeline:
         return op.render(result, request_id, json=wants_json), spec.xmlns, call
 
     def _info(self, req: Request, request_id: str, action: str, placement: Placement) -> RequestInfo:
-        now = datetime.now(timezone.utc) + timedelta(seconds=self.state.settings.clock_offset)
-        info = RequestInfo(request_id, action, now, None, host=req.header("host"))
+        info = RequestInfo(request_id, action, self.state.now(), None, host=req.header("host"))
         info.source_ip = req.client_ip
         info.user_agent = req.header("user-agent")[:1024]
         info.secure_transport = req.secure
@@ -131,10 +129,7 @@ class QueryPipeline:
                       placement: Placement) -> None:
         expected = placement.scope_region
         regions = (expected,) if expected is not None else _KnownRegions(self.state.topology.catalog)
-        check_scope(auth, service=service, regions=regions)
-        caller, secret = self.state.resolver.resolve(auth.access_key_id, auth.security_token, info.epoch)
-        verify(http, auth, secret, now=info.now, key_cache=self.state.key_cache)
-        info.caller = caller
+        info.caller = self.state.authenticate(http, auth, info.now, service=service, regions=regions)
         info.signing_region = auth.region
 
     def _charge(self, info: RequestInfo, service: str, params: Mapping[str, str]) -> None:

@@ -38,7 +38,6 @@ class AssumeRoleAction:
         self._authz = authorizer
         self._minter = minter
         self._mfa = mfa  # callable(serial, code, caller, now) -> bool; raises AccessDenied with AWS's text
-        self._minimum_size: int | None = None
 
     def role(self, account_id: str, name: str) -> RoleRecord | None:
         return self._cache.memo("role", f"{account_id}/{name.lower()}", lambda _: self._cache.repo.get_role(account_id, name))
@@ -75,9 +74,9 @@ class AssumeRoleAction:
         self._decide(caller, role, ctx, bool(tags.requested or tags.transitive), source is not None)
         assert role is not None
         duration = role_duration(params.get("DurationSeconds"), role.max_session_duration, chained=chained)
-        self._minimum_size = params.get("MinimumSessionTokenSize")
         return self._mint(info, caller, role, ref.partition, session_name, duration, tags, source, policies, mfa_ok,
-                          with_packed=policies.present or tags.passed)
+                          with_packed=policies.present or tags.passed,
+                          minimum_size=params.get("MinimumSessionTokenSize"))
 
     def _decide(self, caller: Caller, role: RoleRecord | None, ctx: Any, tagging: bool, sourcing: bool) -> None:
         if role is None:
@@ -107,7 +106,7 @@ class AssumeRoleAction:
         return bool(self._mfa(serial, code, caller, info.epoch))
 
     def _mint(self, info: RequestInfo, caller: Caller, role: RoleRecord, partition: str, session_name: str,
-              duration: int, tags: Any, source: str | None, policies: Any, mfa_ok: bool, *, with_packed: bool) -> dict[str, Any]:
+              duration: int, tags: Any, source: str | None, policies: Any, mfa_ok: bool, *, with_packed: bool, minimum_size: int | None) -> dict[str, Any]:
         inherited_mfa = bool(caller.session and caller.session.mfa_authenticated)
         session = RoleSession(
             role, partition, session_name, duration, policies, tags.principal_tags(role.tags),
@@ -118,7 +117,7 @@ class AssumeRoleAction:
             else (caller.session.mfa_auth_time if caller.session else None),
             chained=caller.type == "AssumedRole",
             packed=with_packed,
-            minimum_size=self._minimum_size,
+            minimum_size=minimum_size,
         )
         result, _ = mint_role_session(self._minter, self._authz, info, session)
         return result

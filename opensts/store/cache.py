@@ -63,9 +63,6 @@ class StoreCache:
     def account(self, account_id: str) -> AccountRecord | None:
         return self._get("account", account_id, self.repo.get_account)
 
-    def user_policies(self, user_id: str) -> dict[str, str] | None:
-        return self._get("user_policies", user_id, self.repo.list_user_policies)
-
     def memo(self, kind: str, key: str, load: Callable[[str], T]) -> T:
         """Cache any derived value (e.g. a user's policy documents) under the same invalidation."""
         value = self._get(kind, key, load)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from tests.shared import SHARED
 
 import json
-from pathlib import Path
 
 import pytest
 
