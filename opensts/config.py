@@ -15,6 +15,7 @@ Looked up as ``--config FILE``, else ``DATA_DIR/opensts.toml`` when present. Exa
 
     [audit]                        # where trail files go (default: DATA_DIR/trail)
     folder = "/var/lib/opensts/trail"
+    durability = "process"         # or "disk": records of issued credentials fdatasync'ed first
     [audit.region_folders]         # a Region's own trail store
     us-east-1 = "/mnt/us-east-1-trail"
     [audit.s3]                     # or any S3-compatible bucket (boto3 client arguments)
@@ -72,9 +73,17 @@ def load_config(path: Path | None, data_dir: Path) -> FileConfig:
         client_regions=_networks(raw.get("network", {}).get("client_regions", {})),
         trusted_proxies=_cidrs(raw.get("network", {}).get("trusted_proxies", []), "network.trusted_proxies"),
         partitions=tuple(_partition(p) for p in raw.get("partitions", [])),
-        audit=dict(raw.get("audit", {})),
+        audit=_audit(raw.get("audit", {})),
         path=candidate,
     )
+
+
+def _audit(raw: dict[str, Any]) -> dict[str, Any]:
+    from opensts.audit.journal import DURABILITY
+
+    if raw.get("durability", "process") not in DURABILITY:
+        raise ConfigError(f"audit.durability: must be one of {', '.join(DURABILITY)}")
+    return dict(raw)
 
 
 def _quotas(raw: dict[str, Any]) -> QuotaSettings:

@@ -28,6 +28,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
+from isal import igzip
+
 from opensts.audit.index import connect, index_path, ingest
 
 __all__ = ["TrailStore", "FolderStore", "S3Store", "Delivery"]
@@ -173,7 +175,7 @@ class Delivery:
             key = object_key(account, region, batch, rows[0][0] if rows else 0)
             payload = b'{"Records":[' + b",".join(r[1].encode() for r in rows) + b"]}"
             try:
-                self.store_for(region).put(key, gzip.compress(payload, 5, mtime=0))
+                self.store_for(region).put(key, igzip.compress(payload, 2, mtime=0))  # ISA-L: ~10x zlib's speed
             except Exception as exc:  # noqa: BLE001 - the store is down: keep the part, retry later
                 delay = min(30.0, max(1.0, self._delay.get(region, 0.5) * 2))
                 self._delay[region] = delay

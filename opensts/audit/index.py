@@ -1,9 +1,10 @@
 """The audit index: the journal logs ingested into SQLite for LookupEvents and delivery.
 
-Ingestion reads each log from the offset it reached last time up to its last complete line and
-inserts those records in the same transaction that advances the offset, so every record is
-indexed exactly once, whoever ingests (the delivery process, or LookupEvents) and whenever. A
-log whose writer process is gone and which is fully ingested is removed. One ingester at a time
+Ingestion reads each log from the offset it reached last time up to its last complete line (the
+zero-filled rest of a segment is not data, see journal.py) and inserts those records in the same
+transaction that advances the offset, so every record is indexed exactly once, whoever ingests
+(the delivery process, or LookupEvents) and whenever. A log that is fully ingested and finished
+(it ends with the end mark, or its writer process is gone) is removed. One ingester at a time
 (an exclusive file lock).
 """
 
@@ -19,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from opensts.audit.journal import LOG_GLOB
+from opensts.audit.journal import END_MARK, LOG_GLOB, encode_line, valid_end
 
 __all__ = ["SCHEMA", "connect", "index_path", "ingest", "ingest_lock"]
 
@@ -88,16 +89,18 @@ def ingest_lock(folder: Path, *, blocking: bool = True) -> Iterator[bool]:
 
 
 def _row(line: bytes) -> tuple[Any, ...] | None:
+    """The index row of one journal line (see ``journal.encode_line``); None for a torn or
+    foreign line: never a record of ours that a caller was promised."""
+    meta, tab, body = line.partition(b"\t")
     try:
-        region, account, when, record = orjson.loads(line)
-    except (orjson.JSONDecodeError, ValueError, TypeError):
-        return None  # a torn or foreign line: never a record of ours that a caller was promised
-    ident = record.get("userIdentity") or {}
-    username = ident.get("userName") or (ident.get("arn") or "").rsplit("/", 1)[-1] or None
-    resources = record.get("resources")
-    return (region, account, int(when), record["eventID"], record["eventName"], record["eventSource"], username,
-            ident.get("accessKeyId"), int(bool(record.get("readOnly"))),
-            orjson.dumps(resources).decode() if resources else "[]", orjson.dumps(record).decode())
+        if not tab:  # the format before META (logs left by an older version)
+            region, account, when, record = orjson.loads(line)
+            return _row(encode_line(region, account, when, record))
+        region, account, when, event_id, name, source, username, key_id, read_only, resources = orjson.loads(meta)
+        return (region, account, int(when), event_id, name, source, username, key_id, int(bool(read_only)),
+                orjson.dumps(resources).decode(), body.decode())
+    except (orjson.JSONDecodeError, ValueError, TypeError, KeyError, AttributeError):
+        return None
 
 
 def _alive(log: Path) -> bool:
@@ -135,10 +138,12 @@ def _ingest_one(conn: sqlite3.Connection, log: Path) -> int:
     row = conn.execute("SELECT offset FROM ingested WHERE log = ?", (log.name,)).fetchone()
     offset = row[0] if row else 0
     alive = _alive(log)
+    back = min(offset, len(END_MARK))  # re-read the tail of what was ingested: is it the end mark?
     with open(log, "rb") as fh:
-        fh.seek(offset)
-        data = fh.read(_CHUNK)
-    end = data.rfind(b"\n") + 1
+        fh.seek(offset - back)
+        data = fh.read(_CHUNK + back)
+    seen, data = data[:back], data[back:]
+    end = valid_end(data)
     rows = [r for r in (_row(line) for line in data[:end].splitlines()) if r is not None]
     if end:
         conn.execute("BEGIN IMMEDIATE")
@@ -149,7 +154,8 @@ def _ingest_one(conn: sqlite3.Connection, log: Path) -> int:
         )
         conn.execute("INSERT OR REPLACE INTO ingested (log, offset) VALUES (?, ?)", (log.name, offset + end))
         conn.execute("COMMIT")
-    if not alive and len(data) == end and (offset + end) >= log.stat().st_size:
-        log.unlink()  # its writer is gone and everything it wrote is indexed
+    finished = (seen + data[:end]).endswith(END_MARK) or not alive
+    if finished and not data[end:].strip(b"\0") and (offset + len(data)) >= log.stat().st_size:
+        log.unlink()  # finished, and everything in it is indexed
         conn.execute("DELETE FROM ingested WHERE log = ?", (log.name,))
     return len(rows)

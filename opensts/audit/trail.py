@@ -36,8 +36,9 @@ def run_delivery(data_dir: Path, config: Any) -> None:
     import os
 
     os.nice(10)  # under load the workers come first; delivery catches up when they are idle
-    journal = Journal(data_dir / "audit", writer=False)
-    make_delivery(data_dir, config, journal.folder).run_forever()
+    folder = data_dir / "audit"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_delivery(data_dir, config, folder).run_forever()
 
 
 class AuditTrail:
@@ -45,7 +46,8 @@ class AuditTrail:
     (``run_delivery``, started by ``opensts serve``)."""
 
     def __init__(self, data_dir: Path, config: Any = None) -> None:
-        self.journal = Journal(data_dir / "audit")
+        audit = getattr(config, "audit", None) or {}
+        self.journal = Journal(data_dir / "audit", durability=audit.get("durability", "process"))
 
     async def record(self, call: Call) -> None:
         events = build_events(call)

@@ -254,7 +254,10 @@ def test_outbox_delivers_exactly_once_after_the_store_returns(tmp_path: Path) ->
         stop_server(srv)
 
 
-def test_kill_9_never_loses_the_record_of_issued_credentials(tmp_path: Path) -> None:
+@pytest.mark.parametrize("durability", ["process", "disk"])
+def test_kill_9_never_loses_the_record_of_issued_credentials(tmp_path: Path, durability: str) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "opensts.toml").write_text(f'[audit]\ndurability = "{durability}"\n')
     srv = start_server(tmp_path / "data")
     received: list[str] = []
     lock = threading.Lock()

@@ -1,0 +1,111 @@
+"""The journal's zero-filled segments: rotation, end marks, exactly-once indexing, clean-up."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+from opensts.audit.index import connect, index_path, ingest
+from opensts.audit.journal import END_MARK, LOG_GLOB, Journal, valid_end
+
+
+def _event(i: int, pad: int = 0) -> tuple[str, str, dict[str, Any]]:
+    record = {"eventID": f"id-{i}", "eventName": "AssumeRole", "eventSource": "sts.amazonaws.com",
+              "userIdentity": {}, "pad": "x" * pad}
+    return ("us-east-1", "111122223333", record)
+
+
+def _indexed(folder: Path) -> list[str]:
+    conn = connect(index_path(folder))
+    return [r[0] for r in conn.execute("SELECT event_id FROM events ORDER BY seq")]
+
+
+def test_valid_end_stops_at_the_zero_filled_rest() -> None:
+    assert valid_end(b'["a"]\n["b"]\n' + bytes(10)) == 12
+    assert valid_end(b'["a"]\n["b' + bytes(10)) == 6  # a line still being written
+    assert valid_end(bytes(10)) == 0
+    assert valid_end(b'["a"]\n') == 6
+
+
+def test_segments_rotate_and_every_record_is_indexed_exactly_once(tmp_path: Path) -> None:
+    folder = tmp_path / "audit"
+    journal = Journal(folder, segment_bytes=4096)
+
+    async def run() -> None:
+        for i in range(60):
+            await journal.write([_event(i, pad=150)], durable=i % 3 == 0)
+            if i % 7 == 0:
+                ingest(folder)  # the indexer runs while segments are being written and rotated
+
+    asyncio.run(run())
+    logs = sorted(folder.glob(LOG_GLOB))
+    assert max(int(p.stem.rsplit("-", 1)[1]) for p in logs) >= 3, "60 × ~250 bytes span several 4 KiB segments"
+    assert all(p.stat().st_size == 4096 for p in logs)  # zero-filled to full size up front
+    ingest(folder)
+    assert _indexed(folder) == [f"id-{i}" for i in range(60)]
+    # finished segments (end mark, fully indexed) are gone; the live one and the prepared one stay
+    left = sorted(folder.glob(LOG_GLOB))
+    assert len(left) <= 2
+    for log in left:
+        data = log.read_bytes()
+        assert END_MARK not in data[: valid_end(data)]
+    ingest(folder)
+    assert len(_indexed(folder)) == 60  # nothing indexed twice
+
+
+def test_a_record_larger_than_a_segment_gets_its_own(tmp_path: Path) -> None:
+    folder = tmp_path / "audit"
+    journal = Journal(folder, segment_bytes=2048)
+
+    async def run() -> None:
+        await journal.write([_event(1)], durable=True)
+        await journal.write([_event(2, pad=10_000)], durable=True)
+        await journal.write([_event(3)], durable=True)
+
+    asyncio.run(run())
+    ingest(folder)
+    assert _indexed(folder) == ["id-1", "id-2", "id-3"]
+
+
+def test_durable_write_fails_when_the_disk_does(tmp_path: Path, monkeypatch: Any) -> None:
+    folder = tmp_path / "audit"
+    journal = Journal(folder)
+
+    def broken(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    async def run() -> None:
+        await journal.write([_event(1)], durable=True)
+        monkeypatch.setattr(os, "fdatasync", broken)
+        try:
+            await journal.write([_event(2)], durable=True)
+        except OSError as exc:
+            return str(exc)
+        return None
+
+    assert "Input/output error" in (asyncio.run(run()) or "")
+
+
+def test_process_durability_writes_without_waiting_for_the_disk(tmp_path: Path, monkeypatch: Any) -> None:
+    folder = tmp_path / "audit"
+    journal = Journal(folder, durability="process")
+    synced: list[int] = []
+    monkeypatch.setattr(os, "fdatasync", synced.append)
+
+    async def run() -> None:
+        for i in range(5):
+            await journal.write([_event(i)], durable=True)
+
+    asyncio.run(run())
+    assert synced == []  # in the kernel (survives kill -9), not waited for on disk
+    ingest(folder)
+    assert _indexed(folder) == [f"id-{i}" for i in range(5)]
+
+
+def test_unknown_durability_is_refused(tmp_path: Path) -> None:
+    import pytest
+
+    with pytest.raises(ValueError):
+        Journal(tmp_path, durability="maybe")
