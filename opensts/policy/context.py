@@ -13,6 +13,7 @@ Key lookup is case-insensitive (§3.2): keys are lower-cased once on constructio
 from __future__ import annotations
 
 import datetime as _dt
+import time as _time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -263,10 +264,21 @@ class RequestContext:
 # Which keys STS fills (policy.md §4.7/§4.8, sts-api.md §4.2-4.7, §7)
 # ------------------------------------------------------------------------------------------------
 
+_ISO: dict[int, str] = {}
+
+
 def _iso(t: _dt.datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SSZ`` (UTC; naive times are UTC). strftime dominated building a
+    context, and every request of one second formats the same instants, so they are memoised."""
     if t.tzinfo is None:
         t = t.replace(tzinfo=_dt.UTC)
-    return t.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    second = int(t.timestamp() // 1)
+    text = _ISO.get(second)
+    if text is None:
+        if len(_ISO) >= 4096:
+            _ISO.clear()
+        text = _ISO[second] = _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime(second))
+    return text
 
 
 def principal_keys(principal: Principal) -> dict[str, str]:
