@@ -181,6 +181,7 @@ def opensts_bench_flags(src: Path) -> list[str]:
 
 OPENSTS_FLAGS: list[str] = []  # filled by main() from the snapshot's `serve --help`
 CA_BUNDLE: list[str] = []  # the bench OIDC issuer's CA file, when AssumeRoleWithWebIdentity is measured
+AUDIT_DURABILITY: list[str] = []  # --audit-durability: written to each OpenSTS data dir's opensts.toml
 
 
 def server_command(target: Target, port: int, data_dir: Path) -> list[str]:
@@ -248,6 +249,8 @@ def running(target: Target, log_dir: Path, src: Path | None) -> Iterator[tuple[s
     """Start ``target`` on a free 127.0.0.1 port; yield its base URL; always stop it."""
     port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="opensts-bench-"))
+    if target.kind == "opensts" and AUDIT_DURABILITY:
+        (data_dir / "opensts.toml").write_text(f'[audit]\ndurability = "{AUDIT_DURABILITY[0]}"\n')
     cmd = server_command(target, port, data_dir)
     log_path = log_dir / f"{target.slug}.log"
     with open(log_path, "wb") as log:
@@ -488,6 +491,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-session-token", action="store_true", help="skip OpenSTS GetSessionToken")
     p.add_argument("--install", action="store_true", help="apt-get install wrk if it is missing")
     p.add_argument("--write-results", action="store_true", help=f"replace '{SECTION}' in bench/RESULTS.md")
+    p.add_argument("--audit-durability", choices=["process", "disk"], default=None,
+                   help="OpenSTS [audit] durability for audited targets (default: the server's, process)")
     args = p.parse_args(argv)
     args.actions = {a.strip() for a in args.actions.split(",") if a.strip()}
     unknown = args.actions - set(ACTIONS)
@@ -512,6 +517,9 @@ def main(argv: list[str] | None = None) -> int:
     log_dir.mkdir()
     args.src = None
     snapshot = "none"
+    if args.audit_durability:
+        AUDIT_DURABILITY[:] = [args.audit_durability]
+        print(f"opensts audit durability: {args.audit_durability}", flush=True)
     if any(t.kind == "opensts" for t in targets):
         args.src = log_dir / "src"
         snapshot = snapshot_source(args.src)
@@ -519,6 +527,7 @@ def main(argv: list[str] | None = None) -> int:
         if OPENSTS_FLAGS:
             print(f"opensts extra flags: {' '.join(OPENSTS_FLAGS)}", flush=True)
     facts = machine_facts(wrk, snapshot)
+    facts["opensts audit durability"] = args.audit_durability or "process (the default)"
     if any(t.kind == "moto" for t in targets):
         facts["moto"] = moto_version()
     print(f"bench: {len(targets)} targets × {args.connections} connections, {args.duration:g}s each; "

@@ -151,12 +151,22 @@ class SessionPolicies:
         return ((self.inline,) if self.inline else ()) + tuple(doc for _, doc in self.managed)
 
 
+_MINIFIED: dict[str, str] = {}
+
+
 def minify(document: str) -> str:
-    """Policies are sealed into tokens minified (whitespace is not significant in JSON)."""
-    try:
-        return json.dumps(json.loads(document), separators=(",", ":"), ensure_ascii=False)
-    except ValueError:
-        return document
+    """Policies are sealed into tokens minified (whitespace is not significant in JSON).
+    Memoised: a role's documents are sealed into every one of its sessions."""
+    out = _MINIFIED.get(document)
+    if out is None:
+        try:
+            out = json.dumps(json.loads(document), separators=(",", ":"), ensure_ascii=False)
+        except ValueError:
+            out = document
+        if len(_MINIFIED) >= 4096:
+            _MINIFIED.clear()
+        _MINIFIED[document] = out
+    return out
 
 
 def session_policies(
