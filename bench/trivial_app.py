@@ -5,8 +5,9 @@ ASGI server, so its requests/s is the ceiling OpenSTS is measured against (targe
 
 To be a fair ceiling it is served *exactly* the way ``opensts serve`` serves (see
 opensts/edge/serve.py): sockets bound in the parent, ``--workers`` processes forked after binding,
-uvicorn with uvloop + httptools, lifespan off, access log off, no Server header. It reads the
-request body to the end (as OpenSTS must) and answers with the same three headers OpenSTS sends.
+uvicorn with uvloop + httptools (OpenSTS's protocol class: one write per response), lifespan off,
+access log off, no Server header. It reads the request body to the end (as OpenSTS must) and
+answers with the same three headers OpenSTS sends.
 
 Run: ``python bench/trivial_app.py --listen 127.0.0.1:PORT --workers N``.
 """
@@ -18,6 +19,7 @@ import os
 import signal
 import socket
 import sys
+from pathlib import Path
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -78,11 +80,22 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _protocol() -> Any:
+    """OpenSTS's uvicorn protocol class (httptools, responses written in one piece), so the
+    ceiling is served exactly as OpenSTS is; plain httptools with TRIVIAL_PLAIN_HTTPTOOLS=1."""
+    if os.environ.get("TRIVIAL_PLAIN_HTTPTOOLS"):
+        return "httptools"
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from opensts.edge.serve import TlsAwareProtocol
+
+    return TlsAwareProtocol
+
+
 def _serve(sock: socket.socket) -> None:
     config = uvicorn.Config(
         app,
         loop="uvloop",
-        http="httptools",
+        http=_protocol(),
         lifespan="off",
         access_log=False,
         log_level="warning",

@@ -105,13 +105,23 @@ _TUPLES = {"session_policies", "policy_arns", "transitive_tag_keys"}
 _DEFAULTS: dict[str, Any] = {"endpoint_type": "regional", "serving_region": "us-east-1", "token_version": 2}
 
 
+_NO_DEFAULT = object()
+#: (field, short name, is a tuple, default omitted from the token), in token order.
+_FIELDS = tuple((name, short, name in _TUPLES, _DEFAULTS.get(name, _NO_DEFAULT)) for name, short in _SHORT.items())
+
+
 def _encode_claims(claims: SessionClaims) -> bytes:
+    """Compact JSON of the claims, leaving out what is empty or the default."""
     data: dict[str, Any] = {}
-    for name, short in _SHORT.items():
+    for name, short, is_tuple, default in _FIELDS:
         value = getattr(claims, name)
-        if value is None or value is False or value == () or value == {} or _DEFAULTS.get(name) == value:
+        if value is None or value is False or value == default:
             continue
-        data[short] = list(value) if name in _TUPLES else value
+        if is_tuple:
+            if value:
+                data[short] = list(value)
+        elif type(value) is not dict or value:
+            data[short] = value
     return orjson.dumps(data)
 
 

@@ -8,12 +8,14 @@ is built inside each worker, after the fork. SIGINT/SIGTERM to the parent stop t
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import sys
 
 from collections.abc import Callable
+from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -36,9 +38,42 @@ def bind_sockets(listeners: tuple[Listener, ...]) -> list[socket.socket]:
     return socks
 
 
+class _OneWriteTransport:
+    """What uvicorn's request cycle writes through: it holds the status line and headers until
+    the body follows, so a response leaves in one ``send`` (one TCP segment on loopback) instead
+    of two. The 100-continue interim response and anything after the headers pass straight on;
+    ``close`` sends what is held first."""
+
+    __slots__ = ("_transport", "_held")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._transport.write(held + data)
+        elif data.startswith(b"HTTP/1.1 ") and not data.startswith(b"HTTP/1.1 100 "):
+            self._held = data
+        else:
+            self._transport.write(data)
+
+    def close(self) -> None:
+        if self._held is not None:
+            self._transport.write(self._held)
+            self._held = None
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class TlsAwareProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, plus the negotiated TLS version and cipher in the scope
-    (``scope["extensions"]["opensts.tls"]``) for CloudTrail's ``tlsDetails``."""
+    (``scope["extensions"]["opensts.tls"]``) for CloudTrail's ``tlsDetails``, and each response
+    written in one piece (``_OneWriteTransport``)."""
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -48,6 +83,12 @@ class TlsAwareProtocol(HttpToolsProtocol):
             self.scope["extensions"] = {  # type: ignore[typeddict-unknown-key]
                 "opensts.tls": {"version": ssl_object.version() or "", "cipher": cipher[0] if cipher else ""}
             }
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        cycle = getattr(self, "cycle", None)
+        if cycle is not None and cycle.transport is self.transport:
+            cycle.transport = _OneWriteTransport(self.transport)  # type: ignore[assignment]
 
 
 def _uvicorn_config(settings: Settings) -> uvicorn.Config:

@@ -192,7 +192,8 @@ def normalise_keys(keys: Mapping[str, Any] | None) -> dict[str, ContextValue]:
         for k, v in keys.items():
             if v is None:
                 continue
-            out[str(k).lower()] = _norm_value(v)
+            # strings (nearly every value) pass as they are, without a call per key
+            out[k.lower() if type(k) is str else str(k).lower()] = v if type(v) is str else _norm_value(v)
     return out
 
 

@@ -83,8 +83,27 @@ class AssumeRoleAction:
             if caller.type == "Root":
                 raise AccessDenied("Roles may not be assumed by root accounts.")
             raise AccessDenied(f"User: {caller.arn} is not authorized to perform: sts:AssumeRole on resource: {ctx.resource}")
+        policies = self._policies(caller, role)
+        decision = authorize_assume_role(policies, ctx, tags=tagging, source_identity=sourcing)
+        if not decision.allowed:
+            raise AccessDenied(access_denied_message(ctx, decision.decision, action=decision.action))
+        refused = self._authz.scope_refusal(caller, ctx)
+        if refused is not None:
+            raise AccessDenied(access_denied_message(ctx, refused))
+
+    def _policies(self, caller: Caller, role: RoleRecord) -> PolicySet:
+        """The caller's policies and the role's trust policy, assembled for the decision. For a
+        long-term caller (IAM user, root) the set depends only on stored documents, so it is
+        memoised in the store cache (dropped whenever anything in the store changes); sessions
+        carry their own session policies and are assembled each time."""
+        if caller.session is None:
+            key = f"{caller.type}|{caller.user_id}|{role.id}"
+            return self._cache.memo("assume_policies", key, lambda _: self._build_policies(caller, role))
+        return self._build_policies(caller, role)
+
+    def _build_policies(self, caller: Caller, role: RoleRecord) -> PolicySet:
         mine = self._authz.caller_policies(caller) if caller.type != "Root" else None
-        policies = PolicySet.build(
+        return PolicySet.build(
             identity=mine.identity if mine else (),
             boundary=mine.boundary if mine else None,
             session=mine.session if mine else None,
@@ -92,12 +111,6 @@ class AssumeRoleAction:
             trust_principal_ids=role.trust_principal_ids,
             strict=False,
         )
-        decision = authorize_assume_role(policies, ctx, tags=tagging, source_identity=sourcing)
-        if not decision.allowed:
-            raise AccessDenied(access_denied_message(ctx, decision.decision, action=decision.action))
-        refused = self._authz.scope_refusal(caller, ctx)
-        if refused is not None:
-            raise AccessDenied(access_denied_message(ctx, refused))
 
     def _check_mfa(self, info: RequestInfo, caller: Caller, params: dict[str, Any]) -> bool:
         serial, code = params.get("SerialNumber"), params.get("TokenCode")
