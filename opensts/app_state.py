@@ -52,7 +52,9 @@ class AppState:
 
     def now(self) -> datetime:
         """The server clock (plus the configured offset, a testing aid)."""
-        return datetime.now(timezone.utc) + timedelta(seconds=self.settings.clock_offset)
+        offset = self.settings.clock_offset
+        now = datetime.now(timezone.utc)
+        return now + timedelta(seconds=offset) if offset else now
 
     def authenticate(self, http: HttpRequest, auth: SigV4Auth, now: datetime, *, service: str,
                      regions: object | None = None) -> Caller:

@@ -2,8 +2,9 @@
 
 Each worker process appends JSON lines to its own logs, ``DATA_DIR/audit/log-PID-MS-SEQ.jsonl``
 (one writer per file: no lock contention between workers). Records are written by the event loop
-itself (a write to the page cache costs microseconds). A record of a call that issued credentials
-is written before the credentials leave: once ``write`` has returned, the record is the kernel's,
+itself, copied into the segment's shared memory mapping (the page cache: no system call per
+record). A record of a call that issued credentials is written before the credentials leave:
+once ``Journal.write`` has returned, the record is in the kernel's pages,
 and ``kill -9`` (or any crash of OpenSTS) at any moment never leaves issued credentials without
 their record — that is durability ``process``, the default. With durability ``disk`` (config
 ``[audit] durability = "disk"``) the record must also survive a power cut, so that call awaits
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import mmap
 import os
 import time
 from pathlib import Path
@@ -65,10 +67,19 @@ def valid_end(data: bytes) -> int:
 
 
 class _Segment:
-    __slots__ = ("fd", "size", "offset")
+    """One log segment, mapped into memory: appending a record is a copy into the page cache
+    (no system call, and no file-time update per record as ``write`` makes), and the kernel owns
+    the pages at once, so a record survives the process being killed."""
+
+    __slots__ = ("fd", "size", "offset", "map")
 
     def __init__(self, fd: int, size: int) -> None:
         self.fd, self.size, self.offset = fd, size, 0
+        self.map = mmap.mmap(fd, size)
+
+    def close(self) -> None:
+        self.map.close()
+        os.close(self.fd)
 
 
 def _create_segment(folder: Path, stem: str, seq: int, size: int) -> _Segment:
@@ -139,11 +150,9 @@ class Journal:
         self._put(segment, data)
 
     def _put(self, segment: _Segment, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            written = os.pwrite(segment.fd, view, segment.offset)
-            segment.offset += written
-            view = view[written:]
+        end = segment.offset + len(data)
+        segment.map[segment.offset : end] = data
+        segment.offset = end
         if not self._unsynced or self._unsynced[-1] is not segment:
             self._unsynced.append(segment)
 
@@ -158,7 +167,7 @@ class Journal:
         segment = self._next.result()
         self._next = None
         if need > segment.size:  # the prepared segment is too small (and still empty): replace it
-            os.close(segment.fd)
+            segment.close()
             os.unlink(self.folder / f"{self._stem}-{self._seq:06d}.jsonl")
             segment = _create_segment(self.folder, self._stem, self._seq, need)
         self._segment = segment
@@ -191,10 +200,11 @@ class Journal:
 
 
 def _sync(segments: list[_Segment], retired: list[_Segment]) -> None:
-    """fdatasync each segment written to; close full ones once synced."""
+    """fdatasync each segment written to (on Linux this writes back the pages dirtied through
+    the mapping too); close full ones once synced."""
     for segment in segments:
         os.fdatasync(segment.fd)
     for segment in retired:
         if segment not in segments:
             os.fdatasync(segment.fd)
-        os.close(segment.fd)
+        segment.close()
