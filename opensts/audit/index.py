@@ -141,21 +141,49 @@ def _ingest_one(conn: sqlite3.Connection, log: Path) -> int:
     back = min(offset, len(END_MARK))  # re-read the tail of what was ingested: is it the end mark?
     with open(log, "rb") as fh:
         fh.seek(offset - back)
-        data = fh.read(_CHUNK + back)
-    seen, data = data[:back], data[back:]
-    end = valid_end(data)
-    rows = [r for r in (_row(line) for line in data[:end].splitlines()) if r is not None]
-    if end:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(
-            "INSERT INTO events (trail_region, account_id, event_time, event_id, event_name, event_source, "
-            "username, access_key_id, read_only, resources, body) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            rows,
-        )
-        conn.execute("INSERT OR REPLACE INTO ingested (log, offset) VALUES (?, ?)", (log.name, offset + end))
-        conn.execute("COMMIT")
-    finished = (seen + data[:end]).endswith(END_MARK) or not alive
-    if finished and not data[end:].strip(b"\0") and (offset + len(data)) >= log.stat().st_size:
-        log.unlink()  # finished, and everything in it is indexed
-        conn.execute("DELETE FROM ingested WHERE log = ?", (log.name,))
+        seen = fh.read(back)
+        data = _read_written(fh, _CHUNK)
+        end = valid_end(data)
+        rows = [r for r in (_row(line) for line in data[:end].splitlines()) if r is not None]
+        if end:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                "INSERT INTO events (trail_region, account_id, event_time, event_id, event_name, event_source, "
+                "username, access_key_id, read_only, resources, body) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
+            conn.execute("INSERT OR REPLACE INTO ingested (log, offset) VALUES (?, ?)", (log.name, offset + end))
+            conn.execute("COMMIT")
+        finished = (seen + data[:end]).endswith(END_MARK) or not alive
+        if not (finished and not data[end:].strip(b"\0") and _only_zeros_left(fh)):
+            return len(rows)
+    log.unlink()  # finished, and everything in it is indexed
+    conn.execute("DELETE FROM ingested WHERE log = ?", (log.name,))
     return len(rows)
+
+
+def _read_written(fh: Any, limit: int, block: int = 256 << 10) -> bytes:
+    """What was written from the current position: up to the first NUL (the never-written,
+    zero-filled rest of a segment), EOF, or ``limit`` bytes, reading no further than needed.
+    The position is left after the bytes read (a NUL found is included in what was read)."""
+    parts: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = fh.read(min(block, limit - size))
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+        if b"\0" in chunk:
+            break
+    return b"".join(parts)
+
+
+def _only_zeros_left(fh: Any, block: int = 1 << 20) -> bool:
+    """True when nothing but NUL bytes remains from the current position to EOF."""
+    while True:
+        chunk = fh.read(block)
+        if not chunk:
+            return True
+        if chunk.strip(b"\0"):
+            return False
