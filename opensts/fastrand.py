@@ -23,7 +23,7 @@ def request_id() -> str:
 
     Ids need uniqueness, not secrecy: they come from ``random`` (seeded from the OS, reseeded in
     every forked worker by the standard library), which is ~10x cheaper than a syscall."""
-    h = f"{(_random.getrandbits(128) & _UUID_MASK) | _UUID_BITS:032x}"
+    h = ((_random.getrandbits(128) & _UUID_MASK) | _UUID_BITS).to_bytes(16, "big").hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
