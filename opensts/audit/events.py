@@ -50,12 +50,22 @@ class Call:
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
+_JAVA_TIMES: dict[datetime, str] = {}
+
+
 def java_time(value: datetime) -> str:
-    """CloudTrail's ``expiration`` format: ``Feb 12, 2025, 11:16:48 PM``."""
-    value = value.astimezone(timezone.utc)
-    hour = value.hour % 12 or 12
-    return (f"{_MONTHS[value.month - 1]} {value.day}, {value.year}, {hour}:{value.minute:02d}:{value.second:02d} "
-            f"{'AM' if value.hour < 12 else 'PM'}")
+    """CloudTrail's ``expiration`` format: ``Feb 12, 2025, 11:16:48 PM`` (memoised per instant:
+    the credentials issued in one second share their expiry)."""
+    text = _JAVA_TIMES.get(value)
+    if text is None:
+        utc = value.astimezone(timezone.utc)
+        hour = utc.hour % 12 or 12
+        text = (f"{_MONTHS[utc.month - 1]} {utc.day}, {utc.year}, {hour}:{utc.minute:02d}:{utc.second:02d} "
+                f"{'AM' if utc.hour < 12 else 'PM'}")
+        if len(_JAVA_TIMES) >= 4096:
+            _JAVA_TIMES.clear()
+        _JAVA_TIMES[value] = text
+    return text
 
 
 def extended_request_id(region: str, now: datetime) -> str:

@@ -37,13 +37,18 @@ _ACCOUNT_MASK = 0x7FFFFFFFFF80
 _B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
 
+_B32_PAIRS = tuple(a + b for a in _B32 for b in _B32)  # 10 bits -> two base32 characters
+
+
 def new_access_key_id(prefix: str, account_id: str) -> str:
     """A 20-character key id (``AKIA…`` or ``ASIA…``) that encodes ``account_id``."""
     account = int(account_id)
     rnd = os.urandom(5)
     head = ((rnd[0] & 1) << 47) | (account << 7) | (rnd[0] >> 1)
-    raw = head.to_bytes(6, "big") + rnd[1:]
-    return prefix + base64.b32encode(raw).decode("ascii")
+    n = (head << 32) | int.from_bytes(rnd[1:], "big")  # the 80 bits, base32-encoded below
+    p = _B32_PAIRS
+    return (prefix + p[n >> 70] + p[(n >> 60) & 1023] + p[(n >> 50) & 1023] + p[(n >> 40) & 1023]
+            + p[(n >> 30) & 1023] + p[(n >> 20) & 1023] + p[(n >> 10) & 1023] + p[n & 1023])
 
 
 def account_of_access_key(access_key_id: str) -> str | None:
