@@ -108,7 +108,7 @@ def _camel_value(value: Any, sensitive: frozenset[str]) -> Any:
         for k, v in value.items():
             camel = _camel(k)
             if camel is not None and k not in sensitive:
-                out[camel] = _camel_value(v, sensitive)
+                out[camel] = v if type(v) is str or type(v) is int else _camel_value(v, sensitive)
         return out
     if kind is list or kind is tuple:
         return [_camel_value(v, sensitive) for v in value]

@@ -317,9 +317,10 @@ class _Keys:
     items: dict[str, ContextValue] = field(default_factory=dict)
 
     def put(self, key: str, value: Any) -> None:
-        if value is None:
-            return
-        self.items[key] = _norm_value(value)
+        if type(value) is str:
+            self.items[key] = value
+        elif value is not None:
+            self.items[key] = _norm_value(value)
 
 
 def sts_context_keys(

@@ -21,6 +21,9 @@ T = TypeVar("T")
 _MAX_ENTRIES = 100_000
 
 
+_MISSING = object()
+
+
 class StoreCache:
     def __init__(self, repo: Repository, check_interval: float = 1.0) -> None:
         self.repo = repo
@@ -43,10 +46,12 @@ class StoreCache:
             self._entries.clear()
 
     def _get(self, kind: str, key: str, load: Callable[[str], T | None]) -> T | None:
-        self._fresh()
+        if time.monotonic() - self._checked >= self._interval:  # (inlined: a few look-ups per request)
+            self._fresh()
         slot = (kind, key)
-        if slot in self._entries:
-            return self._entries[slot]  # type: ignore[return-value]
+        value = self._entries.get(slot, _MISSING)
+        if value is not _MISSING:
+            return value  # type: ignore[return-value]
         value = load(key)
         if value is not None:  # never cache absence: a key created a moment ago must be found
             if len(self._entries) >= _MAX_ENTRIES:
