@@ -21,7 +21,7 @@ from opensts.audit.report.readers import ReadStats, iter_files, read_records
 __all__ = ["scan", "plan"]
 
 PARALLEL_MIN_BYTES = 16 << 20
-BATCH_BYTES = 8 << 20
+BATCH_BYTES = 16 << 20
 BATCH_FILES = 256
 
 
