@@ -102,7 +102,9 @@ def _create_segment(folder: Path, stem: str, seq: int, size: int) -> _Segment:
 
 
 class Journal:
-    """Append records; ``await journal.write(events, durable=True)`` returns after fdatasync."""
+    """Append records. ``await journal.write(events, durable=True)`` returns once the records are
+    written (durability ``process``) or also fdatasync'ed (``disk``, this class's default; the
+    server's default, set in ``trail.py``, is ``process``)."""
 
     def __init__(self, folder: Path, segment_bytes: int = SEGMENT_BYTES, durability: str = "disk") -> None:
         if durability not in DURABILITY:
