@@ -109,3 +109,18 @@ def test_unknown_durability_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError):
         Journal(tmp_path, durability="maybe")
+
+
+def test_logs_left_by_the_previous_format_are_still_indexed(tmp_path: Path) -> None:
+    """Before segments, a line was ``[region, account, when, record]`` in ``log-PID-MS.jsonl``;
+    a data folder upgraded in place must still index (and then remove) such a log."""
+    import orjson
+
+    folder = tmp_path / "audit"
+    folder.mkdir()
+    region, account, record = _event(7)
+    old = folder / "log-999999-1.jsonl"  # its writer is long gone
+    old.write_bytes(orjson.dumps([region, account, 1, record]) + b"\n")
+    assert ingest(folder) == 1
+    assert _indexed(folder) == ["id-7"]
+    assert not old.exists()
