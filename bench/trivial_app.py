@@ -19,11 +19,13 @@ import os
 import signal
 import socket
 import sys
-from pathlib import Path
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import uvicorn
+
+from opensts.edge.serve import TlsAwareProtocol, bind_sockets  # the venv's (or bench/run.py's snapshot)
+from opensts.settings import parse_listen
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -70,25 +72,10 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     await send(BODY_MSG)
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    """Bind in the parent (as opensts/edge/serve.py does) so forked workers share the socket."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
-
-
 def _protocol() -> Any:
     """OpenSTS's uvicorn protocol class (httptools, responses written in one piece), so the
     ceiling is served exactly as OpenSTS is; plain httptools with TRIVIAL_PLAIN_HTTPTOOLS=1."""
-    if os.environ.get("TRIVIAL_PLAIN_HTTPTOOLS"):
-        return "httptools"
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from opensts.edge.serve import TlsAwareProtocol
-
-    return TlsAwareProtocol
+    return "httptools" if os.environ.get("TRIVIAL_PLAIN_HTTPTOOLS") else TlsAwareProtocol
 
 
 def _serve(sock: socket.socket) -> None:
@@ -109,8 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--listen", default="127.0.0.1:8700", help="HOST:PORT (default %(default)s)")
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
-    host, _, port = args.listen.rpartition(":")
-    sock = _bind(host or "127.0.0.1", int(port))
+    (sock,) = bind_sockets((parse_listen(args.listen),))  # bound in the parent, exactly as `opensts serve` does
     if args.workers <= 1:
         _serve(sock)
         return

@@ -79,9 +79,9 @@ def load_config(path: Path | None, data_dir: Path) -> FileConfig:
 
 
 def _audit(raw: dict[str, Any]) -> dict[str, Any]:
-    from opensts.audit.journal import DURABILITY
+    from opensts.audit.journal import DEFAULT_DURABILITY, DURABILITY
 
-    if raw.get("durability", "process") not in DURABILITY:
+    if raw.get("durability", DEFAULT_DURABILITY) not in DURABILITY:
         raise ConfigError(f"audit.durability: must be one of {', '.join(DURABILITY)}")
     return dict(raw)
 

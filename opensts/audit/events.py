@@ -11,6 +11,7 @@ cross-account AssumeRole yields two copies sharing ``sharedEventID``, one per ac
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -50,22 +51,14 @@ class Call:
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-_JAVA_TIMES: dict[datetime, str] = {}
-
-
+@functools.lru_cache(maxsize=4096)
 def java_time(value: datetime) -> str:
     """CloudTrail's ``expiration`` format: ``Feb 12, 2025, 11:16:48 PM`` (memoised per instant:
     the credentials issued in one second share their expiry)."""
-    text = _JAVA_TIMES.get(value)
-    if text is None:
-        utc = value.astimezone(timezone.utc)
-        hour = utc.hour % 12 or 12
-        text = (f"{_MONTHS[utc.month - 1]} {utc.day}, {utc.year}, {hour}:{utc.minute:02d}:{utc.second:02d} "
-                f"{'AM' if utc.hour < 12 else 'PM'}")
-        if len(_JAVA_TIMES) >= 4096:
-            _JAVA_TIMES.clear()
-        _JAVA_TIMES[value] = text
-    return text
+    utc = value.astimezone(timezone.utc)
+    hour = utc.hour % 12 or 12
+    return (f"{_MONTHS[utc.month - 1]} {utc.day}, {utc.year}, {hour}:{utc.minute:02d}:{utc.second:02d} "
+            f"{'AM' if utc.hour < 12 else 'PM'}")
 
 
 def extended_request_id(region: str, now: datetime) -> str:

@@ -33,11 +33,13 @@ from typing import Any
 
 import orjson
 
-__all__ = ["Journal", "encode_line", "valid_end", "LOG_GLOB", "SEGMENT_BYTES", "END_MARK", "DURABILITY"]
+__all__ = ["Journal", "encode_line", "valid_end", "LOG_GLOB", "SEGMENT_BYTES", "END_MARK", "DURABILITY",
+           "DEFAULT_DURABILITY"]
 
 #: ``process``: a record is in the kernel (written) before the credentials leave: it survives
 #: kill -9 or any crash of OpenSTS, not a power cut. ``disk``: also fdatasync'ed (group commit).
 DURABILITY = ("process", "disk")
+DEFAULT_DURABILITY = "process"
 
 LOG_GLOB = "log-*.jsonl"
 SEGMENT_BYTES = 8 << 20
@@ -103,10 +105,10 @@ def _create_segment(folder: Path, stem: str, seq: int, size: int) -> _Segment:
 
 class Journal:
     """Append records. ``await journal.write(events, durable=True)`` returns once the records are
-    written (durability ``process``) or also fdatasync'ed (``disk``, this class's default; the
-    server's default, set in ``trail.py``, is ``process``)."""
+    written (durability ``process``, the default) or also fdatasync'ed (``disk``)."""
 
-    def __init__(self, folder: Path, segment_bytes: int = SEGMENT_BYTES, durability: str = "disk") -> None:
+    def __init__(self, folder: Path, segment_bytes: int = SEGMENT_BYTES,
+                 durability: str = DEFAULT_DURABILITY) -> None:
         if durability not in DURABILITY:
             raise ValueError(f"durability must be one of {', '.join(DURABILITY)}")
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -11,7 +11,7 @@ from typing import Any
 
 from opensts.audit.delivery import Delivery, FolderStore, S3Store, TrailStore
 from opensts.audit.events import Call, build_events
-from opensts.audit.journal import Journal
+from opensts.audit.journal import DEFAULT_DURABILITY, Journal
 from opensts.regions.rules import ISSUING_ACTIONS
 
 __all__ = ["AuditTrail", "trail_folder", "run_delivery", "make_delivery"]
@@ -47,7 +47,7 @@ class AuditTrail:
 
     def __init__(self, data_dir: Path, config: Any = None) -> None:
         audit = getattr(config, "audit", None) or {}
-        self.journal = Journal(data_dir / "audit", durability=audit.get("durability", "process"))
+        self.journal = Journal(data_dir / "audit", durability=audit.get("durability", DEFAULT_DURABILITY))
 
     async def record(self, call: Call) -> None:
         events = build_events(call)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import secrets
 import zlib
 from dataclasses import dataclass, field
@@ -143,18 +144,11 @@ def seal_token(claims: SessionClaims, kid: str, key: bytes) -> str:
     return base64.b64encode(header + nonce + sealed).decode("ascii")
 
 
-_AEADS: dict[bytes, AESGCM] = {}
-
-
+@functools.lru_cache(maxsize=64)
 def _aead(key: bytes) -> AESGCM:
     """One AESGCM object per key: building one runs the AES key schedule (a key ring holds a
-    handful of keys, so the memo stays tiny; it is cleared if it ever grows)."""
-    aead = _AEADS.get(key)
-    if aead is None:
-        if len(_AEADS) >= 64:
-            _AEADS.clear()
-        aead = _AEADS[key] = AESGCM(key)
-    return aead
+    handful of keys)."""
+    return AESGCM(key)
 
 
 def _deflate(body: bytes) -> bytes:

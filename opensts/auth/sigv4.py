@@ -405,20 +405,9 @@ def _auth_from_header_params(header: str, params: dict[str, str], found: dict[st
     request_time = _parse_amz_date(date_value) if from_amz else _parse_http_date(date_value)
     if request_time is None:
         raise _bad_date(date_value)
-    access_key_id, scope_date, region, service, terminator = _split_credential(params["Credential"])
-    _check_credential_scope(scope_date, terminator, date_value if from_amz else _amz_date(request_time))
-    return SigV4Auth(
-        access_key_id=access_key_id,
-        scope_date=scope_date,
-        region=region,
-        service=service,
-        signed_headers=signed_headers,
-        signature=params["Signature"],
-        request_time=request_time,
-        security_token=found.get("x-amz-security-token"),
-        presigned=False,
-        expires=None,
-    )
+    return _scoped_auth(params["Credential"], date_value if from_amz else _amz_date(request_time), signed_headers,
+                        params["Signature"], request_time, found.get("x-amz-security-token"), presigned=False,
+                        expires=None)
 
 
 def _extract_from_query(query_string: str) -> SigV4Auth | None:
@@ -441,18 +430,27 @@ def _extract_from_query(query_string: str) -> SigV4Auth | None:
     if request_time is None:
         raise _bad_date(date_value)
     expires = _parse_expires(params.get("X-Amz-Expires"))
-    access_key_id, scope_date, region, service, terminator = _split_credential(params["X-Amz-Credential"])
-    _check_credential_scope(scope_date, terminator, date_value)
+    return _scoped_auth(params["X-Amz-Credential"], date_value, signed_headers, params["X-Amz-Signature"],
+                        request_time, params.get("X-Amz-Security-Token"), presigned=True, expires=expires)
+
+
+def _scoped_auth(credential: str, amz_date: str, signed_headers: tuple[str, ...], signature: str,
+                 request_time: datetime, security_token: str | None, *, presigned: bool,
+                 expires: int | None) -> SigV4Auth:
+    """Both forms end alike: split the credential scope, check it against the request's date,
+    and build the auth."""
+    access_key_id, scope_date, region, service, terminator = _split_credential(credential)
+    _check_credential_scope(scope_date, terminator, amz_date)
     return SigV4Auth(
         access_key_id=access_key_id,
         scope_date=scope_date,
         region=region,
         service=service,
         signed_headers=signed_headers,
-        signature=params["X-Amz-Signature"],
+        signature=signature,
         request_time=request_time,
-        security_token=params.get("X-Amz-Security-Token"),
-        presigned=True,
+        security_token=security_token,
+        presigned=presigned,
         expires=expires,
     )
 

@@ -13,6 +13,7 @@ Key lookup is case-insensitive (§3.2): keys are lower-cased once on constructio
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import time as _time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -265,21 +266,18 @@ class RequestContext:
 # Which keys STS fills (policy.md §4.7/§4.8, sts-api.md §4.2-4.7, §7)
 # ------------------------------------------------------------------------------------------------
 
-_ISO: dict[int, str] = {}
-
-
 def _iso(t: _dt.datetime) -> str:
-    """``YYYY-MM-DDTHH:MM:SSZ`` (UTC; naive times are UTC). strftime dominated building a
-    context, and every request of one second formats the same instants, so they are memoised."""
+    """``YYYY-MM-DDTHH:MM:SSZ`` (UTC; naive times are UTC)."""
     if t.tzinfo is None:
         t = t.replace(tzinfo=_dt.UTC)
-    second = int(t.timestamp() // 1)
-    text = _ISO.get(second)
-    if text is None:
-        if len(_ISO) >= 4096:
-            _ISO.clear()
-        text = _ISO[second] = _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime(second))
-    return text
+    return _iso_second(int(t.timestamp() // 1))
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_second(second: int) -> str:
+    """strftime dominated building a context, and every request of one second formats the same
+    instants, so they are memoised by the second."""
+    return _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime(second))
 
 
 def principal_keys(principal: Principal) -> dict[str, str]:

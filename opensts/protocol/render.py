@@ -23,6 +23,7 @@ number); blobs base64 strings; absent members omitted.
 from __future__ import annotations
 
 import base64
+import functools
 import math
 from datetime import datetime, timezone
 from email.utils import format_datetime
@@ -65,23 +66,19 @@ def _as_utc(v: Any) -> datetime:
     raise TypeError(f"not a timestamp: {v!r}")
 
 
-_ISO_MEMO: dict[datetime, str] = {}
-
-
 def _iso(v: Any) -> str:
-    """ISO 8601 in UTC, whole seconds. Memoised per instant: every credential issued in one second
-    expires in the same few instants, and formatting was a visible share of a response."""
+    """ISO 8601 in UTC, whole seconds."""
     if isinstance(v, str):
         return escape(v)
-    text = _ISO_MEMO.get(v) if type(v) is datetime else None
-    if text is None:
-        d = _as_utc(v)
-        text = f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:{d.second:02d}Z"
-        if type(v) is datetime:
-            if len(_ISO_MEMO) >= 4096:
-                _ISO_MEMO.clear()
-            _ISO_MEMO[v] = text
-    return text
+    return _iso_instant(v)
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_instant(v: datetime | int | float) -> str:
+    """Memoised per instant: every credential issued in one second expires in the same few
+    instants, and formatting was a visible share of a response."""
+    d = _as_utc(v)
+    return f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:{d.second:02d}Z"
 
 
 def _epoch(v: Any) -> int | float:

@@ -7,6 +7,7 @@ a small pure function so every limit can be tested at its boundary. Messages are
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -151,22 +152,14 @@ class SessionPolicies:
         return ((self.inline,) if self.inline else ()) + tuple(doc for _, doc in self.managed)
 
 
-_MINIFIED: dict[str, str] = {}
-
-
+@functools.lru_cache(maxsize=4096)
 def minify(document: str) -> str:
     """Policies are sealed into tokens minified (whitespace is not significant in JSON).
     Memoised: a role's documents are sealed into every one of its sessions."""
-    out = _MINIFIED.get(document)
-    if out is None:
-        try:
-            out = json.dumps(json.loads(document), separators=(",", ":"), ensure_ascii=False)
-        except ValueError:
-            out = document
-        if len(_MINIFIED) >= 4096:
-            _MINIFIED.clear()
-        _MINIFIED[document] = out
-    return out
+    try:
+        return json.dumps(json.loads(document), separators=(",", ":"), ensure_ascii=False)
+    except ValueError:
+        return document
 
 
 def session_policies(

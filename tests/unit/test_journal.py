@@ -31,7 +31,7 @@ def test_valid_end_stops_at_the_zero_filled_rest() -> None:
 
 def test_segments_rotate_and_every_record_is_indexed_exactly_once(tmp_path: Path) -> None:
     folder = tmp_path / "audit"
-    journal = Journal(folder, segment_bytes=4096)
+    journal = Journal(folder, segment_bytes=4096, durability="disk")
 
     async def run() -> None:
         for i in range(60):
@@ -57,7 +57,7 @@ def test_segments_rotate_and_every_record_is_indexed_exactly_once(tmp_path: Path
 
 def test_a_record_larger_than_a_segment_gets_its_own(tmp_path: Path) -> None:
     folder = tmp_path / "audit"
-    journal = Journal(folder, segment_bytes=2048)
+    journal = Journal(folder, segment_bytes=2048, durability="disk")
 
     async def run() -> None:
         await journal.write([_event(1)], durable=True)
@@ -71,7 +71,7 @@ def test_a_record_larger_than_a_segment_gets_its_own(tmp_path: Path) -> None:
 
 def test_durable_write_fails_when_the_disk_does(tmp_path: Path, monkeypatch: Any) -> None:
     folder = tmp_path / "audit"
-    journal = Journal(folder)
+    journal = Journal(folder, durability="disk")
 
     def broken(fd: int) -> None:
         raise OSError(5, "Input/output error")

@@ -53,16 +53,8 @@ class Caller:
         self.calls += other.calls
         for mine, theirs in ((self.roles, other.roles), (self.events, other.events), (self.agents, other.agents),
                              (self.ips, other.ips), (self.regions, other.regions), (self.hosts, other.hosts)):
-            if not mine:
-                mine.update(theirs)  # both are capped the same way: nothing to lump
-                continue
-            for k, v in theirs.items():  # _bump, inlined: the parent merges every worker's callers
-                if k in mine:
-                    mine[k] += v
-                elif len(mine) < CAP:
-                    mine[k] = v
-                else:
-                    mine[OTHER] = mine.get(OTHER, 0) + v
+            for k, v in theirs.items():
+                _bump(mine, k, v)
         if other.first and (not self.first or other.first < self.first):
             self.first = other.first
         if other.last > self.last:
