@@ -3,7 +3,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from opensts.audit.report.classify import classify_event, classify_host, fast_regional
+from opensts.audit.report.classify import classify_event, classify_host, fast_regional, regional_time_at
 from opensts.audit.report.sdk import identify
 
 from .conftest import event
@@ -53,6 +53,29 @@ def test_fast_regional_only_when_unambiguous():
     assert fast_regional(orjson.dumps(event(host="sts.us-west-2.amazonaws.com"))) is None
     pretty = orjson.dumps(event(etype="regional"), option=orjson.OPT_INDENT_2)
     assert fast_regional(pretty) is None  # spaces: parsed normally instead
+
+
+def test_regional_time_at_stays_inside_its_bounds():
+    """The reader looks at pieces in place: a neighbour's fields must not leak into the verdict."""
+    glob = orjson.dumps(event(etype="global", when="2025-01-01T00:00:00Z"))
+    reg = orjson.dumps(event(etype="regional", when="2025-01-02T03:04:05Z"))
+    buf = glob + b"," + reg
+    assert regional_time_at(buf, 0, len(glob)) is None
+    assert regional_time_at(buf, len(glob) + 1, len(buf)) == "2025-01-02T03:04:05Z"
+    assert regional_time_at(buf, 0, len(buf)) is None  # two endpointType keys: ambiguous, parse it
+    cut = reg.index(b'"endpointType"')
+    assert regional_time_at(reg, 0, cut + 20) is None  # the value is cut off by the bound
+
+
+def test_regional_time_at_refuses_glued_and_foreign_records():
+    reg = orjson.dumps(event(etype="regional"))
+    s3 = orjson.dumps(event(source="s3.amazonaws.com"))
+    assert regional_time_at(s3 + reg, 0, len(s3) + len(reg)) is None  # second eventSource before
+    assert regional_time_at(reg + s3, 0, len(s3) + len(reg)) is None  # and after
+    other = orjson.dumps(event(source="s3.amazonaws.com", etype="regional"))
+    assert regional_time_at(other, 0, len(other)) is None  # regional, but not STS
+    untimed = reg.replace(b'"eventTime"', b'"eventTimeX"')
+    assert regional_time_at(untimed, 0, len(untimed)) == ""
 
 
 @pytest.mark.parametrize("ua,key,needle", [

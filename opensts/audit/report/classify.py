@@ -17,7 +17,8 @@ from typing import Any
 
 import orjson
 
-__all__ = ["GLOBAL", "REGIONAL", "UNKNOWN", "STS_SOURCES", "classify_event", "classify_host"]
+__all__ = ["GLOBAL", "REGIONAL", "UNKNOWN", "STS_SOURCES", "classify_event", "classify_host", "fast_regional",
+           "regional_time_at"]
 
 GLOBAL = "global"
 REGIONAL = "regional"
@@ -107,12 +108,13 @@ def classify_event(record: dict[str, Any]) -> tuple[str, str | None, str | None]
 
 
 _STS_SOURCE_LIT = b'"eventSource":"sts.amazonaws.com"'
+_EVENT_SOURCE_LIT = b'"eventSource"'
 _ETYPE_LIT = b'"endpointType":'
-_REGIONAL_LIT = b'"endpointType":"regional"'
+_REGIONAL_VALUE = b'"regional"'
 _TIME_LIT = b'"eventTime":"'
 
 
-def fast_regional(piece: bytes, sources: int | None = None) -> str | None:
+def fast_regional(piece: bytes) -> str | None:
     """The ``eventTime`` of a compactly written STS event that is regional *by its field*, else None.
 
     Why: in a migrated account nearly every STS event is regional, and regional events only feed the
@@ -120,15 +122,29 @@ def fast_regional(piece: bytes, sources: int | None = None) -> str | None:
     unambiguous case is taken: exactly one ``"endpointType":`` key, whose value is ``"regional"``,
     in a piece with exactly one ``eventSource``, written as STS.  (Inside a JSON string these quotes would be
     escaped, so the literals can only be real keys.)  Everything else is parsed normally.
-    ``sources``: the piece's count of ``"eventSource"`` keys when the caller has it already.
     """
-    if _REGIONAL_LIT not in piece or _STS_SOURCE_LIT not in piece or piece.count(_ETYPE_LIT) != 1:
-        return None
-    if (piece.count(b'"eventSource"') if sources is None else sources) != 1:
-        return None  # two records glued by an unexpected key order: parse them
-    i = piece.find(_TIME_LIT)
+    return regional_time_at(piece, 0, len(piece))
+
+
+def regional_time_at(buf: bytes, begin: int, end: int) -> str | None:
+    """:func:`fast_regional` of ``buf[begin:end]``, without copying the piece out of its chunk.
+
+    Each test is a bounded ``find`` (C speed); the order puts the ones that usually stop early
+    (``eventSource`` and ``eventTime`` come first in AWS's records) after the one that rejects most.
+    """
+    i = buf.find(_ETYPE_LIT, begin, end)
     if i < 0:
+        return None
+    i += len(_ETYPE_LIT)
+    if not buf.startswith(_REGIONAL_VALUE, i, end) or buf.find(_ETYPE_LIT, i, end) >= 0:
+        return None
+    s = buf.find(_STS_SOURCE_LIT, begin, end)
+    if s < 0 or buf.find(_EVENT_SOURCE_LIT, begin, s) >= 0 \
+            or buf.find(_EVENT_SOURCE_LIT, s + len(_STS_SOURCE_LIT), end) >= 0:
+        return None  # not STS, or two records glued by an unexpected key order: parse them
+    t = buf.find(_TIME_LIT, begin, end)
+    if t < 0:
         return ""
-    i += len(_TIME_LIT)
-    j = piece.find(b'"', i)
-    return piece[i:j].decode("ascii", "replace") if 0 < j - i < 40 else ""
+    t += len(_TIME_LIT)
+    q = buf.find(b'"', t, end)
+    return buf[t:q].decode("ascii", "replace") if 0 < q - t < 40 else ""
