@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from opensts.config import FileConfig
+from opensts.frozen import frozen
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "Listener", "Settings", "parse_listen", "default_data_dir"]
 
@@ -23,7 +24,7 @@ CLOCK_OFFSET_ENV = "OPENSTS_CLOCK_OFFSET_SECONDS"
 _LISTEN_RE = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:=\[\]]+))?(?::(?P<port>\d{1,5}))?(?:=(?P<region>[a-z0-9-]+))?$")
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Listener:
     """A socket to accept requests on; ``region`` marks it as that Region's fleet entry point."""
 
@@ -36,7 +37,7 @@ class Listener:
         return f"[{self.host}]" if ":" in self.host else self.host
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Settings:
     data_dir: Path
     listeners: tuple[Listener, ...] = (Listener(DEFAULT_HOST, DEFAULT_PORT),)

@@ -9,10 +9,10 @@ session token alone: the token must open with our key ring, name the same access
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
 
 from opensts.auth.keyring import KeyRing
 from opensts.auth.session_token import SessionClaims, TokenError
+from opensts.frozen import frozen
 from opensts.protocol.errors import ExpiredToken, InvalidClientTokenId
 from opensts.service.identifiers import root_arn, user_arn
 from opensts.store.cache import StoreCache
@@ -23,7 +23,7 @@ _INVALID = "The security token included in the request is invalid."
 _EXPIRED = "The security token included in the request is expired"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Caller:
     """The authenticated principal of a request."""
 

@@ -26,12 +26,14 @@ import binascii
 import functools
 import secrets
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from opensts.frozen import frozen
 
 __all__ = ["SessionClaims", "TokenError", "seal_token", "open_token", "MAX_TOKEN_BYTES"]
 
@@ -45,7 +47,7 @@ class TokenError(Exception):
     """The token is not one of ours, was tampered with, or names an unknown key."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class SessionClaims:
     """What a temporary credential is. Field order/short names define the sealed JSON."""
 

@@ -92,7 +92,6 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
@@ -104,6 +103,7 @@ from opensts.auth._canonical import (
     uri_encode_bytes,
     wire_bytes,
 )
+from opensts.frozen import frozen
 from opensts.protocol.errors import IncompleteSignature, SignatureDoesNotMatch
 
 __all__ = [
@@ -156,7 +156,7 @@ _QUERY_REQUIRED = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-
 _UTC = timezone.utc
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class HttpRequest:
     """A request as the server received it; nothing decoded, reordered or merged."""
 
@@ -167,7 +167,7 @@ class HttpRequest:
     body: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class SigV4Auth:
     """What the request claims: who signed, for which scope, over which headers, and when."""
 

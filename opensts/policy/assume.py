@@ -10,15 +10,14 @@ refusal is the answer.  This module also renders AWS's AccessDenied text.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from opensts.frozen import frozen
 from opensts.policy.context import PrincipalType, RequestContext
 from opensts.policy.evaluate import Decision, PolicySet, evaluate
 
 __all__ = ["AssumeRoleDecision", "authorize_assume_role", "access_denied_message"]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class AssumeRoleDecision:
     """``decision`` is the first refusal, or the main action's Allow; ``checks`` lists every
     (action, decision) evaluated, in order."""

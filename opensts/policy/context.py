@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
 
+from opensts.frozen import frozen
+
 __all__ = [
     "Principal",
     "PrincipalType",
@@ -58,7 +60,7 @@ def _account_of(arn: str | None) -> str | None:
     return parts[4] if len(parts) == 6 and parts[4] else None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Principal:
     """Who makes the request.
 

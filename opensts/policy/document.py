@@ -28,11 +28,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+from opensts.frozen import frozen
 from opensts.policy import choices
 from opensts.policy.conditions import legacy_date_ok, parse_operator
 from opensts.policy.errors import (
@@ -111,7 +111,7 @@ _DOMAIN = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9]
 _WS = str.maketrans("", "", " \t\r\n")
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ValidatedDocument:
     """A document that passed validation, normalised for compilation."""
 

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from opensts.frozen import frozen
 from opensts.policy import choices
 from opensts.policy.compile import Policy, Statement, parse_policy
 from opensts.policy.context import Principal, PrincipalType, RequestContext
@@ -62,7 +63,7 @@ def _many(docs: Iterable[PolicyLike] | None, kind: PolicyKind, strict: bool) -> 
     return tuple(parse_policy(d, kind, strict=strict) for d in (docs or ()))
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class PolicySet:
     """Everything that bears on one request.
 

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
+from opensts.frozen import frozen
 from opensts.policy import choices
 
 __all__ = ["Var", "Lit", "Part", "tokenize", "has_variables", "resolve", "resolve_var", "source_text"]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Var:
     """``${name}`` or ``${name, 'default'}``; ``key`` is the lower-cased context key."""
 
@@ -35,7 +35,7 @@ class Var:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Lit:
     """Text that matches itself only (no wildcard meaning)."""
 

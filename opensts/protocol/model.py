@@ -29,11 +29,12 @@ import functools
 import gzip
 import json as _json
 import os
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
 import orjson
+
+from opensts.frozen import frozen
 
 from .errors import InvalidAction, MissingAction, ServiceError, ValidationError
 from .inputs import InputCompiler
@@ -59,7 +60,7 @@ REDACTED = "HIDDEN_DUE_TO_SECURITY_REASONS"
 NO_VERSION = "NO_VERSION_SPECIFIED"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ErrorSpec:
     """A modelled error: wire ``code`` (the model's ``error.code``, else the shape name), HTTP status."""
 

@@ -15,12 +15,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from opensts.frozen import frozen
+
 __all__ = ["Region", "Partition", "Catalog", "default_catalog", "HostKind", "HostMatch"]
 
 _DATA = Path(__file__).with_name("data") / "partitions.json"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Region:
     name: str
     partition: str
@@ -32,7 +34,7 @@ class Region:
         return not self.opt_in
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Partition:
     name: str
     dns_suffix: str
@@ -49,7 +51,7 @@ class HostKind:
     IAM = "iam"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class HostMatch:
     kind: str  # HostKind
     partition: Partition

@@ -15,9 +15,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Protocol
 
+from opensts.frozen import frozen
 from opensts.protocol.errors import Throttling
 
 __all__ = ["QuotaSettings", "QuotaStore", "InProcessQuotas", "Quotas", "SHARED_GROUP", "group_of"]
@@ -36,7 +36,7 @@ def group_of(service: str, action: str) -> str:
     return service
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class QuotaSettings:
     rps: float = 600.0
     burst: float = 600.0

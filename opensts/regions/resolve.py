@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
+from opensts.frozen import frozen
 from opensts.regions.catalog import Catalog, HostKind, HostMatch
 
 __all__ = ["Endpoint", "Placement", "Topology", "GLOBAL", "REGIONAL"]
@@ -30,7 +30,7 @@ __all__ = ["Endpoint", "Placement", "Topology", "GLOBAL", "REGIONAL"]
 GLOBAL, REGIONAL = "global", "regional"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Endpoint:
     """The endpoint a request addressed: a recognised host, or a custom one (None match)."""
 
@@ -43,7 +43,7 @@ class Endpoint:
         return self.match is not None and self.match.kind == HostKind.IAM
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Placement:
     endpoint_type: str  # global | regional
     serving_region: str

@@ -7,8 +7,8 @@ policy allowing ``*`` on ``*``) and one access key; its root user gets a key onl
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
+from opensts.frozen import frozen
 from opensts.service.identifiers import (
     ACCOUNT_ID_RE,
     new_access_key_id,
@@ -29,7 +29,7 @@ class InvalidAccountId(ValueError):
     """Account ids are exactly 12 digits."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class AccountKey:
     account_id: str
     user_name: str | None  # None for the root user

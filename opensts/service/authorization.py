@@ -20,10 +20,10 @@ GetSessionToken sessions without MFA and all federated-user sessions may not cal
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from opensts.auth.principals import Caller
+from opensts.frozen import frozen
 from opensts.policy import (
     Decision,
     PolicySet,
@@ -43,7 +43,7 @@ __all__ = ["Authorizer", "CallerPolicies", "principal_of"]
 ROOT_EQUIVALENT = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class CallerPolicies:
     """Policy documents (JSON text) that bound what a caller may do."""
 

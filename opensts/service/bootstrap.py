@@ -9,9 +9,9 @@ shared-credentials format, profile ``opensts``) so that later starts can point a
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
+from opensts.frozen import frozen
 from opensts.service.accounts import ADMIN_POLICY, AccountKey, create_account
 from opensts.service.identifiers import new_account_id, new_unique_id
 from opensts.store.cipher import write_private_file
@@ -23,7 +23,7 @@ CREDENTIALS_FILE = "credentials"
 PROFILE = "opensts"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class BootstrapResult:
     account_id: str
     access_key_id: str

@@ -10,12 +10,13 @@ from __future__ import annotations
 import base64
 import math
 import os
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
 from opensts.auth.keyring import KeyRing
 from opensts.auth.session_token import MAX_TOKEN_BYTES, SessionClaims
+from opensts.frozen import frozen
 from opensts.protocol.errors import ServiceError
 from opensts.regions.resolve import Placement
 from opensts.regions.rules import RegionRules
@@ -30,7 +31,7 @@ class PackedPolicyTooLarge(ServiceError):
     status = 400
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Minted:
     credentials: dict[str, Any]
     claims: SessionClaims

@@ -10,10 +10,11 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from opensts.auth.principals import Caller
+from opensts.frozen import frozen
 from opensts.protocol.errors import AccessDenied, InvalidParameterValue, ValidationError
 from opensts.service.identifiers import parse_arn
 
@@ -34,7 +35,7 @@ PLAINTEXT_SESSION_POLICY_MAX = 2048
 MAX_POLICY_ARNS = 10
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RoleRef:
     partition: str
     account_id: str
@@ -71,7 +72,7 @@ def role_duration(requested: int | None, max_session: int, *, chained: bool) -> 
     return duration
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class SessionTags:
     """Tags passed in this request, inherited transitive ones, and the resulting session's view."""
 
@@ -138,7 +139,7 @@ def source_identity(requested: str | None, caller: Caller | None) -> str | None:
     return inherited if inherited is not None else requested
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class SessionPolicies:
     inline: str | None = None  # minified
     managed: tuple[tuple[str, str], ...] = ()  # (arn, minified default document)

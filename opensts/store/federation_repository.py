@@ -9,25 +9,25 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from opensts.frozen import frozen
 from opensts.store import tables as t
 
 __all__ = ["FederationRepositoryMixin", "OutboundIssuer", "SigningKeyRecord"]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class OutboundIssuer:
     account_id: str
     issuer_id: str
     enabled: bool
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class SigningKeyRecord:
     kid: str
     alg: str

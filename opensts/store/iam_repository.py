@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, select, update
 
+from opensts.frozen import frozen
 from opensts.store import tables as t
 
 __all__ = [
@@ -28,7 +29,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RoleRecord:
     id: str
     account_id: str
@@ -43,7 +44,7 @@ class RoleRecord:
     trust_principal_ids: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class PolicyRecord:
     arn: str
     id: str
@@ -57,7 +58,7 @@ class PolicyRecord:
     attachment_count: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class PolicyVersionRecord:
     policy_arn: str
     version_id: str
@@ -66,7 +67,7 @@ class PolicyVersionRecord:
     is_default: bool
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class OidcProviderRecord:
     arn: str
     account_id: str
@@ -76,7 +77,7 @@ class OidcProviderRecord:
     created_at: int
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class SamlProviderRecord:
     arn: str
     account_id: str
@@ -86,7 +87,7 @@ class SamlProviderRecord:
     created_at: int
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class MfaDeviceRecord:
     serial: str
     account_id: str

@@ -12,16 +12,16 @@ caches are stale (see ``store/cache.py``).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
+from opensts.frozen import frozen
 from opensts.store import tables as t
 from opensts.store.cipher import SecretCipher
-from opensts.store.iam_repository import IamRepositoryMixin
 from opensts.store.federation_repository import FederationRepositoryMixin
+from opensts.store.iam_repository import IamRepositoryMixin
 from opensts.store.region_repository import RegionRepositoryMixin
 
 __all__ = [
@@ -39,14 +39,14 @@ class EntityAlreadyExists(Exception):
     """A create collided with an existing entity (IAM answers EntityAlreadyExists)."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class AccountRecord:
     id: str
     name: str
     partition: str
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class UserRecord:
     id: str
     account_id: str
@@ -54,7 +54,7 @@ class UserRecord:
     path: str
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class AccessKeyRecord:
     """A long-term key with its secret in plaintext (only ever held in memory)."""
 
@@ -69,7 +69,7 @@ class AccessKeyRecord:
         return self.status == "Active"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class SealingKeyRecord:
     kid: str
     region: str

@@ -13,8 +13,9 @@ Go v1 and JS v2 read ``sts_regional_endpoints`` from the config file only with
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
+
+from opensts.frozen import frozen
 
 __all__ = ["Sdk", "identify"]
 
@@ -27,7 +28,7 @@ EXPLICIT = ("regional is already the default, so the global endpoint was chosen 
             "real Region")
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Sdk:
     """A recognised client: ``key`` groups versions (``botocore``), ``label`` names this version."""
 

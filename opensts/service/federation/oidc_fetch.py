@@ -18,12 +18,13 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 from joserfc.jwk import KeySet
+
+from opensts.frozen import frozen
 
 __all__ = ["FetchError", "ProviderKeys", "JwksCache"]
 
@@ -42,7 +43,7 @@ class FetchError(Exception):
         self.transient = transient
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ProviderKeys:
     issuer: str
     keys: KeySet

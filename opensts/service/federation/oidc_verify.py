@@ -15,13 +15,13 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from opensts.frozen import frozen
 from opensts.service.federation.errors import ExpiredTokenException, InvalidIdentityToken
 
 __all__ = ["ALGORITHMS", "Peeked", "VerifiedToken", "peek", "verify", "validate"]
@@ -31,14 +31,14 @@ CLOCK_SKEW = 300  # seconds of leeway on exp/nbf/iat (AWS allows ~5 minutes)
 MAX_TOKEN_CHARS = 20000
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Peeked:
     alg: str
     kid: str | None
     issuer: str
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class VerifiedToken:
     claims: dict[str, Any]
     audience: str  # the matched client id (azp when present, else the matching aud)

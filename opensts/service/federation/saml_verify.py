@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass, field
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
 from cryptography import x509
-
 from lxml import etree
 from signxml import InvalidInput, InvalidSignature, SignatureConfiguration, XMLVerifier
 from signxml.algorithms import DigestAlgorithm, SignatureMethod
 from signxml.exceptions import InvalidCertificate, InvalidDigest
 
+from opensts.frozen import frozen
 from opensts.service.federation.errors import ExpiredTokenException, InvalidIdentityToken
 
 __all__ = ["SamlAssertion", "IdpMetadata", "parse_metadata", "verify_response", "SKEW"]
@@ -49,7 +48,7 @@ _CONFIG = SignatureConfiguration(
 _SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class IdpMetadata:
     entity_id: str
     certificates: tuple[str, ...]  # PEM

@@ -9,9 +9,9 @@ decided it and the condition keys the request did not supply.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
+from opensts.frozen import frozen
 from opensts.policy import (
     ALLOW,
     EXPLICIT_DENY,
@@ -33,7 +33,7 @@ _SOURCE_ARN = re.compile(r"^arn:([a-z-]+):iam::(\d{12}):(user|role|group)(/(?:[^
 _DECISIONS = {ALLOW: "allowed", EXPLICIT_DENY: "explicitDeny"}
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class _Source:
     """One identity policy and how AWS names it in MatchedStatements."""
 
