@@ -12,13 +12,14 @@ an ``fdatasync``: one sync runs at a time, in a helper thread (the GIL is releas
 works), and every durable record written while it runs waits for the next one: under load many
 calls share one sync, and the thread hands back to the loop once per sync, not once per call.
 
-Logs are fixed-size segments, zero-filled and synced before use, as databases do with their
-write-ahead logs: writing into blocks the file already owns lets ``fdatasync`` flush only those
-blocks, with no file-size or extent change to commit through the file-system journal — measured
-here 0.22 ms per sync instead of 0.52 ms for appends. A reader takes the complete lines before the
-first NUL byte (JSON lines never contain one). The next segment is prepared in the background
-while the current one fills. The index (``index.py``, SQLite) is built from these logs off the
-request path, by the delivery process and by LookupEvents.
+Logs are fixed-size segments whose blocks are reserved before use.  With ``disk`` they are
+zero-filled and synced, as databases do with their write-ahead logs: writing into blocks the file
+already owns lets ``fdatasync`` flush only those blocks, with no file-size or extent change to
+commit through the file-system journal — measured here 0.22 ms per sync instead of 0.52 ms for
+appends.  With ``process`` they are only allocated, and nothing is ever synced.  A reader takes
+the complete lines before the first NUL byte (JSON lines never contain one).  The next segment is
+prepared in the background while the current one fills.  The index (``index.py``, SQLite) is
+built from these logs off the request path, by the delivery process and by LookupEvents.
 """
 
 from __future__ import annotations
@@ -84,23 +85,41 @@ class _Segment:
         os.close(self.fd)
 
 
-def _create_segment(folder: Path, stem: str, seq: int, size: int) -> _Segment:
-    """A zero-filled, synced segment (its directory entry synced too, so it survives a crash)."""
+def _create_segment(folder: Path, stem: str, seq: int, size: int, sync: bool) -> _Segment:
+    """A segment whose blocks are reserved before use, so that writing through the mapping can
+    never fail for want of disk space (that would be a SIGBUS, not an error).
+
+    ``sync`` (durability ``disk``): zero-filled and synced, its directory entry too, so that a
+    later ``fdatasync`` commits no extent change.  Otherwise the blocks are only allocated
+    (``posix_fallocate``: no data written, nothing synced — the segment need not survive a power
+    cut, and writing and flushing 8 MiB of zeros per segment was I/O and CPU taken from the
+    requests); a file system without it gets the zeros written.
+    """
     path = folder / f"{stem}-{seq:06d}.jsonl"
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        for start in range(0, size, len(_ZEROS)):
-            os.pwrite(fd, _ZEROS[: min(len(_ZEROS), size - start)], start)
-        os.fsync(fd)
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        if sync or not _fallocate(fd, size):
+            for start in range(0, size, len(_ZEROS)):
+                os.pwrite(fd, _ZEROS[: min(len(_ZEROS), size - start)], start)
+        if sync:
+            os.fsync(fd)
+            dir_fd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
     except OSError:
         os.close(fd)
         raise
     return _Segment(fd, size)
+
+
+def _fallocate(fd: int, size: int) -> bool:
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except (AttributeError, OSError):  # not offered here (the caller writes zeros instead)
+        return False
+    return True
 
 
 class Journal:
@@ -122,7 +141,7 @@ class Journal:
         self._pid = os.getpid()
         self._stem = f"log-{self._pid}-{int(time.time() * 1000)}"
         self._seq = 0
-        self._segment = _create_segment(self.folder, self._stem, 0, self.segment_bytes)
+        self._segment = _create_segment(self.folder, self._stem, 0, self.segment_bytes, self.sync)
         self._next: concurrent.futures.Future[_Segment] | None = None
         self._syncer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="audit-sync")
         self._preparer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="audit-segment")
@@ -150,32 +169,37 @@ class Journal:
             segment = self._rotate(len(data) + len(END_MARK))
         elif self._next is None and segment.offset > segment.size // 2:
             self._seq += 1
-            self._next = self._preparer.submit(_create_segment, self.folder, self._stem, self._seq, self.segment_bytes)
+            self._next = self._preparer.submit(_create_segment, self.folder, self._stem, self._seq, self.segment_bytes,
+                                              self.sync)
         self._put(segment, data)
 
     def _put(self, segment: _Segment, data: bytes) -> None:
         end = segment.offset + len(data)
         segment.map[segment.offset : end] = data
         segment.offset = end
-        if not self._unsynced or self._unsynced[-1] is not segment:
+        if self.sync and (not self._unsynced or self._unsynced[-1] is not segment):
             self._unsynced.append(segment)
 
     def _rotate(self, need: int) -> _Segment:
         """Close the current segment with the end mark and move on to the prepared one (or to
         a larger one for an oversized record); the old one is synced and closed by the next sync."""
         self._put(self._segment, END_MARK)
-        self._retired.append(self._segment)
+        if self.sync:
+            self._retired.append(self._segment)  # closed by the sync that flushes it
+        else:
+            self._preparer.submit(self._segment.close)  # unmapping 8 MiB: not on the event loop
         if self._next is None:
             self._seq += 1
-            self._next = self._preparer.submit(_create_segment, self.folder, self._stem, self._seq, self.segment_bytes)
+            self._next = self._preparer.submit(_create_segment, self.folder, self._stem, self._seq, self.segment_bytes,
+                                              self.sync)
         segment = self._next.result()
         self._next = None
         if need > segment.size:  # the prepared segment is too small (and still empty): replace it
             segment.close()
             os.unlink(self.folder / f"{self._stem}-{self._seq:06d}.jsonl")
-            segment = _create_segment(self.folder, self._stem, self._seq, need)
+            segment = _create_segment(self.folder, self._stem, self._seq, need, self.sync)
         self._segment = segment
-        if not self._syncing:
+        if self.sync and not self._syncing:
             self._start_sync()
         return segment
 

@@ -1,4 +1,4 @@
-"""The journal's zero-filled segments: rotation, end marks, exactly-once indexing, clean-up."""
+"""The journal's pre-allocated segments: rotation, end marks, exactly-once indexing, clean-up."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import asyncio
 import os
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from opensts.audit.index import connect, index_path, ingest
 from opensts.audit.journal import END_MARK, LOG_GLOB, Journal, valid_end
@@ -29,9 +31,10 @@ def test_valid_end_stops_at_the_zero_filled_rest() -> None:
     assert valid_end(b'["a"]\n') == 6
 
 
-def test_segments_rotate_and_every_record_is_indexed_exactly_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("durability", ["disk", "process"])
+def test_segments_rotate_and_every_record_is_indexed_exactly_once(tmp_path: Path, durability: str) -> None:
     folder = tmp_path / "audit"
-    journal = Journal(folder, segment_bytes=4096, durability="disk")
+    journal = Journal(folder, segment_bytes=4096, durability=durability)
 
     async def run() -> None:
         for i in range(60):
@@ -42,7 +45,7 @@ def test_segments_rotate_and_every_record_is_indexed_exactly_once(tmp_path: Path
     asyncio.run(run())
     logs = sorted(folder.glob(LOG_GLOB))
     assert max(int(p.stem.rsplit("-", 1)[1]) for p in logs) >= 3, "60 × ~250 bytes span several 4 KiB segments"
-    assert all(p.stat().st_size == 4096 for p in logs)  # zero-filled to full size up front
+    assert all(p.stat().st_size == 4096 for p in logs)  # allocated to full size up front
     ingest(folder)
     assert _indexed(folder) == [f"id-{i}" for i in range(60)]
     # finished segments (end mark, fully indexed) are gone; the live one and the prepared one stay
@@ -55,9 +58,10 @@ def test_segments_rotate_and_every_record_is_indexed_exactly_once(tmp_path: Path
     assert len(_indexed(folder)) == 60  # nothing indexed twice
 
 
-def test_a_record_larger_than_a_segment_gets_its_own(tmp_path: Path) -> None:
+@pytest.mark.parametrize("durability", ["disk", "process"])
+def test_a_record_larger_than_a_segment_gets_its_own(tmp_path: Path, durability: str) -> None:
     folder = tmp_path / "audit"
-    journal = Journal(folder, segment_bytes=2048, durability="disk")
+    journal = Journal(folder, segment_bytes=2048, durability=durability)
 
     async def run() -> None:
         await journal.write([_event(1)], durable=True)
@@ -88,25 +92,41 @@ def test_durable_write_fails_when_the_disk_does(tmp_path: Path, monkeypatch: Any
     assert "Input/output error" in (asyncio.run(run()) or "")
 
 
-def test_process_durability_writes_without_waiting_for_the_disk(tmp_path: Path, monkeypatch: Any) -> None:
+@pytest.mark.parametrize("fallocate", [True, False])
+def test_process_durability_never_syncs(tmp_path: Path, monkeypatch: Any, fallocate: bool) -> None:
+    """Not per record, not on rotation, not when preparing a segment (with or without fallocate)."""
     folder = tmp_path / "audit"
-    journal = Journal(folder, durability="process")
     synced: list[int] = []
     monkeypatch.setattr(os, "fdatasync", synced.append)
+    monkeypatch.setattr(os, "fsync", synced.append)
+    if not fallocate:
+        def unsupported(fd: int, offset: int, length: int) -> None:
+            raise OSError(95, "Operation not supported")
+
+        monkeypatch.setattr(os, "posix_fallocate", unsupported)
+    journal = Journal(folder, segment_bytes=4096, durability="process")
 
     async def run() -> None:
-        for i in range(5):
-            await journal.write([_event(i)], durable=True)
+        for i in range(40):
+            await journal.write([_event(i, pad=150)], durable=True)
 
     asyncio.run(run())
     assert synced == []  # in the kernel (survives kill -9), not waited for on disk
+    logs = sorted(folder.glob(LOG_GLOB))
+    assert len(logs) >= 3 and all(p.stat().st_size == 4096 for p in logs)
     ingest(folder)
-    assert _indexed(folder) == [f"id-{i}" for i in range(5)]
+    assert _indexed(folder) == [f"id-{i}" for i in range(40)]
+
+
+def test_disk_durability_syncs_segments_before_use(tmp_path: Path, monkeypatch: Any) -> None:
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd)))
+    Journal(tmp_path / "audit", durability="disk")._start()
+    assert len(synced) == 2  # the zero-filled segment and its directory entry
 
 
 def test_unknown_durability_is_refused(tmp_path: Path) -> None:
-    import pytest
-
     with pytest.raises(ValueError):
         Journal(tmp_path, durability="maybe")
 
