@@ -1,4 +1,4 @@
-"""The journal's pre-allocated segments: rotation, end marks, exactly-once indexing, clean-up."""
+"""The journal's zero-filled segments: rotation, end marks, exactly-once indexing, clean-up."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def test_segments_rotate_and_every_record_is_indexed_exactly_once(tmp_path: Path
     asyncio.run(run())
     logs = sorted(folder.glob(LOG_GLOB))
     assert max(int(p.stem.rsplit("-", 1)[1]) for p in logs) >= 3, "60 × ~250 bytes span several 4 KiB segments"
-    assert all(p.stat().st_size == 4096 for p in logs)  # allocated to full size up front
+    assert all(p.stat().st_size == 4096 for p in logs)  # zero-filled to full size up front
     ingest(folder)
     assert _indexed(folder) == [f"id-{i}" for i in range(60)]
     # finished segments (end mark, fully indexed) are gone; the live one and the prepared one stay
@@ -92,18 +92,12 @@ def test_durable_write_fails_when_the_disk_does(tmp_path: Path, monkeypatch: Any
     assert "Input/output error" in (asyncio.run(run()) or "")
 
 
-@pytest.mark.parametrize("fallocate", [True, False])
-def test_process_durability_never_syncs(tmp_path: Path, monkeypatch: Any, fallocate: bool) -> None:
-    """Not per record, not on rotation, not when preparing a segment (with or without fallocate)."""
+def test_process_durability_never_syncs(tmp_path: Path, monkeypatch: Any) -> None:
+    """Not per record, not on rotation, not when preparing a segment."""
     folder = tmp_path / "audit"
     synced: list[int] = []
     monkeypatch.setattr(os, "fdatasync", synced.append)
     monkeypatch.setattr(os, "fsync", synced.append)
-    if not fallocate:
-        def unsupported(fd: int, offset: int, length: int) -> None:
-            raise OSError(95, "Operation not supported")
-
-        monkeypatch.setattr(os, "posix_fallocate", unsupported)
     journal = Journal(folder, segment_bytes=4096, durability="process")
 
     async def run() -> None:
