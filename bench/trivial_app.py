@@ -24,7 +24,7 @@ from typing import Any
 
 import uvicorn
 
-from opensts.edge.serve import TlsAwareProtocol, bind_sockets  # the venv's (or bench/run.py's snapshot)
+from opensts.edge.serve import TlsAwareProtocol, bind_sockets, spread  # the venv's (or bench/run.py's snapshot)
 from opensts.settings import parse_listen
 
 Scope = MutableMapping[str, Any]
@@ -96,12 +96,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--listen", default="127.0.0.1:8700", help="HOST:PORT (default %(default)s)")
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
-    (sock,) = bind_sockets((parse_listen(args.listen),))  # bound in the parent, exactly as `opensts serve` does
+    socks = bind_sockets((parse_listen(args.listen),))  # bound and spread exactly as `opensts serve` does
+    groups = spread(socks, args.workers)
     if args.workers <= 1:
-        _serve(sock)
+        _serve(groups[0][0])
         return
     children: list[int] = []
-    for _ in range(args.workers):
+    for (sock,) in groups:
         pid = os.fork()
         if pid == 0:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -110,6 +111,8 @@ def main(argv: list[str] | None = None) -> None:
             finally:
                 os._exit(0)
         children.append(pid)
+    for (sock,) in groups:
+        sock.close()
 
     def stop(_signum: int, _frame: object) -> None:
         for child in children:
