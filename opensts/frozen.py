@@ -1,12 +1,13 @@
-"""``@frozen``: an immutable slotted dataclass whose construction costs what a plain one does.
+"""``@frozen``: an immutable slotted dataclass that is cheaper to construct.
 
 Why: the ``__init__`` that ``@dataclass(frozen=True)`` generates sets every field through
 ``object.__setattr__`` (a global look-up, an attribute look-up and a call per field): 2 µs for
-12 fields, 7x a plain dataclass, and ~6 % of an AssumeRole, which builds a dozen such records.
-With ``slots=True`` every field is a member descriptor whose ``__set__`` writes the slot
-directly, without going through the class's ``__setattr__``; calling those setters (bound once,
-as default arguments of the generated function) makes construction ~3x cheaper while the instance
-is exactly as frozen, hashable and comparable as ``@dataclass(frozen=True, slots=True)`` makes it.
+12 fields, 7x a plain dataclass; dataclass construction was ~6 % of an AssumeRole, which builds a
+dozen such records.  With ``slots=True`` every field is a member descriptor whose ``__set__``
+writes the slot directly, without going through the class's ``__setattr__``; the generated
+``__init__`` calls those setters (looked up once, when the class is built), which measured ~45 %
+cheaper, while the instance is exactly as frozen, hashable and comparable as
+``@dataclass(frozen=True, slots=True)`` makes it.
 """
 
 from __future__ import annotations

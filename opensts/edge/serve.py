@@ -26,6 +26,7 @@ __all__ = ["bind_sockets", "run_server", "spread"]
 
 
 def bind_sockets(listeners: tuple[Listener, ...]) -> list[socket.socket]:
+    """One listening socket per listener; a port in use fails here, before anything starts."""
     socks = []
     for lst in listeners:
         family = socket.AF_INET6 if ":" in lst.host else socket.AF_INET
@@ -45,8 +46,11 @@ def spread(socks: list[socket.socket], workers: int) -> list[list[socket.socket]
     first, and uvloop accepts everything pending at once — measured here with 32 connections
     opened together: 27/5 and 4/28 splits in two starts out of six (the busy worker saturated,
     the other half idle: AssumeRole at about half speed in some benchmark rounds).  In a
-    reuseport group the kernel hashes each connection to one socket: 13/19 to 16/16.  ``socks`` (from :func:`bind_sockets`: they proved the ports free and resolved port 0)
-    are closed and their addresses re-bound as the group; a single worker keeps them as they are.
+    reuseport group the kernel hashes each connection to one socket: 13/19 to 16/16.
+
+    ``socks`` (from :func:`bind_sockets`, bound without ``SO_REUSEPORT``: they proved the ports
+    free and resolved port 0) are closed and their addresses re-bound as the group; a single
+    worker keeps them as they are.
     """
     if workers <= 1 or not hasattr(socket, "SO_REUSEPORT"):
         return [socks] * max(workers, 1)
