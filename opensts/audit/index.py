@@ -154,7 +154,7 @@ def _ingest_one(conn: sqlite3.Connection, log: Path) -> int:
             )
             conn.execute("INSERT OR REPLACE INTO ingested (log, offset) VALUES (?, ?)", (log.name, offset + end))
             conn.execute("COMMIT")
-        finished = (seen + data[:end]).endswith(END_MARK) or not alive
+        finished = not alive or (seen + data[max(0, end - len(END_MARK)):end]).endswith(END_MARK)
         if not (finished and not data[end:].strip(b"\0") and _only_zeros_left(fh)):
             return len(rows)
     log.unlink()  # finished, and everything in it is indexed

@@ -174,7 +174,8 @@ class Journal:
 
     def _rotate(self, need: int) -> _Segment:
         """Close the current segment with the end mark and move on to the prepared one (or to
-        a larger one for an oversized record); the old one is synced and closed by the next sync."""
+        a larger one for an oversized record); the old one is closed by the next sync (``disk``)
+        or at once, off the event loop (``process``)."""
         self._put(self._segment, END_MARK)
         if self.sync:
             self._retired.append(self._segment)  # closed by the sync that flushes it

@@ -2,8 +2,9 @@
 
 We bind every ``--listen`` socket in the parent (so a port in use is an error before anything
 starts), then give each worker process its own listening socket per listener, joined in one
-``SO_REUSEPORT`` group, and run uvicorn on them in each worker (forked after binding). The application state (database connections, key ring, compiled models)
-is built inside each worker, after the fork. SIGINT/SIGTERM to the parent stop the workers.
+``SO_REUSEPORT`` group, and run uvicorn on them in each worker (forked after binding). The
+application state (database connections, key ring, compiled models) is built inside each worker,
+after the fork. SIGINT/SIGTERM to the parent stop the workers.
 """
 
 from __future__ import annotations

@@ -35,19 +35,17 @@ class StoreCache:
     def invalidate(self) -> None:
         self._entries.clear()
 
-    def _fresh(self) -> None:
-        now = time.monotonic()
-        if now - self._checked < self._interval:
-            return
-        self._checked = now
+    def _refresh(self) -> None:
+        """Drop every entry if the store changed since the last check (the caller times it)."""
+        self._checked = time.monotonic()
         generation = self.repo.generation()
         if generation != self._generation:
             self._generation = generation
             self._entries.clear()
 
     def _get(self, kind: str, key: str, load: Callable[[str], T | None]) -> T | None:
-        if time.monotonic() - self._checked >= self._interval:  # (inlined: a few look-ups per request)
-            self._fresh()
+        if time.monotonic() - self._checked >= self._interval:  # at most once per interval
+            self._refresh()
         slot = (kind, key)
         value = self._entries.get(slot, _MISSING)
         if value is not _MISSING:

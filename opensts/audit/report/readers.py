@@ -189,25 +189,28 @@ def _is_json_lines(buf: bytes, off: int) -> bool:
         return False
 
 
-def _piece(seg: bytes, stats: ReadStats, out: list[Any], tried_fast: bool = False) -> None:
+def _piece(seg: bytes, stats: ReadStats, out: list[Any]) -> None:
     """One array element (usually): parse it — appending to ``out`` — only if it can be an STS event.
 
     Appends rather than yields: one generator hop per event was a tenth of the run time.
-    ``tried_fast``: the caller (the fast path) already knows the piece holds the STS mark and is not
-    a regional event recognisable without parsing.
     """
-    if not tried_fast:
-        if STS_MARK not in seg:
-            n = seg.count(_EVENT_SOURCE)
-            if n:
-                stats.skipped += n
-            elif seg.strip():
-                stats.not_records += 1
-            return
-        when = fast_regional(seg)
-        if when is not None:
-            out.append((REGIONAL, [when]))
-            return
+    if STS_MARK not in seg:
+        n = seg.count(_EVENT_SOURCE)
+        if n:
+            stats.skipped += n
+        elif seg.strip():
+            stats.not_records += 1
+        return
+    when = fast_regional(seg)
+    if when is not None:
+        out.append((REGIONAL, [when]))
+        return
+    _parse_piece(seg, stats, out)
+
+
+def _parse_piece(seg: bytes, stats: ReadStats, out: list[Any]) -> None:
+    """Parse a piece that may be an STS event; a piece holding several elements (key order
+    differs, or a nested object looked like a boundary) is cut exactly."""
     try:
         out.append(orjson.loads(seg))
     except orjson.JSONDecodeError:
@@ -290,7 +293,7 @@ def _array(body: bytes, base: int, chunks: Iterator[bytes], stats: ReadStats, cl
                 else:
                     seg = carry[begin:end]
                     skipped -= seg.count(_EVENT_SOURCE)
-                    _piece(seg, stats, batch, tried_fast=True)
+                    _parse_piece(seg, stats, batch)
                 pos = carry.find(STS_MARK, end, cut)
             stats.skipped += skipped
             if times:
