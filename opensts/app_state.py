@@ -17,7 +17,7 @@ from opensts.auth.principals import Caller, CredentialResolver
 from opensts.auth.sigv4 import HttpRequest, SigningKeyCache, SigV4Auth, check_scope, verify
 from opensts.protocol.model import ServiceSpec, load_service
 from opensts.regions.catalog import default_catalog
-from opensts.regions.quotas import Quotas
+from opensts.regions.quotas import Quotas, QuotaStore
 from opensts.regions.resolve import Topology
 from opensts.regions.rules import RegionRules
 from opensts.service.authorization import Authorizer
@@ -75,7 +75,8 @@ class AppState:
         return self.iam_service.handle(info, params)
 
 
-def build_state(settings: Settings) -> AppState:
+def build_state(settings: Settings, quota_store: QuotaStore | None = None) -> AppState:
+    """``quota_store``: the buckets shared by the server's workers (default: this process's own)."""
     repo = open_store(settings.data_dir, run_migrations=False)
     cache = StoreCache(repo, settings.cache_check_interval)
     keyring = KeyRing(repo)
@@ -98,7 +99,7 @@ def build_state(settings: Settings) -> AppState:
         authorizer=authorizer,
         topology=topology,
         region_rules=rules,
-        quotas=Quotas(config.quotas),
+        quotas=Quotas(config.quotas, quota_store),
         sts_service=StsService(keyring, cache, authorizer, rules, settings),
         iam_service=IamService(repo, cache, authorizer, iam, settings),
         audit=AuditTrail(settings.data_dir, config) if settings.audit else None,

@@ -30,7 +30,25 @@ def _data_dir(value: Path | None) -> Path:
     return value if value is not None else default_data_dir()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """A group whose subcommand groups that live with their package (``opensts policy``,
+    ``opensts audit``) are imported only when used: importing the policy engine for
+    ``opensts audit endpoints`` cost a tenth of a second of every run."""
+
+    lazy = {"policy": "opensts.policy.cli", "audit": "opensts.audit.cli"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            import importlib
+
+            self.add_command(getattr(importlib.import_module(self.lazy[cmd_name]), cmd_name))
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="opensts")
 def main() -> None:
     """OpenSTS: a self-hosted, AWS-compatible Security Token Service."""
@@ -269,16 +287,3 @@ def _print_key(key: object, as_json: bool) -> None:
     click.echo(f"account {key.account_id}, {who}")
     click.echo(f"AWS_ACCESS_KEY_ID={key.access_key_id}")
     click.echo(f"AWS_SECRET_ACCESS_KEY={key.secret_access_key}")
-
-
-def _register_optional_groups() -> None:
-    """Subcommand groups that live with their package (e.g. the policy engine's CLI)."""
-    from opensts.policy.cli import policy
-
-    main.add_command(policy)
-    from opensts.audit.cli import audit
-
-    main.add_command(audit)
-
-
-_register_optional_groups()

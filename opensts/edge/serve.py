@@ -21,6 +21,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from opensts.regions.quotas import QuotaStore, SharedQuotas
 from opensts.settings import Listener, Settings
 
 __all__ = ["bind_sockets", "run_server", "spread"]
@@ -124,12 +125,12 @@ class TlsAwareProtocol(HttpToolsProtocol):
             cycle.transport = _OneWriteTransport(self.transport)  # type: ignore[assignment]
 
 
-def _uvicorn_config(settings: Settings) -> uvicorn.Config:
+def _uvicorn_config(settings: Settings, quota_store: QuotaStore | None = None) -> uvicorn.Config:
     from opensts.app_state import build_state
     from opensts.edge.asgi import StsAsgiApp
 
     return uvicorn.Config(
-        StsAsgiApp(build_state(settings)),
+        StsAsgiApp(build_state(settings, quota_store)),
         loop="uvloop",
         http=TlsAwareProtocol,
         lifespan="off",
@@ -143,8 +144,8 @@ def _uvicorn_config(settings: Settings) -> uvicorn.Config:
     )
 
 
-def _run_worker(settings: Settings, socks: list[socket.socket]) -> None:
-    server = uvicorn.Server(_uvicorn_config(settings))
+def _run_worker(settings: Settings, socks: list[socket.socket], quota_store: QuotaStore | None = None) -> None:
+    server = uvicorn.Server(_uvicorn_config(settings, quota_store))
     server.run(sockets=socks)
 
 
@@ -205,7 +206,8 @@ def run_server(settings: Settings, socks: list[socket.socket]) -> None:
         finally:
             stop(signal.SIGTERM, None)
         return
-    children += [_fork(lambda group=group: _run_worker(settings, group)) for group in groups]  # type: ignore[misc]
+    quotas = SharedQuotas()  # before the fork: every worker charges the same buckets
+    children += [_fork(lambda group=group: _run_worker(settings, group, quotas)) for group in groups]  # type: ignore[misc]
     for s in listening:  # the workers hold them: a worker that dies takes its sockets out of the group
         s.close()
     signal.signal(signal.SIGTERM, stop)

@@ -264,6 +264,17 @@ def test_global_and_regional_quotas_are_separate(quota_server: Any) -> None:
     assert burst(srv.port, "sts.amazonaws.com", "us-east-1")[:3] == [200, 200, 200]  # global served in us-east-1
 
 
+def test_workers_share_one_quota(tmp_path: Path) -> None:
+    """With two workers, each new connection lands on either (one listening socket per worker):
+    the account still gets its burst once, not once per worker."""
+    srv = start_server(tmp_path / "data", args=("--workers", "2", "--quota-rps", "0.01", "--quota-burst", "3"))
+    try:
+        statuses = [_signed(srv.port, "sts.amazonaws.com", "us-east-1")[0] for _ in range(10)]  # 10 connections
+    finally:
+        stop_server(srv)
+    assert statuses == [200, 200, 200] + [400] * 7
+
+
 @pytest.fixture(scope="module")
 def network_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     folder = tmp_path_factory.mktemp("networks")

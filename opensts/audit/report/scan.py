@@ -21,7 +21,8 @@ from opensts.audit.report.readers import ReadStats, iter_files, read_records
 __all__ = ["scan", "plan"]
 
 PARALLEL_MIN_BYTES = 16 << 20
-BATCH_BYTES = 16 << 20
+BATCH_BYTES = 16 << 20  # the largest batch
+MIN_BATCH_BYTES = 2 << 20
 BATCH_FILES = 256
 
 
@@ -36,19 +37,31 @@ def plan(paths: Iterable[Path]) -> list[tuple[Path, int]]:
     return out
 
 
-def _batches(files: Sequence[tuple[Path, int]]) -> list[list[tuple[Path, int]]]:
+def _batches(files: Sequence[tuple[Path, int]], workers: int) -> list[list[tuple[Path, int]]]:
+    """Batches that shrink towards the end ("guided" scheduling), so that the workers finish
+    together: with equal 16 MB batches one worker was often left alone on the last one, a core
+    idle for up to a batch's time (~0.5 s here).  Each batch is at most a quarter of the bytes
+    left per worker, between ``MIN_BATCH_BYTES`` and ``BATCH_BYTES``."""
     batches: list[list[tuple[Path, int]]] = []
     cur: list[tuple[Path, int]] = []
+    left = sum(n for _, n in files)
     size = 0
+    target = _target(left, workers)
     for f, n in files:
-        if cur and (size + n > BATCH_BYTES or len(cur) >= BATCH_FILES):
+        if cur and (size + n > target or len(cur) >= BATCH_FILES):
             batches.append(cur)
+            left -= size
             cur, size = [], 0
+            target = _target(left, workers)
         cur.append((f, n))
         size += n
     if cur:
         batches.append(cur)
     return batches
+
+
+def _target(left: int, workers: int) -> int:
+    return max(MIN_BATCH_BYTES, min(BATCH_BYTES, left // (4 * workers)))
 
 
 def _run_batch(batch: list[tuple[Path, int]], group_by: str, track_unknown: bool) -> tuple[Aggregate, ReadStats]:
@@ -83,7 +96,7 @@ def scan(files: Sequence[tuple[Path, int]], *, jobs: int | None = None, group_by
                 for msg in stats.warnings[seen:]:
                     warn(msg)
         return agg, stats
-    batches = _batches(files)
+    batches = _batches(files, workers)
     try:
         ctx = multiprocessing.get_context("fork")
     except ValueError:  # pragma: no cover - platforms without fork
