@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -24,6 +25,40 @@ from tests.shared import SHARED  # noqa: F401 - re-exported for the test modules
 ACCOUNT_ID = "111122223333"
 ADMIN_KEY = "AKIAIOSFODNN7EXAMPLE"
 ADMIN_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+
+#: A PostgreSQL server URL without a database (``postgresql+psycopg://USER@HOST:PORT``), or ``auto`` for
+#: a throwaway PostgreSQL server started for the run: when set, every server the tests start gets a
+#: fresh database of its own there instead of SQLite in its data folder.
+TEST_DATABASE_ENV = "OPENSTS_TEST_DATABASE_URL"
+_DATABASES: dict[str, str] = {}  # data folder -> its database
+_CLUSTERS: list[Any] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get(TEST_DATABASE_ENV) == "auto":
+        from tests.postgres import cluster
+
+        _CLUSTERS.append(cluster.start())
+        os.environ[TEST_DATABASE_ENV] = _CLUSTERS[0].url
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    while _CLUSTERS:
+        _CLUSTERS.pop().stop()
+
+
+def fresh_database(server_url: str) -> str:
+    """Create an empty database on the PostgreSQL server at ``server_url``; its SQLAlchemy URL."""
+    import uuid
+
+    import psycopg
+
+    name = f"opensts_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url.replace("postgresql+psycopg://", "postgresql://") + "/postgres",
+                         autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{server_url}/{name}"
 
 
 def free_port() -> int:
@@ -73,6 +108,11 @@ def start_server(data_dir: Path, extra_env: dict[str, str] | None = None, args: 
                  scheme: str = "http") -> Server:
     port = free_port()
     env = dict(os.environ)
+    if os.environ.get(TEST_DATABASE_ENV):  # servers on one data folder share its database
+        key = str(data_dir.resolve())
+        if key not in _DATABASES:
+            _DATABASES[key] = fresh_database(os.environ[TEST_DATABASE_ENV])
+        env["OPENSTS_DATABASE_URL"] = _DATABASES[key]
     env.update(
         OPENSTS_ACCOUNT_ID=ACCOUNT_ID,
         OPENSTS_ADMIN_ACCESS_KEY_ID=ADMIN_KEY,

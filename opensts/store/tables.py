@@ -6,6 +6,7 @@ Secrets are stored only as ``SecretCipher`` ciphertexts (``*_sealed`` columns).
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     ForeignKey,
     Index,
@@ -33,7 +34,7 @@ accounts = Table(
     Column("id", String(12), primary_key=True),
     Column("name", String(128), nullable=False),
     Column("partition", String(32), nullable=False, server_default="aws"),
-    Column("created_at", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
 )
 
 users = Table(
@@ -44,7 +45,7 @@ users = Table(
     Column("name", String(64), nullable=False),
     Column("name_lower", String(64), nullable=False),
     Column("path", String(512), nullable=False, server_default="/"),
-    Column("created_at", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
     Column("permissions_boundary_arn", String(2048), nullable=True),  # added by migration 0002
     Index("ux_users_account_name", "account_id", "name_lower", unique=True),
 )
@@ -57,7 +58,7 @@ access_keys = Table(
     Column("user_id", String(32), ForeignKey("users.id"), nullable=True),  # NULL: the root user
     Column("secret_sealed", LargeBinary, nullable=False),
     Column("status", String(16), nullable=False, server_default="Active"),
-    Column("created_at", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
     Index("ix_access_keys_user", "user_id"),
 )
 
@@ -76,8 +77,8 @@ sealing_keys = Table(
     Column("kid", String(64), primary_key=True),
     Column("region", String(32), nullable=False),
     Column("key_sealed", LargeBinary, nullable=False),
-    Column("created_at", Integer, nullable=False),
-    Column("retired_at", Integer, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("retired_at", BigInteger, nullable=True),
 )
 
 # -- IAM entities (migration 0002) -------------------------------------------------------------
@@ -101,7 +102,7 @@ roles = Table(
     Column("description", String(1000), nullable=True),
     Column("max_session_duration", Integer, nullable=False, server_default="3600"),
     Column("permissions_boundary_arn", String(2048), nullable=True),
-    Column("created_at", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
     # JSON: user/role ARN named by the trust policy → its unique id when the policy was saved
     Column("trust_principal_ids", Text, nullable=True),  # added by migration 0005
     Index("ux_roles_account_name", "account_id", "name_lower", unique=True),
@@ -126,8 +127,8 @@ managed_policies = Table(
     Column("description", String(1000), nullable=True),
     Column("default_version", String(16), nullable=False, server_default="v1"),
     Column("next_version", Integer, nullable=False, server_default="2"),
-    Column("created_at", Integer, nullable=False),
-    Column("updated_at", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
 )
 
 policy_versions = Table(
@@ -136,7 +137,7 @@ policy_versions = Table(
     Column("policy_arn", String(2048), ForeignKey("managed_policies.arn", ondelete="CASCADE"), primary_key=True),
     Column("version_id", String(16), primary_key=True),
     Column("document", Text, nullable=False),
-    Column("created_at", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
 )
 
 # entity_type: "user" | "role"; entity_id: AIDA…/AROA…
@@ -168,7 +169,7 @@ oidc_providers = Table(
     Column("url", String(255), nullable=False),  # without https://, as in the ARN
     Column("client_ids", Text, nullable=False, server_default="[]"),  # JSON list
     Column("thumbprints", Text, nullable=False, server_default="[]"),  # JSON list
-    Column("created_at", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
 )
 
 saml_providers = Table(
@@ -178,8 +179,8 @@ saml_providers = Table(
     Column("account_id", String(12), ForeignKey("accounts.id"), nullable=False),
     Column("name", String(128), nullable=False),
     Column("metadata_document", Text, nullable=False),
-    Column("valid_until", Integer, nullable=True),
-    Column("created_at", Integer, nullable=False),
+    Column("valid_until", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
 )
 
 mfa_devices = Table(
@@ -191,9 +192,9 @@ mfa_devices = Table(
     Column("path", String(512), nullable=False, server_default="/"),
     Column("seed_sealed", LargeBinary, nullable=False),  # base32 TOTP seed, sealed under the master key
     Column("user_id", String(32), nullable=True),  # set by EnableMFADevice
-    Column("enabled_at", Integer, nullable=True),
+    Column("enabled_at", BigInteger, nullable=True),
     Column("last_step", Integer, nullable=False, server_default="0"),  # replay protection
-    Column("created_at", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
 )
 
 # -- Regions (migration 0003) ---------------------------------------------------------------------
@@ -219,7 +220,7 @@ outbound_federation = Table(
     Column("account_id", String(12), ForeignKey("accounts.id"), primary_key=True),
     Column("issuer_id", String(64), nullable=False, unique=True),
     Column("enabled", Integer, nullable=False),
-    Column("updated_at", Integer, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
 )
 
 # Signing keys of the outbound issuers: one per algorithm and rotation slot (deterministic, so
@@ -231,7 +232,7 @@ federation_signing_keys = Table(
     Column("alg", String(16), nullable=False),
     Column("slot", Integer, nullable=False),
     Column("key_sealed", LargeBinary, nullable=False),
-    Column("created_at", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
     Index("ix_federation_signing_keys_alg_slot", "alg", "slot", unique=True),
 )
 
@@ -240,5 +241,5 @@ saml_assertion_ids = Table(
     "saml_assertion_ids",
     metadata,
     Column("assertion_key", String(128), primary_key=True),  # sha256(issuer + ID)
-    Column("expires_at", Integer, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
 )

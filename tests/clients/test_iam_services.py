@@ -74,7 +74,7 @@ def test_saml_provider_lifecycle(iam: Any) -> None:
 
 
 # -- virtual MFA ----------------------------------------------------------------------------------------
-def test_virtual_mfa_with_real_totp(server: Server, iam: Any) -> None:
+def test_virtual_mfa_with_real_totp(server: Server, iam: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     iam.create_user(UserName="mfa-user")
     device = iam.create_virtual_mfa_device(VirtualMFADeviceName="mfa-user")["VirtualMFADevice"]
     serial = device["SerialNumber"]
@@ -102,6 +102,8 @@ def test_virtual_mfa_with_real_totp(server: Server, iam: Any) -> None:
     assert error(exc) == ("DeleteConflict", 409, "Cannot delete entity, must delete MFA device first.")
 
     # verify_totp (what STS uses): a fresh code once, then never again; other users' codes fail
+    if "OPENSTS_DATABASE_URL" in server.env:  # the server's database, when not the default SQLite
+        monkeypatch.setenv("OPENSTS_DATABASE_URL", server.env["OPENSTS_DATABASE_URL"])
     repo = open_store(server.data_dir, run_migrations=False)
     user_id = iam.get_user(UserName="mfa-user")["User"]["UserId"]
     assert not verify_totp(repo, serial, otp.at(now), time.time(), user_id=user_id)  # used by EnableMFADevice
