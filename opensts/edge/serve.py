@@ -15,7 +15,6 @@ import os
 import signal
 import socket
 import sys
-
 from collections.abc import Callable
 from typing import Any
 

@@ -16,8 +16,15 @@ from typing import Any
 import pytest
 
 from opensts.store.cipher import load_master_key
-from tests.conftest import (ACCOUNT_ID, ADMIN_KEY, ADMIN_SECRET, Server, fresh_database, start_server,
-                            stop_server)
+from tests.conftest import (
+    ACCOUNT_ID,
+    ADMIN_KEY,
+    ADMIN_SECRET,
+    Server,
+    fresh_database,
+    start_server,
+    stop_server,
+)
 from tests.federation import saml_idp
 from tests.postgres import cluster
 
