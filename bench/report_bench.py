@@ -1,6 +1,6 @@
 """Throughput of ``opensts audit endpoints`` on a large synthetic gzip CloudTrail log set.
 
-    .venv/bin/python bench/report_bench.py [--mb 500] [--sts-share 0.3] [--dir /tmp/ct-bench] [--jobs N]
+    .venv/bin/python bench/report_bench.py [--mb 500] [--sts-share 0.3] [--global-share 0.25] [--dir /tmp/ct-bench] [--jobs N]
 
 Generates (once; reused when present) CloudTrail delivery files laid out as CloudTrail writes them
 (``AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/*.json.gz``, ~5 minutes of events per file, one
@@ -58,7 +58,8 @@ def _identity(acct: str, i: int) -> dict:
                                "attributes": {"creationDate": "2025-09-01T10:00:00Z", "mfaAuthenticated": "false"}}}
 
 
-def _event(acct: str, region: str, when: str, i: int, sts_share: float, counts: dict[str, int]) -> dict:
+def _event(acct: str, region: str, when: str, i: int, sts_share: float, counts: dict[str, int],
+           global_share: float = 0.25) -> dict:
     base = {"eventVersion": "1.11", "userIdentity": _identity(acct, i), "eventTime": when,
             "awsRegion": region, "sourceIPAddress": f"10.{i % 7}.{random.randrange(256)}.{random.randrange(256)}",
             "userAgent": random.choice(UAS), "requestID": str(uuid.uuid4()), "eventID": str(uuid.uuid4()),
@@ -89,16 +90,16 @@ def _event(acct: str, region: str, when: str, i: int, sts_share: float, counts: 
         base["requestParameters"] = None
         base["responseElements"] = None
     tls = {"tlsVersion": "TLSv1.3", "cipherSuite": "TLS_AES_128_GCM_SHA256"}
-    if kind < 0.15:  # global, by field
+    if kind < global_share * 0.6:  # global, by field
         base["awsRegion"] = "us-east-1"
         base["additionalEventData"] = {"RequestDetails": {"endpointType": "global", "awsServingRegion": region}}
         tls["clientProvidedHostHeader"] = f"sts-global.{region}.amazonaws.com"
         counts["global"] += 1
-    elif kind < 0.25:  # global, by host only (pre-2025)
+    elif kind < global_share:  # global, by host only (pre-2025)
         base["awsRegion"] = "us-east-1"
         tls["clientProvidedHostHeader"] = "sts.amazonaws.com"
         counts["global"] += 1
-    elif kind < 0.95:  # regional
+    elif kind < max(0.95, global_share):  # regional
         base["additionalEventData"] = {"RequestDetails": {"endpointType": "regional", "awsServingRegion": region}}
         tls["clientProvidedHostHeader"] = f"sts.{region}.amazonaws.com"
         counts["regional"] += 1
@@ -112,7 +113,7 @@ def _event(acct: str, region: str, when: str, i: int, sts_share: float, counts: 
     return base
 
 
-def generate(root: Path, target_mb: float, sts_share: float, seed: int = 7) -> dict[str, int]:
+def generate(root: Path, target_mb: float, sts_share: float, seed: int = 7, global_share: float = 0.25) -> dict[str, int]:
     random.seed(seed)
     counts = {"global": 0, "regional": 0, "unknown": 0, "events": 0}
     acct = "111122223333"
@@ -128,7 +129,7 @@ def generate(root: Path, target_mb: float, sts_share: float, seed: int = 7) -> d
         recs = []
         for k in range(random.randint(800, 1600)):
             when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start + k * 300 // 1600))
-            recs.append(_event(acct, region, when, n * 2000 + k, sts_share, counts))
+            recs.append(_event(acct, region, when, n * 2000 + k, sts_share, counts, global_share))
         counts["events"] += len(recs)
         name = f"{acct}_CloudTrail_{region}_{time.strftime('%Y%m%dT%H%MZ', time.gmtime(start))}_{_rid(16)}.json.gz"
         data = gzip.compress(json.dumps({"Records": recs}, separators=(",", ":")).encode(), 6)
@@ -144,12 +145,15 @@ def main() -> None:
     ap.add_argument("--mb", type=float, default=500, help="compressed size of the log set")
     ap.add_argument("--sts-share", type=float, default=0.3)
     ap.add_argument("--dir", type=Path, default=Path("/tmp/opensts-report-bench"))
+    ap.add_argument("--global-share", type=float, default=0.25,
+                    help="share of STS events that reached the global endpoint (0.95: a trail before migration)")
     ap.add_argument("--jobs", type=int, default=None)
     args = ap.parse_args()
-    root = args.dir / f"{args.mb:g}MB-sts{args.sts_share:g}"
+    root = args.dir / (f"{args.mb:g}MB-sts{args.sts_share:g}"
+                       + (f"-global{args.global_share:g}" if args.global_share != 0.25 else ""))
     if not (root / "expected.json").exists():
         t = time.perf_counter()
-        generate(root / "logs", args.mb, args.sts_share)
+        generate(root / "logs", args.mb, args.sts_share, global_share=args.global_share)
         (root / "expected.json").write_text((root / "logs" / "expected.json").read_text())
         (root / "logs" / "expected.json").unlink()
         print(f"generated in {time.perf_counter() - t:.0f} s", file=sys.stderr)

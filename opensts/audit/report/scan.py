@@ -1,8 +1,9 @@
 """Running the readers over many files, in parallel when the input is large.
 
 CloudTrail writes one small gzip file per account, Region and ~5 minutes, so a real export is
-thousands of files: batches of files go to worker processes, each returns its own (small)
-``Aggregate`` and ``ReadStats``, and the parent adds them up.  Gzip inflation and JSON parsing are
+thousands of files: batches of files go to worker processes through a queue, each worker adds
+all of its batches into one ``Aggregate`` of its own and returns it once at the end, and the
+parent adds those up.  Gzip inflation and JSON parsing are
 CPU-bound, so processes — not threads — are what scale.  Small inputs run in-process (no start-up
 cost, easy to test).
 """
@@ -11,9 +12,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from opensts.audit.report.aggregate import Aggregate
 from opensts.audit.report.readers import ReadStats, iter_files, read_records
@@ -64,14 +66,85 @@ def _target(left: int, workers: int) -> int:
     return max(MIN_BATCH_BYTES, min(BATCH_BYTES, left // (4 * workers)))
 
 
+def _read_into(agg: Aggregate, stats: ReadStats, files: Iterable[tuple[Path, int]],
+               on_progress: Callable[[int], None] | None = None) -> None:
+    add = agg.add
+    for path, _ in files:
+        for obj in read_records(path, stats, on_progress, sink=add):
+            add(obj)
+
+
 def _run_batch(batch: list[tuple[Path, int]], group_by: str, track_unknown: bool) -> tuple[Aggregate, ReadStats]:
+    """One batch into a fresh aggregate (in-process reading, and tests)."""
     agg = Aggregate(group_by, track_unknown)
     stats = ReadStats()
-    add = agg.add
-    for path, _ in batch:
-        for obj in read_records(path, stats):
-            add(obj)
+    _read_into(agg, stats, batch)
     return agg, stats
+
+
+def _worker(tasks: Any, results: Any, group_by: str, track_unknown: bool) -> None:
+    """A worker process: batches from ``tasks`` until ``None``, all into one aggregate of its own,
+    sent back once at the end.  Progress and warnings go back after each batch.
+
+    Why one aggregate per worker and not per batch: the parent merged every batch's callers, and a
+    trail of global-endpoint calls has thousands of callers with up to ``CAP`` values per counter —
+    merging them per batch took more CPU than reading the logs."""
+    try:
+        agg = Aggregate(group_by, track_unknown)
+        stats = ReadStats()
+        while (batch := tasks.get()) is not None:
+            seen = len(stats.warnings)
+            _read_into(agg, stats, batch)
+            results.put(("progress", sum(n for _, n in batch), stats.warnings[seen:]))
+        stats.warnings = []  # already sent
+        results.put(("done", agg, stats))
+    except BaseException as exc:  # reported to the parent, which fails the run
+        results.put(("error", f"{type(exc).__name__}: {exc}", None))
+
+
+def _scan_parallel(batches: list[list[tuple[Path, int]]], workers: int, agg: Aggregate, stats: ReadStats,
+                   on_progress: Callable[[int], None] | None, warn: Callable[[str], None] | None) -> None:
+    try:
+        ctx = multiprocessing.get_context("fork")
+    except ValueError:  # pragma: no cover - platforms without fork
+        ctx = multiprocessing.get_context("spawn")
+    tasks, results = ctx.Queue(), ctx.Queue()
+    for batch in batches:
+        tasks.put(batch)
+    procs = [ctx.Process(target=_worker, args=(tasks, results, agg.group_by, agg.track_unknown), daemon=True)
+             for _ in range(workers)]
+    for proc in procs:
+        tasks.put(None)
+        proc.start()
+    try:
+        finished = 0
+        while finished < len(procs):
+            try:
+                kind, value, extra = results.get(timeout=1.0)
+            except queue.Empty:
+                if any(p.exitcode not in (None, 0) for p in procs):
+                    raise RuntimeError("a report worker process died") from None
+                continue
+            if kind == "progress":
+                stats.warnings.extend(extra)
+                if warn:
+                    for msg in extra:
+                        warn(msg)
+                if on_progress:
+                    on_progress(value)
+            elif kind == "done":
+                agg.merge(value)
+                stats.merge(extra)
+                finished += 1
+            else:
+                raise RuntimeError(f"a report worker failed: {value}")
+        for proc in procs:
+            proc.join()
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
 
 
 def scan(files: Sequence[tuple[Path, int]], *, jobs: int | None = None, group_by: str = "principal",
@@ -87,31 +160,13 @@ def scan(files: Sequence[tuple[Path, int]], *, jobs: int | None = None, group_by
     agg = Aggregate(group_by, track_unknown)
     stats = ReadStats()
     if workers <= 1 or len(files) < 2 or total < PARALLEL_MIN_BYTES:
-        add = agg.add
-        for path, _ in files:
+        for path, size in files:
             seen = len(stats.warnings)
-            for obj in read_records(path, stats, on_progress):
-                add(obj)
+            _read_into(agg, stats, [(path, size)], on_progress)
             if warn:
                 for msg in stats.warnings[seen:]:
                     warn(msg)
         return agg, stats
     batches = _batches(files, workers)
-    try:
-        ctx = multiprocessing.get_context("fork")
-    except ValueError:  # pragma: no cover - platforms without fork
-        ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(batches)), mp_context=ctx) as pool:
-        futures = {pool.submit(_run_batch, b, group_by, track_unknown): sum(n for _, n in b) for b in batches}
-        from concurrent.futures import as_completed
-
-        for fut in as_completed(futures):
-            part_agg, part_stats = fut.result()
-            agg.merge(part_agg)
-            stats.merge(part_stats)
-            if warn:
-                for msg in part_stats.warnings:
-                    warn(msg)
-            if on_progress:
-                on_progress(futures[fut])
+    _scan_parallel(batches, min(workers, len(batches)), agg, stats, on_progress, warn)
     return agg, stats
