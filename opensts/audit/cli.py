@@ -73,12 +73,16 @@ def endpoints(paths: tuple[Path, ...], data_dir: Path | None, as_json: bool, as_
         progress = sys.stderr.isatty() and total >= PROGRESS_MIN_BYTES
     warn = lambda msg: click.echo(f"warning: {msg}", err=True)  # noqa: E731
     kwargs = dict(jobs=jobs, group_by=group_by, track_unknown=show_unknown, warn=warn)
-    if progress:
-        with click.progressbar(length=total, label="reading", file=sys.stderr, show_eta=True,
-                               item_show_func=None) as bar:
-            agg, stats = scan(files, on_progress=bar.update, **kwargs)  # type: ignore[arg-type]
-    else:
-        agg, stats = scan(files, **kwargs)  # type: ignore[arg-type]
+    try:
+        if progress:
+            with click.progressbar(length=total, label="reading", file=sys.stderr, show_eta=True,
+                                   item_show_func=None) as bar:
+                agg, stats = scan(files, on_progress=bar.update, **kwargs)  # type: ignore[arg-type]
+        else:
+            agg, stats = scan(files, **kwargs)  # type: ignore[arg-type]
+    except RuntimeError as exc:  # a worker process failed (e.g. killed for memory): no partial report
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     report = build(agg, stats)
     if chart is not None:
         chart.write_text(to_html(report), encoding="utf-8")

@@ -235,3 +235,32 @@ def test_records_handed_to_a_sink_equal_records_yielded(tmp_path: Path, monkeypa
                         {k: (c.calls, c.agents, c.regions) for k, c in agg.callers.items()}, stats.bad_records))
     assert results[0] == results[1]
     assert results[0][0]["global"] > 0 and results[0][0]["regional"] > 0
+
+
+@pytest.mark.parametrize("failure", ["raises", "dies"])
+def test_a_failed_worker_fails_the_run_instead_of_hanging(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          failure: str):
+    import os
+
+    for i in range(4):
+        write_all_shapes(tmp_path / f"set{i}")
+    monkeypatch.setattr(scan_mod, "PARALLEL_MIN_BYTES", 0)
+
+    def broken(*_args, **_kwargs):
+        if failure == "dies":
+            os._exit(3)
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(scan_mod, "_read_into", broken)
+    with pytest.raises(RuntimeError, match="disk on fire" if failure == "raises" else "died"):
+        scan(plan([tmp_path]), jobs=2)
+
+
+def test_the_cli_reports_a_failed_worker_as_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    for i in range(4):
+        write_all_shapes(tmp_path / f"set{i}")
+    monkeypatch.setattr(scan_mod, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(scan_mod, "_read_into", lambda *a, **k: (_ for _ in ()).throw(MemoryError()))
+    r = run(str(tmp_path), "--json", "--jobs", "2")
+    assert r.exit_code == 1 and r.stdout == ""
+    assert "error: a report worker failed: MemoryError" in r.stderr
