@@ -1,6 +1,7 @@
 """Throughput of ``opensts audit endpoints`` on a large synthetic gzip CloudTrail log set.
 
     .venv/bin/python bench/report_bench.py [--mb 500] [--sts-share 0.3] [--global-share 0.25] [--dir /tmp/ct-bench] [--jobs N]
+    PYTHONPATH=OTHER_CHECKOUT .venv/bin/python bench/report_bench.py …   # measures that checkout's opensts
 
 Generates (once; reused when present) CloudTrail delivery files laid out as CloudTrail writes them
 (``AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/*.json.gz``, ~5 minutes of events per file, one
@@ -164,7 +165,9 @@ def main() -> None:
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    out = subprocess.run(cmd, check=True, capture_output=True)
+    # cwd outside the repository: `python -m` puts the cwd first on sys.path, which would shadow a
+    # PYTHONPATH=OTHER_CHECKOUT given to compare two versions of the code.
+    out = subprocess.run(cmd, check=True, capture_output=True, cwd=root)
     dt = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
