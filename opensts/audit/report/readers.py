@@ -301,8 +301,14 @@ def _array(body: bytes, base: int, chunks: Iterator[bytes], stats: ReadStats, cl
                     times.append(when)
                 else:
                     seg = carry[begin:end]
-                    skipped -= seg.count(_EVENT_SOURCE)
-                    _parse_piece(seg, stats, put)
+                    try:
+                        record = orjson.loads(seg)
+                    except orjson.JSONDecodeError:  # several elements glued (key order differs): cut exactly
+                        skipped -= seg.count(_EVENT_SOURCE)
+                        _parse_piece(seg, stats, put)
+                    else:  # one record, one eventSource (counting it in every piece was a tenth of the run)
+                        skipped -= 1
+                        put(record)
                 pos = carry.find(STS_MARK, end, cut)
             stats.skipped += skipped
             if times:
