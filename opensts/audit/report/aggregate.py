@@ -9,9 +9,18 @@ what lets ``scan`` run files in several processes and add the results up in any 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
-from opensts.audit.report.classify import GLOBAL, REGIONAL, STS_SOURCES, UNKNOWN, classify_event
+from opensts.audit.report.classify import (
+    GLOBAL,
+    REGIONAL,
+    STS_SOURCES,
+    UNKNOWN,
+    classify_event,
+    classify_record,
+)
+from opensts.audit.report.record import StsRecord, UserIdentity
 
 __all__ = ["Aggregate", "Caller", "CAP", "OTHER"]
 
@@ -70,36 +79,57 @@ class Caller:
 
 
 def _identity(ui: Any) -> tuple[str, str, str, str | None]:
-    """(principal, userIdentity type, account, role ARN or None) — a readable key for every variant."""
+    """(principal, userIdentity type, account, role ARN or None) of a parsed ``userIdentity``."""
     if not isinstance(ui, dict):
-        return "(no userIdentity)", "", "", None
-    kind = ui.get("type") or ""
-    account = ui.get("accountId") or ""
+        return _NO_IDENTITY
     role = None
     ctx = ui.get("sessionContext")
     if isinstance(ctx, dict):
         issuer = ctx.get("sessionIssuer")
         if isinstance(issuer, dict) and issuer.get("type") == "Role":
             role = issuer.get("arn")
-    arn = ui.get("arn")
+    return _identity_parts(ui.get("type"), ui.get("accountId"), ui.get("arn"), ui.get("principalId"),
+                           ui.get("invokedBy"), ui.get("identityProvider"), ui.get("userName"), role)
+
+
+def _record_identity(ui: UserIdentity | None) -> tuple[str, str, str, str | None]:
+    """:func:`_identity` of a decoded record's ``userIdentity``."""
+    if ui is None:
+        return _NO_IDENTITY
+    ctx = ui.sessionContext
+    issuer = ctx.sessionIssuer if ctx is not None else None
+    role = issuer.arn if issuer is not None and issuer.type == "Role" else None
+    return _identity_parts(ui.type, ui.accountId, ui.arn, ui.principalId, ui.invokedBy, ui.identityProvider,
+                           ui.userName, role)
+
+
+def _identity_parts(kind: Any, account: Any, arn: Any, principal_id: Any, invoked_by: Any, provider: Any,
+                    user_name: Any, role: Any) -> tuple[str, str, str, str | None]:
+    """A readable key for every variant of ``userIdentity``."""
+    kind = kind or ""
+    account = account or ""
     if arn:
         principal = arn
     elif kind == "AWSService":
-        principal = f"service:{ui.get('invokedBy') or '?'}"
+        principal = f"service:{invoked_by or '?'}"
     elif kind in ("WebIdentityUser", "SAMLUser"):
-        principal = f"{kind}:{ui.get('identityProvider') or '?'}:{ui.get('userName') or '?'}"
+        principal = f"{kind}:{provider or '?'}:{user_name or '?'}"
     elif kind == "AWSAccount":
-        principal = f"account:{account or '?'}:{ui.get('principalId') or '?'}"
+        principal = f"account:{account or '?'}:{principal_id or '?'}"
     else:
-        principal = ui.get("principalId") or f"({kind or 'unknown'})"
+        principal = principal_id or f"({kind or 'unknown'})"
     return str(principal), str(kind), str(account), role if isinstance(role, str) else None
+
+
+_NO_IDENTITY = ("(no userIdentity)", "", "", None)
 
 
 class Aggregate:
     """All the report's numbers.  ``add`` takes anything ``readers.read_records`` yields.
 
-    That is a parsed record, a ``{"Records": […]}`` document, a batch (list) of those, or
-    ``("regional", [eventTime, …])``: regional events counted without parsing.
+    That is a record decoded by ``record.decode_record``, a parsed record, a ``{"Records": […]}``
+    document, a batch (list) of those, or ``("regional", [eventTime, …])``: regional events counted
+    without parsing.
     """
 
     def __init__(self, group_by: str = "principal", track_unknown: bool = False) -> None:
@@ -115,6 +145,9 @@ class Aggregate:
         self.last = ""
 
     def add(self, obj: Any) -> None:
+        if type(obj) is StsRecord:  # decoded by the readers (record.py): the usual case
+            self._add_record(obj)
+            return
         if type(obj) is list:  # a batch from the readers
             for item in obj:
                 if type(item) is tuple:
@@ -137,12 +170,29 @@ class Aggregate:
             else:
                 self.not_records += 1
             return
-        if source not in STS_SOURCES:
+        if not isinstance(source, str) or source not in STS_SOURCES:
             self.skipped += 1
             return
         cls, serving, host = classify_event(obj)
+        self._count(cls, serving, host, obj.get("eventTime") or obj.get("@timestamp") or "", _identity,
+                    obj.get("userIdentity"), obj.get("eventName"), obj.get("userAgent"), obj.get("sourceIPAddress"))
+
+    def _add_record(self, rec: StsRecord) -> None:
+        source = rec.eventSource
+        if source is None:
+            self.not_records += 1
+        elif not isinstance(source, str) or source not in STS_SOURCES:
+            self.skipped += 1
+        else:
+            cls, serving, host = classify_record(rec)
+            self._count(cls, serving, host, rec.eventTime or rec.timestamp or "", _record_identity, rec.userIdentity,
+                        rec.eventName, rec.userAgent, rec.sourceIPAddress)
+
+    def _count(self, cls: str, serving: str | None, host: str | None, when: Any,
+               identity: Callable[[Any], tuple[str, str, str, str | None]], ui: Any, name: Any, agent: Any,
+               ip: Any) -> None:
+        """One STS event, whichever way it was read: totals, timeline, and its caller's counters."""
         self.totals[cls] += 1
-        when = obj.get("eventTime") or obj.get("@timestamp") or ""
         if not isinstance(when, str):
             when = ""
         if when:
@@ -160,7 +210,7 @@ class Aggregate:
             table = self.unknown_callers
         else:
             return
-        principal, kind, account, role = _identity(obj.get("userIdentity"))
+        principal, kind, account, role = identity(ui)
         key = role if (self.group_by == "role" and role) else principal
         caller = table.get(key)
         if caller is None:
@@ -168,9 +218,9 @@ class Aggregate:
         caller.calls += 1
         if role:
             _bump(caller.roles, role)
-        _bump(caller.events, str(obj.get("eventName") or "?"))
-        _bump(caller.agents, str(obj.get("userAgent") or ""))
-        _bump(caller.ips, str(obj.get("sourceIPAddress") or "?"))
+        _bump(caller.events, str(name or "?"))
+        _bump(caller.agents, str(agent or ""))
+        _bump(caller.ips, str(ip or "?"))
         _bump(caller.regions, serving or NOT_LOGGED)
         if host:
             _bump(caller.hosts, host)

@@ -17,8 +17,10 @@ from typing import Any
 
 import orjson
 
-__all__ = ["GLOBAL", "REGIONAL", "UNKNOWN", "STS_SOURCES", "classify_event", "classify_host", "fast_regional",
-           "regional_time_at"]
+from opensts.audit.report.record import StsRecord
+
+__all__ = ["GLOBAL", "REGIONAL", "UNKNOWN", "STS_SOURCES", "classify_event", "classify_record", "classify_parts",
+           "classify_host", "fast_regional", "regional_time_at"]
 
 GLOBAL = "global"
 REGIONAL = "regional"
@@ -70,12 +72,7 @@ def _as_dict(value: Any) -> dict[str, Any] | None:
 
 
 def classify_event(record: dict[str, Any]) -> tuple[str, str | None, str | None]:
-    """(class, serving Region or None, host or None) of one STS event.
-
-    The endpoint-type field wins over the host; the host decides when the field is absent or
-    carries an unexpected value.  The serving Region is ``awsServingRegion`` when logged, else the
-    Region in the host, else (regional events only) ``awsRegion``.
-    """
+    """(class, serving Region or None, host or None) of one STS event (a parsed record)."""
     etype = serving = None
     aed = record.get("additionalEventData")
     if aed:
@@ -91,10 +88,30 @@ def classify_event(record: dict[str, Any]) -> tuple[str, str | None, str | None]
         tls = _as_dict(tls)
         if tls:
             host = tls.get("clientProvidedHostHeader")
-            if not isinstance(host, str):
-                host = None
-    host_class, host_region = classify_host(host)
-    cls = host_class
+    return classify_parts(etype, serving, host, record.get("awsRegion"))
+
+
+def classify_record(record: StsRecord) -> tuple[str, str | None, str | None]:
+    """:func:`classify_event` of a record decoded by ``record.decode_record``."""
+    etype = serving = host = None
+    aed = record.additionalEventData
+    if aed is not None and aed.RequestDetails is not None:
+        etype, serving = aed.RequestDetails.endpointType, aed.RequestDetails.awsServingRegion
+    if record.tlsDetails is not None:
+        host = record.tlsDetails.clientProvidedHostHeader
+    return classify_parts(etype, serving, host, record.awsRegion)
+
+
+def classify_parts(etype: Any, serving: Any, host: Any, region: Any) -> tuple[str, str | None, str | None]:
+    """(class, serving Region or None, host or None) from the fields that decide it.
+
+    The endpoint-type field wins over the host; the host decides when the field is absent or
+    carries an unexpected value.  The serving Region is ``awsServingRegion`` when logged, else the
+    Region in the host, else (regional events only) ``awsRegion``.
+    """
+    if not isinstance(host, str):
+        host = None
+    cls, host_region = classify_host(host)
     if isinstance(etype, str):
         e = etype.lower()
         if e == GLOBAL or e == REGIONAL:
@@ -102,7 +119,6 @@ def classify_event(record: dict[str, Any]) -> tuple[str, str | None, str | None]
     if not isinstance(serving, str) or not serving:
         serving = host_region
         if serving is None and cls == REGIONAL:
-            region = record.get("awsRegion")
             serving = region if isinstance(region, str) else None
     return cls, serving, host
 
