@@ -264,3 +264,41 @@ def test_the_cli_reports_a_failed_worker_as_an_error(tmp_path: Path, monkeypatch
     r = run(str(tmp_path), "--json", "--jobs", "2")
     assert r.exit_code == 1 and r.stdout == ""
     assert "error: a report worker failed: MemoryError" in r.stderr
+
+
+def test_decoded_records_and_odd_shapes_agree_with_full_parsing(tmp_path: Path):
+    """Records of the usual shape are decoded into structs (record.py); nested objects exported as
+    JSON strings, odd value types and other identities take the dict path.  Either way the report
+    equals what full parsing of every record gives (Aggregate.add over orjson's dicts)."""
+    from opensts.audit.report.aggregate import Aggregate
+    from opensts.audit.report.record import StsRecord, decode_record
+
+    plain = event(etype="global", serving="eu-west-1", host="sts.amazonaws.com", when="2025-09-01T10:00:00Z")
+    as_strings = event(host="sts.amazonaws.com", session="s2")
+    as_strings["additionalEventData"] = orjson.dumps({"RequestDetails": {"endpointType": "GLOBAL"}}).decode()
+    as_strings["tlsDetails"] = orjson.dumps({"clientProvidedHostHeader": "sts.amazonaws.com"}).decode()
+    odd_types = event(etype="global", session="s3")
+    odd_types["eventName"] = {"not": "a string"}
+    odd_types["sourceIPAddress"] = 10
+    service = event(etype="global")
+    service["userIdentity"] = {"type": "AWSService", "invokedBy": "ec2.amazonaws.com"}
+    web = event(host="sts-global.eu-north-1.amazonaws.com")
+    web["userIdentity"] = {"type": "WebIdentityUser", "identityProvider": "accounts.google.com", "userName": "u1"}
+    no_identity = event(etype="global")
+    del no_identity["userIdentity"]
+    odd_source = event(etype="global")
+    odd_source["eventSource"] = ["sts.amazonaws.com"]
+    records = [plain, as_strings, odd_types, service, web, no_identity, odd_source, event(etype="regional")]
+    assert type(decode_record(orjson.dumps(plain))) is StsRecord
+    assert decode_record(orjson.dumps(as_strings)) is None  # a string where an object is expected
+    (tmp_path / "t.json.gz").write_bytes(gzip.compress(orjson.dumps({"Records": records * 3})))
+    agg, stats = scan(plan([tmp_path]), jobs=1)
+    full = Aggregate()
+    for rec in records * 3:
+        full.add(orjson.loads(orjson.dumps(rec)))
+    assert agg.totals == full.totals == {"global": 18, "regional": 3, "unknown": 0}
+    assert agg.skipped + stats.skipped == full.skipped == 3
+    assert {k: (c.calls, c.kind, c.account, c.roles, c.events, c.ips, c.regions, c.hosts, c.first) for k, c in agg.callers.items()} == \
+        {k: (c.calls, c.kind, c.account, c.roles, c.events, c.ips, c.regions, c.hosts, c.first) for k, c in full.callers.items()}
+    assert set(agg.callers) >= {"service:ec2.amazonaws.com", "WebIdentityUser:accounts.google.com:u1",
+                                "(no userIdentity)"}
