@@ -109,6 +109,8 @@ class SharedQuotas:
             return True
         try:
             if slot is None:
+                if len(self._where) >= _MAX_BUCKETS:  # only a cache of where keys live
+                    self._where.clear()
                 slot = self._where[key] = self._claim(key, burst, now)
             if slot < 0:
                 return self._overflow.take(key, rate, burst, now)

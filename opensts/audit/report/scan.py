@@ -74,14 +74,6 @@ def _read_into(agg: Aggregate, stats: ReadStats, files: Iterable[tuple[Path, int
             add(obj)
 
 
-def _run_batch(batch: list[tuple[Path, int]], group_by: str, track_unknown: bool) -> tuple[Aggregate, ReadStats]:
-    """One batch into a fresh aggregate (in-process reading, and tests)."""
-    agg = Aggregate(group_by, track_unknown)
-    stats = ReadStats()
-    _read_into(agg, stats, batch)
-    return agg, stats
-
-
 def _worker(tasks: Any, results: Any, group_by: str, track_unknown: bool) -> None:
     """A worker process: batches from ``tasks`` until ``None``, all into one aggregate of its own,
     sent back once at the end.  Progress and warnings go back after each batch.
