@@ -76,5 +76,5 @@ def decode_record(data: bytes) -> StsRecord | None:
     """The record in ``data`` (one JSON object), or None when it is not one record of the usual shape."""
     try:
         return _DECODER.decode(data)
-    except msgspec.DecodeError:  # also ValidationError (a field of another shape), trailing data …
+    except (msgspec.DecodeError, ValueError):  # a field of another shape, trailing data, bad UTF-8 …
         return None
