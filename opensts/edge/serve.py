@@ -211,7 +211,11 @@ def run_server(settings: Settings, socks: list[socket.socket]) -> None:
         finally:
             stop(signal.SIGTERM, None)
         return
-    quotas = SharedQuotas()  # before the fork: every worker charges the same buckets
+    quotas: QuotaStore | None = None
+    try:
+        quotas = SharedQuotas()  # before the fork: every worker charges the same buckets
+    except OSError as exc:  # no POSIX semaphores here (e.g. no /dev/shm): each worker its own buckets
+        print(f"warning: request quotas are kept per worker process ({exc})", file=sys.stderr)
     children += [_fork(lambda group=group: _run_worker(settings, group, quotas)) for group in groups]  # type: ignore[misc]
     for s in listening:  # the workers hold them: a worker that dies takes its sockets out of the group
         s.close()
