@@ -158,12 +158,16 @@ def test_regional_events_counted_without_parsing_keep_timeline_and_span(tmp_path
     """Regional events take the no-parse path in bulk; hours, first and last must still be exact."""
     times = [f"2025-09-0{d}T{h:02d}:{m:02d}:00Z" for d in (1, 2) for h in (9, 23) for m in (0, 59)]
     recs = [event(etype="regional", when=t) for t in times] + [event(etype="global", when="2025-09-01T12:00:00Z")]
-    (tmp_path / "t.json.gz").write_bytes(gzip.compress(orjson.dumps({"Records": recs})))
-    agg, _ = scan(plan([tmp_path]), jobs=1)
-    assert agg.totals == {"global": 1, "regional": 8, "unknown": 0}
-    assert agg.timeline == {"2025-09-01T09": [0, 2, 0], "2025-09-01T23": [0, 2, 0], "2025-09-02T09": [0, 2, 0],
-                            "2025-09-02T23": [0, 2, 0], "2025-09-01T12": [1, 0, 0]}
-    assert (agg.first, agg.last) == ("2025-09-01T09:00:00Z", "2025-09-02T23:59:00Z")
+    (tmp_path / "records" / "t.json.gz").parent.mkdir()
+    (tmp_path / "records" / "t.json.gz").write_bytes(gzip.compress(orjson.dumps({"Records": recs})))
+    (tmp_path / "lines" / "t.jsonl").parent.mkdir()
+    (tmp_path / "lines" / "t.jsonl").write_bytes(b"\n".join(orjson.dumps(r) for r in recs))
+    for shape in ("records", "lines"):
+        agg, _ = scan(plan([tmp_path / shape]), jobs=1)
+        assert agg.totals == {"global": 1, "regional": 8, "unknown": 0}
+        assert agg.timeline == {"2025-09-01T09": [0, 2, 0], "2025-09-01T23": [0, 2, 0], "2025-09-02T09": [0, 2, 0],
+                                "2025-09-02T23": [0, 2, 0], "2025-09-01T12": [1, 0, 0]}
+        assert (agg.first, agg.last) == ("2025-09-01T09:00:00Z", "2025-09-02T23:59:00Z")
 
 
 def test_exact_split_on_huge_unsplittable_tail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

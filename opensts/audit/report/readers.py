@@ -174,7 +174,7 @@ def _parse(chunks: Iterator[bytes], stats: ReadStats, sink: Callable[[Any], None
         yield from _array(buf, off + 1, chunks, stats, closing=b"]", sink=sink)
     elif first == b"{":
         if _is_json_lines(buf, off):
-            yield from _json_lines(buf[off:], chunks, stats)
+            yield from _json_lines(buf[off:], chunks, stats, sink)
         elif (m := _RECORDS_PREFIX.match(buf, off)) is not None:
             yield from _array(buf, m.end(), chunks, stats, closing=b"]}", sink=sink)
         else:
@@ -349,7 +349,8 @@ def _strip_closing(tail: bytes, closing: bytes) -> bytes | None:
     return tail
 
 
-def _json_lines(buf: bytes, chunks: Iterator[bytes], stats: ReadStats) -> Iterator[Any]:
+def _json_lines(buf: bytes, chunks: Iterator[bytes], stats: ReadStats,
+                sink: Callable[[Any], None] | None = None) -> Iterator[Any]:
     carry = buf
     at_eof = False
     while not at_eof:
@@ -362,6 +363,7 @@ def _json_lines(buf: bytes, chunks: Iterator[bytes], stats: ReadStats) -> Iterat
             carry += nxt
             lines = carry.split(b"\n")
             carry = lines.pop()
+        times: list[str] = []  # regional events of this chunk, counted without parsing, in bulk
         for line in lines:
             line = line.strip()
             if not line:
@@ -378,10 +380,26 @@ def _json_lines(buf: bytes, chunks: Iterator[bytes], stats: ReadStats) -> Iterat
                 else:
                     stats.not_records += 1
                 continue
-            try:
-                yield orjson.loads(line)
-            except orjson.JSONDecodeError:
-                stats.bad_records += 1
+            when = fast_regional(line)
+            if when is not None:
+                times.append(when)
+                continue
+            record = decode_record(line)
+            if record is None:
+                try:
+                    record = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    stats.bad_records += 1
+                    continue
+            if sink is not None:
+                sink(record)
+            else:
+                yield record
+        if times:
+            if sink is not None:
+                sink((REGIONAL, times))
+            else:
+                yield [(REGIONAL, times)]
 
 
 def _document(buf: bytes, chunks: Iterator[bytes], stats: ReadStats) -> Iterator[Any]:
