@@ -8,18 +8,22 @@ migrations and repository.
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from cryptography.exceptions import InvalidTag
+from sqlalchemy import Engine, create_engine, event, insert, inspect, select
+from sqlalchemy.exc import IntegrityError
 
-from opensts.store.cipher import SecretCipher, load_master_key
+from opensts.store.cipher import MASTER_KEY_ENV, SecretCipher, load_master_key
 from opensts.store.repository import SqlRepository
+from opensts.store.tables import meta
 
-__all__ = ["DATABASE_URL_ENV", "open_store", "migrate", "database_url"]
+__all__ = ["DATABASE_URL_ENV", "open_store", "migrate", "database_url", "check_master_key"]
 
 DATABASE_URL_ENV = "OPENSTS_DATABASE_URL"
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -60,4 +64,37 @@ def open_store(data_dir: Path, *, run_migrations: bool = True) -> SqlRepository:
     engine = make_engine(database_url(data_dir))
     if run_migrations or not inspect(engine).has_table("meta"):
         migrate(engine)
-    return SqlRepository(engine, SecretCipher(load_master_key(data_dir)))
+    cipher = SecretCipher(load_master_key(data_dir))
+    check_master_key(engine, cipher)
+    return SqlRepository(engine, cipher)
+
+
+_KEY_CHECK = "master_key_check"
+
+
+def check_master_key(engine: Engine, cipher: SecretCipher) -> None:
+    """Refuse a master key that cannot open this database's secrets, before anything uses it.
+
+    Why: a second server pointed at a shared (PostgreSQL) database without the first one's
+    ``OPENSTS_MASTER_KEY`` makes a key of its own; every sealed secret would then fail to open —
+    an InternalFailure on every request instead of a clear error at start.  The first open stores
+    a small value sealed with the key; every later open must be able to unseal it.
+    """
+    with engine.connect() as conn:
+        sealed = conn.execute(select(meta.c.value).where(meta.c.key == _KEY_CHECK)).scalar()
+    if sealed is None:
+        value = base64.b64encode(cipher.seal(b"opensts", _KEY_CHECK)).decode()
+        try:
+            with engine.begin() as conn:
+                conn.execute(insert(meta).values(key=_KEY_CHECK, value=value))
+            return
+        except IntegrityError:  # another process stored it first: check against theirs
+            with engine.connect() as conn:
+                sealed = conn.execute(select(meta.c.value).where(meta.c.key == _KEY_CHECK)).scalar()
+    try:
+        cipher.open(base64.b64decode(sealed), _KEY_CHECK)
+    except (InvalidTag, ValueError):
+        raise SystemExit(
+            f"error: the master key ({MASTER_KEY_ENV}, else DATA_DIR/master.key) is not the one this "
+            "database's secrets were sealed with; servers sharing a database must share the master key"
+        ) from None

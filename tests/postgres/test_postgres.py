@@ -119,6 +119,14 @@ def test_admin_cli_and_a_restart_on_the_same_database(server: Server, database: 
         stop_server(again)
 
 
+def test_a_server_with_another_master_key_is_refused_at_start(server: Server, database: str, tmp_path: Path) -> None:
+    """A second server on the same database without the first one's master key: a clear error at
+    start, not an InternalFailure on every request."""
+    with pytest.raises(RuntimeError, match="servers sharing a database must share the master key"):
+        start_server(tmp_path / "data", extra_env={"OPENSTS_DATABASE_URL": database})
+    assert server.client().get_caller_identity()["Account"] == ACCOUNT_ID  # type: ignore[attr-defined]
+
+
 def _master_key(server: Server) -> str:
     return base64.b64encode(load_master_key(server.data_dir)).decode()
 
