@@ -80,8 +80,7 @@ def check_master_key(engine: Engine, cipher: SecretCipher) -> None:
     an InternalFailure on every request instead of a clear error at start.  The first open stores
     a small value sealed with the key; every later open must be able to unseal it.
     """
-    with engine.connect() as conn:
-        sealed = conn.execute(select(meta.c.value).where(meta.c.key == _KEY_CHECK)).scalar()
+    sealed = _stored_check(engine)
     if sealed is None:
         value = base64.b64encode(cipher.seal(b"opensts", _KEY_CHECK)).decode()
         try:
@@ -89,8 +88,7 @@ def check_master_key(engine: Engine, cipher: SecretCipher) -> None:
                 conn.execute(insert(meta).values(key=_KEY_CHECK, value=value))
             return
         except IntegrityError:  # another process stored it first: check against theirs
-            with engine.connect() as conn:
-                sealed = conn.execute(select(meta.c.value).where(meta.c.key == _KEY_CHECK)).scalar()
+            sealed = _stored_check(engine)
     try:
         cipher.open(base64.b64decode(sealed), _KEY_CHECK)
     except (InvalidTag, ValueError):
@@ -98,3 +96,8 @@ def check_master_key(engine: Engine, cipher: SecretCipher) -> None:
             f"error: the master key ({MASTER_KEY_ENV}, else DATA_DIR/master.key) is not the one this "
             "database's secrets were sealed with; servers sharing a database must share the master key"
         ) from None
+
+
+def _stored_check(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return conn.execute(select(meta.c.value).where(meta.c.key == _KEY_CHECK)).scalar()

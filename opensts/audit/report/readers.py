@@ -363,6 +363,8 @@ def _json_lines(buf: bytes, chunks: Iterator[bytes], stats: ReadStats,
             carry += nxt
             lines = carry.split(b"\n")
             carry = lines.pop()
+        batch: list[Any] = []
+        put = sink or batch.append
         times: list[str] = []  # regional events of this chunk, counted without parsing, in bulk
         for line in lines:
             line = line.strip()
@@ -391,15 +393,11 @@ def _json_lines(buf: bytes, chunks: Iterator[bytes], stats: ReadStats,
                 except orjson.JSONDecodeError:
                     stats.bad_records += 1
                     continue
-            if sink is not None:
-                sink(record)
-            else:
-                yield record
+            put(record)
         if times:
-            if sink is not None:
-                sink((REGIONAL, times))
-            else:
-                yield [(REGIONAL, times)]
+            put((REGIONAL, times))
+        if batch:
+            yield batch
 
 
 def _document(buf: bytes, chunks: Iterator[bytes], stats: ReadStats) -> Iterator[Any]:
