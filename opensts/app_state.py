@@ -23,6 +23,7 @@ from opensts.regions.rules import RegionRules
 from opensts.service.authorization import Authorizer
 from opensts.service.context import RequestInfo
 from opensts.service.iam import IamService
+from opensts.service.organizations import OrganizationsService
 from opensts.service.sts import StsService
 from opensts.settings import Settings
 from opensts.store.cache import StoreCache
@@ -48,6 +49,7 @@ class AppState:
     quotas: Quotas
     sts_service: StsService
     iam_service: IamService
+    organizations: OrganizationsService
     audit: AuditTrail | None = None
 
     def now(self) -> datetime:
@@ -102,5 +104,6 @@ def build_state(settings: Settings, quota_store: QuotaStore | None = None) -> Ap
         quotas=Quotas(config.quotas, quota_store),
         sts_service=StsService(keyring, cache, authorizer, rules, settings),
         iam_service=IamService(repo, cache, authorizer, iam, settings),
+        organizations=OrganizationsService(cache, authorizer),
         audit=AuditTrail(settings.data_dir, config) if settings.audit else None,
     )

@@ -23,7 +23,8 @@ from opensts.service.context import RequestInfo
 __all__ = ["build_events", "EVENT_VERSION", "READ_ONLY_STS", "java_time", "extended_request_id", "Call"]
 
 EVENT_VERSION = "1.11"
-_SOURCES = {"sts": "sts.amazonaws.com", "iam": "iam.amazonaws.com", "account": "account.amazonaws.com"}
+_SOURCES = {"sts": "sts.amazonaws.com", "iam": "iam.amazonaws.com", "account": "account.amazonaws.com",
+            "organizations": "organizations.amazonaws.com"}
 #: readOnly per STS action (IAM docs): AssumeRole* are readOnly true with responseElements.
 READ_ONLY_STS = {
     "AssumeRole": True, "AssumeRoleWithSAML": True, "AssumeRoleWithWebIdentity": True, "GetCallerIdentity": True,
@@ -173,6 +174,8 @@ def user_identity(caller: Caller | None, info: RequestInfo) -> dict[str, Any]:
                                         "userName": user_arn.rsplit("/", 1)[-1]}
         if session.source_identity:
             context["sourceIdentity"] = session.source_identity
+        if session.extra.get("assumed_root"):
+            context["assumedRoot"] = "true"
         ident["sessionContext"] = context
     return ident
 
@@ -234,6 +237,9 @@ def _cross_account(trail_region: str, record: dict[str, Any], caller: Caller, ow
 
 def _owner_account(call: Call) -> str:
     """The account whose trail gets the event: the role's for AssumeRole*, else the caller's."""
+    owner = call.info.extra.get("owner_account")
+    if isinstance(owner, str):  # AssumeRoot: the member account
+        return owner
     result = call.result or {}
     user = result.get("AssumedRoleUser") if isinstance(result, Mapping) else None
     if isinstance(user, Mapping) and isinstance(user.get("Arn"), str):

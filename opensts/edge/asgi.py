@@ -93,6 +93,12 @@ class StsAsgiApp:
             status, payload, ctype, extra, call = serve_account_api(self.state, req, http, auth, request_id)
             await self._audit(call)
             return status, payload, ctype, extra
+        if auth is not None and auth.service == "organizations" and "Action" not in params:
+            from opensts.edge.organizations_api import serve_organizations_api
+
+            status, payload, ctype, extra, call = serve_organizations_api(self.state, req, http, auth, request_id)
+            await self._audit(call)
+            return status, payload, ctype, extra
         if auth is not None and auth.service == "cloudtrail" and "Action" not in params:
             from opensts.edge.cloudtrail_api import serve_cloudtrail_api
 

@@ -234,7 +234,9 @@ def resource_format_error(r: str) -> str | None:
         return f"IAM resource {r} cannot contain region information."
     if service == "s3" and not rest3.startswith(":") and not resource_part.startswith("accesspoint/"):
         return f"Resource {r} can not contain region information."
-    if service == "iam" and resource_part != "*" and not resource_part.startswith(IAM_PATHS):
+    # ``root`` is not in IAM's message, but AWS documents ``arn:aws:iam::*:root`` as the resource of
+    # sts:AssumeRoot (a member account's root user), and IAM accepts it.
+    if service == "iam" and resource_part not in ("*", "root") and not resource_part.startswith(IAM_PATHS):
         return ('IAM resource path must either be "*" or start with ' + ", ".join(IAM_PATHS) + ".")
     return None
 

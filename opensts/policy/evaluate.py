@@ -348,7 +348,9 @@ def evaluate(policies: PolicySet, ctx: RequestContext, *, explain: bool = False)
     b_ok = bound is None or bound.allow > 0
     s_ok = sess is None or sess.allow > 0
     i_ok = root or (ident is not None and ident.allow > 0)
-    id_ok = root or (i_ok and b_ok and s_ok)
+    # The root user needs no policy, but a root session is still bound by its session policies
+    # (AssumeRoot's task policy).
+    id_ok = (root or (i_ok and b_ok)) and s_ok
     if trace is not None:
         trace.steps.append(
             f"identity policies: {'allow' if i_ok else 'no allow'}"

@@ -14,7 +14,7 @@ from typing import Any
 from opensts.auth.principals import Caller
 from opensts.policy import PolicySet, access_denied_message, authorize_assume_role, parse_policy
 from opensts.protocol.errors import AccessDenied
-from opensts.service.authorization import Authorizer
+from opensts.service.authorization import Authorizer, is_assumed_root
 from opensts.service.context import RequestInfo
 from opensts.service.minting import Minter
 from opensts.service.role_session import RoleSession, mint_role_session
@@ -102,7 +102,7 @@ class AssumeRoleAction:
         return self._build_policies(caller, role)
 
     def _build_policies(self, caller: Caller, role: RoleRecord) -> PolicySet:
-        mine = self._authz.caller_policies(caller) if caller.type != "Root" else None
+        mine = self._authz.caller_policies(caller) if caller.type != "Root" or is_assumed_root(caller) else None
         return PolicySet.build(
             identity=mine.identity if mine else (),
             boundary=mine.boundary if mine else None,

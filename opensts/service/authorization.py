@@ -13,6 +13,7 @@ Where the policies come from, per caller:
   a relying service can evaluate with no database read (and ``SimulatePrincipalPolicy`` on a
   session's own ARN does).
 * federated user (GetFederationToken): the user's policies ∩ the session policies.
+* root session (AssumeRoot): everything, ∩ the task policy sealed in the token as its session policy.
 
 GetSessionToken sessions without MFA and all federated-user sessions may not call IAM, as on AWS.
 """
@@ -37,7 +38,7 @@ from opensts.protocol.errors import AccessDenied
 from opensts.service.context import RequestInfo
 from opensts.store.cache import StoreCache
 
-__all__ = ["Authorizer", "CallerPolicies", "principal_of"]
+__all__ = ["Authorizer", "CallerPolicies", "principal_of", "is_assumed_root"]
 
 #: What a root user's federated session starts from before its session policies narrow it.
 ROOT_EQUIVALENT = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
@@ -55,6 +56,11 @@ class CallerPolicies:
         return PolicySet.build(
             identity=self.identity, boundary=self.boundary, session=self.session, strict=False, **extra
         )
+
+
+def is_assumed_root(caller: Caller) -> bool:
+    """A root session opened by AssumeRoot: unlike the root user, bound by its task policy."""
+    return caller.session is not None and bool(caller.session.extra.get("assumed_root"))
 
 
 def principal_of(caller: Caller) -> Principal:
@@ -123,7 +129,7 @@ class Authorizer:
             if not identity and boundary is None and isinstance(sealed, dict) and not self._role_exists(session.parent_id):
                 identity, boundary = tuple(sealed.get("i", ())), sealed.get("b")
             return CallerPolicies(identity, boundary, _session_policies(session.session_policies, session.extra))
-        if session.extra.get("root_parent"):
+        if session.extra.get("root_parent") or caller.type == "Root":
             identity, boundary = (ROOT_EQUIVALENT,), None
         else:
             identity, boundary = self.user_policies(session.parent_id or "")
@@ -137,6 +143,9 @@ class Authorizer:
         assert caller is not None
         session = caller.session
         principal = principal_of(caller)
+        org = self._cache.organization(caller.account_id)
+        if session is not None and session.extra.get("assumed_root"):
+            keys = {**(keys or {}), "aws:AssumedRoot": "true"}
         base = sts_context_keys(
             principal,
             now=info.now,
@@ -145,6 +154,8 @@ class Authorizer:
             source_ip=info.source_ip or None,
             user_agent=info.user_agent or None,
             principal_tags=self.principal_tags(caller),
+            principal_org_id=org.id if org else None,
+            principal_org_paths=(f"{org.id}/{org.root_id}/",) if org else None,
             mfa_present=bool(session and session.mfa_authenticated) if session else None,
             mfa_age_seconds=int(info.epoch - (session.mfa_auth_time or session.issued_at))
             if session and session.mfa_authenticated
@@ -170,7 +181,7 @@ class Authorizer:
         ctx = self.context(info, action, resource, keys)
         caller = info.caller
         assert caller is not None
-        if caller.type == "Root":
+        if caller.type == "Root" and not is_assumed_root(caller):
             return ctx, None
         decision = evaluate(self.caller_policies(caller).policy_set(), ctx, explain=explain)
         if decision.allowed:

@@ -3,7 +3,7 @@
 Handlers receive the request facts (``RequestInfo``) and the input parsed and validated by the
 wire layer (botocore-shaped: model member names, ints as int, lists as lists) and return the
 result dict that the wire layer renders. They never see HTTP or XML. A refusal is a
-``ServiceError``. AssumeRole's rules live in ``assume_role.py``, session rules in
+``ServiceError``. AssumeRole's rules live in ``assume_role.py``, AssumeRoot's in ``assume_root.py``, session rules in
 ``sessions.py``, minting in ``minting.py``.
 """
 
@@ -17,6 +17,7 @@ from opensts.policy import access_denied_message, parse_policy
 from opensts.protocol.errors import AccessDenied, InvalidParameterValue, NotImplementedYet, ServiceError, ValidationError
 from opensts.regions.rules import RegionRules
 from opensts.service.assume_role import AssumeRoleAction
+from opensts.service.assume_root import AssumeRootAction
 from opensts.service.authorization import Authorizer
 from opensts.service.authz_message import HEADER, AuthorizationMessages
 from opensts.service.context import RequestInfo
@@ -65,6 +66,7 @@ class StsService:
         self._minter = Minter(keyring, regions)
         self._mfa = MfaChecker(cache.repo)  # type: ignore[arg-type]
         self._assume_role = AssumeRoleAction(cache, authorizer, self._minter, self._mfa)
+        self._assume_root = AssumeRootAction(cache, self._minter, self._authorize)
         self.messages = AuthorizationMessages(keyring)
         self.federation = FederationActions(cache=cache, authorizer=authorizer, minter=self._minter, regions=regions,
                                             settings=settings, keyring=keyring)
@@ -122,6 +124,10 @@ class StsService:
     @action("AssumeRole")
     def assume_role(self, info: RequestInfo, params: dict[str, Any]) -> dict[str, Any]:
         return self._assume_role(info, params)
+
+    @action("AssumeRoot")
+    def assume_root(self, info: RequestInfo, params: dict[str, Any]) -> dict[str, Any]:
+        return self._assume_root(info, params)
 
     @action("GetFederationToken")
     def get_federation_token(self, info: RequestInfo, params: dict[str, Any]) -> dict[str, Any]:

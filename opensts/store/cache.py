@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from opensts.store.organization_repository import OrganizationRecord
 from opensts.store.repository import AccessKeyRecord, AccountRecord, Repository, UserRecord
 
 __all__ = ["StoreCache"]
@@ -22,6 +23,7 @@ _MAX_ENTRIES = 100_000
 
 
 _MISSING = object()
+_NO_ORG = ("no organization",)
 
 
 class StoreCache:
@@ -65,6 +67,12 @@ class StoreCache:
 
     def account(self, account_id: str) -> AccountRecord | None:
         return self._get("account", account_id, self.repo.get_account)
+
+    def organization(self, account_id: str) -> OrganizationRecord | None:
+        """The organization ``account_id`` manages or belongs to (absence is cached too: it is
+        asked on every policy decision, and joining an organization is a write, which clears it)."""
+        found = self._get("organization", account_id, lambda a: self.repo.organization_of(a) or _NO_ORG)  # type: ignore[attr-defined]
+        return found if found is not _NO_ORG else None  # type: ignore[return-value]
 
     def memo(self, kind: str, key: str, load: Callable[[str], T]) -> T:
         """Cache any derived value (e.g. a user's policy documents) under the same invalidation."""

@@ -243,3 +243,44 @@ saml_assertion_ids = Table(
     Column("assertion_key", String(128), primary_key=True),  # sha256(issuer + ID)
     Column("expires_at", BigInteger, nullable=False),
 )
+
+# -- Organizations (migration 0007) ---------------------------------------------------------------
+
+# An organization: its management account, the id of its one root, the feature set, the IAM
+# features enabled for it (centralized root access: RootCredentialsManagement, RootSessions) and
+# the AWS services given trusted access — both comma-separated, small sets.
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("id", String(34), primary_key=True),  # o-…
+    Column("management_account_id", String(12), ForeignKey("accounts.id"), nullable=False, unique=True),
+    Column("root_id", String(32), nullable=False),  # r-…
+    Column("feature_set", String(32), nullable=False),
+    Column("iam_features", Text, nullable=False, server_default=""),
+    Column("service_access", Text, nullable=False, server_default=""),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# Member accounts (the management account is not listed here): how and when each joined; the
+# CreateAccount request that created it, for DescribeCreateAccountStatus.
+organization_accounts = Table(
+    "organization_accounts",
+    metadata,
+    Column("account_id", String(12), ForeignKey("accounts.id"), primary_key=True),
+    Column("organization_id", String(34), ForeignKey("organizations.id"), nullable=False),
+    Column("email", String(64), nullable=False),
+    Column("joined_method", String(16), nullable=False),  # CREATED | INVITED
+    Column("joined_at", BigInteger, nullable=False),
+    Column("create_request_id", String(40), nullable=True, unique=True),
+    Index("ix_organization_accounts_org", "organization_id"),
+)
+
+# Delegated administrators: a member account trusted to administer one AWS service for the org.
+delegated_administrators = Table(
+    "delegated_administrators",
+    metadata,
+    Column("account_id", String(12), ForeignKey("accounts.id"), primary_key=True),
+    Column("service_principal", String(128), primary_key=True),
+    Column("organization_id", String(34), ForeignKey("organizations.id"), nullable=False),
+    Column("registered_at", BigInteger, nullable=False),
+)

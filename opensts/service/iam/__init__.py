@@ -1,7 +1,8 @@
 """The IAM query API (2010-05-08), served on the same listener as STS.
 
 ``IamService`` combines one handler mixin per concept (users & access keys, roles, inline
-policies, managed policies, tags, identity providers, virtual MFA, account settings, simulation)
+policies, managed policies, tags, identity providers, virtual MFA, account settings, simulation,
+centralized root access)
 and builds its dispatch table once. Every action authorizes the caller for ``iam:<Action>`` on
 the entity's ARN first and only ever sees entities of the caller's own account.
 """
@@ -19,6 +20,7 @@ from opensts.service.iam.aws_managed import seed_aws_managed_policies
 from opensts.service.iam.inline import InlinePolicyActions
 from opensts.service.iam.managed import ManagedPolicyActions
 from opensts.service.iam.mfa import MfaActions
+from opensts.service.iam.organizations import OrganizationFeatureActions
 from opensts.service.iam.outbound import OutboundFederationActions
 from opensts.service.iam.providers import ProviderActions
 from opensts.service.iam.roles import RoleActions
@@ -45,6 +47,7 @@ class IamService(
     AccountActions,
     SimulationActions,
     OutboundFederationActions,
+    OrganizationFeatureActions,
 ):
     def __init__(self, repo: SqlRepository, cache: StoreCache, authorizer: Authorizer, spec: ServiceSpec,
                  settings: Any = None) -> None:

@@ -13,7 +13,7 @@ import json
 
 from opensts.store.repository import SqlRepository
 
-__all__ = ["AWS_MANAGED_POLICIES", "seed_aws_managed_policies", "aws_policy_arn"]
+__all__ = ["AWS_MANAGED_POLICIES", "ROOT_TASK_POLICY_ARNS", "seed_aws_managed_policies", "aws_policy_arn"]
 
 
 def aws_policy_arn(name: str, path: str = "/") -> str:
@@ -27,6 +27,8 @@ def _doc(*statements: dict[str, object]) -> str:
 def _allow(actions: object, **extra: object) -> dict[str, object]:
     return {"Effect": "Allow", "Action": actions, "Resource": "*", **extra}
 
+
+ROOT_TASK_PATH = "/root-task/"
 
 # name -> (path, description, document)
 AWS_MANAGED_POLICIES: dict[str, tuple[str, str, str]] = {
@@ -88,7 +90,40 @@ AWS_MANAGED_POLICIES: dict[str, tuple[str, str, str]] = {
         _doc(_allow(["s3:Get*", "s3:List*", "s3:Describe*", "s3-object-lambda:Get*", "s3-object-lambda:List*"])),
     ),
     "AWSDenyAll": ("/", "Denies all access.", _doc({"Effect": "Deny", "Action": "*", "Resource": "*"})),
+    # The task policies of AssumeRoot (path /root-task/): a root session may do only these.
+    "IAMAuditRootUserCredentials": (
+        ROOT_TASK_PATH, "Audit the root user credentials of a member account.",
+        _doc(_allow([
+            "iam:GetAccountSummary", "iam:GetAccessKeyLastUsed", "iam:GetLoginProfile", "iam:GetUser",
+            "iam:ListAccessKeys", "iam:ListMFADevices", "iam:ListSigningCertificates",
+        ])),
+    ),
+    "IAMCreateRootUserPassword": (
+        ROOT_TASK_PATH, "Allow the root user of a member account to recover its password.",
+        _doc(_allow(["iam:CreateLoginProfile", "iam:GetLoginProfile", "iam:GetUser"])),
+    ),
+    "IAMDeleteRootUserCredentials": (
+        ROOT_TASK_PATH, "Delete the root user credentials of a member account.",
+        _doc(_allow([
+            "iam:DeactivateMFADevice", "iam:DeleteAccessKey", "iam:DeleteLoginProfile",
+            "iam:DeleteSigningCertificate", "iam:GetAccessKeyLastUsed", "iam:GetLoginProfile", "iam:GetUser",
+            "iam:ListAccessKeys", "iam:ListMFADevices", "iam:ListSigningCertificates",
+        ])),
+    ),
+    "S3UnlockBucketPolicy": (
+        ROOT_TASK_PATH, "Delete a bucket policy that denies all principals access to the bucket.",
+        _doc(_allow(["s3:DeleteBucketPolicy", "s3:GetBucketPolicy", "s3:ListAllMyBuckets"])),
+    ),
+    "SQSUnlockQueuePolicy": (
+        ROOT_TASK_PATH, "Delete a queue policy that denies all principals access to the queue.",
+        _doc(_allow(["sqs:GetQueueAttributes", "sqs:ListQueues", "sqs:SetQueueAttributes"])),
+    ),
 }
+
+#: AssumeRoot's TaskPolicyArn must name one of these.
+ROOT_TASK_POLICY_ARNS = frozenset(
+    aws_policy_arn(name, path) for name, (path, _, _) in AWS_MANAGED_POLICIES.items() if path == ROOT_TASK_PATH
+)
 
 _KNOWN_IDS = {"AdministratorAccess": "ANPAIWMBCKSKIEE64ZLYK"}
 

@@ -1,0 +1,51 @@
+"""AWS Organizations: organizations, their member accounts and delegated administrators (for
+AssumeRoot's centralized root access and the ``aws:PrincipalOrgID`` condition key).
+
+Revision ID: 0007
+Revises: 0006
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "organizations",
+        sa.Column("id", sa.String(34), primary_key=True),
+        sa.Column("management_account_id", sa.String(12), sa.ForeignKey("accounts.id"), nullable=False, unique=True),
+        sa.Column("root_id", sa.String(32), nullable=False),
+        sa.Column("feature_set", sa.String(32), nullable=False),
+        sa.Column("iam_features", sa.Text, nullable=False, server_default=""),
+        sa.Column("service_access", sa.Text, nullable=False, server_default=""),
+        sa.Column("created_at", sa.BigInteger, nullable=False),
+    )
+    op.create_table(
+        "organization_accounts",
+        sa.Column("account_id", sa.String(12), sa.ForeignKey("accounts.id"), primary_key=True),
+        sa.Column("organization_id", sa.String(34), sa.ForeignKey("organizations.id"), nullable=False),
+        sa.Column("email", sa.String(64), nullable=False),
+        sa.Column("joined_method", sa.String(16), nullable=False),
+        sa.Column("joined_at", sa.BigInteger, nullable=False),
+        sa.Column("create_request_id", sa.String(40), nullable=True, unique=True),
+    )
+    op.create_index("ix_organization_accounts_org", "organization_accounts", ["organization_id"])
+    op.create_table(
+        "delegated_administrators",
+        sa.Column("account_id", sa.String(12), sa.ForeignKey("accounts.id"), primary_key=True),
+        sa.Column("service_principal", sa.String(128), primary_key=True),
+        sa.Column("organization_id", sa.String(34), sa.ForeignKey("organizations.id"), nullable=False),
+        sa.Column("registered_at", sa.BigInteger, nullable=False),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("delegated_administrators")
+    op.drop_index("ix_organization_accounts_org", "organization_accounts")
+    op.drop_table("organization_accounts")
+    op.drop_table("organizations")

@@ -1,0 +1,144 @@
+"""Organizations in the store (mixed into SqlRepository): an organization, its member accounts
+and delegated administrators. Writes bump the store generation: the organization an account
+belongs to is cached (``aws:PrincipalOrgID`` is read on every policy evaluation)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+
+from opensts.frozen import frozen
+from opensts.store import tables as t
+
+__all__ = ["OrganizationRepositoryMixin", "OrganizationRecord", "MemberRecord", "DelegatedAdminRecord"]
+
+
+@frozen
+class OrganizationRecord:
+    id: str
+    management_account_id: str
+    root_id: str
+    feature_set: str
+    iam_features: frozenset[str]
+    service_access: frozenset[str]
+    created_at: int
+
+
+@frozen
+class MemberRecord:
+    account_id: str
+    organization_id: str
+    email: str
+    joined_method: str
+    joined_at: int
+    create_request_id: str | None
+
+
+@frozen
+class DelegatedAdminRecord:
+    account_id: str
+    service_principal: str
+    organization_id: str
+    registered_at: int
+
+
+def _set(text: str) -> frozenset[str]:
+    return frozenset(item for item in text.split(",") if item)
+
+
+def _org(row: Any) -> OrganizationRecord:
+    return OrganizationRecord(row.id, row.management_account_id, row.root_id, row.feature_set,
+                              _set(row.iam_features), _set(row.service_access), row.created_at)
+
+
+def _member(row: Any) -> MemberRecord:
+    return MemberRecord(row.account_id, row.organization_id, row.email, row.joined_method, row.joined_at,
+                        row.create_request_id)
+
+
+class OrganizationRepositoryMixin:
+    engine: Any
+
+    def _write(self, *statements: object) -> None:  # pragma: no cover - provided by SqlRepository
+        raise NotImplementedError
+
+    def _rows(self, query: Any) -> list[Any]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).all())
+
+    # -- organizations ----------------------------------------------------------------------
+    def create_organization(self, org_id: str, root_id: str, management_account_id: str, feature_set: str) -> None:
+        self._write(insert(t.organizations).values(
+            id=org_id, management_account_id=management_account_id, root_id=root_id, feature_set=feature_set,
+            iam_features="", service_access="", created_at=int(time.time()),
+        ))
+
+    def get_organization(self, org_id: str) -> OrganizationRecord | None:
+        rows = self._rows(select(t.organizations).where(t.organizations.c.id == org_id))
+        return _org(rows[0]) if rows else None
+
+    def organization_of(self, account_id: str) -> OrganizationRecord | None:
+        """The organization ``account_id`` manages or is a member of, or None."""
+        o, m = t.organizations.c, t.organization_accounts.c
+        rows = self._rows(select(t.organizations).where(o.management_account_id == account_id))
+        if not rows:
+            member = select(m.organization_id).where(m.account_id == account_id).scalar_subquery()
+            rows = self._rows(select(t.organizations).where(o.id == member))
+        return _org(rows[0]) if rows else None
+
+    def delete_organization(self, org_id: str) -> None:
+        self._write(delete(t.organizations).where(t.organizations.c.id == org_id))
+
+    def set_organization_sets(self, org_id: str, *, iam_features: frozenset[str] | None = None,
+                              service_access: frozenset[str] | None = None) -> None:
+        values: dict[str, str] = {}
+        if iam_features is not None:
+            values["iam_features"] = ",".join(sorted(iam_features))
+        if service_access is not None:
+            values["service_access"] = ",".join(sorted(service_access))
+        self._write(update(t.organizations).where(t.organizations.c.id == org_id).values(**values))
+
+    # -- member accounts --------------------------------------------------------------------
+    def add_member_account(self, org_id: str, account_id: str, email: str, method: str,
+                           request_id: str | None = None) -> MemberRecord:
+        now = int(time.time())
+        self._write(insert(t.organization_accounts).values(
+            account_id=account_id, organization_id=org_id, email=email, joined_method=method, joined_at=now,
+            create_request_id=request_id,
+        ))
+        return MemberRecord(account_id, org_id, email, method, now, request_id)
+
+    def member_accounts(self, org_id: str) -> list[MemberRecord]:
+        m = t.organization_accounts.c
+        return [_member(r) for r in self._rows(select(t.organization_accounts).where(m.organization_id == org_id)
+                                                .order_by(m.joined_at, m.account_id))]
+
+    def member_account(self, account_id: str) -> MemberRecord | None:
+        rows = self._rows(select(t.organization_accounts).where(t.organization_accounts.c.account_id == account_id))
+        return _member(rows[0]) if rows else None
+
+    def member_by_create_request(self, request_id: str) -> MemberRecord | None:
+        m = t.organization_accounts.c
+        rows = self._rows(select(t.organization_accounts).where(m.create_request_id == request_id))
+        return _member(rows[0]) if rows else None
+
+    # -- delegated administrators -------------------------------------------------------------
+    def register_delegated_admin(self, org_id: str, account_id: str, service_principal: str) -> None:
+        self._write(insert(t.delegated_administrators).values(
+            account_id=account_id, service_principal=service_principal, organization_id=org_id,
+            registered_at=int(time.time()),
+        ))
+
+    def deregister_delegated_admin(self, account_id: str, service_principal: str) -> None:
+        d = t.delegated_administrators.c
+        self._write(delete(t.delegated_administrators).where(d.account_id == account_id,
+                                                             d.service_principal == service_principal))
+
+    def delegated_admins(self, org_id: str) -> list[DelegatedAdminRecord]:
+        d = t.delegated_administrators.c
+        rows = self._rows(select(t.delegated_administrators).where(d.organization_id == org_id)
+                          .order_by(d.registered_at, d.account_id))
+        return [DelegatedAdminRecord(r.account_id, r.service_principal, r.organization_id, r.registered_at)
+                for r in rows]
