@@ -29,6 +29,9 @@ from opensts.store.organization_repository import MemberRecord, OrganizationReco
 __all__ = ["OrganizationsService", "OrganizationsError", "IAM_SERVICE_PRINCIPAL", "may_assume_root"]
 
 IAM_SERVICE_PRINCIPAL = "iam.amazonaws.com"
+#: The IAM features of centralized root access (ListOrganizationsFeatures' names).
+ROOT_SESSIONS = "RootSessions"
+ROOT_CREDENTIALS_MANAGEMENT = "RootCredentialsManagement"
 ACCESS_ROLE = "OrganizationAccountAccessRole"
 
 Handler = Callable[[RequestInfo, dict[str, Any]], dict[str, Any]]
@@ -37,8 +40,6 @@ Handler = Callable[[RequestInfo, dict[str, Any]], dict[str, Any]]
 def may_assume_root(repo: Any, org: OrganizationRecord, account_id: str) -> bool:
     """Centralized root sessions are enabled and ``account_id`` administers them: the
     management account, or the delegated administrator for IAM."""
-    from opensts.service.iam.organizations import ROOT_SESSIONS
-
     if ROOT_SESSIONS not in org.iam_features:
         return False
     return org.management_account_id == account_id or any(

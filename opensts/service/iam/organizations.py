@@ -10,13 +10,10 @@ from __future__ import annotations
 
 from opensts.service.context import RequestInfo
 from opensts.service.iam._base import IamBase, Params, Result, action
-from opensts.service.organizations import IAM_SERVICE_PRINCIPAL
+from opensts.service.organizations import IAM_SERVICE_PRINCIPAL, ROOT_CREDENTIALS_MANAGEMENT, ROOT_SESSIONS
 from opensts.store.organization_repository import OrganizationRecord
 
-__all__ = ["OrganizationFeatureActions", "ROOT_SESSIONS", "ROOT_CREDENTIALS_MANAGEMENT"]
-
-ROOT_SESSIONS = "RootSessions"
-ROOT_CREDENTIALS_MANAGEMENT = "RootCredentialsManagement"
+__all__ = ["OrganizationFeatureActions"]
 
 
 class OrganizationFeatureActions(IamBase):
