@@ -2,10 +2,11 @@
 call for STS activation per Region — on the same listener as STS.
 
 ``aws account enable-region | disable-region | get-region-opt-status | list-regions`` work
-unmodified. The four operations are tiny, so the REST-JSON wire is handled here directly
-(constraints from the botocore model: RegionName 1–50 characters, AccountId 12 digits,
-MaxResults 1–50). Errors are REST-JSON errors: ``x-amzn-ErrorType`` header and
-``{"message": …}`` body, with the model's HTTP status.
+unmodified, also with ``--account-id`` for a member account from its organization's management
+account (or Account Management's delegated administrator), as on AWS. The four operations are
+tiny, so the REST-JSON wire is handled here directly (constraints from the botocore model:
+RegionName 1–50 characters, AccountId 12 digits, MaxResults 1–50). Errors are REST-JSON errors:
+``x-amzn-ErrorType`` header and ``{"message": …}`` body, with the model's HTTP status.
 
 STS activation has no AWS API (AWS offers it in the IAM console only); OpenSTS adds
 ``POST /opensts/setStsRegionStatus`` ``{"AccountId"?, "RegionName", "Active": bool}`` and
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["serve_account_api"]
 
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
+ACCOUNT_SERVICE_PRINCIPAL = "account.amazonaws.com"
 
 
 class _JsonError(ServiceError):
@@ -87,9 +89,9 @@ def _serve(state: AppState, req: Request, http: HttpRequest, auth: SigV4Auth, re
     info.secure_transport, info.source_ip = req.secure, req.client_ip
     info.user_agent = req.header("user-agent")[:1024]
     seen.update(info=info, params=params, tls=req.tls)
-    account = _account(params, caller.account_id)
+    account, resource = _account(state, params, caller.account_id)
     prefix = "opensts" if operation.endswith("StsRegionStatus") else "account"
-    state.authorizer.authorize(info, f"{prefix}:{operation}", f"arn:aws:account::{account}:account")
+    state.authorizer.authorize(info, f"{prefix}:{operation}", resource)
     rules = state.region_rules
     if operation == "ListRegions":
         return _list_regions(state, account, params)
@@ -134,13 +136,30 @@ def _body(raw: bytes) -> dict[str, Any]:
     return value
 
 
-def _account(params: dict[str, Any], own: str) -> str:
+def _account(state: AppState, params: dict[str, Any], own: str) -> tuple[str, str]:
+    """(the account the call is about, its ARN as the authorization resource).
+
+    ``AccountId`` may name another account only from the management account of its organization,
+    or from the delegated administrator for Account Management, with trusted access enabled for
+    ``account.amazonaws.com`` in an all-features organization — AWS's rule."""
     account = params.get("AccountId", own)
     if not isinstance(account, str) or not _ACCOUNT_RE.match(account):
         raise _error("ValidationException", 400, "Invalid AccountId: must be a 12-digit account ID.")
-    if account != own:  # Organizations delegation is not modelled: only the caller's own account
+    if account == own:
+        return own, f"arn:aws:account::{own}:account"
+    org = state.cache.organization(own)
+    if org is None or not _administers(state, org, own) or state.cache.organization(account) != org \
+            or account == org.management_account_id:
         raise _error("AccessDeniedException", 403, "You can only access or modify your own account.")
-    return account
+    return account, f"arn:aws:account::{org.management_account_id}:account/{org.id}/{account}"
+
+
+def _administers(state: AppState, org: Any, account: str) -> bool:
+    if org.feature_set != "ALL" or ACCOUNT_SERVICE_PRINCIPAL not in org.service_access:
+        return False
+    return account == org.management_account_id or any(
+        d.account_id == account and d.service_principal == ACCOUNT_SERVICE_PRINCIPAL
+        for d in state.repo.delegated_admins(org.id))
 
 
 def _region_name(state: AppState, params: dict[str, Any]) -> str:

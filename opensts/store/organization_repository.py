@@ -12,7 +12,8 @@ from sqlalchemy import delete, insert, select, update
 from opensts.frozen import frozen
 from opensts.store import tables as t
 
-__all__ = ["OrganizationRepositoryMixin", "OrganizationRecord", "MemberRecord", "DelegatedAdminRecord"]
+__all__ = ["OrganizationRepositoryMixin", "OrganizationRecord", "MemberRecord", "DelegatedAdminRecord",
+           "HandshakeRecord"]
 
 
 @frozen
@@ -42,6 +43,17 @@ class DelegatedAdminRecord:
     service_principal: str
     organization_id: str
     registered_at: int
+
+
+@frozen
+class HandshakeRecord:
+    id: str
+    organization_id: str
+    target_account_id: str
+    state: str
+    notes: str | None
+    requested_at: int
+    expires_at: int
 
 
 def _set(text: str) -> frozenset[str]:
@@ -89,7 +101,9 @@ class OrganizationRepositoryMixin:
         return _org(rows[0]) if rows else None
 
     def delete_organization(self, org_id: str) -> None:
-        self._write(delete(t.organizations).where(t.organizations.c.id == org_id))
+        self._write(delete(t.handshakes).where(t.handshakes.c.organization_id == org_id),
+                    delete(t.delegated_administrators).where(t.delegated_administrators.c.organization_id == org_id),
+                    delete(t.organizations).where(t.organizations.c.id == org_id))
 
     def set_organization_sets(self, org_id: str, *, iam_features: frozenset[str] | None = None,
                               service_access: frozenset[str] | None = None) -> None:
@@ -119,6 +133,12 @@ class OrganizationRepositoryMixin:
         rows = self._rows(select(t.organization_accounts).where(t.organization_accounts.c.account_id == account_id))
         return _member(rows[0]) if rows else None
 
+    def remove_member_account(self, account_id: str) -> None:
+        """Out of its organization, with any delegated-administrator registrations it held."""
+        d, m = t.delegated_administrators.c, t.organization_accounts.c
+        self._write(delete(t.delegated_administrators).where(d.account_id == account_id),
+                    delete(t.organization_accounts).where(m.account_id == account_id))
+
     def member_by_create_request(self, request_id: str) -> MemberRecord | None:
         m = t.organization_accounts.c
         rows = self._rows(select(t.organization_accounts).where(m.create_request_id == request_id))
@@ -142,3 +162,32 @@ class OrganizationRepositoryMixin:
                           .order_by(d.registered_at, d.account_id))
         return [DelegatedAdminRecord(r.account_id, r.service_principal, r.organization_id, r.registered_at)
                 for r in rows]
+
+    # -- invitations ----------------------------------------------------------------------------
+    def add_handshake(self, handshake: HandshakeRecord) -> None:
+        self._write(insert(t.handshakes).values(
+            id=handshake.id, organization_id=handshake.organization_id, target_account_id=handshake.target_account_id,
+            state=handshake.state, notes=handshake.notes, requested_at=handshake.requested_at,
+            expires_at=handshake.expires_at,
+        ))
+
+    def get_handshake(self, handshake_id: str) -> HandshakeRecord | None:
+        rows = self._rows(select(t.handshakes).where(t.handshakes.c.id == handshake_id))
+        return _handshake(rows[0]) if rows else None
+
+    def handshakes(self, *, organization_id: str | None = None, target_account_id: str | None = None) -> list[HandshakeRecord]:
+        h = t.handshakes.c
+        query = select(t.handshakes).order_by(h.requested_at, h.id)
+        if organization_id is not None:
+            query = query.where(h.organization_id == organization_id)
+        if target_account_id is not None:
+            query = query.where(h.target_account_id == target_account_id)
+        return [_handshake(r) for r in self._rows(query)]
+
+    def set_handshake_state(self, handshake_id: str, state: str) -> None:
+        self._write(update(t.handshakes).where(t.handshakes.c.id == handshake_id).values(state=state))
+
+
+def _handshake(row: Any) -> HandshakeRecord:
+    return HandshakeRecord(row.id, row.organization_id, row.target_account_id, row.state, row.notes,
+                           row.requested_at, row.expires_at)

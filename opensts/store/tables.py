@@ -284,3 +284,17 @@ delegated_administrators = Table(
     Column("organization_id", String(34), ForeignKey("organizations.id"), nullable=False),
     Column("registered_at", BigInteger, nullable=False),
 )
+
+# Invitations (InviteAccountToOrganization → AcceptHandshake): one row per handshake, its state.
+handshakes = Table(
+    "handshakes",
+    metadata,
+    Column("id", String(40), primary_key=True),  # h-…
+    Column("organization_id", String(34), ForeignKey("organizations.id"), nullable=False),
+    Column("target_account_id", String(12), nullable=False),
+    Column("state", String(16), nullable=False),  # OPEN | ACCEPTED | DECLINED | CANCELED
+    Column("notes", Text, nullable=True),
+    Column("requested_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_handshakes_target", "target_account_id"),
+)

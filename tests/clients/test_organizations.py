@@ -308,6 +308,105 @@ def test_aws_cli_walk_through(org_server: Server, org: dict[str, Any], tmp_path:
     assert aws("sts", "get-caller-identity")["Arn"] == f"arn:aws:iam::{org['member']}:root"
 
 
+def test_an_existing_account_joins_by_invitation_and_leaves(org_server: Server, org: dict[str, Any]) -> None:
+    client, org_id = org["client"], org["org"]["Id"]
+    guest = json.loads(org_server.cli("account", "create", "555566667777", "--json").stdout)
+    as_guest = creds_client(org_server, guest, "organizations")
+    with pytest.raises(ClientError) as exc:
+        as_guest.describe_organization()
+    assert err(exc)[0] == "AWSOrganizationsNotInUseException"
+    for target, reason in (({"Id": "guest@example.com", "Type": "EMAIL"}, "INVALID_PARTY_TYPE_TARGET"),
+                           ({"Id": "999900001111", "Type": "ACCOUNT"}, "INVALID_PARTY_TYPE_TARGET")):
+        with pytest.raises(ClientError) as exc:
+            client.invite_account_to_organization(Target=target)
+        assert (err(exc)[0], exc.value.response["Reason"]) == ("InvalidInputException", reason)
+    handshake = client.invite_account_to_organization(Target={"Id": "555566667777", "Type": "ACCOUNT"},
+                                                      Notes="welcome")["Handshake"]
+    assert handshake["State"] == "OPEN" and handshake["Action"] == "INVITE" and handshake["Id"].startswith("h-")
+    assert {"Value": "welcome", "Type": "NOTES"} in handshake["Resources"]
+    assert 15 * 86400 - 5 <= (handshake["ExpirationTimestamp"] - handshake["RequestedTimestamp"]).total_seconds()
+    with pytest.raises(ClientError) as exc:
+        client.invite_account_to_organization(Target={"Id": "555566667777", "Type": "ACCOUNT"})
+    assert err(exc)[0] == "DuplicateHandshakeException"
+    [seen] = as_guest.list_handshakes_for_account()["Handshakes"]
+    assert seen["Id"] == handshake["Id"]
+    other = creds_client(org_server, member_admin(org_server, org["member"]), "organizations")
+    with pytest.raises(ClientError) as exc:  # only the invited account may accept
+        other.accept_handshake(HandshakeId=handshake["Id"])
+    assert err(exc)[0] == "HandshakeNotFoundException"
+    accepted = as_guest.accept_handshake(HandshakeId=handshake["Id"])["Handshake"]
+    assert accepted["State"] == "ACCEPTED"
+    with pytest.raises(ClientError) as exc:
+        as_guest.accept_handshake(HandshakeId=handshake["Id"])
+    assert err(exc)[0] == "HandshakeAlreadyInStateException"
+    assert as_guest.describe_organization()["Organization"]["Id"] == org_id
+    joined = client.describe_account(AccountId="555566667777")["Account"]
+    assert joined["JoinedMethod"] == "INVITED"
+    # The new member is now in aws:PrincipalOrgID-guarded trust, and leaves again.
+    as_guest.leave_organization()
+    with pytest.raises(ClientError) as exc:
+        client.describe_account(AccountId="555566667777")
+    assert err(exc)[0] == "AccountNotFoundException"
+    # Invited again, declined; a cancelled invitation cannot be accepted.
+    again = client.invite_account_to_organization(Target={"Id": "555566667777", "Type": "ACCOUNT"})["Handshake"]
+    assert as_guest.decline_handshake(HandshakeId=again["Id"])["Handshake"]["State"] == "DECLINED"
+    third = client.invite_account_to_organization(Target={"Id": "555566667777", "Type": "ACCOUNT"})["Handshake"]
+    assert client.cancel_handshake(HandshakeId=third["Id"])["Handshake"]["State"] == "CANCELED"
+    with pytest.raises(ClientError) as exc:
+        as_guest.accept_handshake(HandshakeId=third["Id"])
+    assert err(exc)[0] == "InvalidHandshakeTransitionException"
+    states = {h["Id"]: h["State"] for h in client.list_handshakes_for_organization()["Handshakes"]}
+    assert [states[h] for h in (handshake["Id"], again["Id"], third["Id"])] == ["ACCEPTED", "DECLINED", "CANCELED"]
+    with pytest.raises(ClientError) as exc:
+        client.leave_organization()
+    assert err(exc)[0] == "MasterCannotLeaveOrganizationException"
+
+
+def test_remove_account_from_organization(org_server: Server, org: dict[str, Any]) -> None:
+    client = org["client"]
+    status = client.create_account(Email="leaver@example.com", AccountName="Leaver")["CreateAccountStatus"]
+    leaver = client.describe_create_account_status(CreateAccountRequestId=status["Id"])["CreateAccountStatus"][
+        "AccountId"]
+    client.register_delegated_administrator(AccountId=leaver, ServicePrincipal="account.amazonaws.com")
+    client.remove_account_from_organization(AccountId=leaver)
+    assert leaver not in {a["Id"] for a in client.list_accounts()["Accounts"]}
+    assert client.list_delegated_administrators(ServicePrincipal="account.amazonaws.com")["DelegatedAdministrators"] == []
+    with pytest.raises(ClientError) as exc:
+        client.remove_account_from_organization(AccountId=leaver)
+    assert err(exc)[0] == "AccountNotFoundException"
+    with pytest.raises(ClientError) as exc:
+        client.remove_account_from_organization(AccountId=ACCOUNT_ID)
+    assert err(exc)[0] == "MasterCannotLeaveOrganizationException"
+    # Still an account, reachable through its role, just no longer in the organization.
+    out = creds_client(org_server, member_admin(org_server, leaver), "organizations")
+    with pytest.raises(ClientError) as exc:
+        out.describe_organization()
+    assert err(exc)[0] == "AWSOrganizationsNotInUseException"
+
+
+def test_management_account_manages_member_regions(org_server: Server, org: dict[str, Any]) -> None:
+    """The Account API's AccountId, as AWS allows it: from the management account, with trusted
+    access for Account Management."""
+    client, member = org["client"], org["member"]
+    account = org_server.client("account")
+    client.disable_aws_service_access(ServicePrincipal="account.amazonaws.com")
+    with pytest.raises(ClientError) as exc:
+        account.enable_region(AccountId=member, RegionName="af-south-1")
+    assert err(exc)[0] == "AccessDeniedException"
+    client.enable_aws_service_access(ServicePrincipal="account.amazonaws.com")
+    account.enable_region(AccountId=member, RegionName="af-south-1")
+    assert account.get_region_opt_status(AccountId=member, RegionName="af-south-1")["RegionOptStatus"] == "ENABLED"
+    assert account.get_region_opt_status(RegionName="af-south-1")["RegionOptStatus"] == "DISABLED"  # its own: untouched
+    as_member = creds_client(org_server, member_admin(org_server, org["member"]), "account")
+    assert as_member.get_region_opt_status(RegionName="af-south-1")["RegionOptStatus"] == "ENABLED"
+    with pytest.raises(ClientError) as exc:  # a member may not act on the management account
+        as_member.get_region_opt_status(AccountId=ACCOUNT_ID, RegionName="af-south-1")
+    assert err(exc)[0] == "AccessDeniedException"
+    with pytest.raises(ClientError) as exc:  # nor the management account on an account outside the organization
+        account.get_region_opt_status(AccountId="444455556666", RegionName="af-south-1")
+    assert err(exc)[0] == "AccessDeniedException"
+
+
 def _events(server: Server, request_id: str, key: str, secret: str, token: str | None = None) -> list[dict[str, Any]]:
     """The caller account's records of one request (LookupEvents, polling briefly)."""
     trail = boto3.client("cloudtrail", endpoint_url=server.url, region_name="us-east-1", aws_access_key_id=key,

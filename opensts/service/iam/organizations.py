@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from opensts.service.context import RequestInfo
 from opensts.service.iam._base import IamBase, Params, Result, action
-from opensts.service.organizations import IAM_SERVICE_PRINCIPAL, ROOT_CREDENTIALS_MANAGEMENT, ROOT_SESSIONS
+from opensts.service.organizations._base import IAM_SERVICE_PRINCIPAL, ROOT_CREDENTIALS_MANAGEMENT, ROOT_SESSIONS
 from opensts.store.organization_repository import OrganizationRecord
 
 __all__ = ["OrganizationFeatureActions"]

@@ -1,4 +1,4 @@
-"""AWS Organizations: organizations, their member accounts and delegated administrators (for
+"""AWS Organizations: organizations, their member accounts, invitations and delegated administrators (for
 AssumeRoot's centralized root access and the ``aws:PrincipalOrgID`` condition key).
 
 Revision ID: 0007
@@ -42,9 +42,22 @@ def upgrade() -> None:
         sa.Column("organization_id", sa.String(34), sa.ForeignKey("organizations.id"), nullable=False),
         sa.Column("registered_at", sa.BigInteger, nullable=False),
     )
+    op.create_table(
+        "handshakes",
+        sa.Column("id", sa.String(40), primary_key=True),
+        sa.Column("organization_id", sa.String(34), sa.ForeignKey("organizations.id"), nullable=False),
+        sa.Column("target_account_id", sa.String(12), nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("notes", sa.Text, nullable=True),
+        sa.Column("requested_at", sa.BigInteger, nullable=False),
+        sa.Column("expires_at", sa.BigInteger, nullable=False),
+    )
+    op.create_index("ix_handshakes_target", "handshakes", ["target_account_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_handshakes_target", "handshakes")
+    op.drop_table("handshakes")
     op.drop_table("delegated_administrators")
     op.drop_index("ix_organization_accounts_org", "organization_accounts")
     op.drop_table("organization_accounts")

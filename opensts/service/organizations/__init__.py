@@ -1,0 +1,71 @@
+"""AWS Organizations, the part STS depends on: an organization with a management account, member
+accounts (created in it, or invited and accepted), trusted access for AWS services and delegated
+administrators.
+
+It exists for AssumeRoot (a management or delegated-administrator account for IAM opens a root
+session in a member account), for the ``aws:PrincipalOrgID`` / ``aws:PrincipalOrgPaths`` condition
+keys, and for the Account API's ``AccountId`` (the management account manages members' Regions).
+Handlers take JSON input validated against botocore's model (``protocol/json_input.py``) and return
+JSON output; refusals are ``OrganizationsError`` with Organizations' exception names. Every
+operation is first authorized as ``organizations:<Operation>``.
+
+Not modelled: organizational units and policies (SCPs), closing accounts, invitations by e-mail.
+CreateAccount answers ``IN_PROGRESS`` and the account is ready by the first
+DescribeCreateAccountStatus, as clients expect to poll.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from opensts.service.authorization import Authorizer
+from opensts.service.context import RequestInfo
+from opensts.service.organizations._base import (
+    IAM_SERVICE_PRINCIPAL,
+    ROOT_CREDENTIALS_MANAGEMENT,
+    ROOT_SESSIONS,
+    OrganizationsError,
+)
+from opensts.service.organizations.accounts import AccountActions
+from opensts.service.organizations.delegation import DelegationActions
+from opensts.service.organizations.handshakes import HandshakeActions
+from opensts.service.organizations.organization import OrganizationActions
+from opensts.store.cache import StoreCache
+from opensts.store.organization_repository import OrganizationRecord
+
+__all__ = ["OrganizationsService", "OrganizationsError", "IAM_SERVICE_PRINCIPAL", "ROOT_SESSIONS",
+           "ROOT_CREDENTIALS_MANAGEMENT", "may_assume_root"]
+
+Handler = Callable[[RequestInfo, dict[str, Any]], dict[str, Any]]
+
+
+def may_assume_root(repo: Any, org: OrganizationRecord, account_id: str) -> bool:
+    """Centralized root sessions are enabled and ``account_id`` administers them: the
+    management account, or the delegated administrator for IAM."""
+    if ROOT_SESSIONS not in org.iam_features:
+        return False
+    return org.management_account_id == account_id or any(
+        d.account_id == account_id and d.service_principal == IAM_SERVICE_PRINCIPAL for d in repo.delegated_admins(org.id))
+
+
+class OrganizationsService(OrganizationActions, AccountActions, HandshakeActions, DelegationActions):
+    """One method per operation (mixins per concept); ``handlers`` is the dispatch table."""
+
+    def __init__(self, cache: StoreCache, authorizer: Authorizer) -> None:
+        self._cache = cache
+        self._repo = cache.repo
+        self._authz = authorizer
+        self.handlers: dict[str, Handler] = {}
+        for attr in dir(type(self)):
+            name = getattr(getattr(type(self), attr), "__org_action__", None)
+            if name:
+                self.handlers[name] = getattr(self, attr)
+
+    def handle(self, info: RequestInfo, params: dict[str, Any]) -> dict[str, Any]:
+        handler = self.handlers.get(info.action)
+        if handler is None:
+            raise OrganizationsError("UnsupportedAPIEndpointException",
+                                     f"{info.action} is not implemented by this OpenSTS server yet.")
+        self._authz.authorize(info, f"organizations:{info.action}", "*")
+        return handler(info, params)

@@ -1,0 +1,148 @@
+"""What every Organizations handler mixin uses: errors, the action marker, the caller's
+organization and the JSON shapes of organizations and accounts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from opensts.protocol.errors import ServiceError
+from opensts.service.authorization import Authorizer
+from opensts.service.context import RequestInfo
+from opensts.store.cache import StoreCache
+from opensts.store.organization_repository import MemberRecord, OrganizationRecord
+
+__all__ = ["OrganizationsError", "OrganizationsBase", "op", "page", "IAM_SERVICE_PRINCIPAL", "ROOT_SESSIONS",
+           "ROOT_CREDENTIALS_MANAGEMENT", "management_email", "account_email", "describe_organization"]
+
+IAM_SERVICE_PRINCIPAL = "iam.amazonaws.com"
+#: The IAM features of centralized root access (ListOrganizationsFeatures' names).
+ROOT_SESSIONS = "RootSessions"
+ROOT_CREDENTIALS_MANAGEMENT = "RootCredentialsManagement"
+
+Params = dict[str, Any]
+Result = dict[str, Any]
+
+
+class OrganizationsError(ServiceError):
+    """An Organizations exception: JSON ``{"__type": code, "Message": …}``, HTTP 400."""
+
+    status = 400
+
+    def __init__(self, code: str, message: str, reason: str | None = None) -> None:
+        super().__init__(message, code=code, status=400)
+        self.reason = reason
+
+
+def op(name: str) -> Callable[[Callable[..., Result]], Callable[..., Result]]:
+    """Mark a method as the handler of the Organizations operation ``name``."""
+
+    def mark(fn: Callable[..., Result]) -> Callable[..., Result]:
+        fn.__org_action__ = name  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+def not_in_use() -> OrganizationsError:
+    return OrganizationsError("AWSOrganizationsNotInUseException", "Your account is not a member of an organization.")
+
+
+def denied() -> OrganizationsError:
+    return OrganizationsError("AccessDeniedException", "You don't have permissions to access this resource.")
+
+
+def account_not_found() -> OrganizationsError:
+    return OrganizationsError("AccountNotFoundException", "You specified an account that doesn't exist.")
+
+
+class OrganizationsBase:
+    _cache: StoreCache
+    _repo: Any
+    _authz: Authorizer
+
+    @staticmethod
+    def caller_account(info: RequestInfo) -> str:
+        assert info.caller is not None  # the edge authenticates every Organizations call
+        return info.caller.account_id
+
+    def _org(self, info: RequestInfo) -> OrganizationRecord:
+        org = self._repo.organization_of(self.caller_account(info))
+        if org is None:
+            raise not_in_use()
+        return org
+
+    def _managed(self, info: RequestInfo) -> OrganizationRecord:
+        """The caller's organization, which the caller's account must manage."""
+        org = self._org(info)
+        if org.management_account_id != self.caller_account(info):
+            raise denied()
+        return org
+
+    def _administered(self, info: RequestInfo) -> OrganizationRecord:
+        """The caller's organization, managed by the caller's account or delegated to it."""
+        org = self._org(info)
+        account = self.caller_account(info)
+        if org.management_account_id != account and not any(
+                d.account_id == account for d in self._repo.delegated_admins(org.id)):
+            raise denied()
+        return org
+
+    def _written(self) -> None:
+        self._cache.invalidate()
+
+    def _member_or_management(self, org: OrganizationRecord, account_id: str) -> MemberRecord | None:
+        member = self._repo.member_account(account_id)
+        if account_id != org.management_account_id and (member is None or member.organization_id != org.id):
+            raise account_not_found()
+        return member
+
+    def _account_result(self, org: OrganizationRecord, account_id: str, member: MemberRecord | None) -> Result:
+        record = self._repo.get_account(account_id)
+        return {
+            "Id": account_id,
+            "Arn": f"arn:aws:organizations::{org.management_account_id}:account/{org.id}/{account_id}",
+            "Email": member.email if member else management_email(org),
+            "Name": record.name if record else account_id,
+            "Status": "ACTIVE",
+            "State": "ACTIVE",
+            "JoinedMethod": member.joined_method if member else "INVITED",
+            "JoinedTimestamp": member.joined_at if member else org.created_at,
+        }
+
+
+def management_email(org: OrganizationRecord) -> str:
+    return account_email(org.management_account_id)
+
+
+def account_email(account_id: str) -> str:
+    """Accounts have no e-mail address in OpenSTS; this stands in for one (a reserved domain) where
+    Organizations shows it: the management account, accounts that joined by invitation."""
+    return f"root+{account_id}@opensts.invalid"
+
+
+def describe_organization(org: OrganizationRecord) -> Result:
+    mgmt = org.management_account_id
+    return {
+        "Id": org.id,
+        "Arn": f"arn:aws:organizations::{mgmt}:organization/{org.id}",
+        "FeatureSet": org.feature_set,
+        "MasterAccountArn": f"arn:aws:organizations::{mgmt}:account/{org.id}/{mgmt}",
+        "MasterAccountId": mgmt,
+        "MasterAccountEmail": management_email(org),
+        "AvailablePolicyTypes": [],
+    }
+
+
+def page(items: list[Result], params: Params, key: str) -> Result:
+    """Offset pagination: ``NextToken`` is the index of the next item."""
+    size = params.get("MaxResults") or 20
+    token = params.get("NextToken")
+    if token is not None and not (isinstance(token, str) and token.isdigit()):
+        raise OrganizationsError("InvalidInputException", "The provided pagination token is not valid.",
+                                 "INVALID_NEXT_TOKEN")
+    start = int(token or 0)
+    out: Result = {key: items[start : start + size]}
+    if start + size < len(items):
+        out["NextToken"] = str(start + size)
+    return out

@@ -1,0 +1,168 @@
+"""Invitations: how an existing account (``opensts account create``) joins an organization.
+
+The management account invites an account by id (InviteAccountToOrganization: a handshake, open
+for 15 days); the invited account accepts (it becomes a member, ``JoinedMethod: INVITED``) or
+declines; the management account may cancel. Invitations by e-mail address are refused: OpenSTS
+accounts have no address to send one to.
+"""
+
+from __future__ import annotations
+
+import re
+
+from opensts.fastrand import base32_upper
+from opensts.service.context import RequestInfo
+from opensts.service.organizations._base import (
+    OrganizationsBase,
+    OrganizationsError,
+    Params,
+    Result,
+    account_email,
+    management_email,
+    op,
+    page,
+)
+from opensts.store.organization_repository import HandshakeRecord, OrganizationRecord
+
+__all__ = ["HandshakeActions", "HANDSHAKE_LIFETIME"]
+
+HANDSHAKE_LIFETIME = 15 * 86400
+_ACCOUNT = re.compile(r"\d{12}")
+
+
+def _not_found() -> OrganizationsError:
+    return OrganizationsError("HandshakeNotFoundException", "We can't find a handshake with the HandshakeId that you "
+                              "specified.")
+
+
+def _in_organization() -> OrganizationsError:
+    return OrganizationsError("HandshakeConstraintViolationException", "The account is already a member of an "
+                              "organization.", "ALREADY_IN_AN_ORGANIZATION")
+
+
+def _state(handshake: HandshakeRecord, now: float) -> str:
+    return "EXPIRED" if handshake.state == "OPEN" and now >= handshake.expires_at else handshake.state
+
+
+class HandshakeActions(OrganizationsBase):
+    def _handshake_result(self, handshake: HandshakeRecord, now: float) -> Result:
+        org = self._repo.get_organization(handshake.organization_id)  # deleting an organization deletes its handshakes
+        mgmt = org.management_account_id
+        record = self._repo.get_account(mgmt)
+        org_resources = [{"Value": management_email(org), "Type": "MASTER_EMAIL"},
+                         {"Value": record.name if record else mgmt, "Type": "MASTER_NAME"},
+                         {"Value": org.feature_set, "Type": "ORGANIZATION_FEATURE_SET"}]
+        resources: list[Result] = [
+            {"Value": handshake.organization_id, "Type": "ORGANIZATION", "Resources": org_resources},
+            {"Value": handshake.target_account_id, "Type": "ACCOUNT"},
+        ]
+        if handshake.notes:
+            resources.append({"Value": handshake.notes, "Type": "NOTES"})
+        return {
+            "Id": handshake.id,
+            "Arn": f"arn:aws:organizations::{mgmt}:handshake/{handshake.organization_id}/invite/{handshake.id}",
+            "Parties": [{"Id": handshake.organization_id.removeprefix("o-"), "Type": "ORGANIZATION"},
+                        {"Id": handshake.target_account_id, "Type": "ACCOUNT"}],
+            "State": _state(handshake, now),
+            "RequestedTimestamp": handshake.requested_at,
+            "ExpirationTimestamp": handshake.expires_at,
+            "Action": "INVITE",
+            "Resources": resources,
+        }
+
+    def _party_handshake(self, info: RequestInfo, handshake_id: str, *, target: bool, sender: bool) -> HandshakeRecord:
+        """The handshake, if the caller's account is its target (``target``) or the management
+        account of the organization that sent it (``sender``); else it does not exist for them."""
+        handshake = self._repo.get_handshake(handshake_id)
+        account = self.caller_account(info)
+        if handshake is not None:
+            if target and handshake.target_account_id == account:
+                return handshake
+            org = self._repo.get_organization(handshake.organization_id)
+            if sender and org is not None and org.management_account_id == account:
+                return handshake
+        raise _not_found()
+
+    def _transition(self, info: RequestInfo, handshake: HandshakeRecord, state: str) -> Result:
+        current = _state(handshake, info.epoch)
+        if current == state:
+            raise OrganizationsError("HandshakeAlreadyInStateException",
+                                     f"The specified handshake is already in the requested state ({state}).")
+        if current != "OPEN":
+            raise OrganizationsError("InvalidHandshakeTransitionException",
+                                     f"You can't perform the operation on the handshake in its current state "
+                                     f"({current}).")
+        self._repo.set_handshake_state(handshake.id, state)
+        self._written()
+        return {"Handshake": self._handshake_result(self._repo.get_handshake(handshake.id), info.epoch)}
+
+    @op("InviteAccountToOrganization")
+    def invite_account(self, info: RequestInfo, params: Params) -> Result:
+        org = self._managed(info)
+        target = params["Target"]
+        if target["Type"] != "ACCOUNT" or not _ACCOUNT.fullmatch(target["Id"]):
+            raise OrganizationsError("InvalidInputException", "You can invite an account only by its 12-digit "
+                                     "account ID.", "INVALID_PARTY_TYPE_TARGET")
+        account = target["Id"]
+        if self._repo.get_account(account) is None:
+            raise OrganizationsError("InvalidInputException", "You specified an account that doesn't exist.",
+                                     "INVALID_PARTY_TYPE_TARGET")
+        if self._repo.organization_of(account) is not None:
+            raise _in_organization()
+        self._refuse_duplicate(org, account, info.epoch)
+        now = int(info.epoch)
+        handshake = HandshakeRecord("h-" + base32_upper(32).lower(), org.id, account, "OPEN", params.get("Notes"),
+                                    now, now + HANDSHAKE_LIFETIME)
+        self._repo.add_handshake(handshake)
+        self._written()
+        return {"Handshake": self._handshake_result(handshake, info.epoch)}
+
+    def _refuse_duplicate(self, org: OrganizationRecord, account: str, now: float) -> None:
+        if any(_state(h, now) == "OPEN" for h in self._repo.handshakes(organization_id=org.id, target_account_id=account)):
+            raise OrganizationsError("DuplicateHandshakeException",
+                                     "A handshake with the same action and target already exists.")
+
+    @op("AcceptHandshake")
+    def accept_handshake(self, info: RequestInfo, params: Params) -> Result:
+        handshake = self._party_handshake(info, params["HandshakeId"], target=True, sender=False)
+        account = self.caller_account(info)
+        if _state(handshake, info.epoch) == "OPEN" and self._repo.organization_of(account) is not None:
+            raise _in_organization()
+        result = self._transition(info, handshake, "ACCEPTED")
+        self._repo.add_member_account(handshake.organization_id, account, account_email(account), "INVITED")
+        self._written()
+        return result
+
+    @op("DeclineHandshake")
+    def decline_handshake(self, info: RequestInfo, params: Params) -> Result:
+        handshake = self._party_handshake(info, params["HandshakeId"], target=True, sender=False)
+        return self._transition(info, handshake, "DECLINED")
+
+    @op("CancelHandshake")
+    def cancel_handshake(self, info: RequestInfo, params: Params) -> Result:
+        handshake = self._party_handshake(info, params["HandshakeId"], target=False, sender=True)
+        return self._transition(info, handshake, "CANCELED")
+
+    @op("DescribeHandshake")
+    def describe_handshake(self, info: RequestInfo, params: Params) -> Result:
+        handshake = self._party_handshake(info, params["HandshakeId"], target=True, sender=True)
+        return {"Handshake": self._handshake_result(handshake, info.epoch)}
+
+    @op("ListHandshakesForAccount")
+    def list_handshakes_for_account(self, info: RequestInfo, params: Params) -> Result:
+        found = self._repo.handshakes(target_account_id=self.caller_account(info))
+        return page(self._filtered(found, params, info.epoch), params, "Handshakes")
+
+    @op("ListHandshakesForOrganization")
+    def list_handshakes_for_organization(self, info: RequestInfo, params: Params) -> Result:
+        org = self._administered(info)
+        return page(self._filtered(self._repo.handshakes(organization_id=org.id), params, info.epoch), params,
+                    "Handshakes")
+
+    def _filtered(self, handshakes: list[HandshakeRecord], params: Params, now: float) -> list[Result]:
+        wanted = (params.get("Filter") or {}).get("ActionType")
+        if wanted is not None and wanted != "INVITE":
+            return []
+        return [self._handshake_result(h, now) for h in handshakes]
+
+
