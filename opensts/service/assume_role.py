@@ -107,6 +107,7 @@ class AssumeRoleAction:
             identity=mine.identity if mine else (),
             boundary=mine.boundary if mine else None,
             session=mine.session if mine else None,
+            scp=mine.scp if mine else self._authz.scp_levels(caller.account_id),
             trust=role.trust_policy,
             trust_principal_ids=role.trust_principal_ids,
             strict=False,

@@ -15,6 +15,9 @@ Where the policies come from, per caller:
 * federated user (GetFederationToken): the user's policies ∩ the session policies.
 * root session (AssumeRoot): everything, ∩ the task policy sealed in the token as its session policy.
 
+Every principal of an organization's member account — its root user included — is also bound by
+the service control policies of its account's place in the organization (``control_policies.py``).
+
 GetSessionToken sessions without MFA and all federated-user sessions may not call IAM, as on AWS.
 """
 
@@ -36,6 +39,7 @@ from opensts.policy import (
 )
 from opensts.protocol.errors import AccessDenied
 from opensts.service.context import RequestInfo
+from opensts.service.control_policies import org_path, scp_levels
 from opensts.store.cache import StoreCache
 
 __all__ = ["Authorizer", "CallerPolicies", "principal_of", "is_assumed_root"]
@@ -51,10 +55,12 @@ class CallerPolicies:
     identity: tuple[str, ...] = ()
     boundary: str | None = None
     session: tuple[str, ...] | None = None  # None: not a session with session policies
+    scp: tuple[str, ...] = ()  # one document per level of the account's organization
 
     def policy_set(self, **extra: Any) -> PolicySet:
         return PolicySet.build(
-            identity=self.identity, boundary=self.boundary, session=self.session, strict=False, **extra
+            identity=self.identity, boundary=self.boundary, session=self.session, scp=self.scp, strict=False,
+            **extra
         )
 
 
@@ -114,11 +120,19 @@ class Authorizer:
     def _role_exists(self, role_id: str | None) -> bool:
         return bool(role_id) and self._cache.memo("role_by_id", str(role_id), self._cache.repo.get_role_by_id) is not None
 
+    def scp_levels(self, account_id: str) -> tuple[str, ...]:
+        """The service control policies over an account's principals (empty for most)."""
+        return self._cache.memo("scp_levels", account_id, lambda a: scp_levels(self._cache.repo, a))
+
     def caller_policies(self, caller: Caller) -> CallerPolicies:
+        scp = self.scp_levels(caller.account_id)
         session = caller.session
         if caller.type == "IAMUser":
             identity, boundary = self.user_policies(caller.user_id)
-            return CallerPolicies(identity, boundary)
+            return CallerPolicies(identity, boundary, scp=scp)
+        if caller.type == "Root":  # the root user; its sessions carry session policies only from AssumeRoot
+            sealed = _session_policies(session.session_policies, session.extra) if session else None
+            return CallerPolicies((ROOT_EQUIVALENT,), None, sealed, scp)
         assert session is not None
         if caller.type == "AssumedRole":
             # AWS evaluates a session against its role's *current* policies (a policy change
@@ -128,12 +142,12 @@ class Authorizer:
             sealed = session.extra.get("pol")
             if not identity and boundary is None and isinstance(sealed, dict) and not self._role_exists(session.parent_id):
                 identity, boundary = tuple(sealed.get("i", ())), sealed.get("b")
-            return CallerPolicies(identity, boundary, _session_policies(session.session_policies, session.extra))
-        if session.extra.get("root_parent") or caller.type == "Root":
+            return CallerPolicies(identity, boundary, _session_policies(session.session_policies, session.extra), scp)
+        if session.extra.get("root_parent"):
             identity, boundary = (ROOT_EQUIVALENT,), None
         else:
             identity, boundary = self.user_policies(session.parent_id or "")
-        return CallerPolicies(identity, boundary, _session_policies(session.session_policies, session.extra) or ())
+        return CallerPolicies(identity, boundary, _session_policies(session.session_policies, session.extra) or (), scp)
 
     # -- context and decision -------------------------------------------------------------
     def context(
@@ -144,6 +158,7 @@ class Authorizer:
         session = caller.session
         principal = principal_of(caller)
         org = self._cache.organization(caller.account_id)
+        path = self._cache.memo("org_path", caller.account_id, lambda a: org_path(self._cache.repo, a)) if org else ""
         if session is not None and session.extra.get("assumed_root"):
             keys = {**(keys or {}), "aws:AssumedRoot": "true"}
         base = sts_context_keys(
@@ -155,7 +170,7 @@ class Authorizer:
             user_agent=info.user_agent or None,
             principal_tags=self.principal_tags(caller),
             principal_org_id=org.id if org else None,
-            principal_org_paths=(f"{org.id}/{org.root_id}/",) if org else None,
+            principal_org_paths=(path,) if org else None,
             mfa_present=bool(session and session.mfa_authenticated) if session else None,
             mfa_age_seconds=int(info.epoch - (session.mfa_auth_time or session.issued_at))
             if session and session.mfa_authenticated
@@ -181,8 +196,8 @@ class Authorizer:
         ctx = self.context(info, action, resource, keys)
         caller = info.caller
         assert caller is not None
-        if caller.type == "Root" and not is_assumed_root(caller):
-            return ctx, None
+        if caller.type == "Root" and not is_assumed_root(caller) and not self.scp_levels(caller.account_id):
+            return ctx, None  # the root user, outside any SCP: no policy applies
         decision = evaluate(self.caller_policies(caller).policy_set(), ctx, explain=explain)
         if decision.allowed:
             decision = self.scope_refusal(caller, ctx, explain=explain) or decision

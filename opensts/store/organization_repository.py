@@ -12,8 +12,8 @@ from sqlalchemy import delete, insert, select, update
 from opensts.frozen import frozen
 from opensts.store import tables as t
 
-__all__ = ["OrganizationRepositoryMixin", "OrganizationRecord", "MemberRecord", "DelegatedAdminRecord",
-           "HandshakeRecord"]
+__all__ = ["OrganizationRepositoryMixin", "OrganizationTreeRepositoryMixin", "OrganizationRecord", "MemberRecord",
+           "DelegatedAdminRecord", "HandshakeRecord", "OrganizationalUnitRecord", "OrgPolicyRecord"]
 
 
 @frozen
@@ -25,6 +25,7 @@ class OrganizationRecord:
     iam_features: frozenset[str]
     service_access: frozenset[str]
     created_at: int
+    policy_types: frozenset[str] = frozenset()
 
 
 @frozen
@@ -35,6 +36,7 @@ class MemberRecord:
     joined_method: str
     joined_at: int
     create_request_id: str | None
+    parent_id: str | None = None  # an OU id; None: directly under the root
 
 
 @frozen
@@ -43,6 +45,24 @@ class DelegatedAdminRecord:
     service_principal: str
     organization_id: str
     registered_at: int
+
+
+@frozen
+class OrganizationalUnitRecord:
+    id: str
+    organization_id: str
+    parent_id: str
+    name: str
+
+
+@frozen
+class OrgPolicyRecord:
+    id: str
+    organization_id: str | None  # None: AWS managed (FullAWSAccess)
+    name: str
+    description: str
+    type: str
+    content: str
 
 
 @frozen
@@ -62,12 +82,13 @@ def _set(text: str) -> frozenset[str]:
 
 def _org(row: Any) -> OrganizationRecord:
     return OrganizationRecord(row.id, row.management_account_id, row.root_id, row.feature_set,
-                              _set(row.iam_features), _set(row.service_access), row.created_at)
+                              _set(row.iam_features), _set(row.service_access), row.created_at,
+                              _set(row.policy_types))
 
 
 def _member(row: Any) -> MemberRecord:
     return MemberRecord(row.account_id, row.organization_id, row.email, row.joined_method, row.joined_at,
-                        row.create_request_id)
+                        row.create_request_id, row.parent_id)
 
 
 class OrganizationRepositoryMixin:
@@ -102,12 +123,18 @@ class OrganizationRepositoryMixin:
 
     def delete_organization(self, org_id: str) -> None:
         self._write(delete(t.handshakes).where(t.handshakes.c.organization_id == org_id),
+                    delete(t.organization_policy_targets).where(t.organization_policy_targets.c.organization_id == org_id),
+                    delete(t.organization_policies).where(t.organization_policies.c.organization_id == org_id),
+                    delete(t.organizational_units).where(t.organizational_units.c.organization_id == org_id),
                     delete(t.delegated_administrators).where(t.delegated_administrators.c.organization_id == org_id),
                     delete(t.organizations).where(t.organizations.c.id == org_id))
 
     def set_organization_sets(self, org_id: str, *, iam_features: frozenset[str] | None = None,
-                              service_access: frozenset[str] | None = None) -> None:
+                              service_access: frozenset[str] | None = None,
+                              policy_types: frozenset[str] | None = None) -> None:
         values: dict[str, str] = {}
+        if policy_types is not None:
+            values["policy_types"] = ",".join(sorted(policy_types))
         if iam_features is not None:
             values["iam_features"] = ",".join(sorted(iam_features))
         if service_access is not None:
@@ -134,10 +161,16 @@ class OrganizationRepositoryMixin:
         return _member(rows[0]) if rows else None
 
     def remove_member_account(self, account_id: str) -> None:
-        """Out of its organization, with any delegated-administrator registrations it held."""
-        d, m = t.delegated_administrators.c, t.organization_accounts.c
+        """Out of its organization, with its delegated-administrator registrations and the policies
+        attached to it."""
+        d, m, p = t.delegated_administrators.c, t.organization_accounts.c, t.organization_policy_targets.c
         self._write(delete(t.delegated_administrators).where(d.account_id == account_id),
+                    delete(t.organization_policy_targets).where(p.target_id == account_id),
                     delete(t.organization_accounts).where(m.account_id == account_id))
+
+    def move_member_account(self, account_id: str, parent_id: str | None) -> None:
+        m = t.organization_accounts.c
+        self._write(update(t.organization_accounts).where(m.account_id == account_id).values(parent_id=parent_id))
 
     def member_by_create_request(self, request_id: str) -> MemberRecord | None:
         m = t.organization_accounts.c
@@ -191,3 +224,82 @@ class OrganizationRepositoryMixin:
 def _handshake(row: Any) -> HandshakeRecord:
     return HandshakeRecord(row.id, row.organization_id, row.target_account_id, row.state, row.notes,
                            row.requested_at, row.expires_at)
+
+
+# -- organizational units and policies (a second mixin: the same store, other tables) --------------
+class OrganizationTreeRepositoryMixin:
+    engine: Any
+
+    def _write(self, *statements: object) -> None:  # pragma: no cover - provided by SqlRepository
+        raise NotImplementedError
+
+    def _rows(self, query: Any) -> list[Any]:  # pragma: no cover - provided by OrganizationRepositoryMixin
+        raise NotImplementedError
+
+    def create_ou(self, ou: OrganizationalUnitRecord) -> None:
+        self._write(insert(t.organizational_units).values(id=ou.id, organization_id=ou.organization_id,
+                                                           parent_id=ou.parent_id, name=ou.name))
+
+    def get_ou(self, ou_id: str) -> OrganizationalUnitRecord | None:
+        rows = self._rows(select(t.organizational_units).where(t.organizational_units.c.id == ou_id))
+        return _ou(rows[0]) if rows else None
+
+    def ous(self, org_id: str) -> list[OrganizationalUnitRecord]:
+        c = t.organizational_units.c
+        return [_ou(r) for r in self._rows(select(t.organizational_units).where(c.organization_id == org_id)
+                                            .order_by(c.name, c.id))]
+
+    def rename_ou(self, ou_id: str, name: str) -> None:
+        self._write(update(t.organizational_units).where(t.organizational_units.c.id == ou_id).values(name=name))
+
+    def delete_ou(self, ou_id: str) -> None:
+        self._write(delete(t.organization_policy_targets).where(t.organization_policy_targets.c.target_id == ou_id),
+                    delete(t.organizational_units).where(t.organizational_units.c.id == ou_id))
+
+    def create_org_policy(self, policy: OrgPolicyRecord) -> None:
+        self._write(insert(t.organization_policies).values(
+            id=policy.id, organization_id=policy.organization_id, name=policy.name, description=policy.description,
+            type=policy.type, content=policy.content))
+
+    def get_org_policy(self, policy_id: str) -> OrgPolicyRecord | None:
+        rows = self._rows(select(t.organization_policies).where(t.organization_policies.c.id == policy_id))
+        return _policy(rows[0]) if rows else None
+
+    def org_policies(self, org_id: str) -> list[OrgPolicyRecord]:
+        c = t.organization_policies.c
+        return [_policy(r) for r in self._rows(select(t.organization_policies).where(c.organization_id == org_id)
+                                                .order_by(c.name, c.id))]
+
+    def update_org_policy(self, policy_id: str, **values: str) -> None:
+        self._write(update(t.organization_policies).where(t.organization_policies.c.id == policy_id).values(**values))
+
+    def delete_org_policy(self, policy_id: str) -> None:
+        self._write(delete(t.organization_policies).where(t.organization_policies.c.id == policy_id))
+
+    def attach_org_policy(self, org_id: str, policy_id: str, target_id: str) -> None:
+        self._write(insert(t.organization_policy_targets).values(policy_id=policy_id, target_id=target_id,
+                                                                  organization_id=org_id))
+
+    def detach_org_policy(self, policy_id: str, target_id: str) -> None:
+        c = t.organization_policy_targets.c
+        self._write(delete(t.organization_policy_targets).where(c.policy_id == policy_id, c.target_id == target_id))
+
+    def detach_org_policies(self, org_id: str, policy_ids: set[str]) -> None:
+        """Every attachment of these policies in the organization (a policy type disabled)."""
+        c = t.organization_policy_targets.c
+        self._write(delete(t.organization_policy_targets).where(c.organization_id == org_id,
+                                                                c.policy_id.in_(sorted(policy_ids))))
+
+    def org_policy_targets(self, org_id: str) -> list[tuple[str, str]]:
+        """(policy id, target id) of every attachment in the organization."""
+        c = t.organization_policy_targets.c
+        return [(r.policy_id, r.target_id) for r in self._rows(
+            select(t.organization_policy_targets).where(c.organization_id == org_id).order_by(c.target_id, c.policy_id))]
+
+
+def _ou(row: Any) -> OrganizationalUnitRecord:
+    return OrganizationalUnitRecord(row.id, row.organization_id, row.parent_id, row.name)
+
+
+def _policy(row: Any) -> OrgPolicyRecord:
+    return OrgPolicyRecord(row.id, row.organization_id, row.name, row.description, row.type, row.content)

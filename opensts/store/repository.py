@@ -22,7 +22,7 @@ from opensts.store import tables as t
 from opensts.store.cipher import SecretCipher
 from opensts.store.federation_repository import FederationRepositoryMixin
 from opensts.store.iam_repository import IamRepositoryMixin
-from opensts.store.organization_repository import OrganizationRepositoryMixin
+from opensts.store.organization_repository import OrganizationRepositoryMixin, OrganizationTreeRepositoryMixin
 from opensts.store.region_repository import RegionRepositoryMixin
 
 __all__ = [
@@ -98,7 +98,8 @@ class Repository(Protocol):
     def list_sealing_keys(self) -> list[SealingKeyRecord]: ...
 
 
-class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationRepositoryMixin, OrganizationRepositoryMixin):
+class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationRepositoryMixin, OrganizationRepositoryMixin,
+                    OrganizationTreeRepositoryMixin):
     """``Repository`` on SQLAlchemy Core (IAM entities: ``IamRepositoryMixin``)."""
 
     def __init__(self, engine: Engine, cipher: SecretCipher) -> None:

@@ -258,6 +258,7 @@ organizations = Table(
     Column("feature_set", String(32), nullable=False),
     Column("iam_features", Text, nullable=False, server_default=""),
     Column("service_access", Text, nullable=False, server_default=""),
+    Column("policy_types", Text, nullable=False, server_default=""),  # enabled on the root: SERVICE_CONTROL_POLICY
     Column("created_at", BigInteger, nullable=False),
 )
 
@@ -272,7 +273,41 @@ organization_accounts = Table(
     Column("joined_method", String(16), nullable=False),  # CREATED | INVITED
     Column("joined_at", BigInteger, nullable=False),
     Column("create_request_id", String(40), nullable=True, unique=True),
+    Column("parent_id", String(80), nullable=True),  # an OU id; NULL: directly under the root
     Index("ix_organization_accounts_org", "organization_id"),
+)
+
+# Organizational units: a tree under the organization's root.
+organizational_units = Table(
+    "organizational_units",
+    metadata,
+    Column("id", String(80), primary_key=True),  # ou-…
+    Column("organization_id", String(34), ForeignKey("organizations.id"), nullable=False),
+    Column("parent_id", String(80), nullable=False),  # the root id or another OU id
+    Column("name", String(128), nullable=False),
+    Index("ix_organizational_units_parent", "parent_id"),
+)
+
+# Organization policies (service control policies) and what they are attached to (the root, OUs,
+# accounts). The AWS managed FullAWSAccess is not stored: attachments name it by id.
+organization_policies = Table(
+    "organization_policies",
+    metadata,
+    Column("id", String(130), primary_key=True),  # p-…
+    Column("organization_id", String(34), ForeignKey("organizations.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("description", String(512), nullable=False, server_default=""),
+    Column("type", String(64), nullable=False),
+    Column("content", Text, nullable=False),
+)
+
+organization_policy_targets = Table(
+    "organization_policy_targets",
+    metadata,
+    Column("policy_id", String(130), primary_key=True),
+    Column("target_id", String(100), primary_key=True),
+    Column("organization_id", String(34), ForeignKey("organizations.id"), nullable=False),
+    Index("ix_organization_policy_targets_target", "target_id"),
 )
 
 # Delegated administrators: a member account trusted to administer one AWS service for the org.

@@ -407,6 +407,101 @@ def test_management_account_manages_member_regions(org_server: Server, org: dict
     assert err(exc)[0] == "AccessDeniedException"
 
 
+def test_service_control_policies_bind_member_accounts(org_server: Server, org: dict[str, Any]) -> None:
+    """OUs and SCPs: a Deny in an OU's SCP and an allow-list replacing FullAWSAccess bind every principal
+    of the member accounts under it — role sessions and the root user — and never the management account."""
+    client, member = org["client"], org["member"]
+    [root] = client.list_roots()["Roots"]
+    assert root["Id"].startswith("r-") and root["PolicyTypes"] == []
+    deny = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Action": ["iam:CreateUser", "iam:CreateAccessKey"], "Resource": "*"}]})
+    policy = client.create_policy(Name="NoIamUsers", Description="no long-term keys", Type="SERVICE_CONTROL_POLICY",
+                                  Content=deny)["Policy"]["PolicySummary"]
+    assert policy["Id"].startswith("p-") and policy["AwsManaged"] is False
+    with_principal = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*"}]})  # SCPs name no principal
+    for content, code in ((with_principal, "MalformedPolicyDocumentException"),
+                          (allow(["s3:" + "x" * 40] * 130), "ConstraintViolationException")):
+        with pytest.raises(ClientError) as exc:
+            client.create_policy(Name="bad", Description="", Type="SERVICE_CONTROL_POLICY", Content=content)
+        assert err(exc)[0] == code
+    with pytest.raises(ClientError) as exc:
+        client.create_policy(Name="tags", Description="", Type="TAG_POLICY", Content="{}")
+    assert err(exc)[0] == "PolicyTypeNotAvailableForOrganizationException"
+    ou = client.create_organizational_unit(ParentId=root["Id"], Name="Workloads")["OrganizationalUnit"]
+    with pytest.raises(ClientError) as exc:  # SCPs are not enabled yet
+        client.attach_policy(PolicyId=policy["Id"], TargetId=ou["Id"])
+    assert err(exc)[0] == "PolicyTypeNotEnabledException"
+    enabled = client.enable_policy_type(RootId=root["Id"], PolicyType="SERVICE_CONTROL_POLICY")["Root"]
+    assert enabled["PolicyTypes"] == [{"Type": "SERVICE_CONTROL_POLICY", "Status": "ENABLED"}]
+    on_member = client.list_policies_for_target(TargetId=member, Filter="SERVICE_CONTROL_POLICY")["Policies"]
+    assert [p["Id"] for p in on_member] == ["p-FullAWSAccess"]
+
+    client.move_account(AccountId=member, SourceParentId=root["Id"], DestinationParentId=ou["Id"])
+    assert client.list_parents(ChildId=member)["Parents"] == [{"Id": ou["Id"], "Type": "ORGANIZATIONAL_UNIT"}]
+    assert {"Id": member, "Type": "ACCOUNT"} in client.list_children(ParentId=ou["Id"], ChildType="ACCOUNT")["Children"]
+    client.attach_policy(PolicyId=policy["Id"], TargetId=ou["Id"])
+    targets = client.list_targets_for_policy(PolicyId=policy["Id"])["Targets"]
+    assert [(t["TargetId"], t["Type"]) for t in targets] == [(ou["Id"], "ORGANIZATIONAL_UNIT")]
+
+    member_iam = creds_client(org_server, member_admin(org_server, member), "iam")
+    with pytest.raises(ClientError) as exc:  # the role has AdministratorAccess, the SCP denies
+        member_iam.create_user(UserName="blocked")
+    assert err(exc)[0] == "AccessDenied"
+    member_iam.create_role(RoleName="Allowed", AssumeRolePolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": member}, "Action": "sts:AssumeRole"}]}))
+    root_key = json.loads(org_server.cli("account", "create-root-key", member, "--json").stdout)
+    with pytest.raises(ClientError) as exc:  # the member's root user is bound too
+        creds_client(org_server, root_key, "iam").create_user(UserName="blocked")
+    assert err(exc)[0] == "AccessDenied"
+    org_server.client("iam").create_user(UserName=f"mgmt-{uuid.uuid4().hex[:6]}")  # never the management account
+    sim = member_iam.simulate_principal_policy(
+        PolicySourceArn=f"arn:aws:iam::{member}:role/OrganizationAccountAccessRole",
+        ActionNames=["iam:CreateUser", "iam:ListUsers"])["EvaluationResults"]
+    assert [(r["EvalDecision"], r["OrganizationsDecisionDetail"]["AllowedByOrganizations"]) for r in sim] == [
+        ("explicitDeny", False), ("allowed", True)]
+
+    # An allow-list: FullAWSAccess replaced on the OU by a policy that allows only reads and STS.
+    reads = client.create_policy(Name="ReadOnly", Description="", Type="SERVICE_CONTROL_POLICY", Content=allow(
+        ["iam:Get*", "iam:List*", "sts:*"]))["Policy"]["PolicySummary"]["Id"]
+    client.attach_policy(PolicyId=reads, TargetId=ou["Id"])
+    client.detach_policy(PolicyId="p-FullAWSAccess", TargetId=ou["Id"])
+    member_iam = creds_client(org_server, member_admin(org_server, member), "iam")
+    assert member_iam.list_roles()["Roles"]
+    with pytest.raises(ClientError) as exc:  # not in the OU level's allow-list
+        member_iam.tag_role(RoleName="Allowed", Tags=[{"Key": "k", "Value": "v"}])
+    assert err(exc)[0] == "AccessDenied"
+    with pytest.raises(ClientError) as exc:
+        client.delete_policy(PolicyId=reads)
+    assert err(exc)[0] == "PolicyInUseException"
+    client.detach_policy(PolicyId=policy["Id"], TargetId=ou["Id"])
+    with pytest.raises(ClientError) as exc:  # every level keeps at least one SCP
+        client.detach_policy(PolicyId=reads, TargetId=ou["Id"])
+    assert (err(exc)[0], exc.value.response["Reason"]) == ("ConstraintViolationException",
+                                                           "MIN_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED")
+    with pytest.raises(ClientError) as exc:
+        client.delete_organizational_unit(OrganizationalUnitId=ou["Id"])
+    assert err(exc)[0] == "OrganizationalUnitNotEmptyException"
+
+    # aws:PrincipalOrgPaths names the OU the account sits in.
+    path = f"{org['org']['Id']}/{root['Id']}/{ou['Id']}/"
+    mgmt_iam = org_server.client("iam")
+    role = mgmt_iam.create_role(RoleName=f"ou-only-{uuid.uuid4().hex[:6]}", AssumeRolePolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole",
+                                                 "Condition": {"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": [path + "*"]}}}]}))["Role"]["Arn"]
+    member_sts = creds_client(org_server, member_admin(org_server, member))
+    assert member_sts.assume_role(RoleArn=role, RoleSessionName="from-ou")["Credentials"]
+    with pytest.raises(ClientError):  # the management account sits under the root, not in the OU
+        org_server.client().assume_role(RoleArn=role, RoleSessionName="from-root")
+
+    # Disabling the type lifts every SCP; the account goes back under the root.
+    client.disable_policy_type(RootId=root["Id"], PolicyType="SERVICE_CONTROL_POLICY")
+    creds_client(org_server, member_admin(org_server, member), "iam").tag_role(
+        RoleName="Allowed", Tags=[{"Key": "k", "Value": "v"}])
+    client.move_account(AccountId=member, SourceParentId=ou["Id"], DestinationParentId=root["Id"])
+    client.delete_organizational_unit(OrganizationalUnitId=ou["Id"])
+
+
 def _events(server: Server, request_id: str, key: str, secret: str, token: str | None = None) -> list[dict[str, Any]]:
     """The caller account's records of one request (LookupEvents, polling briefly)."""
     trail = boto3.client("cloudtrail", endpoint_url=server.url, region_name="us-east-1", aws_access_key_id=key,

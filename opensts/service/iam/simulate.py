@@ -71,7 +71,7 @@ class SimulationActions(IamBase):
         return out
 
     def _simulate(self, info: RequestInfo, params: Params, principal: Principal, sources: list[_Source],
-                  boundary: str | None, session: tuple[str, ...] | None = None) -> Result:
+                  boundary: str | None, session: tuple[str, ...] | None = None, scp: tuple[str, ...] = ()) -> Result:
         boundary_docs = self._documents("boundary", params.get("PermissionsBoundaryPolicyInputList"))
         if boundary_docs:
             boundary = boundary_docs[0]
@@ -79,7 +79,7 @@ class SimulationActions(IamBase):
         if resource_policy is not None:
             self._documents("resource", [resource_policy])
         policies = PolicySet.build(identity=[s.document for s in sources], boundary=boundary, session=session,
-                                   resource=resource_policy, strict=False)
+                                   resource=resource_policy, scp=scp, strict=False)
         base = principal_keys(principal)
         base.update(context_entries(params.get("ContextEntries")))
         results = []
@@ -97,11 +97,13 @@ class SimulationActions(IamBase):
         verdict = _DECISIONS.get(decision.decision, "implicitDeny")
         matched: list[Result] = []
         missing: list[str] = []
-        boundary_allows = True
+        boundary_allows = organizations_allow = True
         trace = decision.trace
         for ptrace in trace.policies if trace else ():
             if ptrace.label == "boundary":
                 boundary_allows = ptrace.result == "Allow"
+            if ptrace.label.startswith("scp["):
+                organizations_allow = organizations_allow and ptrace.result == "Allow"
             for st in ptrace.statements:
                 if st.action and st.resource is not False:
                     for cond in st.conditions:
@@ -120,6 +122,8 @@ class SimulationActions(IamBase):
         }
         if has_boundary:
             out["PermissionsBoundaryDecisionDetail"] = {"AllowedByPermissionsBoundary": boundary_allows}
+        if policies.scp:  # the principal's account is governed by service control policies
+            out["OrganizationsDecisionDetail"] = {"AllowedByOrganizations": organizations_allow}
         return out
 
     # -- actions ----------------------------------------------------------------------------
@@ -158,7 +162,8 @@ class SimulationActions(IamBase):
         for i, doc in enumerate(self._documents("identity", params.get("PolicyInputList")), 1):
             sources.append(_Source(doc, f"PolicyInputList.{i}", "none"))
         boundary = self.repo.default_policy_document(boundary_arn) if boundary_arn else None
-        return self._simulate(info, params, principal, sources, boundary)
+        return self._simulate(info, params, principal, sources, boundary,
+                              scp=self.authorizer.scp_levels(self.caller(info).account_id))
 
     def _simulate_own_session(self, info: RequestInfo, params: Params) -> Result:
         """OpenSTS extension: a session may simulate itself (PolicySourceArn = its own session ARN),
@@ -179,7 +184,7 @@ class SimulationActions(IamBase):
         sources = [_Source(doc, f"session-identity.{i}", "role") for i, doc in enumerate(identity, 1)]
         sources += [_Source(doc, f"PolicyInputList.{i}", "none")
                     for i, doc in enumerate(self._documents("identity", params.get("PolicyInputList")), 1)]
-        return self._simulate(info, params, principal_of(caller), sources, boundary, session_docs)
+        return self._simulate(info, params, principal_of(caller), sources, boundary, session_docs, mine.scp)
 
     @action("SimulateCustomPolicy")
     def simulate_custom_policy(self, info: RequestInfo, params: Params) -> Result:

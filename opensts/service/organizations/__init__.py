@@ -4,12 +4,16 @@ administrators.
 
 It exists for AssumeRoot (a management or delegated-administrator account for IAM opens a root
 session in a member account), for the ``aws:PrincipalOrgID`` / ``aws:PrincipalOrgPaths`` condition
-keys, and for the Account API's ``AccountId`` (the management account manages members' Regions).
+keys, for service control policies, and for the Account API's ``AccountId`` (the management account
+manages members' Regions).
 Handlers take JSON input validated against botocore's model (``protocol/json_input.py``) and return
 JSON output; refusals are ``OrganizationsError`` with Organizations' exception names. Every
 operation is first authorized as ``organizations:<Operation>``.
 
-Not modelled: organizational units and policies (SCPs), closing accounts, invitations by e-mail.
+Organizational units and service control policies are modelled (``tree.py``, ``policies.py``);
+the SCPs over an account bind its principals in every decision (``service/control_policies.py``).
+Not modelled: policy types other than SCPs (RCPs, tag, backup … policies), closing accounts,
+invitations by e-mail.
 CreateAccount answers ``IN_PROGRESS`` and the account is ready by the first
 DescribeCreateAccountStatus, as clients expect to poll.
 """
@@ -17,9 +21,8 @@ DescribeCreateAccountStatus, as clients expect to poll.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opensts.service.authorization import Authorizer
 from opensts.service.context import RequestInfo
 from opensts.service.organizations._base import (
     IAM_SERVICE_PRINCIPAL,
@@ -31,8 +34,13 @@ from opensts.service.organizations.accounts import AccountActions
 from opensts.service.organizations.delegation import DelegationActions
 from opensts.service.organizations.handshakes import HandshakeActions
 from opensts.service.organizations.organization import OrganizationActions
-from opensts.store.cache import StoreCache
+from opensts.service.organizations.policies import PolicyActions
+from opensts.service.organizations.tree import TreeActions
 from opensts.store.organization_repository import OrganizationRecord
+
+if TYPE_CHECKING:  # the authorizer reads SCPs from this package: no import cycle at run time
+    from opensts.service.authorization import Authorizer
+    from opensts.store.cache import StoreCache
 
 __all__ = ["OrganizationsService", "OrganizationsError", "IAM_SERVICE_PRINCIPAL", "ROOT_SESSIONS",
            "ROOT_CREDENTIALS_MANAGEMENT", "may_assume_root"]
@@ -49,7 +57,8 @@ def may_assume_root(repo: Any, org: OrganizationRecord, account_id: str) -> bool
         d.account_id == account_id and d.service_principal == IAM_SERVICE_PRINCIPAL for d in repo.delegated_admins(org.id))
 
 
-class OrganizationsService(OrganizationActions, AccountActions, HandshakeActions, DelegationActions):
+class OrganizationsService(OrganizationActions, AccountActions, TreeActions, PolicyActions, HandshakeActions,
+                           DelegationActions):
     """One method per operation (mixins per concept); ``handlers`` is the dispatch table."""
 
     def __init__(self, cache: StoreCache, authorizer: Authorizer) -> None:

@@ -4,13 +4,16 @@ organization and the JSON shapes of organizations and accounts."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opensts.protocol.errors import ServiceError
-from opensts.service.authorization import Authorizer
 from opensts.service.context import RequestInfo
-from opensts.store.cache import StoreCache
+from opensts.service.control_policies import FULL_AWS_ACCESS_ID, SCP
 from opensts.store.organization_repository import MemberRecord, OrganizationRecord
+
+if TYPE_CHECKING:  # the authorizer reads SCPs from this package: no import cycle at run time
+    from opensts.service.authorization import Authorizer
+    from opensts.store.cache import StoreCache
 
 __all__ = ["OrganizationsError", "OrganizationsBase", "op", "page", "IAM_SERVICE_PRINCIPAL", "ROOT_SESSIONS",
            "ROOT_CREDENTIALS_MANAGEMENT", "management_email", "account_email", "describe_organization"]
@@ -90,6 +93,11 @@ class OrganizationsBase:
 
     def _written(self) -> None:
         self._cache.invalidate()
+
+    def with_default_scp(self, org: OrganizationRecord, target: str) -> None:
+        """A new account or OU starts with FullAWSAccess while SCPs are enabled, as on AWS."""
+        if SCP in org.policy_types:
+            self._repo.attach_org_policy(org.id, FULL_AWS_ACCESS_ID, target)
 
     def _member_or_management(self, org: OrganizationRecord, account_id: str) -> MemberRecord | None:
         member = self._repo.member_account(account_id)

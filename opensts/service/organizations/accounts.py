@@ -44,6 +44,7 @@ class AccountActions(OrganizationsBase):
         self._access_role(account_id, org.management_account_id, params.get("RoleName") or ACCESS_ROLE)
         request_id = "car-" + base32_upper(32).lower()
         self._repo.add_member_account(org.id, account_id, params["Email"], "CREATED", request_id)
+        self.with_default_scp(org, account_id)
         self._written()
         status = self._create_status(self._repo.member_by_create_request(request_id))
         return {"CreateAccountStatus": {**status, "State": "IN_PROGRESS", "AccountId": None, "CompletedTimestamp": None}}

@@ -130,6 +130,7 @@ class HandshakeActions(OrganizationsBase):
             raise _in_organization()
         result = self._transition(info, handshake, "ACCEPTED")
         self._repo.add_member_account(handshake.organization_id, account, account_email(account), "INVITED")
+        self.with_default_scp(self._repo.get_organization(handshake.organization_id), account)
         self._written()
         return result
 
