@@ -23,8 +23,10 @@ from typing import TYPE_CHECKING, Any
 from opensts.audit.events import Call
 from opensts.auth.sigv4 import HttpRequest, SigV4Auth
 from opensts.protocol.errors import ServiceError
+from opensts.protocol.json_input import json_body
 from opensts.regions.rules import DISABLED, ENABLED, ENABLED_BY_DEFAULT
 from opensts.service.context import RequestInfo
+from opensts.service.organizations import administers
 
 if TYPE_CHECKING:
     from opensts.app_state import AppState
@@ -125,12 +127,7 @@ def set_sts_active(state: Any, account: str, region: str, active: bool) -> None:
 
 
 def _body(raw: bytes) -> dict[str, Any]:
-    if not raw.strip():
-        return {}
-    try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise _error("SerializationException", 400, "The request body is not valid JSON.") from exc
+    value = json_body(raw)
     if not isinstance(value, dict):
         raise _error("SerializationException", 400, "The request body must be a JSON object.")
     return value
@@ -155,11 +152,8 @@ def _account(state: AppState, params: dict[str, Any], own: str) -> tuple[str, st
 
 
 def _administers(state: AppState, org: Any, account: str) -> bool:
-    if org.feature_set != "ALL" or ACCOUNT_SERVICE_PRINCIPAL not in org.service_access:
-        return False
-    return account == org.management_account_id or any(
-        d.account_id == account and d.service_principal == ACCOUNT_SERVICE_PRINCIPAL
-        for d in state.repo.delegated_admins(org.id))
+    return (org.feature_set == "ALL" and ACCOUNT_SERVICE_PRINCIPAL in org.service_access
+            and administers(state.repo, org, account, ACCOUNT_SERVICE_PRINCIPAL))
 
 
 def _region_name(state: AppState, params: dict[str, Any]) -> str:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from opensts.audit.events import Call
 from opensts.auth.sigv4 import HttpRequest, SigV4Auth
 from opensts.protocol.errors import ServiceError
-from opensts.protocol.json_input import JsonInputError, JsonInputModel, load_json_model
+from opensts.protocol.json_input import JsonInputError, JsonInputModel, json_body, load_json_model
 from opensts.service.context import RequestInfo
 from opensts.service.organizations import OrganizationsError
 
@@ -77,12 +77,7 @@ def _serve(state: AppState, req: Request, http: HttpRequest, auth: SigV4Auth, re
 
 
 def _body(raw: bytes) -> dict[str, Any]:
-    if not raw.strip():
-        return {}
-    try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise OrganizationsError("SerializationException", "The request body is not valid JSON.") from exc
+    value = json_body(raw)
     if not isinstance(value, dict):
         raise JsonInputError("INVALID_SYNTAX", "body")
     return value

@@ -16,7 +16,7 @@ from typing import Any
 from opensts.protocol.errors import ServiceError
 from opensts.protocol.javaregex import compile_pattern
 
-__all__ = ["JsonInputError", "JsonInputModel", "load_json_model"]
+__all__ = ["JsonInputError", "JsonInputModel", "load_json_model", "json_body"]
 
 #: Organizations' documented message per InvalidInputException reason.
 _MESSAGES = {
@@ -31,6 +31,22 @@ _MESSAGES = {
 }
 
 Checker = Callable[[Any, str], None]
+
+
+class SerializationError(ServiceError):
+    code = "SerializationException"
+    status = 400
+
+
+def json_body(raw: bytes) -> Any:
+    """A JSON-protocol request body, parsed: ``{}`` when empty, SerializationException (400) when it
+    is not JSON. Callers check its type (each API words that refusal its own way)."""
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SerializationError("The request body is not valid JSON.") from exc
 
 
 class JsonInputError(ServiceError):

@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import httpx
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from botocore.parsers import create_parser
 from botocore.exceptions import ClientError
 
 from tests.conftest import ACCOUNT_ID, ADMIN_KEY, ADMIN_SECRET, Server, start_server, stop_server
@@ -500,6 +505,29 @@ def test_service_control_policies_bind_member_accounts(org_server: Server, org: 
         RoleName="Allowed", Tags=[{"Key": "k", "Value": "v"}])
     client.move_account(AccountId=member, SourceParentId=ou["Id"], DestinationParentId=root["Id"])
     client.delete_organizational_unit(OrganizationalUnitId=ou["Id"])
+
+
+@pytest.mark.parametrize("service,path,target,body,status,code", [
+    ("organizations", "/", "AWSOrganizationsV20161128.DescribeOrganization", b"{not json", 400, "SerializationException"),
+    ("organizations", "/", "AWSOrganizationsV20161128.DescribeOrganization", b"[1, 2]", 400, "InvalidInputException"),
+    ("organizations", "/", "AWSOrganizationsV20161128.NoSuchOperation", b"{}", 400, "UnknownOperationException"),
+    ("account", "/listRegions", None, b"\xff\xfe", 400, "SerializationException"),
+    ("account", "/listRegions", None, b"[]", 400, "SerializationException"),
+])
+def test_unreadable_json_bodies(org_server: Server, org: dict[str, Any], service: str, path: str, target: str | None,
+                                body: bytes, status: int, code: str) -> None:
+    """Raw signed requests: JSON-protocol errors as botocore's parsers read them back, never a 500."""
+    headers = {"Content-Type": "application/x-amz-json-1.1"}
+    if target:
+        headers["X-Amz-Target"] = target
+    req = AWSRequest("POST", org_server.url + path, data=body, headers=headers)
+    SigV4Auth(Credentials(ADMIN_KEY, ADMIN_SECRET), service, "us-east-1").add_auth(req)
+    resp = httpx.post(org_server.url + path, content=body, headers=dict(req.headers))
+    assert resp.status_code == status
+    protocol = "json" if service == "organizations" else "rest-json"
+    parsed = create_parser(protocol).parse({"status_code": resp.status_code, "headers": dict(resp.headers),
+                                            "body": resp.content}, None)
+    assert parsed["Error"]["Code"] == code, resp.content
 
 
 def _events(server: Server, request_id: str, key: str, secret: str, token: str | None = None) -> list[dict[str, Any]]:

@@ -10,31 +10,29 @@ from __future__ import annotations
 
 from opensts.service.context import RequestInfo
 from opensts.service.iam._base import IamBase, Params, Result, action
-from opensts.service.organizations._base import IAM_SERVICE_PRINCIPAL, ROOT_CREDENTIALS_MANAGEMENT, ROOT_SESSIONS
+from opensts.service.organizations._base import (
+    IAM_SERVICE_PRINCIPAL,
+    ROOT_CREDENTIALS_MANAGEMENT,
+    ROOT_SESSIONS,
+    administers,
+)
 from opensts.store.organization_repository import OrganizationRecord
 
 __all__ = ["OrganizationFeatureActions"]
 
 
 class OrganizationFeatureActions(IamBase):
-    def _feature_org(self, info: RequestInfo, action_name: str, *, management_only: bool) -> OrganizationRecord:
+    def _feature_org(self, info: RequestInfo, action_name: str) -> OrganizationRecord:
         self.authorize(info, action_name, "*")
         account = self.caller(info).account_id
         org = self.repo.organization_of(account)
         if org is None:
             raise self.err("OrganizationNotFoundException",
                            "The request was rejected because no organization is associated with your account.")
-        delegated = any(d.account_id == account and d.service_principal == IAM_SERVICE_PRINCIPAL
-                        for d in self.repo.delegated_admins(org.id))
-        if org.management_account_id != account:
-            if management_only:
-                raise self.err("CallerIsNotManagementAccountException",
-                               "The request was rejected because the account making the request is not the "
-                               "management account for the organization.")
-            if not delegated:
-                raise self.err("AccountNotManagementOrDelegatedAdministratorException",
-                               "The request was rejected because the account making the request is not the "
-                               "management account or delegated administrator account for centralized root access.")
+        if not administers(self.repo, org, account, IAM_SERVICE_PRINCIPAL):
+            raise self.err("AccountNotManagementOrDelegatedAdministratorException",
+                           "The request was rejected because the account making the request is not the "
+                           "management account or delegated administrator account for centralized root access.")
         if org.feature_set != "ALL":
             raise self.err("OrganizationNotInAllFeaturesModeException",
                            "The request was rejected because your organization does not have All features enabled.")
@@ -45,7 +43,7 @@ class OrganizationFeatureActions(IamBase):
         return org
 
     def _set_feature(self, info: RequestInfo, action_name: str, feature: str, on: bool) -> Result:
-        org = self._feature_org(info, action_name, management_only=False)
+        org = self._feature_org(info, action_name)
         features = org.iam_features | {feature} if on else org.iam_features - {feature}
         self.repo.set_organization_sets(org.id, iam_features=features)
         self.written()
@@ -71,7 +69,7 @@ class OrganizationFeatureActions(IamBase):
 
     @action("ListOrganizationsFeatures")
     def list_organizations_features(self, info: RequestInfo, params: Params) -> Result:
-        org = self._feature_org(info, "ListOrganizationsFeatures", management_only=False)
+        org = self._feature_org(info, "ListOrganizationsFeatures")
         return _result(org.id, org.iam_features)
 
 

@@ -29,6 +29,7 @@ from opensts.service.organizations._base import (
     ROOT_CREDENTIALS_MANAGEMENT,
     ROOT_SESSIONS,
     OrganizationsError,
+    administers,
 )
 from opensts.service.organizations.accounts import AccountActions
 from opensts.service.organizations.delegation import DelegationActions
@@ -43,7 +44,7 @@ if TYPE_CHECKING:  # the authorizer reads SCPs from this package: no import cycl
     from opensts.store.cache import StoreCache
 
 __all__ = ["OrganizationsService", "OrganizationsError", "IAM_SERVICE_PRINCIPAL", "ROOT_SESSIONS",
-           "ROOT_CREDENTIALS_MANAGEMENT", "may_assume_root"]
+           "ROOT_CREDENTIALS_MANAGEMENT", "may_assume_root", "administers"]
 
 Handler = Callable[[RequestInfo, dict[str, Any]], dict[str, Any]]
 
@@ -51,10 +52,7 @@ Handler = Callable[[RequestInfo, dict[str, Any]], dict[str, Any]]
 def may_assume_root(repo: Any, org: OrganizationRecord, account_id: str) -> bool:
     """Centralized root sessions are enabled and ``account_id`` administers them: the
     management account, or the delegated administrator for IAM."""
-    if ROOT_SESSIONS not in org.iam_features:
-        return False
-    return org.management_account_id == account_id or any(
-        d.account_id == account_id and d.service_principal == IAM_SERVICE_PRINCIPAL for d in repo.delegated_admins(org.id))
+    return ROOT_SESSIONS in org.iam_features and administers(repo, org, account_id, IAM_SERVICE_PRINCIPAL)
 
 
 class OrganizationsService(OrganizationActions, AccountActions, TreeActions, PolicyActions, HandshakeActions,

@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # the authorizer reads SCPs from this package: no import cycl
     from opensts.service.authorization import Authorizer
     from opensts.store.cache import StoreCache
 
-__all__ = ["OrganizationsError", "OrganizationsBase", "op", "page", "IAM_SERVICE_PRINCIPAL", "ROOT_SESSIONS",
+__all__ = ["OrganizationsError", "OrganizationsBase", "op", "page", "administers", "is_delegated_admin", "IAM_SERVICE_PRINCIPAL", "ROOT_SESSIONS",
            "ROOT_CREDENTIALS_MANAGEMENT", "management_email", "account_email", "describe_organization"]
 
 IAM_SERVICE_PRINCIPAL = "iam.amazonaws.com"
@@ -45,6 +45,17 @@ def op(name: str) -> Callable[[Callable[..., Result]], Callable[..., Result]]:
         return fn
 
     return mark
+
+
+def is_delegated_admin(repo: Any, org_id: str, account_id: str, service: str) -> bool:
+    """``account_id`` is registered as the organization's delegated administrator for ``service``."""
+    return any(d.account_id == account_id and d.service_principal == service for d in repo.delegated_admins(org_id))
+
+
+def administers(repo: Any, org: OrganizationRecord, account_id: str, service: str) -> bool:
+    """``account_id`` may act for the organization on ``service``: its management account, or the
+    delegated administrator for that service."""
+    return account_id == org.management_account_id or is_delegated_admin(repo, org.id, account_id, service)
 
 
 def not_in_use() -> OrganizationsError:

@@ -4,15 +4,20 @@ delegated administrator may open root sessions; Account Management's may manage 
 from __future__ import annotations
 
 from opensts.service.context import RequestInfo
-from opensts.service.organizations._base import OrganizationsBase, OrganizationsError, Params, Result, op, page
+from opensts.service.organizations._base import (
+    OrganizationsBase,
+    OrganizationsError,
+    Params,
+    Result,
+    is_delegated_admin,
+    op,
+    page,
+)
 
 __all__ = ["DelegationActions"]
 
 
 class DelegationActions(OrganizationsBase):
-    def _registered(self, org_id: str, account: str, service: str) -> bool:
-        return any(d.account_id == account and d.service_principal == service for d in self._repo.delegated_admins(org_id))
-
     @op("RegisterDelegatedAdministrator")
     def register_delegated_admin(self, info: RequestInfo, params: Params) -> Result:
         org = self._managed(info)
@@ -22,7 +27,7 @@ class DelegationActions(OrganizationsBase):
                                      "of the organization as a delegated administrator for an AWS service.",
                                      "CANNOT_REGISTER_MASTER_AS_DELEGATED_ADMINISTRATOR")
         self._member_or_management(org, account)
-        if self._registered(org.id, account, service):
+        if is_delegated_admin(self._repo, org.id, account, service):
             raise OrganizationsError("AccountAlreadyRegisteredException",
                                      "The provided account is already a delegated administrator for your organization.")
         self._repo.register_delegated_admin(org.id, account, service)
@@ -34,7 +39,7 @@ class DelegationActions(OrganizationsBase):
         org = self._managed(info)
         account, service = params["AccountId"], params["ServicePrincipal"]
         self._member_or_management(org, account)
-        if not self._registered(org.id, account, service):
+        if not is_delegated_admin(self._repo, org.id, account, service):
             raise OrganizationsError("AccountNotRegisteredException", "The provided account is not a registered "
                                      "delegated administrator for your organization.")
         self._repo.deregister_delegated_admin(account, service)
