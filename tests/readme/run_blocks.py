@@ -7,7 +7,8 @@ What runs
   Fenced blocks tagged ``sh``, ``bash`` or ``console``; untagged blocks and other languages (json,
   text output, diagrams) are never run. In a ``console`` block the lines starting with ``$ `` are
   commands (a trailing ``\\`` continues one) and the lines after a command are its printed standard
-  output, checked as printed (trailing blanks ignored; a line holding only ``…`` stands for any lines).
+  output, checked as printed (trailing blanks ignored; a line holding only ``…`` stands for any lines,
+  a ``…`` inside a line for any text: account ids, UUIDs).
 
 Markers (an HTML comment on the line right before the opening fence)
   ``<!-- not-run: REASON -->``  the block needs something this machine does not have (a Kubernetes
@@ -213,7 +214,8 @@ def _console_steps(lines: list[str]) -> list[Step]:
 
 def output_matches(expected: list[str], actual: str) -> bool:
     """``actual`` printed as ``expected`` shows it: line by line, trailing blanks and trailing empty
-    lines ignored, a line holding only ``…`` matching any run of lines (none included)."""
+    lines ignored, a line holding only ``…`` matching any run of lines (none included), a ``…``
+    inside a line any text."""
     want = _trim(expected)
     got = _trim(actual.splitlines())
     return _match(want, got)
@@ -231,7 +233,12 @@ def _match(want: list[str], got: list[str]) -> bool:
         return not got
     if want[0].strip() == "…":
         return any(_match(want[1:], got[k:]) for k in range(len(got) + 1))
-    return bool(got) and want[0] == got[0] and _match(want[1:], got[1:])
+    return bool(got) and _line_matches(want[0], got[0]) and _match(want[1:], got[1:])
+
+
+def _line_matches(want: str, got: str) -> bool:
+    pattern = ".*".join(re.escape(part) for part in want.split("…"))
+    return re.fullmatch(pattern, got) is not None
 
 
 def venv_dir() -> Path:

@@ -91,6 +91,20 @@ def test_console_output_is_checked_as_printed(tmp_path: Path) -> None:
     assert not report.ok and "the document shows" in report.outcomes[0].detail
 
 
+@pytest.mark.parametrize(("expected", "printed", "matches"), [
+    (["arn:aws:iam::…:user/admin"], "arn:aws:iam::123456789012:user/admin\n", True),
+    (["arn:aws:iam::…:user/admin"], "arn:aws:iam::123456789012:user/other\n", False),
+    (["a", "…"], "a\n", True),
+    (["a", "…", "z"], "a\nb\nc\nz\n", True),
+    (["a"], "a\nb\n", False),
+    (["a", "b"], "a\n", False),
+    (["a  ", ""], "a\n\n\n", True),
+    (["(x)"], "x\n", False),  # text, not a pattern
+])
+def test_output_matching(expected: list[str], printed: str, matches: bool) -> None:
+    assert rb.output_matches(expected, printed) is matches
+
+
 def test_a_server_line_is_started_waited_for_and_stopped(tmp_path: Path) -> None:
     port = rb_free_port()
     text = (f"```sh\n.venv/bin/opensts serve --data-dir d --listen 127.0.0.1:{port}\n"
