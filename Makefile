@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Run the server on its embedded default (SQLite in ./.opensts, http://127.0.0.1:4566 ... see README).
+## Run the server on its embedded default (SQLite in ./.opensts, http://127.0.0.1:8600; see README).
 serve: $(STAMP)
 	$(BIN)/opensts serve $(ARGS)
 

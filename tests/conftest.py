@@ -20,8 +20,6 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tests.shared import SHARED  # noqa: F401 - re-exported for the test modules
-
 ACCOUNT_ID = "111122223333"
 ADMIN_KEY = "AKIAIOSFODNN7EXAMPLE"
 ADMIN_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"

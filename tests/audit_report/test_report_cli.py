@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.shared import SHARED
+from tests.testdata import DATA
 
 import csv
 import gzip
@@ -20,7 +20,7 @@ from opensts.audit.report.scan import plan, scan
 
 from .conftest import ACCT, event, known_set
 
-VECTORS = SHARED / "vectors" / "cloudtrail"
+VECTORS = DATA / "cloudtrail"
 
 
 def run(*args: str, env: dict[str, str] | None = None):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.shared import SHARED
+from tests.testdata import DATA
 
 import json
 from dataclasses import dataclass, replace
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from opensts.auth.sigv4 import HttpRequest
 
-VECTORS = SHARED / "vectors" / "sigv4"
+VECTORS = DATA / "sigv4"
 AWS_C_AUTH = VECTORS / "aws-c-auth" / "v4"
 BOTOCORE_SUITE = VECTORS / "botocore-aws4_testsuite"
 

@@ -1,4 +1,4 @@
-"""The shared SAML samples (python3-saml, signed with an expired certificate) through our
+"""The SAML samples (python3-saml, signed with an expired certificate) through our
 verifier with an injected clock; the signature-wrapping and unsigned samples must be refused."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pytest
 
 from opensts.service.federation.errors import InvalidIdentityToken
 from opensts.service.federation.saml_verify import IdpMetadata, verify_response
-from tests.conftest import SHARED
+from tests.testdata import DATA
 
-V = SHARED / "vectors" / "federation" / "saml" / "python3-saml"
+V = DATA / "federation" / "saml" / "python3-saml"
 NOW = 1_400_000_000  # 2014: inside the samples' validity windows
 
 

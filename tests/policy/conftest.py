@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from tests.shared import SHARED
-
 import json
 from pathlib import Path
 from typing import Any
@@ -13,8 +11,7 @@ import pytest
 from opensts.policy import PolicySet, Principal, RequestContext, evaluate
 
 HERE = Path(__file__).resolve().parent
-#: The live shared spec (``../shared/spec`` from the repo root) wins over the vendored copy.
-SHARED_CASES = SHARED / "spec" / "policy-cases.jsonl"
+#: The project's policy cases (a copy of the spec's ``policy-cases.jsonl``, kept in the repository).
 VENDORED_CASES = HERE / "data" / "policy-cases.jsonl"
 
 ACCT = "111122223333"
@@ -27,7 +24,7 @@ DEV_SESSION = Principal.role_session(f"arn:aws:sts::{ACCT}:assumed-role/Dev/s1",
 
 
 def cases_path() -> Path:
-    return SHARED_CASES if SHARED_CASES.exists() else VENDORED_CASES
+    return VENDORED_CASES
 
 
 def load_cases() -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""Every shared case of ``shared/spec/policy-cases.jsonl``, table-driven.
+"""Every case of the policy spec's ``policy-cases.jsonl`` (copied to ``tests/policy/data``), table-driven.
 
 Rows whose ``why`` says ``DISAGREE:`` are where AWS documentation and peer implementations differ.
 We decide from the AWS IAM User Guide; the reasoning per row is recorded in ``DISAGREE_DECISIONS``
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from opensts.policy import PolicySet, RequestContext, evaluate
-from tests.policy.conftest import VENDORED_CASES, cases_path, load_cases
+from tests.policy.conftest import VENDORED_CASES, load_cases
 
 CASES = load_cases()
 
@@ -65,20 +65,13 @@ def test_case_file_is_complete() -> None:
     assert VENDORED_CASES.exists()
 
 
-def test_vendored_copy_matches_shared() -> None:
-    if cases_path() == VENDORED_CASES:
-        pytest.skip("shared spec not mounted")
-    vendored = [json.loads(line) for line in VENDORED_CASES.read_text().splitlines() if line.strip()]
-    assert vendored == CASES, "tests/policy/data/policy-cases.jsonl is stale; re-copy it from shared/spec"
-
-
 def test_every_disagree_row_has_a_recorded_decision() -> None:
     disagree = {c["id"] for c in CASES if "DISAGREE:" in c["why"]}
     assert disagree == set(DISAGREE_DECISIONS)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
-def test_shared_case(case: dict[str, Any]) -> None:
+def test_spec_case(case: dict[str, Any]) -> None:
     policies = PolicySet.from_dict(case["policies"])
     ctx = RequestContext.from_dict(case["context"])
     decision = evaluate(policies, ctx)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.shared import SHARED
+from tests.testdata import DATA
 
 import json
 
@@ -13,7 +13,7 @@ from opensts.protocol.model import load_service
 
 STS = load_service("sts")
 ARN = "arn:aws:iam::123456789012:role/demo"
-SNAPSHOT = SHARED / "vectors" / "sts-wire" / "localstack-snapshots" / "test_sts.snapshot.json"
+SNAPSHOT = DATA / "sts-wire" / "localstack-snapshots" / "test_sts.snapshot.json"
 TAG_PATTERN = r"[\p{L}\p{Z}\p{N}_.:/=+\-@]+"
 TAG_VALUE_PATTERN = r"[\p{L}\p{Z}\p{N}_.:/=+\-@]*"
 

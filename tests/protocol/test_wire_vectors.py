@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.shared import SHARED
+from tests.testdata import DATA
 
 import json
 from pathlib import Path
@@ -16,7 +16,7 @@ from opensts.protocol.form import parse_form
 from opensts.protocol.model import load_service
 from opensts.protocol.render import render_error
 
-VEC = SHARED / "vectors" / "sts-wire"
+VEC = DATA / "sts-wire"
 SNAPS = sorted((VEC / "aws-sdk-go-v2-serde-snapshots").glob("*.request.snap"))
 STS = load_service("sts")
 MODEL = botocore.session.get_session().get_service_model("sts")
