@@ -352,9 +352,10 @@ def _check_partitions(partitions: list[dict[str, Any]]) -> None:
             if region in seen_regions:
                 raise ConfigError(f"partitions[{i}].regions.{region}: Region {region} is already defined")
             seen_regions.add(region)
-        if part.get("global_region") and part["global_region"] not in part["regions"]:
-            raise ConfigError(f"partitions[{i}].global_region: {part['global_region']} is not one of "
-                              f"this partition's Regions ({', '.join(part['regions'])})")
+        glob = part.get("global_region")
+        if glob and glob not in part["regions"]:
+            raise ConfigError(f"partitions[{i}].global_region: unknown Region {glob} in partition {part['name']}"
+                              f"{_suggest(glob, part['regions'])}")
 
 
 # ------------------------------------------------------------------------------------------------
