@@ -163,9 +163,13 @@ def _open_and_bootstrap(directory: Path) -> object:
         boot = bootstrap(repo, directory)
         repo.engine.dispose()
     except OSError as exc:
-        where = exc.filename or directory
-        raise StartupError(f"cannot use data folder {directory}: {where}: {(exc.strerror or str(exc)).lower()} "
+        where = f"{exc.filename}: " if exc.filename and str(exc.filename) != str(directory) else ""
+        raise StartupError(f"cannot use data folder {directory}: {where}{(exc.strerror or str(exc)).lower()} "
                            "(pass --data-dir DIR with a folder this user can write)") from None
+    except SystemExit as exc:  # the store's own refusals (a master key that is not this database's)
+        if not isinstance(exc.code, str):
+            raise
+        raise StartupError(exc.code.removeprefix("error: ")) from None
     except (SQLAlchemyError, ImportError) as exc:
         raise StartupError(f"cannot open the database {_redacted(database_url(directory))}: "
                            f"{_first_line(getattr(exc, 'orig', None) or exc)} (check OPENSTS_DATABASE_URL)") from None
