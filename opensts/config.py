@@ -149,7 +149,8 @@ SCHEMA = Table({
         "rps": Leaf("number", "600", "requests per second of every quota bucket (0: no quota)", _at_least(0)),
         "burst": Leaf("number", "rps", "burst (bucket size) of every quota bucket", _at_least(1)),
         "groups": MapOf("<group>", Table({
-            "rps": Leaf("number", "—", "requests per second of this group's buckets", _at_least(0), required=True),
+            "rps": Leaf("number", "—", "requests per second of this group's buckets", _at_least(0),
+                        required=True),
             "burst": Leaf("number", "its rps", "burst of this group's buckets", _at_least(1)),
         }), "a quota group: `sts-shared` (AssumeRole, GetCallerIdentity, GetSessionToken, "
             "GetFederationToken, GetAccessKeyInfo, DecodeAuthorizationMessage), `sts:ACTION` for any "

@@ -115,7 +115,8 @@ def check_tls_files(cert: Path, key: Path) -> None:
     except ssl.SSLError as exc:
         reason = (exc.reason or "not a certificate and key").replace("_", " ").lower()
         raise StartupError(f"--tls-cert {cert} / --tls-key {key}: cannot load the certificate and key "
-                           f"({reason}; both must be PEM files, the key unencrypted and matching the certificate)") from None
+                           f"({reason}; both must be PEM files, the key unencrypted and matching the "
+                           "certificate)") from None
     except OSError as exc:
         raise StartupError(f"--tls-cert {cert} / --tls-key {key}: cannot read them: "
                            f"{(exc.strerror or str(exc)).lower()}") from None
@@ -176,7 +177,8 @@ ENVIRONMENT: dict[str, Callable[[str], str | None]] = {
     "OPENSTS_DATABASE_URL": _database_url,
     "OPENSTS_CA_BUNDLE": lambda value: None,  # checked by --ca-bundle (a readable file)
     "OPENSTS_ACCOUNT_ID": _pattern(_ACCOUNT_ID, "12 digits"),
-    "OPENSTS_ADMIN_ACCESS_KEY_ID": _pattern(_ACCESS_KEY_ID, "an access key id: 16-128 upper-case letters and digits"),
+    "OPENSTS_ADMIN_ACCESS_KEY_ID": _pattern(_ACCESS_KEY_ID,
+                                            "an access key id: 16-128 upper-case letters and digits"),
     "OPENSTS_ADMIN_SECRET_ACCESS_KEY": lambda value: None,
     "OPENSTS_OUTBOUND_KEY_ROTATION_SECONDS": _positive_int,
 }

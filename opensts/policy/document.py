@@ -308,6 +308,7 @@ Path = tuple[str | int, ...]
 _EFFECTS = '"Allow" or "Deny"'
 _STRINGS = "a string or an array of strings"
 _CONDITION_VALUE = "a string, number or boolean, or an array of them"
+_ARN_OR_STAR = 'an ARN (arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE) or "*"'
 
 
 def _did_you_mean(name: str, choices: Any) -> str:
@@ -504,8 +505,7 @@ def validate_document(doc: Any, kind: PolicyKind, *, strict: bool = True) -> Val
         for path, r in sorted(resources, key=lambda pr: pr[1], reverse=True):
             err = resource_format_error(r)
             if err is not None:
-                bad(R_RES_FORMAT, err, Problem(path, 'an ARN (arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE) or "*"',
-                                               r))
+                bad(R_RES_FORMAT, err, Problem(path, _ARN_OR_STAR, r))
             elif not _legacy_resource_ok(r):
                 bad(R_LEGACY, MSG_LEGACY, Problem(path, "a complete ARN (arn:PARTITION:SERVICE:REGION:ACCOUNT:"
                                                         "RESOURCE)", r))
@@ -545,8 +545,8 @@ def _kind_rules(st: dict[str, Any], sp: Path, kind: PolicyKind, actions: list[st
             if err:
                 bad(R_KIND, err, Problem(sp + ("Principal",), "a valid principal", st["Principal"]))
         if any(not _is_trust_action(a) for a in actions if _action_vendor_error(a) is None):
-            bad(R_KIND, MSG_TRUST_ACTIONS, Problem(sp + ("Action",) if "Action" in st else sp + ("NotAction",),
-                                                   "only " + ", ".join(TRUST_ACTIONS), st.get("Action", NOTHING)))
+            name = "Action" if "Action" in st else "NotAction"
+            bad(R_KIND, MSG_TRUST_ACTIONS, Problem(sp + (name,), "only " + ", ".join(TRUST_ACTIONS), st[name]))
         for name in ("Resource", "NotResource"):
             if name in st:
                 bad(R_KIND, MSG_TRUST_RESOURCE if name == "Resource" else "Has prohibited field NotResource",
