@@ -75,6 +75,7 @@ class Leaf:
     check: Check | None = None
     required: bool = False
     region: bool = False
+    secret: bool = False  # never echoed in an error
 
 
 @dataclass(frozen=True)
@@ -175,8 +176,8 @@ SCHEMA = Table({
             "endpoint_url": Leaf("string", "AWS's", "URL of an S3-compatible service"),
             "region_name": Leaf("string", "boto3's", "Region of the bucket"),
             "aws_access_key_id": Leaf("string", "boto3's", "access key for the bucket"),
-            "aws_secret_access_key": Leaf("string", "boto3's", "secret key for the bucket"),
-            "aws_session_token": Leaf("string", "boto3's", "session token for the bucket"),
+            "aws_secret_access_key": Leaf("string", "boto3's", "secret key for the bucket", secret=True),
+            "aws_session_token": Leaf("string", "boto3's", "session token for the bucket", secret=True),
             "verify": Leaf("string or boolean", "true", "false: no TLS verification; a string: CA bundle file"),
             "use_ssl": Leaf("boolean", "true", "use HTTPS"),
         }, "deliver trail files to an S3-compatible bucket instead of a folder (boto3 client arguments)"),
@@ -323,7 +324,8 @@ class _Walk:
 
     def leaf(self, node: Leaf, value: Any, path: str) -> None:
         if not _TYPES[node.types](value):
-            raise ConfigError(f"{path}: expected {_TYPE_WORDS[node.types]}, got {_show(value)}")
+            got = "a " + type(value).__name__ if node.secret else _show(value)
+            raise ConfigError(f"{path}: expected {_TYPE_WORDS[node.types]}, got {got}")
         items = value if isinstance(value, list) else [value]
         for item in items:
             if node.check is not None and (expected := node.check(item)) is not None:

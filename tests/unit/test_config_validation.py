@@ -173,6 +173,15 @@ def test_value_rules(doc: dict[str, Any], message: str) -> None:
     assert message in str(exc.value)
 
 
+def test_secrets_are_never_echoed() -> None:
+    secrets = [path for path, leaf in schema_keys() if isinstance(leaf, Leaf) and leaf.secret]
+    assert secrets == ["audit.s3.aws_secret_access_key", "audit.s3.aws_session_token"]
+    for value in (["wJalrXUtnFEMI-secret"], 123456789):
+        with pytest.raises(ConfigError) as exc:
+            parse_config({"audit": {"s3": {"bucket": "b", "aws_secret_access_key": value}}})
+        assert "wJalrXUtnFEMI" not in str(exc.value) and "123456789" not in str(exc.value)
+
+
 def test_durability_choices_match_the_journal() -> None:
     from opensts.audit.journal import DURABILITY
     from opensts.config import _DURABILITY
