@@ -20,6 +20,7 @@ from opensts.settings import (
     Settings,
     StartupError,
     check_environment,
+    check_master_key_file,
     check_tls_files,
     clock_offset_from_env,
     default_data_dir,
@@ -159,6 +160,7 @@ def _open_and_bootstrap(directory: Path) -> object:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not os.access(directory, os.W_OK | os.X_OK):
             raise PermissionError(13, "Permission denied", str(directory))
+        check_master_key_file(directory)
         repo = open_store(directory)
         boot = bootstrap(repo, directory)
         repo.engine.dispose()

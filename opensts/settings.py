@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from opensts.config import FileConfig
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "Listener", "Settings", "StartupError", "parse_listen", "default_data_dir",
-           "check_environment", "check_tls_files", "ENVIRONMENT"]
+           "check_environment", "check_master_key_file", "check_tls_files", "ENVIRONMENT"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8600
@@ -182,6 +182,18 @@ ENVIRONMENT: dict[str, Callable[[str], str | None]] = {
     "OPENSTS_ADMIN_SECRET_ACCESS_KEY": lambda value: None,
     "OPENSTS_OUTBOUND_KEY_ROTATION_SECONDS": _positive_int,
 }
+
+
+def check_master_key_file(data_dir: Path) -> None:
+    """``DATA_DIR/master.key`` (used when ``OPENSTS_MASTER_KEY`` is not set) must hold base64 of
+    32 bytes; a damaged one was a ``binascii`` traceback. Not echoed: it is the key."""
+    path = data_dir / "master.key"
+    if os.environ.get("OPENSTS_MASTER_KEY") or not path.exists():
+        return
+    expected = _master_key(path.read_text(encoding="ascii", errors="replace"))
+    if expected is not None:
+        raise StartupError(f"{path}: expected {expected} (restore the file from a backup: secrets sealed with "
+                           "the old key cannot be opened with a new one)")
 
 
 def check_environment(environ: Mapping[str, str] | None = None) -> None:

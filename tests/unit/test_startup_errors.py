@@ -108,6 +108,13 @@ def _other_master_key(world: Path) -> tuple[list[str], dict[str, str], Callable[
     return ["--data-dir", str(data)], {"OPENSTS_MASTER_KEY": base64.b64encode(b"b" * 32).decode()}, lambda: None
 
 
+def _damaged_master_key(world: Path) -> tuple[list[str], dict[str, str], Callable[[], None]]:
+    data = world / "damaged"
+    data.mkdir()
+    (data / "master.key").write_text(SECRET + "\n")
+    return ["--data-dir", str(data)], {}, lambda: None
+
+
 def _fixed(args: list[str], env: dict[str, str] | None = None) -> Callable[[Path], tuple[list[str], dict[str, str],
                                                                                          Callable[[], None]]]:
     return lambda world: (args, env or {}, lambda: None)
@@ -142,6 +149,7 @@ CASES = [
      False),
     ("master-key-short", _fixed([], {"OPENSTS_MASTER_KEY": base64.b64encode(b"x" * 16).decode()}),
      ["OPENSTS_MASTER_KEY", "32", "16 bytes"], False),
+    ("master-key-file-damaged", _damaged_master_key, ["master.key", "base64"], False),
     ("master-key-not-this-databases", _other_master_key, ["master key", "OPENSTS_MASTER_KEY"], False),
     ("clock-offset", _fixed([], {"OPENSTS_CLOCK_OFFSET_SECONDS": "abc"}), ["OPENSTS_CLOCK_OFFSET_SECONDS"], False),
     ("clock-offset-inf", _fixed([], {"OPENSTS_CLOCK_OFFSET_SECONDS": "inf"}), ["OPENSTS_CLOCK_OFFSET_SECONDS"], False),
