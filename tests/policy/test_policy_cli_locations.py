@@ -287,3 +287,27 @@ def test_every_refusal_points_into_the_document(data: st.DataObject, indent: int
             assert offset is not None
             char = text[offset]
             assert char in '"{[-0123456789tfn', (char, problem)
+
+
+# ---- the locator alone: every path of any JSON document is found where its value starts -----------
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=6),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+                    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(doc=JSON, indent=st.sampled_from([None, 0, 2]), ascii_only=st.booleans())
+def test_scan_finds_every_path_where_its_value_starts(doc: Any, indent: int | None, ascii_only: bool) -> None:
+    text = json.dumps(doc, indent=indent, ensure_ascii=ascii_only)
+    spots = scan(text)
+    decoder = json.JSONDecoder()
+    for path in _paths(doc):
+        expected = doc
+        for part in path:
+            expected = expected[part]
+        value, _end = decoder.raw_decode(text, spots.values[path])
+        assert value == expected, (path, text)
+        if path and isinstance(path[-1], str):  # the key sits before its value, as written
+            key, _end = decoder.raw_decode(text, spots.keys[path])
+            assert key == path[-1]
