@@ -8,13 +8,24 @@ notice the store's generation change and the new account is usable at once.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import click
 
 from opensts import __version__
-from opensts.settings import DEFAULT_PORT, Settings, clock_offset_from_env, default_data_dir, parse_listen
+from opensts.settings import (
+    DEFAULT_PORT,
+    Settings,
+    StartupError,
+    check_environment,
+    check_master_key_file,
+    check_tls_files,
+    clock_offset_from_env,
+    default_data_dir,
+    parse_listen,
+)
 
 __all__ = ["main"]
 
@@ -54,7 +65,33 @@ def main() -> None:
     """OpenSTS: a self-hosted, AWS-compatible Security Token Service."""
 
 
-@main.command()
+class _OneLineError(click.ClickException):
+    """Printed as one line, ``opensts: MESSAGE``, on stderr (exit status 1)."""
+
+    def show(self, file: object = None) -> None:
+        click.echo(f"opensts: {self.format_message()}", err=True)
+
+
+class _StartupCommand(click.Command):
+    """``opensts serve``: every start-up failure a user can cause — a bad option (click's usage
+    errors included), config file, environment variable, TLS file, data folder, database or
+    address — is one line on stderr and a non-zero exit status, never a usage block or a traceback."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: object) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)  # type: ignore[arg-type]
+        except click.UsageError as exc:
+            raise _OneLineError(" ".join(exc.format_message().split())) from None
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except StartupError as exc:
+            raise _OneLineError(str(exc)) from None
+
+
+@main.command(cls=_StartupCommand)
 @_data_dir_option
 @click.option(
     "--listen",
@@ -68,32 +105,31 @@ def main() -> None:
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="TOML config file (default: DATA_DIR/opensts.toml when present).")
+              help="TOML config file (default: DATA_DIR/opensts.toml when present; keys: docs/CONFIG.md).")
 @click.option("--quota-rps", type=click.FloatRange(0), default=None, help="Requests/s of every quota bucket (0: off).")
 @click.option("--quota-burst", type=click.FloatRange(1), default=None, help="Burst of every quota bucket.")
 @click.option("--public-url", default=None, help="Public base URL of this server (issuer URLs of outbound federation).")
 @click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              envvar="OPENSTS_CA_BUNDLE", help="Extra CA certificates trusted when fetching IdP documents.")
+              envvar="OPENSTS_CA_BUNDLE", help="Extra CA certificates trusted when fetching IdP documents "
+              "(and named in the banner's command for a TLS server).")
 @click.option("--no-audit", is_flag=True, help="Do not record calls (for benchmarking the cost of auditing only).")
 def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None, tls_key: Path | None, workers: int,
           config_file: Path | None, quota_rps: float | None, quota_burst: float | None, public_url: str | None,
           ca_bundle: Path | None, no_audit: bool) -> None:
     """Run the server (SQLite in the data folder by default)."""
+    from opensts.config import check_listener_regions
     from opensts.edge.serve import bind_sockets, run_server
-    from opensts.service.bootstrap import bootstrap
-    from opensts.store.database import open_store
 
+    check_environment()
     if bool(tls_cert) != bool(tls_key):
-        raise click.UsageError("--tls-cert and --tls-key go together")
-    try:
-        listeners = tuple(parse_listen(v) for v in listen) or Settings(Path(".")).listeners
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
+        raise StartupError("--tls-cert and --tls-key go together")
+    if tls_cert and tls_key:
+        check_tls_files(tls_cert, tls_key)
+    listeners = tuple(parse_listen(v) for v in listen) or Settings(Path(".")).listeners
     directory = _data_dir(data_dir)
     config = _load_config(config_file, directory, quota_rps, quota_burst)
-    repo = open_store(directory)
-    boot = bootstrap(repo, directory)
-    repo.engine.dispose()
+    check_listener_regions(listeners, config)
+    boot = _open_and_bootstrap(directory)
     socks = bind_sockets(listeners)
     bound = tuple(type(lst)(lst.host, s.getsockname()[1], lst.region) for lst, s in zip(listeners, socks))
     settings = Settings(
@@ -112,15 +148,53 @@ def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None,
     run_server(settings, socks)
 
 
+def _open_and_bootstrap(directory: Path) -> object:
+    """Open (create, migrate) the store and ensure the default account; a data folder this user
+    cannot write, or a database that cannot be opened, is a :class:`StartupError` naming it."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from opensts.service.bootstrap import bootstrap
+    from opensts.store.database import database_url, open_store
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied", str(directory))
+        check_master_key_file(directory)
+        repo = open_store(directory)
+        boot = bootstrap(repo, directory)
+        repo.engine.dispose()
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename and str(exc.filename) != str(directory) else ""
+        raise StartupError(f"cannot use data folder {directory}: {where}{(exc.strerror or str(exc)).lower()} "
+                           "(pass --data-dir DIR with a folder this user can write)") from None
+    except SystemExit as exc:  # the store's own refusals (a master key that is not this database's)
+        if not isinstance(exc.code, str):
+            raise
+        raise StartupError(exc.code.removeprefix("error: ")) from None
+    except (SQLAlchemyError, ImportError) as exc:
+        raise StartupError(f"cannot open the database {_redacted(database_url(directory))}: "
+                           f"{_first_line(getattr(exc, 'orig', None) or exc)} (check OPENSTS_DATABASE_URL)") from None
+    return boot
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+    return lines[0]
+
+
 def _load_config(path: Path | None, directory: Path, rps: float | None, burst: float | None) -> object:
     import dataclasses
 
-    from opensts.config import ConfigError, load_config
+    from opensts.config import load_config
 
-    try:
-        config = load_config(path, directory)
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from exc
+    config = load_config(path, directory)
     if rps is not None or burst is not None:
         quotas = dataclasses.replace(
             config.quotas,
@@ -133,23 +207,9 @@ def _load_config(path: Path | None, directory: Path, rps: float | None, burst: f
 
 
 def _print_banner(settings: Settings, boot: object) -> None:
-    from opensts.service.bootstrap import PROFILE, BootstrapResult
+    from opensts.banner import banner_lines
 
-    assert isinstance(boot, BootstrapResult)
-    url = settings.endpoint_url()
-    lines = [f"OpenSTS {__version__} serving on " + ", ".join(settings.endpoint_url(l) for l in settings.listeners)]
-    lines.append(f"  data folder: {settings.data_dir}    account: {boot.account_id}    IAM user: admin")
-    if boot.created is not None:
-        lines.append("  administrator credentials (shown once; also saved, mode 0600, in the file below):")
-        lines.append(f"    AWS_ACCESS_KEY_ID={boot.created.access_key_id}")
-        lines.append(f"    AWS_SECRET_ACCESS_KEY={boot.created.secret_access_key}")
-    lines.append(f"  credentials file: {boot.credentials_file} (profile {PROFILE})")
-    lines.append("  try:")
-    lines.append(
-        f"    AWS_SHARED_CREDENTIALS_FILE={boot.credentials_file} AWS_PROFILE={PROFILE} "
-        f"aws sts get-caller-identity --endpoint-url {url} --region us-east-1"
-    )
-    click.echo("\n".join(lines))
+    click.echo("\n".join(banner_lines(settings, boot)))
     sys.stdout.flush()
 
 

@@ -10,6 +10,7 @@ after the fork. SIGINT/SIGTERM to the parent stop the workers.
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import os
 import signal
@@ -22,23 +23,61 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from opensts.regions.quotas import QuotaStore, SharedQuotas
-from opensts.settings import Listener, Settings
+from opensts.settings import DEFAULT_PORT, Listener, Settings, StartupError
 
-__all__ = ["bind_sockets", "run_server", "spread"]
+__all__ = ["ListenError", "bind_sockets", "run_server", "spread"]
+
+
+class ListenError(StartupError, OSError):
+    """A listener that cannot bind: one line naming the address, why, and what to do."""
 
 
 def bind_sockets(listeners: tuple[Listener, ...]) -> list[socket.socket]:
-    """One listening socket per listener; a port in use fails here, before anything starts."""
-    socks = []
-    for lst in listeners:
-        family = socket.AF_INET6 if ":" in lst.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+    """One listening socket per listener; a port in use fails here, before anything starts
+    (as :class:`ListenError`; the sockets bound so far are closed)."""
+    socks: list[socket.socket] = []
+    try:
+        for lst in listeners:
+            socks.append(_bind(lst))
+    except ListenError:
+        for s in socks:
+            s.close()
+        raise
+    return socks
+
+
+def _bind(lst: Listener) -> socket.socket:
+    family = socket.AF_INET6 if ":" in lst.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((lst.host, lst.port))
         sock.listen(2048)
-        sock.set_inheritable(True)
-        socks.append(sock)
-    return socks
+    except OSError as exc:
+        sock.close()
+        raise ListenError(_listen_problem(lst, exc)) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _listen_problem(lst: Listener, exc: OSError) -> str:
+    """``cannot listen on HOST:PORT: why (what to do)`` for the bind failures a user causes."""
+    where = f"{lst.url_host}:{lst.port}"
+    other = f"{lst.url_host}:{lst.port + 1 if 0 < lst.port < 65535 else 8600}"
+    if isinstance(exc, socket.gaierror):
+        why = (f"unknown host name {lst.host!r} ({exc.strerror}); pass an IP address of this machine "
+               "(e.g. 127.0.0.1 or 0.0.0.0) or a name it resolves")
+    elif exc.errno == errno.EADDRINUSE:
+        why = f"address already in use (another OpenSTS server? stop it, or pass --listen {other})"
+    elif exc.errno == errno.EACCES:
+        why = (f"permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE; "
+               f"pass --listen {lst.url_host}:{DEFAULT_PORT}, or put a proxy in front)")
+    elif exc.errno == errno.EADDRNOTAVAIL:
+        why = (f"cannot assign requested address ({lst.host} is not an address of this machine; "
+               "pass one it has, e.g. 127.0.0.1 or 0.0.0.0)")
+    else:
+        why = f"{(exc.strerror or str(exc)).lower()}"
+    return f"cannot listen on {where}: {why}"
 
 
 def spread(socks: list[socket.socket], workers: int) -> list[list[socket.socket]]:

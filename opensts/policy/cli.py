@@ -2,7 +2,9 @@
 
 ``validate FILE [--kind auto|identity|managed|boundary|session|trust|resource|scp|rcp]``
     Exit 0 and ``valid <kind> policy`` on stdout for a valid document; otherwise exit 1 and
-    ``MalformedPolicyDocument: <AWS message>`` (or ``LimitExceeded: …``) on stderr.
+    ``MalformedPolicyDocument: <AWS message>`` (or ``LimitExceeded: …``) on stderr, then — what
+    AWS does not say — where and what was expected:
+    ``  FILE:LINE:COLUMN: Statement[0].Effect: expected "Allow" or "Deny" (did you mean Allow?), got "Allw"``.
     ``--kind auto`` (the default) validates a document whose statements all carry ``Principal``,
     no ``Resource``/``NotResource`` and only STS trust actions as a **trust** policy, and anything
     else as an **identity** policy — so ``validate`` works unchanged on role trust documents while
@@ -30,11 +32,12 @@ import click
 from opensts.policy.compile import parse_policy
 from opensts.policy.context import RequestContext
 from opensts.policy.document import TRUST_ACTIONS, PolicyKind, load_json
-from opensts.policy.errors import PolicyError
+from opensts.policy.errors import NOTHING, PolicyError, Problem
 from opensts.policy.evaluate import PolicySet, evaluate
+from opensts.policy.locate import line_column, scan
 from opensts.policy.matching import compile_glob
 
-__all__ = ["policy", "detect_kind", "iter_requests"]
+__all__ = ["policy", "detect_kind", "iter_requests", "describe_problem"]
 
 _KINDS = ["auto"] + [k.value for k in PolicyKind]
 
@@ -113,8 +116,34 @@ def validate_cmd(file: str, kind: str) -> None:
         parse_policy(text, pkind)
     except PolicyError as exc:
         click.echo(f"{exc.code}: {exc.message}", err=True)
+        problem = getattr(exc, "problem", None)
+        if problem is not None:
+            click.echo(f"  {describe_problem(text, problem, '<stdin>' if file == '-' else file)}", err=True)
         sys.exit(1)
     click.echo(f"valid {pkind.value} policy")
+
+
+def describe_problem(text: str, problem: Problem, name: str) -> str:
+    """``FILE:LINE:COLUMN: PATH: expected …, got …`` — where the validator's problem is in the text."""
+    path = problem.path
+    if problem.line is not None:
+        line, column = problem.line, problem.column or 1
+    else:
+        spots = scan(text)
+        if not path and spots.duplicates:  # the parser refuses a repeated key without saying where
+            path, offset = spots.duplicates[0]
+        else:
+            offset = spots.find(path, at_key=problem.at_key)
+        line, column = line_column(text, offset) if offset is not None else (1, 1)
+    where = Problem(path).where() if path else ""
+    got = "" if problem.got is NOTHING or problem.at_key else f", got {_shown(problem.got)}"
+    return f"{name}:{line}:{column}: {where + ': ' if where else ''}expected {problem.expected}{got}"
+
+
+def _shown(value: Any) -> str:
+    """A value as JSON, shortened: what the document says where the problem is."""
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @policy.command("evaluate")

@@ -25,17 +25,19 @@ Size quotas (§1.8) count non-whitespace characters and are checked before anyth
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 
 from opensts.frozen import frozen
 from opensts.policy import choices
-from opensts.policy.conditions import legacy_date_ok, parse_operator
+from opensts.policy.conditions import BASE_OPERATORS, legacy_date_ok, parse_operator
 from opensts.policy.errors import (
+    NOTHING,
     MSG_FEDERATED,
     MSG_LEGACY,
     MSG_NO_ACTIONS,
@@ -50,6 +52,7 @@ from opensts.policy.errors import (
     MSG_VERSION,
     LimitExceeded,
     MalformedPolicyDocument,
+    Problem,
     ValidationError,
 )
 from opensts.policy.matching import compile_glob
@@ -149,8 +152,16 @@ def load_json(text: str | bytes) -> Any:
             text = text.decode("utf-8")
         return json.loads(text, object_pairs_hook=_pairs, parse_float=Decimal,
                           parse_constant=_no_constant)
-    except (ValueError, RecursionError, TypeError, UnicodeDecodeError):
-        raise MalformedPolicyDocument(MSG_SYNTAX) from None
+    except _Duplicate as exc:
+        raise MalformedPolicyDocument(MSG_SYNTAX, Problem(expected=f"each key once in an object (\"{exc}\" "
+                                                          "repeats)", got=str(exc), at_key=True)) from None
+    except json.JSONDecodeError as exc:
+        raise MalformedPolicyDocument(MSG_SYNTAX, Problem(expected=f"valid JSON: {exc.msg}", line=exc.lineno,
+                                                          column=exc.colno)) from None
+    except ValueError as exc:  # NaN / Infinity (parse_constant), undecodable bytes
+        raise MalformedPolicyDocument(MSG_SYNTAX, Problem(expected=f"valid JSON (not {exc})")) from None
+    except (RecursionError, TypeError):
+        raise MalformedPolicyDocument(MSG_SYNTAX, Problem(expected="valid JSON, nested less deeply")) from None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -266,14 +277,6 @@ def _is_trust_action(pattern: str) -> bool:
     return any(rx.fullmatch(t) for t in TRUST_ACTIONS)
 
 
-def _principal_shape_ok(value: Any) -> bool:
-    if value == "*":
-        return True
-    if not isinstance(value, dict) or not value:
-        return isinstance(value, dict)
-    return all(k in PRINCIPAL_TYPES and _strings(v) is not None for k, v in value.items())
-
-
 def _principal_errors(value: Any) -> str | None:
     """Rank-9 message for a Principal/NotPrincipal value (shape already valid)."""
     if value == "*":
@@ -296,22 +299,142 @@ def _principal_errors(value: Any) -> str | None:
     return None
 
 
-def _condition_syntax_ok(cond: Any) -> bool:
+# ------------------------------------------------------------------------------------------------
+# Problems: where a document fails and what was expected (for the command line; the wire answer is
+# AWS's message alone). Each helper answers None when the element is fine.
+# ------------------------------------------------------------------------------------------------
+
+Path = tuple[str | int, ...]
+_EFFECTS = '"Allow" or "Deny"'
+_STRINGS = "a string or an array of strings"
+_CONDITION_VALUE = "a string, number or boolean, or an array of them"
+_ARN_OR_STAR = 'an ARN (arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE) or "*"'
+
+
+def _did_you_mean(name: str, choices: Any) -> str:
+    close = difflib.get_close_matches(name, sorted(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _one_of(names: Any) -> str:
+    return "one of " + ", ".join(sorted(names))
+
+
+def _strings_problem(value: Any, path: Path) -> Problem | None:
+    """A string or a list of strings; else the element (or the item) that is not."""
+    if isinstance(value, str):
+        return None
+    if isinstance(value, list):
+        for j, item in enumerate(value):
+            if not isinstance(item, str):
+                return Problem(path + (j,), "a string", item)
+        return None
+    return Problem(path, _STRINGS, value)
+
+
+def _principal_problem(value: Any, path: Path) -> Problem | None:
+    expected = '"*" or an object of AWS, Federated, Service, CanonicalUser'
+    if value == "*" or value == {}:
+        return None
+    if not isinstance(value, dict):
+        return Problem(path, expected, value)
+    for ptype, raw in value.items():
+        if ptype not in PRINCIPAL_TYPES:
+            return Problem(path + (ptype,), "a principal type: " + _one_of(PRINCIPAL_TYPES)
+                           + _did_you_mean(ptype, PRINCIPAL_TYPES),
+                           ptype, at_key=True)
+        problem = _strings_problem(raw, path + (ptype,))
+        if problem is not None:
+            return problem
+    return None
+
+
+def _operator_names() -> list[str]:
+    return sorted(BASE_OPERATORS | {f"{b}IfExists" for b in BASE_OPERATORS})
+
+
+def _condition_problem(cond: Any, path: Path) -> Problem | None:
     if not isinstance(cond, dict):
-        return False
+        return Problem(path, "an object of condition operators", cond)
     for op, body in cond.items():
         if not isinstance(body, dict):
-            return False
+            return Problem(path + (op,), "an object of condition keys and values", body)
         if parse_operator(op) is None:
             if body:
-                return False
+                base = op.split(":", 1)[1] if op.startswith(("ForAllValues:", "ForAnyValue:")) else op
+                hint = _did_you_mean(base, _operator_names())
+                return Problem(path + (op,), f"a condition operator{hint}", op, at_key=True)
             continue
-        for values in body.values():
+        for key, values in body.items():
             items = values if isinstance(values, list) else [values]
             for v in items:
                 if not isinstance(v, str | int | Decimal | bool) or isinstance(v, float):
-                    return False
-    return True
+                    return Problem(path + (op, key), _CONDITION_VALUE, v)
+    return None
+
+
+def _statement_problem(st: dict[str, Any], sp: Path) -> Problem | None:
+    """Rank 1 ("Syntax errors in policy.") in one statement: the first problem, in IAM's order."""
+    for k in st:
+        if k not in STATEMENT_KEYS:
+            return Problem(sp + (k,), "a statement element: " + _one_of(STATEMENT_KEYS)
+                           + _did_you_mean(k, STATEMENT_KEYS), k, at_key=True)
+    for a, b in (("Action", "NotAction"), ("Resource", "NotResource"), ("Principal", "NotPrincipal")):
+        if a in st and b in st:
+            return Problem(sp + (b,), f"{a} or {b}, not both", b, at_key=True)
+    effect = st.get("Effect")
+    if "Effect" not in st:
+        return Problem(sp, f'an "Effect": {_EFFECTS}')
+    if not isinstance(effect, str) or effect.lower() not in ("allow", "deny"):
+        return Problem(sp + ("Effect",), _EFFECTS + (_did_you_mean(effect, ("Allow", "Deny"))
+                                                    if isinstance(effect, str) else ""), effect)
+    if "Sid" in st and not isinstance(st["Sid"], str):
+        return Problem(sp + ("Sid",), "a string", st["Sid"])
+    for name in ("Action", "NotAction", "Resource", "NotResource"):
+        if name in st and (problem := _strings_problem(st[name], sp + (name,))) is not None:
+            return problem
+    for name in ("Principal", "NotPrincipal"):
+        if name in st and (problem := _principal_problem(st[name], sp + (name,))) is not None:
+            return problem
+    if "Condition" in st:
+        return _condition_problem(st["Condition"], sp + ("Condition",))
+    return None
+
+
+def _document_problem(doc: Any) -> Problem | None:
+    """Rank 1 in the document's own shape (before any statement is looked at)."""
+    if not isinstance(doc, dict):
+        return Problem((), "a JSON object with Version and Statement", doc)
+    for k in doc:
+        if k not in TOP_KEYS:
+            return Problem((k,), "a top-level element: " + _one_of(TOP_KEYS) + _did_you_mean(k, TOP_KEYS), k,
+                           at_key=True)
+    if "Version" in doc and doc["Version"] not in VERSIONS:
+        return Problem(("Version",), '"2012-10-17" (or the legacy "2008-10-17")', doc["Version"])
+    if "Id" in doc and not isinstance(doc["Id"], str):
+        return Problem(("Id",), "a string", doc["Id"])
+    raw = doc.get("Statement")
+    if "Statement" not in doc:
+        return Problem((), 'a "Statement": an object or a non-empty array of objects')
+    if isinstance(raw, dict):
+        return None
+    if not isinstance(raw, list) or not raw:
+        return Problem(("Statement",), "a statement object or a non-empty array of them", raw)
+    for i, st in enumerate(raw):
+        if not isinstance(st, dict):
+            return Problem(("Statement", i), "a statement object", st)
+    return None
+
+
+def _items(st: dict[str, Any], names: tuple[str, str], sp: Path) -> Iterator[tuple[Path, str]]:
+    """(path, value) of each string of Action/NotAction (or Resource/NotResource)."""
+    for name in names:
+        value = st.get(name)
+        if isinstance(value, str):
+            yield sp + (name,), value
+        elif isinstance(value, list):
+            for j, v in enumerate(value):
+                yield sp + (name, j), v
 
 
 def validate_document(doc: Any, kind: PolicyKind, *, strict: bool = True) -> ValidatedDocument:
@@ -320,127 +443,123 @@ def validate_document(doc: Any, kind: PolicyKind, *, strict: bool = True) -> Val
     ``strict=False`` enforces only the structural (rank 1, "Syntax errors in policy.") rules the
     compiler needs, for documents that are evaluated as given (case files, documents stored by an
     older validator): e.g. an action ``"sts:A,sts:B"`` is then kept and simply matches nothing.
+    Every error carries a :class:`Problem` (where, what was expected) for the command line.
     """
-    issues: list[tuple[int, str]] = []
+    issues: list[tuple[int, str, Problem]] = []
 
-    def bad(rank: int, message: str) -> None:
-        issues.append((rank, message))
+    def bad(rank: int, message: str, problem: Problem) -> None:
+        issues.append((rank, message, problem))
 
-    def fail() -> MalformedPolicyDocument:
-        _rank, message = min(issues, key=lambda i: i[0])
-        return MalformedPolicyDocument(message)
-
-    if not isinstance(doc, dict) or any(k not in TOP_KEYS for k in doc):
-        raise MalformedPolicyDocument(MSG_SYNTAX)
+    problem = _document_problem(doc)
+    if problem is not None:
+        raise MalformedPolicyDocument(MSG_SYNTAX, problem)
     version = doc.get("Version", None)
-    if "Version" in doc and version not in VERSIONS:
-        raise MalformedPolicyDocument(MSG_SYNTAX)
-    if "Id" in doc and not isinstance(doc["Id"], str):
-        raise MalformedPolicyDocument(MSG_SYNTAX)
-    raw = doc.get("Statement")
-    statements = [raw] if isinstance(raw, dict) else raw
-    if not isinstance(statements, list) or not statements or not all(isinstance(s, dict) for s in statements):
-        raise MalformedPolicyDocument(MSG_SYNTAX)
+    raw = doc["Statement"]
+    single = isinstance(raw, dict)
+    statements = [raw] if single else raw
 
     if kind is PolicyKind.MANAGED and version != "2012-10-17":
-        bad(R_VERSION, MSG_VERSION)
+        bad(R_VERSION, MSG_VERSION, Problem(("Version",), '"2012-10-17" in a managed policy',
+                                            doc.get("Version", NOTHING)))
 
     sids: set[str] = set()
-    for st in statements:
+    for i, st in enumerate(statements):
+        sp: Path = ("Statement",) if single else ("Statement", i)
         # ---- rank 1: shape ------------------------------------------------------------------
-        if any(k not in STATEMENT_KEYS for k in st):
-            raise MalformedPolicyDocument(MSG_SYNTAX)
-        for a, b in (("Action", "NotAction"), ("Resource", "NotResource"), ("Principal", "NotPrincipal")):
-            if a in st and b in st:
-                raise MalformedPolicyDocument(MSG_SYNTAX)
-        effect = st.get("Effect")
-        if not isinstance(effect, str) or effect.lower() not in ("allow", "deny"):
-            raise MalformedPolicyDocument(MSG_SYNTAX)
-        if "Sid" in st and not isinstance(st["Sid"], str):
-            raise MalformedPolicyDocument(MSG_SYNTAX)
-        for name in ("Action", "NotAction", "Resource", "NotResource"):
-            if name in st and _strings(st[name]) is None:
-                raise MalformedPolicyDocument(MSG_SYNTAX)
-        for name in ("Principal", "NotPrincipal"):
-            if name in st and not _principal_shape_ok(st[name]):
-                raise MalformedPolicyDocument(MSG_SYNTAX)
-        if "Condition" in st and not _condition_syntax_ok(st["Condition"]):
-            raise MalformedPolicyDocument(MSG_SYNTAX)
+        problem = _statement_problem(st, sp)
+        if problem is not None:
+            raise MalformedPolicyDocument(MSG_SYNTAX, problem)
+        effect = st["Effect"]
 
         # ---- rank 3: legacy parsing ---------------------------------------------------------
         if effect not in ("Allow", "Deny"):
-            bad(R_LEGACY, MSG_LEGACY)
+            bad(R_LEGACY, MSG_LEGACY, Problem(sp + ("Effect",), f"{_EFFECTS} (capitalised)", effect))
         for op, body in (st.get("Condition") or {}).items():
             spec = parse_operator(op)
             if spec is not None and spec.base.startswith("Date"):
-                for values in body.values():
+                for key, values in body.items():
                     for v in values if isinstance(values, list) else [values]:
                         text = ("true" if v else "false") if isinstance(v, bool) else str(v)
                         if not legacy_date_ok(text):
-                            bad(R_LEGACY, MSG_LEGACY)
+                            bad(R_LEGACY, MSG_LEGACY, Problem(sp + ("Condition", op, key),
+                                                              "a date: ISO 8601 or epoch seconds", v))
 
         # ---- rank 4: Sid --------------------------------------------------------------------
         sid = st.get("Sid")
         if sid:
             if kind in SID_CHECKED and not _SID.match(sid):
-                bad(R_SID, MSG_SID_CHARS)
+                bad(R_SID, MSG_SID_CHARS, Problem(sp + ("Sid",), "letters and digits only", sid))
             if sid in sids:
-                bad(R_SID, MSG_SID_UNIQUE)
+                bad(R_SID, MSG_SID_UNIQUE, Problem(sp + ("Sid",), "a Sid no other statement has", sid))
             sids.add(sid)
 
         # ---- rank 5/6: presence -------------------------------------------------------------
-        actions = _strings(st.get("Action", st.get("NotAction", []))) or []
+        actions = list(_items(st, ("Action", "NotAction"), sp))
         if not actions:
-            bad(R_ACTIONS, MSG_NO_ACTIONS)
-        resources = _strings(st.get("Resource", st.get("NotResource", []))) or []
+            bad(R_ACTIONS, MSG_NO_ACTIONS, Problem(sp, "a non-empty Action or NotAction"))
+        resources = list(_items(st, ("Resource", "NotResource"), sp))
         if kind in IDENTITY_LIKE and not resources:
-            bad(R_RESOURCES, MSG_NO_RESOURCES)
+            bad(R_RESOURCES, MSG_NO_RESOURCES, Problem(sp, "a non-empty Resource or NotResource"))
 
         # ---- rank 7/3: resource format and legacy resource parse ----------------------------
-        for r in sorted(resources, reverse=True):
+        for path, r in sorted(resources, key=lambda pr: pr[1], reverse=True):
             err = resource_format_error(r)
             if err is not None:
-                bad(R_RES_FORMAT, err)
+                bad(R_RES_FORMAT, err, Problem(path, _ARN_OR_STAR, r))
             elif not _legacy_resource_ok(r):
-                bad(R_LEGACY, MSG_LEGACY)
+                bad(R_LEGACY, MSG_LEGACY, Problem(path, "a complete ARN (arn:PARTITION:SERVICE:REGION:ACCOUNT:"
+                                                        "RESOURCE)", r))
 
         # ---- rank 8: action vendors ---------------------------------------------------------
-        for a in actions:
+        for path, a in actions:
             err = _action_vendor_error(a)
             if err is not None:
-                bad(R_VENDOR, err)
+                bad(R_VENDOR, err, Problem(path, 'SERVICE:ACTION (e.g. "s3:GetObject") or "*"', a))
 
         # ---- rank 9: per-kind rules ---------------------------------------------------------
-        if kind in IDENTITY_LIKE:
-            if "Principal" in st or "NotPrincipal" in st:
-                bad(R_KIND, MSG_PRINCIPAL_FORBIDDEN)
-        elif kind is PolicyKind.TRUST:
-            if "NotPrincipal" in st:
-                bad(R_KIND, "Has prohibited field NotPrincipal")
-            elif "Principal" not in st:
-                bad(R_KIND, MSG_NO_PRINCIPALS)
-            else:
-                err = _principal_errors(st["Principal"])
-                if err:
-                    bad(R_KIND, err)
-            if any(not _is_trust_action(a) for a in actions if _action_vendor_error(a) is None):
-                bad(R_KIND, MSG_TRUST_ACTIONS)
-            for name in ("Resource", "NotResource"):
-                if name in st:
-                    bad(R_KIND, MSG_TRUST_RESOURCE if name == "Resource" else "Has prohibited field NotResource")
-        else:  # RESOURCE, RCP
-            element = st.get("Principal", st.get("NotPrincipal"))
-            if element is None:
-                bad(R_KIND, MSG_NO_PRINCIPALS)
-            else:
-                err = _principal_errors(element)
-                if err:
-                    bad(R_KIND, err)
+        _kind_rules(st, sp, kind, [a for _p, a in actions], bad)
 
     if issues and strict:
-        raise fail()
+        _rank, message, problem = min(issues, key=lambda i: i[0])
+        raise MalformedPolicyDocument(message, problem)
     return ValidatedDocument(version=version or "2008-10-17", id=doc.get("Id"),
                              statements=tuple(statements), document=doc)
+
+
+def _kind_rules(st: dict[str, Any], sp: Path, kind: PolicyKind, actions: list[str], bad: Any) -> None:
+    """Rank 9: what each kind of policy may (not) say about principals, actions and resources."""
+    if kind in IDENTITY_LIKE:
+        for name in ("Principal", "NotPrincipal"):
+            if name in st:
+                bad(R_KIND, MSG_PRINCIPAL_FORBIDDEN,
+                    Problem(sp + (name,), f"no {name} in a {kind.value} policy", name, at_key=True))
+        return
+    if kind is PolicyKind.TRUST:
+        if "NotPrincipal" in st:
+            bad(R_KIND, "Has prohibited field NotPrincipal",
+                Problem(sp + ("NotPrincipal",), "Principal, not NotPrincipal, in a trust policy", at_key=True))
+        elif "Principal" not in st:
+            bad(R_KIND, MSG_NO_PRINCIPALS, Problem(sp, "a Principal in a trust policy"))
+        else:
+            err = _principal_errors(st["Principal"])
+            if err:
+                bad(R_KIND, err, Problem(sp + ("Principal",), "a valid principal", st["Principal"]))
+        if any(not _is_trust_action(a) for a in actions if _action_vendor_error(a) is None):
+            name = "Action" if "Action" in st else "NotAction"
+            bad(R_KIND, MSG_TRUST_ACTIONS, Problem(sp + (name,), "only " + ", ".join(TRUST_ACTIONS), st[name]))
+        for name in ("Resource", "NotResource"):
+            if name in st:
+                bad(R_KIND, MSG_TRUST_RESOURCE if name == "Resource" else "Has prohibited field NotResource",
+                    Problem(sp + (name,), f"no {name} in a trust policy", name, at_key=True))
+        return
+    element = st.get("Principal", st.get("NotPrincipal"))  # RESOURCE, RCP
+    if element is None:
+        bad(R_KIND, MSG_NO_PRINCIPALS, Problem(sp, f"a Principal in a {kind.value} policy"))
+    else:
+        err = _principal_errors(element)
+        if err:
+            name = "Principal" if "Principal" in st else "NotPrincipal"
+            bad(R_KIND, err, Problem(sp + (name,), "a valid principal", element))
 
 
 def parse_document(text: str | bytes | Mapping[str, Any], kind: PolicyKind, *,

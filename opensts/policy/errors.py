@@ -9,10 +9,15 @@ callers never retype them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from opensts.protocol.errors import ServiceError, ValidationError
 
 __all__ = [
     "PolicyError",
+    "Problem",
+    "NOTHING",
     "MalformedPolicyDocument",
     "LimitExceeded",
     "ValidationError",
@@ -54,14 +59,48 @@ class PolicyError(ServiceError):
     """Base class of every error this package raises (never raised itself)."""
 
 
+NOTHING: Any = type("Nothing", (), {"__repr__": lambda self: "NOTHING"})()  # "got": the element is absent
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Where a document fails and what was expected there, for people: ``opensts policy validate``
+    prints it; the wire answer stays AWS's message alone (IAM says no more than "Syntax errors in
+    policy.").
+
+    ``path`` walks the parsed document (``("Statement", 0, "Effect")``); ``at_key``: the path names
+    a key that should not be there (point at the key, not its value); ``line``/``column`` (1-based)
+    are set only by the JSON parser — for anything else the CLI finds them from the path."""
+
+    path: tuple[str | int, ...] = ()
+    expected: str = ""
+    got: Any = NOTHING
+    at_key: bool = False
+    line: int | None = None
+    column: int | None = None
+
+    def where(self) -> str:
+        """``Statement[0].Condition.StringEquals."aws:username"``-style path text."""
+        out = ""
+        for part in self.path:
+            if isinstance(part, int):
+                out += f"[{part}]"
+            else:
+                shown = part if part.replace("_", "").isalnum() else f'"{part}"'
+                out += f".{shown}" if out else shown
+        return out or "(document)"
+
+
 class MalformedPolicyDocument(PolicyError):
-    """``MalformedPolicyDocument`` (HTTP 400): the document fails IAM's validation."""
+    """``MalformedPolicyDocument`` (HTTP 400): the document fails IAM's validation. ``problem``
+    (optional) says where and what was expected; the wire layer renders ``message`` only."""
 
     code = "MalformedPolicyDocument"
     status = 400
 
-    def __init__(self, message: str = MSG_SYNTAX) -> None:
+    def __init__(self, message: str = MSG_SYNTAX, problem: Problem | None = None) -> None:
         super().__init__(message)
+        self.problem = problem
 
 
 class LimitExceeded(PolicyError):
