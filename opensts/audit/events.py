@@ -20,7 +20,7 @@ from opensts.auth.principals import Caller
 from opensts.fastrand import alnum, request_id
 from opensts.service.context import RequestInfo
 
-__all__ = ["build_events", "EVENT_VERSION", "READ_ONLY_STS", "java_time", "extended_request_id", "Call"]
+__all__ = ["build_events", "encodable", "EVENT_VERSION", "READ_ONLY_STS", "java_time", "extended_request_id", "Call"]
 
 EVENT_VERSION = "1.11"
 _SOURCES = {"sts": "sts.amazonaws.com", "iam": "iam.amazonaws.com", "account": "account.amazonaws.com",
@@ -113,6 +113,42 @@ def _camel_value(value: Any, sensitive: frozenset[str]) -> Any:
     if isinstance(value, Mapping):
         return _camel_value(dict(value), sensitive)
     return value
+
+
+#: What the journal's encoder (orjson) accepts: integers in 64 bits, nesting under 255 levels.
+_INT_RANGE = (-(2**63), 2**64 - 1)
+_MAX_DEPTH = 64
+
+
+def encodable(value: Any, depth: int = 0) -> Any:
+    """``value`` with everything the journal's JSON encoder would refuse made safe, so a record can
+    always be written: lone surrogates become U+FFFD, integers beyond 64 bits their decimal text,
+    non-string keys strings, anything nested deeper than 64 levels a marker string, unknown types
+    ``None``. Records are built from checked input and never need it; it is the fallback that
+    keeps the trail total (``AuditTrail.record`` uses it when encoding a record fails)."""
+    kind = type(value)
+    if kind is str:
+        return value if value.isascii() else value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    if value is None or kind is bool or kind is float:
+        return value
+    if kind is int:
+        return value if _INT_RANGE[0] <= value <= _INT_RANGE[1] else _int_text(value)
+    if depth >= _MAX_DEPTH and isinstance(value, (Mapping, list, tuple)):
+        return "<nested too deeply>"
+    if isinstance(value, Mapping):
+        return {encodable(k if type(k) is str else str(k)): encodable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [encodable(v, depth + 1) for v in value]
+    if isinstance(value, datetime):
+        return value
+    return None
+
+
+def _int_text(value: int) -> str:
+    try:
+        return str(value)
+    except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+        return "<integer too large>"
 
 
 def _request_parameters(call: Call) -> dict[str, Any] | None:
