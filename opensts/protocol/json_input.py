@@ -66,7 +66,9 @@ def has_surrogate(text: str) -> bool:
 def decode_json(raw: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
     """Strictly decoded JSON; ``ValueError`` for anything AWS's parsers would not read: invalid
     UTF-8, ``NaN``/``Infinity``, integers of more than 4300 digits, lone surrogates (in keys too)
-    and nesting deeper than ``max_depth`` (checked without recursion, so any depth is an answer)."""
+    and nesting deeper than ``max_depth`` (checked without recursion, so any depth is an answer).
+    A number literal too large for a double (``1e999``) is JSON and decodes to infinity, as in
+    Java; the model checkers refuse it wherever a number is modelled."""
     try:
         text = raw.decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw
         value = json.loads(text, parse_constant=_refuse_constant)
@@ -144,6 +146,12 @@ class JsonInputModel:
             name: self._checker(op["input"]["shape"]) if "input" in op else None
             for name, op in model["operations"].items()
         }
+        self._inputs = {name: op["input"]["shape"] for name, op in model["operations"].items() if "input" in op}
+
+    def members(self, operation: str) -> frozenset[str]:
+        """The top-level members the model gives ``operation``'s input."""
+        shape = self._inputs.get(operation)
+        return frozenset(self._shapes[shape].get("members", {})) if shape else frozenset()
 
     def validate(self, operation: str, body: Any) -> dict[str, Any]:
         """``body`` checked against the operation's input shape; returns it with only its modelled
@@ -279,9 +287,9 @@ def _number(shape: dict[str, Any], lowest: float, highest: float) -> Checker:
         path = path.rstrip(".")
         if type(value) not in (int, float) or value != value:  # bools are not numbers; NaN is not
             raise JsonInputError("INVALID_SYNTAX", path)
-        if value < low:
+        if value < low or value == -math.inf:  # 1e999 is JSON, and overflows to infinity
             raise JsonInputError("MIN_VALUE_EXCEEDED", path)
-        if value > high:
+        if value > high or value == math.inf:
             raise JsonInputError("MAX_VALUE_EXCEEDED", path)
         return value  # type: ignore[no-any-return]
 
