@@ -86,6 +86,8 @@ def _camel(name: str) -> str | None:
     """camelCase of a model member name; None when the member must never be recorded."""
     out = _CAMEL.get(name)
     if out is None and name not in _CAMEL:
+        if type(name) is not str:
+            name = str(name)
         camel = name[:1].lower() + name[1:] if name else name
         out = None if camel in _SECRET_FIELDS else camel
         if len(_CAMEL) < 10_000:
@@ -160,8 +162,9 @@ def _request_parameters(call: Call) -> dict[str, Any] | None:
         if assertion_id:
             params["SAMLAssertionID"] = assertion_id
     out = _camel_value(params, call.sensitive)
-    if "tags" in out:
-        out["tags"] = [{"key": t.get("key"), "value": t.get("value")} for t in out["tags"]]
+    tags = out.get("tags")
+    if type(tags) is list and all(type(t) is dict for t in tags):
+        out["tags"] = [{"key": t.get("key"), "value": t.get("value")} for t in tags]
     inherited = call.info.extra.get("incoming_transitive_tags")
     if inherited:
         out["incomingTransitiveTags"] = dict(inherited)  # type: ignore[arg-type]
@@ -217,7 +220,19 @@ def user_identity(caller: Caller | None, info: RequestInfo) -> dict[str, Any]:
 
 
 def build_events(call: Call) -> list[tuple[str, str, dict[str, Any]]]:
-    """[(trail Region, recipient account, record)] for one call — two for cross-account calls."""
+    """[(trail Region, recipient account, record)] for one call — two for cross-account calls.
+
+    Total: a call whose parameters or result the builder cannot walk (nesting past the
+    interpreter's recursion limit, keys that are not strings …) is recorded with them made
+    ``encodable`` first, so no call is ever left without its record."""
+    try:
+        return _build_events(call)
+    except (RecursionError, TypeError, ValueError, AttributeError):
+        return _build_events(Call(call.service, call.info, encodable(call.params), encodable(call.result),
+                                  call.error_code, call.error_message, call.tls, call.sensitive))
+
+
+def _build_events(call: Call) -> list[tuple[str, str, dict[str, Any]]]:
     info = call.info
     placement = info.extra.get("placement")
     trail_region = getattr(placement, "trail_region", info.serving_region)

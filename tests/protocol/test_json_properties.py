@@ -5,12 +5,19 @@ Organizations, CloudTrail and Account operation, and the audit encoder's fallbac
   OverflowError or a value holding a lone surrogate, NaN or nesting past ``MAX_DEPTH``.
 * every operation's checker answers any decoded body with ``JsonInputError`` or a dict holding only
   modelled members, of the modelled types, that the journal's encoder (orjson) accepts.
-* ``encodable`` makes any JSON-like value encodable by orjson.
+* ``encodable`` makes any JSON-like value encodable by orjson, and ``AuditTrail.record`` writes
+  a readable record of any call.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import math
+import sqlite3
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -18,9 +25,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from opensts.audit.events import encodable
+from opensts.audit.events import Call, encodable
+from opensts.audit.index import index_path, ingest
+from opensts.fastrand import request_id
 from opensts.protocol.json_input import MAX_DEPTH, JsonInputError, decode_json, has_surrogate, load_json_model, \
     offset_token
+from opensts.service.context import RequestInfo
 
 MODELS = {"organizations": load_json_model("organizations", "2016-11-28"),
           "cloudtrail": load_json_model("cloudtrail", "2013-11-01"),
@@ -156,3 +166,23 @@ deep_values = st.integers(min_value=250, max_value=400).map(_nest)
 def test_the_audit_encoder_fallback_is_total(value: Any) -> None:
     record = {"eventVersion": "1.11", "requestParameters": {"x": value}, "errorMessage": "\udfff"}
     orjson.dumps(encodable(record))  # never raises
+
+
+@given(params=st.dictionaries(st.sampled_from(["Name", "\ud800", "Big", "Deep", "Tags"]),
+                              st.one_of(values, deep_values, st.sampled_from([_nest(3000)])), min_size=1, max_size=4),
+       message=st.text(max_size=8).map(lambda t: t + "\udc00"))
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+def test_any_call_is_written_to_the_journal(tmp_path: Path, params: dict[str, Any], message: str) -> None:
+    """The root of "a write without its record": whatever a Call holds, ``AuditTrail.record``
+    writes a record that the index reads back (the encoder fallback, through the real journal)."""
+    from opensts.audit.trail import AuditTrail
+
+    info = RequestInfo(request_id(), "CreateOrganizationalUnit", datetime.now(timezone.utc), None)
+    trail = AuditTrail(tmp_path / str(uuid.uuid4()))
+    asyncio.run(trail.record(Call("organizations", info, params, {"Out": params}, "X", message)))
+    folder = trail.journal.folder
+    ingest(folder)
+    with sqlite3.connect(index_path(folder)) as conn:
+        bodies = [json.loads(b) for (b,) in conn.execute("SELECT body FROM events")]
+    assert [b["requestID"] for b in bodies] == [info.request_id]
