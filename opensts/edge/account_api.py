@@ -3,10 +3,10 @@ call for STS activation per Region — on the same listener as STS.
 
 ``aws account enable-region | disable-region | get-region-opt-status | list-regions`` work
 unmodified, also with ``--account-id`` for a member account from its organization's management
-account (or Account Management's delegated administrator), as on AWS. The four operations are
-tiny, so the REST-JSON wire is handled here directly (constraints from the botocore model:
-RegionName 1–50 characters, AccountId 12 digits, MaxResults 1–50). Errors are REST-JSON errors:
-``x-amzn-ErrorType`` header and ``{"message": …}`` body, with the model's HTTP status.
+account (or Account Management's delegated administrator), as on AWS. The body is checked
+against botocore's ``account`` model (``protocol/json_input.py``) before anything acts on it.
+Errors are REST-JSON errors: ``x-amzn-ErrorType`` header and ``{"message": …}`` body, with the
+model's HTTP status.
 
 STS activation has no AWS API (AWS offers it in the IAM console only); OpenSTS adds
 ``POST /opensts/setStsRegionStatus`` ``{"AccountId"?, "RegionName", "Active": bool}`` and
