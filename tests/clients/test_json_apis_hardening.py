@@ -333,6 +333,31 @@ def test_an_unreadable_record_is_skipped_not_fatal(srv: Server, ctx: dict[str, A
     assert "skipped an unreadable audit record" in log and "do-not-log-me" not in log
 
 
+def test_unreadable_journal_lines_are_skipped_not_fatal(srv: Server, ctx: dict[str, Any]) -> None:
+    """Journal lines the index cannot store (an epoch past 64 bits, a Region that is not a string, a
+    torn line) are skipped with a warning; the good line beside them is indexed and served."""
+    from opensts.audit.journal import encode_line
+
+    now = int(time.time())
+    good = {"eventVersion": "1.11", "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+            "eventID": "good-foreign-1", "eventName": "ForeignGood", "eventSource": "sts.amazonaws.com",
+            "requestID": "r-good", "readOnly": True, "userIdentity": {"type": "IAMUser", "userName": "admin"}}
+    lines = [
+        encode_line("us-east-1", ACCOUNT_ID, now, dict(good, eventID="bad-when", eventName="ForeignBad")).replace(
+            f",{now},".encode(), b"," + b"9" * 30 + b",", 1),
+        encode_line("us-east-1", ACCOUNT_ID, now, dict(good, eventID="bad-when", eventName="ForeignBad")).replace(
+            b'["us-east-1"', b'[["us-east-1"]', 1),
+        b'["us-east-1","' + ACCOUNT_ID.encode() + b'",1\t{torn\n',
+        encode_line("us-east-1", ACCOUNT_ID, now, good),
+    ]
+    (srv.data_dir / "audit" / "log-999999999-1-000000.jsonl").write_bytes(b"".join(lines) + b'["end"]\n')
+    trail = srv.client("cloudtrail")
+    events = trail.lookup_events(MaxResults=50)["Events"]
+    names = {e["EventName"] for e in events}
+    assert "ForeignGood" in names and "ForeignBad" not in names
+    assert "skipped 3 unreadable journal lines" in srv.log()
+
+
 def _jwt(header: bytes, claims: bytes = b'{"iss": "https://idp.example.com", "sub": "x"}') -> str:
     def seg(raw: bytes) -> str:
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
