@@ -223,7 +223,7 @@ def _list_regions(state: AppState, account: str, params: dict[str, Any]) -> dict
     rules = state.region_rules
     wanted = params.get("RegionOptStatusContains")  # types and bounds: the model's
     size = params.get("MaxResults", 50)
-    start = offset_token(params.get("NextToken"))
+    start = offset_token(params.get("NextToken") or None)  # the model allows an empty token: the first page
     if start is None:
         raise _error("ValidationException", 400, "The NextToken is not valid.")
     partition = rules.catalog.default
