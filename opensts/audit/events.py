@@ -20,7 +20,7 @@ from opensts.auth.principals import Caller
 from opensts.fastrand import alnum, request_id
 from opensts.service.context import RequestInfo
 
-__all__ = ["build_events", "EVENT_VERSION", "READ_ONLY_STS", "java_time", "extended_request_id", "Call"]
+__all__ = ["build_events", "encodable", "EVENT_VERSION", "READ_ONLY_STS", "java_time", "extended_request_id", "Call"]
 
 EVENT_VERSION = "1.11"
 _SOURCES = {"sts": "sts.amazonaws.com", "iam": "iam.amazonaws.com", "account": "account.amazonaws.com",
@@ -86,6 +86,8 @@ def _camel(name: str) -> str | None:
     """camelCase of a model member name; None when the member must never be recorded."""
     out = _CAMEL.get(name)
     if out is None and name not in _CAMEL:
+        if type(name) is not str:
+            name = str(name)
         camel = name[:1].lower() + name[1:] if name else name
         out = None if camel in _SECRET_FIELDS else camel
         if len(_CAMEL) < 10_000:
@@ -115,6 +117,42 @@ def _camel_value(value: Any, sensitive: frozenset[str]) -> Any:
     return value
 
 
+#: What the journal's encoder (orjson) accepts: integers in 64 bits, nesting under 255 levels.
+_INT_RANGE = (-(2**63), 2**64 - 1)
+_MAX_DEPTH = 64
+
+
+def encodable(value: Any, depth: int = 0) -> Any:
+    """``value`` with everything the journal's JSON encoder would refuse made safe, so a record can
+    always be written: lone surrogates become U+FFFD, integers beyond 64 bits their decimal text,
+    non-string keys strings, anything nested deeper than 64 levels a marker string, unknown types
+    ``None``. Records are built from checked input and never need it; it is the fallback that
+    keeps the trail total (``AuditTrail.record`` uses it when encoding a record fails)."""
+    kind = type(value)
+    if kind is str:
+        return value if value.isascii() else value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    if value is None or kind is bool or kind is float:
+        return value
+    if kind is int:
+        return value if _INT_RANGE[0] <= value <= _INT_RANGE[1] else _int_text(value)
+    if depth >= _MAX_DEPTH and isinstance(value, (Mapping, list, tuple)):
+        return "<nested too deeply>"
+    if isinstance(value, Mapping):
+        return {encodable(k if type(k) is str else str(k)): encodable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [encodable(v, depth + 1) for v in value]
+    if isinstance(value, datetime):
+        return value
+    return None
+
+
+def _int_text(value: int) -> str:
+    try:
+        return str(value)
+    except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+        return "<integer too large>"
+
+
 def _request_parameters(call: Call) -> dict[str, Any] | None:
     if not call.params or call.info.action == "GetCallerIdentity":
         return None
@@ -124,8 +162,9 @@ def _request_parameters(call: Call) -> dict[str, Any] | None:
         if assertion_id:
             params["SAMLAssertionID"] = assertion_id
     out = _camel_value(params, call.sensitive)
-    if "tags" in out:
-        out["tags"] = [{"key": t.get("key"), "value": t.get("value")} for t in out["tags"]]
+    tags = out.get("tags")
+    if type(tags) is list and all(type(t) is dict for t in tags):
+        out["tags"] = [{"key": t.get("key"), "value": t.get("value")} for t in tags]
     inherited = call.info.extra.get("incoming_transitive_tags")
     if inherited:
         out["incomingTransitiveTags"] = dict(inherited)  # type: ignore[arg-type]
@@ -181,7 +220,19 @@ def user_identity(caller: Caller | None, info: RequestInfo) -> dict[str, Any]:
 
 
 def build_events(call: Call) -> list[tuple[str, str, dict[str, Any]]]:
-    """[(trail Region, recipient account, record)] for one call — two for cross-account calls."""
+    """[(trail Region, recipient account, record)] for one call — two for cross-account calls.
+
+    Total: a call whose parameters or result the builder cannot walk (nesting past the
+    interpreter's recursion limit, keys that are not strings …) is recorded with them made
+    ``encodable`` first, so no call is ever left without its record."""
+    try:
+        return _build_events(call)
+    except (RecursionError, TypeError, ValueError, AttributeError):
+        return _build_events(Call(call.service, call.info, encodable(call.params), encodable(call.result),
+                                  call.error_code, call.error_message, call.tls, call.sensitive))
+
+
+def _build_events(call: Call) -> list[tuple[str, str, dict[str, Any]]]:
     info = call.info
     placement = info.extra.get("placement")
     trail_region = getattr(placement, "trail_region", info.serving_region)

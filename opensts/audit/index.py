@@ -11,6 +11,7 @@ transaction that advances the offset, so every record is indexed exactly once, w
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -62,6 +63,7 @@ CREATE TABLE IF NOT EXISTS ingested (
 );
 """
 _CHUNK = 8 << 20
+_log = logging.getLogger("opensts.audit")
 
 
 def index_path(folder: Path) -> Path:
@@ -97,10 +99,19 @@ def _row(line: bytes) -> tuple[Any, ...] | None:
             region, account, when, record = orjson.loads(line)
             return _row(encode_line(region, account, when, record))
         region, account, when, event_id, name, source, username, key_id, read_only, resources = orjson.loads(meta)
-        return (region, account, int(when), event_id, name, source, username, key_id, int(bool(read_only)),
-                orjson.dumps(resources).decode(), body.decode())
-    except (orjson.JSONDecodeError, ValueError, TypeError, KeyError, AttributeError):
+        row = (region, account, int(when), event_id, name, source, username, key_id, int(bool(read_only)),
+               orjson.dumps(resources).decode(), body.decode())
+    except (orjson.JSONDecodeError, ValueError, TypeError, KeyError, AttributeError, OverflowError):
         return None
+    return row if _storable(row) else None
+
+
+def _storable(row: tuple[Any, ...]) -> bool:
+    """The columns SQLite can bind, of the types LookupEvents reads back: a foreign or corrupt line
+    must be skipped, not stop ingestion (and with it every LookupEvents) for good."""
+    region, account, when, event_id, name, source, username, key_id = row[:8]
+    return (all(type(v) is str for v in (region, account, event_id, name, source))
+            and all(v is None or type(v) is str for v in (username, key_id)) and -(2**63) <= when < 2**63)
 
 
 def _alive(log: Path) -> bool:
@@ -144,7 +155,11 @@ def _ingest_one(conn: sqlite3.Connection, log: Path) -> int:
         seen = fh.read(back)
         data = _read_written(fh, _CHUNK)
         end = valid_end(data)
-        rows = [r for r in (_row(line) for line in data[:end].splitlines()) if r is not None]
+        lines = data[:end].splitlines()
+        rows = [r for r in map(_row, lines) if r is not None]
+        skipped = len(lines) - lines.count(END_MARK.strip()) - len(rows)
+        if skipped:  # counted, never quoted: a line may hold anything
+            _log.warning("skipped %d unreadable journal lines in %s", skipped, log.name)
         if end:
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany(

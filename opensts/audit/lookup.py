@@ -1,18 +1,28 @@
 """CloudTrail's LookupEvents over the audit journal: the caller's account, the Region's trail
 (the global endpoint's and IAM's events are in us-east-1's), newest first, one attribute filter,
 a time range and pagination — as ``aws cloudtrail lookup-events`` expects.
+
+Parameters arrive checked against botocore's model (``edge/cloudtrail_api.py``); what is left here
+is LookupEvents' own rules. Attribute values match exactly (no SQL wildcards), and a record in the
+index that cannot be read back is skipped, never fatal to the answer.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import logging
 import sqlite3
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from opensts.audit.index import connect, index_path, ingest
+from opensts.protocol.json_input import decode_json
+
+log = logging.getLogger("opensts.audit")
 
 __all__ = ["lookup_events", "LookupError_", "ATTRIBUTES"]
 
@@ -27,6 +37,12 @@ ATTRIBUTES = {
     "ResourceName": None,
 }
 _DEFAULT_WINDOW = 90 * 24 * 3600
+_MAX_SEQ = 2**63 - 1  # SQLite's INTEGER
+_MAX_TOKEN_CHARS = 1000
+#: A resource filter: one of the record's resources has exactly this type / ARN.
+_RESOURCE_SQL = ("EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(resources) THEN resources ELSE '[]' END) "
+                 "WHERE json_extract(value, '$.{field}') = ?)")
+_reported: set[int] = set()  # seqs of unreadable records already logged (bounded)
 
 
 class LookupError_(Exception):  # noqa: N801 - distinct from the builtin LookupError
@@ -40,10 +56,16 @@ def _token(seq: int) -> str:
 
 
 def _from_token(token: str) -> int:
+    """The ``seq`` a NextToken of ours names; InvalidNextTokenException for anything else."""
     try:
-        return int(json.loads(base64.urlsafe_b64decode(token.encode()))["before"])
-    except (ValueError, KeyError, TypeError) as exc:
+        if len(token) > _MAX_TOKEN_CHARS:
+            raise ValueError("too long")
+        seq = decode_json(base64.urlsafe_b64decode(token.encode("ascii")))["before"]
+    except (ValueError, KeyError, TypeError, IndexError, binascii.Error) as exc:
         raise LookupError_("InvalidNextTokenException", "Invalid NextToken.") from exc
+    if type(seq) is not int or not 0 <= seq <= _MAX_SEQ:
+        raise LookupError_("InvalidNextTokenException", "Invalid NextToken.")
+    return seq
 
 
 def lookup_events(folder: Path, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -52,7 +74,7 @@ def lookup_events(folder: Path, account: str, region: str, params: dict[str, Any
     where, args = ["account_id = ?", "trail_region = ?"], [account, region]
     now = time.time()
     start, end = params.get("StartTime", now - _DEFAULT_WINDOW), params.get("EndTime", now)
-    if not isinstance(start, (int, float)) or not isinstance(end, (int, float)) or start > end:
+    if start > end:
         raise LookupError_("InvalidTimeRangeException", "Start time must be earlier than end time.")
     where += ["+event_time >= ?", "+event_time <= ?"]
     args += [int(start), int(end)]
@@ -60,26 +82,13 @@ def lookup_events(folder: Path, account: str, region: str, params: dict[str, Any
     if len(attrs) > 1:
         raise LookupError_("InvalidLookupAttributesException", "You cannot specify more than one lookup attribute.")
     for attr in attrs:
-        key, value = attr.get("AttributeKey"), attr.get("AttributeValue")
-        if key not in ATTRIBUTES or not isinstance(value, str):
-            raise LookupError_("InvalidLookupAttributesException", f"Invalid lookup attribute key: {key}")
-        column = ATTRIBUTES[key]
-        if column == "read_only":
-            where.append("read_only = ?")
-            args.append(1 if value.lower() == "true" else 0)
-        elif column:
-            where.append(f"{column} = ?")
-            args.append(value)
-        else:
-            field = "type" if key == "ResourceType" else "ARN"
-            where.append("resources LIKE ?")
-            args.append(f'%"{field}":{json.dumps(value)}%')
+        clause, value = _attribute_filter(attr["AttributeKey"], attr["AttributeValue"])
+        where.append(clause)
+        args.append(value)
     size = params.get("MaxResults", 50)
-    if not isinstance(size, int) or not 1 <= size <= 50:
-        raise LookupError_("InvalidMaxResultsException", "MaxResults must be between 1 and 50.")
     if params.get("NextToken"):
         where.append("seq < ?")
-        args.append(_from_token(str(params["NextToken"])))
+        args.append(_from_token(params["NextToken"]))
     sql = f"SELECT seq, body FROM events WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?"  # noqa: S608 - fixed columns
     conn = connect(index_path(folder))
     try:
@@ -89,16 +98,37 @@ def lookup_events(folder: Path, account: str, region: str, params: dict[str, Any
         raise LookupError_("InternalFailure", "The trail could not be read.") from exc
     finally:
         conn.close()
-    out: dict[str, Any] = {"Events": [_event(json.loads(body)) for _, body in rows[:size]]}
+    events = (_readable(seq, body) for seq, body in rows[:size])
+    out: dict[str, Any] = {"Events": [e for e in events if e is not None]}
     if len(rows) > size:
         out["NextToken"] = _token(rows[size - 1][0])
     return out
 
 
+def _attribute_filter(key: str, value: str) -> tuple[str, Any]:
+    """(SQL condition, its argument) for one lookup attribute: an exact match, never a pattern."""
+    column = ATTRIBUTES[key]
+    if column == "read_only":
+        return "read_only = ?", 1 if value.lower() == "true" else 0
+    if column:
+        return f"{column} = ?", value
+    return _RESOURCE_SQL.format(field="type" if key == "ResourceType" else "ARN"), value
+
+
+def _readable(seq: int, body: str) -> dict[str, Any] | None:
+    """The event of one indexed record, or None (logged once per record, without its content)
+    when the record cannot be read back: one bad record must not hide the rest of the trail."""
+    try:
+        return _event(json.loads(body))
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
+        if seq not in _reported and len(_reported) < 10_000:
+            _reported.add(seq)
+            log.warning("skipped an unreadable audit record (index seq %d)", seq)
+        return None
+
+
 def _event(record: dict[str, Any]) -> dict[str, Any]:
     ident = record.get("userIdentity") or {}
-    from datetime import datetime, timezone
-
     when = datetime.strptime(record["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
     event: dict[str, Any] = {
         "EventId": record["eventID"],

@@ -9,8 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from opensts.audit.delivery import Delivery, FolderStore, S3Store, TrailStore
-from opensts.audit.events import Call, build_events
+from opensts.audit.events import Call, build_events, encodable
 from opensts.audit.journal import DEFAULT_DURABILITY, Journal
 from opensts.regions.rules import ISSUING_ACTIONS
 
@@ -52,4 +54,8 @@ class AuditTrail:
     async def record(self, call: Call) -> None:
         events = build_events(call)
         durable = call.service == "sts" and call.info.action in ISSUING_ACTIONS and not call.error_code
-        await self.journal.write(events, durable=durable, when=int(call.info.epoch))
+        try:
+            await self.journal.write(events, durable=durable, when=int(call.info.epoch))
+        except orjson.JSONEncodeError:  # raised before anything is written: write it made encodable
+            safe = [(region, account, encodable(record)) for region, account, record in events]
+            await self.journal.write(safe, durable=durable, when=int(call.info.epoch))

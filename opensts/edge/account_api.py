@@ -3,10 +3,10 @@ call for STS activation per Region — on the same listener as STS.
 
 ``aws account enable-region | disable-region | get-region-opt-status | list-regions`` work
 unmodified, also with ``--account-id`` for a member account from its organization's management
-account (or Account Management's delegated administrator), as on AWS. The four operations are
-tiny, so the REST-JSON wire is handled here directly (constraints from the botocore model:
-RegionName 1–50 characters, AccountId 12 digits, MaxResults 1–50). Errors are REST-JSON errors:
-``x-amzn-ErrorType`` header and ``{"message": …}`` body, with the model's HTTP status.
+account (or Account Management's delegated administrator), as on AWS. The body is checked
+against botocore's ``account`` model (``protocol/json_input.py``) before anything acts on it.
+Errors are REST-JSON errors: ``x-amzn-ErrorType`` header and ``{"message": …}`` body, with the
+model's HTTP status.
 
 STS activation has no AWS API (AWS offers it in the IAM console only); OpenSTS adds
 ``POST /opensts/setStsRegionStatus`` ``{"AccountId"?, "RegionName", "Active": bool}`` and
@@ -16,14 +16,16 @@ STS activation has no AWS API (AWS offers it in the IAM console only); OpenSTS a
 
 from __future__ import annotations
 
+import functools
 import json
-import re
+import logging
 from typing import TYPE_CHECKING, Any
 
 from opensts.audit.events import Call
 from opensts.auth.sigv4 import HttpRequest, SigV4Auth
 from opensts.protocol.errors import ServiceError
-from opensts.protocol.json_input import json_body
+from opensts.protocol.json_errors import REST_JSON, json_code, json_error
+from opensts.protocol.json_input import JsonInputError, JsonInputModel, json_body, load_json_model, offset_token
 from opensts.regions.rules import DISABLED, ENABLED, ENABLED_BY_DEFAULT
 from opensts.service.context import RequestInfo
 from opensts.service.organizations import administers
@@ -34,30 +36,85 @@ if TYPE_CHECKING:
 
 __all__ = ["serve_account_api"]
 
-_ACCOUNT_RE = re.compile(r"^\d{12}$")
+log = logging.getLogger("opensts.edge")
 ACCOUNT_SERVICE_PRINCIPAL = "account.amazonaws.com"
 
 
 class _JsonError(ServiceError):
-    pass
+    reason: str | None = None
 
 
-def _error(code: str, status: int, message: str) -> _JsonError:
-    return _JsonError(message, code=code, status=status)
+def _error(code: str, status: int, message: str, reason: str | None = None) -> _JsonError:
+    err = _JsonError(message, code=code, status=status)
+    err.reason = reason
+    return err
+
+
+#: OpenSTS's own calls, described as the model describes AWS's, so one checker covers both.
+_EXTENSIONS = {
+    "operations": {"SetStsRegionStatus": {"input": {"shape": "OpenStsSetStsRegionStatusRequest"}},
+                   "GetStsRegionStatus": {"input": {"shape": "OpenStsGetStsRegionStatusRequest"}}},
+    "shapes": {
+        "OpenStsSetStsRegionStatusRequest": {
+            "type": "structure", "required": ["RegionName", "Active"],
+            "members": {"AccountId": {"shape": "AccountId"}, "RegionName": {"shape": "RegionName"},
+                        "Active": {"shape": "OpenStsBoolean"}}},
+        "OpenStsGetStsRegionStatusRequest": {
+            "type": "structure", "required": ["RegionName"],
+            "members": {"AccountId": {"shape": "AccountId"}, "RegionName": {"shape": "RegionName"}}},
+        "OpenStsBoolean": {"type": "boolean"},
+    },
+}
+#: Smithy's wording of each rule, for ValidationException's message.
+_CONSTRAINTS = {
+    "INPUT_REQUIRED": "Member must not be null",
+    "INVALID_ENUM": "Member must satisfy enum value set",
+    "INVALID_PATTERN": "Member must satisfy regular expression pattern",
+    "MAX_LENGTH_EXCEEDED": "Member must have length less than or equal to the maximum",
+    "MIN_LENGTH_EXCEEDED": "Member must have length greater than or equal to the minimum",
+    "MAX_VALUE_EXCEEDED": "Member must have value less than or equal to the maximum",
+    "MIN_VALUE_EXCEEDED": "Member must have value greater than or equal to the minimum",
+}
+
+
+@functools.cache
+def _model() -> JsonInputModel:
+    return load_json_model("account", "2021-02-01", _EXTENSIONS)
+
+
+def _checked(operation: str, raw: bytes) -> dict[str, Any]:
+    """The body's modelled members, every one checked: a wrong type is a SerializationException,
+    a broken constraint a ValidationException (``fieldValidationFailed``), as the Account API answers."""
+    value = _body(raw)
+    try:
+        return _model().validate(operation, value)
+    except JsonInputError as exc:
+        if exc.is_type_error:
+            raise _error("SerializationException", 400, f"Invalid value for {exc.member}.") from exc
+        field = exc.member[:1].lower() + exc.member[1:]
+        raise _error("ValidationException", 400, f"1 validation error detected: Value at '{field}' failed to satisfy "
+                     f"constraint: {_CONSTRAINTS[exc.reason]}", "fieldValidationFailed") from exc
 
 
 def serve_account_api(state: AppState, req: Request, http: HttpRequest, auth: SigV4Auth,
                       request_id: str) -> tuple[int, bytes, bytes, dict[str, str], Call | None]:
-    """(status, body, content type, headers, the call to audit once the caller is known)."""
+    """(status, body, content type, headers, the call to audit once the caller is known).
+
+    The input is checked against botocore's ``account`` model before anything acts on it; a call
+    whose caller is known always comes back with its audit record."""
     seen: dict[str, Any] = {}
     try:
         body = _serve(state, req, http, auth, request_id, seen)
-        return 200, json.dumps(body).encode(), b"application/json", {}, _call(seen, body, None)
+        return 200, json.dumps(body).encode(), REST_JSON, {}, _call(seen, body, None)
     except ServiceError as err:
-        code = "UnrecognizedClientException" if err.code == "InvalidClientTokenId" else err.code
-        code = {"SignatureDoesNotMatch": "InvalidSignatureException", "AccessDenied": "AccessDeniedException"}.get(code, code)
-        payload = json.dumps({"message": err.message}).encode()
-        return err.status, payload, b"application/json", {"x-amzn-errortype": code}, _call(seen, None, (code, err.message))
+        status, payload, ctype, headers = json_error(err.code, err.message, err.status, rest=True,
+                                                     **({"reason": err.reason} if getattr(err, "reason", None) else {}))
+        return status, payload, ctype, headers, _call(seen, None, (json_code(err.code), err.message))
+    except Exception as exc:  # noqa: BLE001 - our bug: still a JSON answer, still an audit record
+        log.error("internal error in Account request %s: %s", request_id, type(exc).__name__)
+        message = "We encountered an internal error. Please try again."
+        status, payload, ctype, headers = json_error("InternalServerException", message, 500, rest=True)
+        return status, payload, ctype, headers, _call(seen, None, ("InternalServerException", message))
 
 
 def _call(seen: dict[str, Any], result: dict[str, Any] | None, error: tuple[str, str] | None) -> Call | None:
@@ -86,11 +143,12 @@ def _serve(state: AppState, req: Request, http: HttpRequest, auth: SigV4Auth, re
         raise _error("UnknownOperationException", 404, f"Unknown operation {req.method} {req.raw_path}")
     now = state.now()
     caller = state.authenticate(http, auth, now, service="account")
-    params = _body(req.body)
     info = RequestInfo(request_id, operation, now, caller, signing_region=auth.region, host=req.header("host"))
     info.secure_transport, info.source_ip = req.secure, req.client_ip
     info.user_agent = req.header("user-agent")[:1024]
-    seen.update(info=info, params=params, tls=req.tls)
+    seen.update(info=info, tls=req.tls)
+    params = _checked(operation, req.body)
+    seen["params"] = params
     account, resource = _account(state, params, caller.account_id)
     prefix = "opensts" if operation.endswith("StsRegionStatus") else "account"
     state.authorizer.authorize(info, f"{prefix}:{operation}", resource)
@@ -103,7 +161,7 @@ def _serve(state: AppState, req: Request, http: HttpRequest, auth: SigV4Auth, re
     if operation == "GetStsRegionStatus":
         return {"RegionName": region, "Active": rules.sts_active(account, region)}
     if operation == "SetStsRegionStatus":
-        set_sts_active(state, account, region, _bool(params, "Active"))
+        set_sts_active(state, account, region, params["Active"])
         return {}
     if rules.opt_status(account, region) == ENABLED_BY_DEFAULT:
         raise _error("ValidationException", 400, f"{region} is enabled by default and cannot be enabled or disabled.")
@@ -139,9 +197,7 @@ def _account(state: AppState, params: dict[str, Any], own: str) -> tuple[str, st
     ``AccountId`` may name another account only from the management account of its organization,
     or from the delegated administrator for Account Management, with trusted access enabled for
     ``account.amazonaws.com`` in an all-features organization — AWS's rule."""
-    account = params.get("AccountId", own)
-    if not isinstance(account, str) or not _ACCOUNT_RE.match(account):
-        raise _error("ValidationException", 400, "Invalid AccountId: must be a 12-digit account ID.")
+    account = params.get("AccountId", own)  # 12 ASCII digits: the model's pattern
     if account == own:
         return own, f"arn:aws:account::{own}:account"
     org = state.cache.organization(own)
@@ -157,31 +213,19 @@ def _administers(state: AppState, org: Any, account: str) -> bool:
 
 
 def _region_name(state: AppState, params: dict[str, Any]) -> str:
-    region = params.get("RegionName")
-    if not isinstance(region, str) or not 1 <= len(region) <= 50:
-        raise _error("ValidationException", 400, "RegionName must be a string of 1 to 50 characters.")
+    region = params["RegionName"]  # 1–50 characters: the model's bounds
     if state.region_rules.catalog.region(region) is None:
         raise _error("ValidationException", 400, f"The Region {region} is not valid.")
     return region
 
 
-def _bool(params: dict[str, Any], key: str) -> bool:
-    value = params.get(key)
-    if not isinstance(value, bool):
-        raise _error("ValidationException", 400, f"{key} must be true or false.")
-    return value
-
-
 def _list_regions(state: AppState, account: str, params: dict[str, Any]) -> dict[str, Any]:
     rules = state.region_rules
-    wanted = params.get("RegionOptStatusContains")
-    if wanted is not None and (not isinstance(wanted, list) or not all(isinstance(w, str) for w in wanted)):
-        raise _error("ValidationException", 400, "RegionOptStatusContains must be a list of statuses.")
+    wanted = params.get("RegionOptStatusContains")  # types and bounds: the model's
     size = params.get("MaxResults", 50)
-    if not isinstance(size, int) or not 1 <= size <= 50:
-        raise _error("ValidationException", 400, "MaxResults must be between 1 and 50.")
-    token = params.get("NextToken")
-    start = int(token) if isinstance(token, str) and token.isdigit() else 0
+    start = offset_token(params.get("NextToken") or None)  # the model allows an empty token: the first page
+    if start is None:
+        raise _error("ValidationException", 400, "The NextToken is not valid.")
     partition = rules.catalog.default
     regions = [
         {"RegionName": r, "RegionOptStatus": rules.opt_status(account, r)}

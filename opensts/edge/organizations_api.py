@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 from opensts.audit.events import Call
 from opensts.auth.sigv4 import HttpRequest, SigV4Auth
 from opensts.protocol.errors import ServiceError
+from opensts.protocol.json_errors import JSON_11, json_code, json_error
 from opensts.protocol.json_input import JsonInputError, JsonInputModel, json_body, load_json_model
 from opensts.service.context import RequestInfo
 from opensts.service.organizations import OrganizationsError
@@ -26,13 +28,11 @@ if TYPE_CHECKING:
 
 __all__ = ["serve_organizations_api"]
 
+log = logging.getLogger("opensts.edge")
+
 _PREFIX = "AWSOrganizationsV20161128."
 #: Members the model marks sensitive: left out of audit records.
 _SENSITIVE = frozenset({"Email", "AccountName", "Name", "MasterAccountEmail"})
-_JSON = b"application/x-amz-json-1.1"
-#: The generic SigV4/identity errors in their JSON-protocol spelling.
-_JSON_CODES = {"InvalidClientTokenId": "UnrecognizedClientException", "AccessDenied": "AccessDeniedException",
-               "SignatureDoesNotMatch": "InvalidSignatureException"}
 
 
 @functools.cache
@@ -42,19 +42,24 @@ def _model() -> JsonInputModel:
 
 def serve_organizations_api(state: AppState, req: Request, http: HttpRequest, auth: SigV4Auth,
                             request_id: str) -> tuple[int, bytes, bytes, dict[str, str], Call | None]:
-    """(status, body, content type, headers, the call to audit once the caller is known)."""
+    """(status, body, content type, headers, the call to audit once the caller is known).
+
+    The input is refused before anything acts on it; whatever the outcome, a call whose caller is
+    known comes back with its audit record (an unexpected failure too, as ``InternalFailure``)."""
     seen: dict[str, Any] = {}
     try:
         result = _serve(state, req, http, auth, request_id, seen)
-        return 200, json.dumps(result, default=_json_default).encode(), _JSON, {}, _call(seen, result, None)
+        return 200, json.dumps(result).encode(), JSON_11, {}, _call(seen, result, None)
     except ServiceError as err:
-        code = _JSON_CODES.get(err.code, err.code)
-        body: dict[str, Any] = {"__type": code, "Message": err.message}
         reason = getattr(err, "reason", None)
-        if reason:
-            body["Reason"] = reason
-        status = 400 if err.status < 500 else err.status
-        return status, json.dumps(body).encode(), _JSON, {}, _call(seen, None, (code, err.message))
+        status, body, ctype, headers = json_error(err.code, err.message, 400 if err.status < 500 else err.status,
+                                                  message_key="Message", **({"Reason": reason} if reason else {}))
+        return status, body, ctype, headers, _call(seen, None, (json_code(err.code), err.message))
+    except Exception as exc:  # noqa: BLE001 - our bug: still a JSON answer, still an audit record
+        log.error("internal error in Organizations request %s: %s", request_id, type(exc).__name__)
+        message = "We encountered an internal error. Please try again."
+        status, body, ctype, headers = json_error("InternalFailure", message, 500, message_key="Message")
+        return status, body, ctype, headers, _call(seen, None, ("InternalFailure", message))
 
 
 def _serve(state: AppState, req: Request, http: HttpRequest, auth: SigV4Auth, request_id: str,
@@ -69,9 +74,8 @@ def _serve(state: AppState, req: Request, http: HttpRequest, auth: SigV4Auth, re
     info = RequestInfo(request_id, operation, now, caller, signing_region=auth.region, host=req.header("host"))
     info.secure_transport, info.source_ip = req.secure, req.client_ip
     info.user_agent = req.header("user-agent")[:1024]
-    params = _body(req.body)
     seen.update(info=info, tls=req.tls)
-    model.validate(operation, params)
+    params = model.validate(operation, _body(req.body))  # only modelled members, every one checked
     seen["params"] = params
     return state.organizations.handle(info, params)
 
@@ -81,10 +85,6 @@ def _body(raw: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise JsonInputError("INVALID_SYNTAX", "body")
     return value
-
-
-def _json_default(value: Any) -> Any:  # pragma: no cover - results hold only JSON types
-    raise TypeError(f"not JSON: {type(value).__name__}")
 
 
 def _call(seen: dict[str, Any], result: dict[str, Any] | None, error: tuple[str, str] | None) -> Call | None:

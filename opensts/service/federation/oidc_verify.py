@@ -13,7 +13,7 @@ Each step raises its own STS error.
 from __future__ import annotations
 
 import base64
-import json
+import binascii
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +22,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from opensts.frozen import frozen
+from opensts.protocol.json_input import decode_json
 from opensts.service.federation.errors import ExpiredTokenException, InvalidIdentityToken
 
 __all__ = ["ALGORITHMS", "Peeked", "VerifiedToken", "peek", "verify", "validate"]
@@ -46,8 +47,14 @@ class VerifiedToken:
 
 
 def _b64json(segment: str) -> Any:
+    """One base64url JSON segment, strictly decoded (``decode_json``): ValueError for anything
+    malformed — invalid base64 or UTF-8, lone surrogates, ``NaN``, a header of 5000 ``[`` —
+    so every malformed token is an InvalidIdentityToken, never a RecursionError."""
     padded = segment + "=" * (-len(segment) % 4)
-    return json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    try:
+        return decode_json(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except binascii.Error as exc:
+        raise ValueError("not base64url") from exc
 
 
 def peek(token: str) -> Peeked:

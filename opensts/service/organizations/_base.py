@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from opensts.protocol.errors import ServiceError
+from opensts.protocol.json_input import offset_token
 from opensts.service.context import RequestInfo
 from opensts.service.control_policies import FULL_AWS_ACCESS_ID, SCP
 from opensts.store.organization_repository import MemberRecord, OrganizationRecord
@@ -156,11 +157,10 @@ def describe_organization(org: OrganizationRecord) -> Result:
 def page(items: list[Result], params: Params, key: str) -> Result:
     """Offset pagination: ``NextToken`` is the index of the next item."""
     size = params.get("MaxResults") or 20
-    token = params.get("NextToken")
-    if token is not None and not (isinstance(token, str) and token.isdigit()):
+    start = offset_token(params.get("NextToken"))
+    if start is None:
         raise OrganizationsError("InvalidInputException", "The provided pagination token is not valid.",
                                  "INVALID_NEXT_TOKEN")
-    start = int(token or 0)
     out: Result = {key: items[start : start + size]}
     if start + size < len(items):
         out["NextToken"] = str(start + size)
