@@ -105,6 +105,7 @@ from opensts.auth._canonical import (
 )
 from opensts.frozen import frozen
 from opensts.protocol.errors import IncompleteSignature, SignatureDoesNotMatch
+from opensts.protocol.numbers import parse_ascii_int
 
 __all__ = [
     "ALGORITHM",
@@ -147,9 +148,8 @@ MSG_HOST_NOT_SIGNED = "'Host' or ':authority' must be a 'SignedHeader' in the AW
 _WELL_FORMED_AUTH = re.compile(
     r"AWS4-HMAC-SHA256 Credential=([^,\s]+), ?SignedHeaders=([^,\s]+), ?Signature=([0-9a-f]+)"
 )
-_AMZ_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
+_AMZ_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z", re.ASCII)  # int() would read any Unicode digit
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
-_DIGITS = re.compile(r"[+-]?\d+")
 # Headers extract_auth looks at; everything else is only read when it is signed.
 _AUTH_HEADERS = frozenset(("authorization", "x-amz-date", "date", "x-amz-security-token"))
 _QUERY_REQUIRED = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-SignedHeaders", "X-Amz-Date")
@@ -313,9 +313,9 @@ def _parse_expires(value: str | None) -> int | None:
     """X-Amz-Expires: validated as SigV4 defines it (1..604800 s), not enforced (see module doc)."""
     if value is None:
         return None
-    if not _DIGITS.fullmatch(value):
+    expires = parse_ascii_int(value, signed=True)
+    if expires is None:
         raise IncompleteSignature("X-Amz-Expires should be a number")
-    expires = int(value)
     if expires < 0:
         raise IncompleteSignature("X-Amz-Expires must be non-negative")
     if expires == 0:
