@@ -325,3 +325,25 @@ def test_reported_examples(wire: Wire, service: str, action: str, params: Params
     status, body = wire.call(service, action, params)
     error = assert_never_5xx(service, action, status, body)
     assert error is not None and error["Code"] == code and message in error["Message"], body[:400]
+
+
+@pytest.mark.parametrize("expires", [HUGE, "٣", "²", "", "-" + HUGE, "1_0", " 60"])
+def test_presigned_expires_never_500(wire: Wire, expires: str) -> None:
+    """``X-Amz-Expires`` is read with the same ASCII, length-bounded parser (auth/sigv4.py)."""
+    from urllib.parse import quote
+
+    from botocore.auth import SigV4QueryAuth
+
+    req = AWSRequest("GET", f"{wire.server.url}/?Action=GetCallerIdentity&Version=2011-06-15")
+    SigV4QueryAuth(CREDS, "sts", "us-east-1", expires=60).add_auth(req)
+    url = req.url.replace("X-Amz-Expires=60", "X-Amz-Expires=" + quote(expires))
+    conn = http.client.HTTPConnection("127.0.0.1", wire.server.port, timeout=30)
+    try:
+        conn.request("GET", url.split(str(wire.server.port), 1)[1])
+        resp = conn.getresponse()
+        status, body = resp.status, resp.read()
+    finally:
+        conn.close()
+    error = assert_never_5xx("sts", "GetCallerIdentity", status, body)
+    assert status == 400 and error is not None and error["Code"] == "IncompleteSignature", body[:300]
+    assert error["Message"] == "X-Amz-Expires should be a number"
