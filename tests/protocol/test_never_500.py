@@ -27,6 +27,8 @@ from urllib.parse import urlencode
 
 import botocore.session
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -347,3 +349,46 @@ def test_presigned_expires_never_500(wire: Wire, expires: str) -> None:
     error = assert_never_5xx("sts", "GetCallerIdentity", status, body)
     assert status == 400 and error is not None and error["Code"] == "IncompleteSignature", body[:300]
     assert error["Message"] == "X-Amz-Expires should be a number"
+
+
+# ---------------------------------------------------------------------------- bounded wire fuzz
+def _full_params(service: str, op: str) -> Params:
+    shape = MODELS[service].operation_model(op).input_shape
+    out: Params = {}
+    if shape is not None:
+        _encode(shape, value_for(shape), "", out)
+    return out
+
+
+NASTY = st.one_of(
+    st.sampled_from(["", "0", "-1", HUGE[:40], "²", "٣", "\x01", "\uffff", "a" * 2049, "arn:aws:iam::111122223333:role/x",
+                     "{}", "[", "true", "null", "*", "..", "/", "%", "1e9", "NaN"]),
+    st.text(max_size=30),
+)
+OPS = list(_operations())
+
+
+@st.composite
+def fuzzed_request(draw: st.DrawFn) -> tuple[str, str, Params]:
+    service, op = draw(st.sampled_from(OPS))
+    params = draw(st.sampled_from([_full_params, lambda s, o: minimal_params(MODELS[s].operation_model(o).input_shape)]))(service, op)
+    keys = sorted(params)
+    for _ in range(draw(st.integers(0, 3))):
+        kind = draw(st.sampled_from(["replace", "drop", "add"]))
+        if kind == "add" or not keys:
+            base = draw(st.sampled_from(keys or ["X"]))
+            params[base.rsplit(".", 1)[0] + "." + draw(st.sampled_from(["member.1", "Foo", "entry.1.key", "0", "1"]))] = draw(NASTY)
+        elif kind == "drop":
+            params.pop(draw(st.sampled_from(keys)), None)
+        else:
+            params[draw(st.sampled_from(keys))] = draw(NASTY)
+    return service, op, params
+
+
+@given(request=fuzzed_request())
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+def test_fuzzed_requests_never_500(wire: Wire, request: tuple[str, str, Params]) -> None:
+    """Model-valid requests (full or minimal) with up to three values replaced, dropped or added."""
+    service, op, params = request
+    status, body = wire.call(service, op, params)
+    assert_never_5xx(service, op, status, body)
