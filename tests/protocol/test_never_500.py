@@ -331,7 +331,7 @@ def test_reported_examples(wire: Wire, service: str, action: str, params: Params
 
 @pytest.mark.parametrize("expires", [HUGE, "٣", "²", "", "-" + HUGE, "1_0", " 60"])
 def test_presigned_expires_never_500(wire: Wire, expires: str) -> None:
-    """``X-Amz-Expires`` is read with the same ASCII, length-bounded parser (auth/sigv4.py)."""
+    """``X-Amz-Expires`` is read with the same ASCII, length-bounded parser (auth/sigv4/presigned.py)."""
     from urllib.parse import quote
 
     from botocore.auth import SigV4QueryAuth
