@@ -56,6 +56,8 @@ REPLACEMENT = "\ufffd"
 
 def xml_safe(s: str) -> str:
     """``s`` with every character XML 1.0 cannot carry replaced by U+FFFD (also safe for UTF-8 and JSON)."""
+    if s.isprintable():  # C-speed fast path: printable text holds none of them (nor \t\n\r)
+        return s
     return _NOT_XML.sub(REPLACEMENT, s) if _NOT_XML.search(s) is not None else s
 
 
