@@ -171,3 +171,18 @@ def test_refusals_before_the_signature_is_parsed_use_the_apis_namespace(server: 
     req = _signed(service)
     status, _, body = _raw(server, "/", b"x" * (2 << 20), {**dict(req.headers), "Host": f"127.0.0.1:{server.port}"})
     assert status == 413 and ET.fromstring(body).tag == f"{{{xmlns}}}ErrorResponse", body[:300]
+
+
+def test_head_request_is_answered(server: Server) -> None:
+    """HEAD gets its status line and headers (no body), not a connection left waiting: the
+    one-write transport (edge/serve.py) holds headers until a body that HEAD never has."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request("HEAD", "/?Action=GetCallerIdentity&Version=2011-06-15")
+        resp = conn.getresponse()
+        assert 400 <= resp.status < 500 and resp.getheader("x-amzn-requestid")
+        assert resp.read() == b""
+    finally:
+        conn.close()
