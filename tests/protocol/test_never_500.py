@@ -10,7 +10,9 @@ real server on loopback, with requests signed by botocore as the admin:
 * each integer member with a 5000-digit value, ``²``, ``٣`` (Arabic-Indic three), an empty string
   (→ ``ValidationError``) and a negative value (→ never 5xx);
 * each list (and map) member with index 0 and a 5000-digit index (→ ``MalformedInput``, as AWS's
-  query deserializer answers ``0 is not a valid index``).
+  query deserializer answers ``0 is not a valid index``);
+* presigned ``X-Amz-Expires`` of any shape (→ ``IncompleteSignature``), the review's own examples,
+  and a bounded hypothesis fuzz of mutated model-valid requests over every operation.
 
 Every answer must be a well-formed XML ``ErrorResponse`` (or a success) in the namespace of the API
 called, parsed back by botocore's own query parser.
@@ -27,13 +29,13 @@ from urllib.parse import urlencode
 
 import botocore.session
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.model import Shape
 from botocore.parsers import QueryParser
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import ACCOUNT_ID, ADMIN_KEY, ADMIN_SECRET, Server, start_server, stop_server
 from tests.protocol.samples import value_for
