@@ -11,6 +11,7 @@ and no secret in the log.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -22,7 +23,7 @@ from opensts.edge.wellknown import serve_wellknown
 from opensts.fastrand import request_id as fast_request_id
 from opensts.audit.events import Call
 from opensts.protocol.errors import InternalFailure, ServiceError, ServiceUnavailable
-from opensts.protocol.render import render_error
+from opensts.protocol.render import render_error, render_json_error
 
 __all__ = ["StsAsgiApp"]
 
@@ -56,20 +57,17 @@ class StsAsgiApp:
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         lookup = {k.lower(): v for k, v in reversed(headers)}  # first occurrence wins
         wants_json = "application/json" in lookup.get("accept", "")
-        xmlns = self.state.sts.xmlns
-        extra: dict[str, str] = {}
         try:
             body = await _read_body(receive, self.state.settings.max_body_bytes)
             req = _request(scope, headers, lookup, body)
             req.client_ip = self.proxies.client_ip(req.client_ip, req.header("x-forwarded-for"))
             status, payload, ctype, extra = await self._serve(req, request_id, wants_json)
         except ServiceError as err:
-            status, payload, ctype = err.status, render_error(err, request_id, xmlns=xmlns, json=wants_json), _ctype(wants_json)
-            extra = getattr(err, "headers", None) or {}
+            status, payload, ctype, extra = self.error_response(scope, lookup, err, request_id, wants_json)
         except Exception:  # noqa: BLE001 - the last line of defence: never a stack trace on the wire
             log.exception("internal error in request %s", request_id)
             err = InternalFailure("We encountered an internal error. Please try again.")
-            status, payload, ctype = 500, render_error(err, request_id, xmlns=xmlns, json=wants_json), _ctype(wants_json)
+            status, payload, ctype, extra = self.error_response(scope, lookup, err, request_id, wants_json)
         response_headers = [
             (b"content-type", ctype),
             (b"content-length", str(len(payload)).encode()),
@@ -107,9 +105,7 @@ class StsAsgiApp:
             payload, _, call = self.query.run(req, http, auth, request_id, wants_json, params)
         except ServiceError as err:
             await self._audit(getattr(err, "audit_call", None))
-            xmlns = self.state.iam.xmlns if auth is not None and auth.service == "iam" else self.state.sts.xmlns
-            payload = render_error(err, request_id, xmlns=xmlns, json=wants_json)
-            return err.status, payload, _ctype(wants_json), getattr(err, "headers", None) or {}
+            raise
         try:
             await self._audit(call)
         except Exception as exc:  # noqa: BLE001 - no durable record: the credentials must not leave
@@ -117,9 +113,53 @@ class StsAsgiApp:
             raise ServiceUnavailable("Service is unavailable. Please try again.") from exc
         return 200, payload, _ctype(wants_json), {}
 
+    def error_response(self, scope: Scope, lookup: dict[str, str], err: ServiceError, request_id: str,
+                       wants_json: bool) -> tuple[int, bytes, bytes, dict[str, str]]:
+        """``err`` in the envelope of the API the request was for (``API_PROTOCOLS``): awsQuery XML
+        in that API's own namespace (IAM's for IAM), or that JSON API's error shape."""
+        api = self.api_of(scope, lookup)
+        protocol = API_PROTOCOLS.get(api, "query")
+        extra = dict(getattr(err, "headers", None) or {})
+        if protocol == "query":
+            xmlns = self.state.service_for(api).xmlns
+            return err.status, render_error(err, request_id, xmlns=xmlns, json=wants_json), _ctype(wants_json), extra
+        payload, ctype, headers = render_json_error(protocol, err)
+        return err.status, payload, ctype, {**extra, **headers}
+
+    def api_of(self, scope: Scope, lookup: dict[str, str]) -> str:
+        """The API a request is for, read as the pipelines route it (credential scope's service;
+        an IAM endpoint host means IAM) but from raw headers, so even a request refused before its
+        signature was parsed gets its own API's envelope. Never raises."""
+        service = credential_service(lookup.get("authorization", ""), scope.get("query_string", b""))
+        if API_PROTOCOLS.get(service, "query") != "query":
+            return service
+        try:
+            raw_path = (scope.get("raw_path") or b"/").decode("latin-1").split("?", 1)[0]
+            iam_host = self.state.topology.endpoint(lookup.get("host", ""), raw_path).is_iam
+        except Exception:  # noqa: BLE001 - an unresolvable host decides nothing
+            iam_host = False
+        return "iam" if iam_host or service == "iam" else "sts"
+
     async def _audit(self, call: Call | None) -> None:
         if call is not None and self.state.audit is not None:
             await self.state.audit.record(call)
+
+
+#: botocore's ``metadata.protocol`` of every API served on this listener: the error envelope it gets.
+API_PROTOCOLS = {"sts": "query", "iam": "query", "organizations": "json", "cloudtrail": "json", "account": "rest-json"}
+
+_SCOPE_SERVICE = re.compile(r"Credential=[^/,\s]*/[^/,\s]*/[^/,\s]*/([a-z0-9-]{1,64})/", re.ASCII)
+_QUERY_SCOPE_SERVICE = re.compile(rb"X-Amz-Credential=[^&/%]*(?:/|%2F)[^&/%]*(?:/|%2F)[^&/%]*(?:/|%2F)([a-z0-9-]{1,64})(?:/|%2F)",
+                                  re.IGNORECASE)
+
+
+def credential_service(authorization: str, query: bytes) -> str:
+    """The service named in a SigV4 credential scope (header, else presigned query), or ""."""
+    m = _SCOPE_SERVICE.search(authorization[:4096])
+    if m is not None:
+        return m.group(1)
+    q = _QUERY_SCOPE_SERVICE.search(query[:8192]) if b"X-Amz-Credential" in query else None
+    return q.group(1).decode("ascii").lower() if q is not None else ""
 
 
 def _request(scope: Scope, headers: list[tuple[str, str]], lookup: dict[str, str], body: bytes) -> Request:

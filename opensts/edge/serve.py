@@ -160,7 +160,8 @@ class TlsAwareProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
         cycle = getattr(self, "cycle", None)
-        if cycle is not None and cycle.transport is self.transport:
+        # A HEAD answer has no body to release the held headers: they would never leave.
+        if cycle is not None and cycle.transport is self.transport and self.scope["method"] != "HEAD":
             cycle.transport = _OneWriteTransport(self.transport)  # type: ignore[assignment]
 
 

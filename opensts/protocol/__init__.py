@@ -14,7 +14,7 @@ Public surface::
 Knows nothing about IAM/STS business logic or storage.
 """
 
-from .errors import ServiceError, modelled
+from .errors import ServiceError
 from .form import parse_form
 from .model import ErrorSpec, OperationSpec, ServiceSpec, compile_service, load_service, modelled_error
 from .render import CONTENT_TYPE_JSON, CONTENT_TYPE_XML, render_error
@@ -27,7 +27,6 @@ __all__ = [
     "OperationSpec",
     "ErrorSpec",
     "modelled_error",
-    "modelled",
     "render_error",
     "ServiceError",
     "CONTENT_TYPE_XML",

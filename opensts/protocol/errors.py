@@ -8,8 +8,8 @@ Hierarchy (code, HTTP status)::
 
     ServiceError
      ├─ protocol:  MissingAction 400, InvalidAction 400, MalformedQueryString 404,
-     │             InvalidQueryParameter 400, ValidationError 400, MissingParameter 400,
-     │             InvalidParameterValue 400
+     │             InvalidQueryParameter 400, MalformedInput 400, ValidationError 400,
+     │             MissingParameter 400, InvalidParameterValue 400
      ├─ auth:      MissingAuthenticationToken 403, IncompleteSignature 400,
      │             InvalidClientTokenId 403, SignatureDoesNotMatch 403, ExpiredToken 403
      ├─ policy:    AccessDenied 403
@@ -17,8 +17,9 @@ Hierarchy (code, HTTP status)::
      └─ server:    InternalFailure 500, ServiceUnavailable 503  (Type = Receiver)
 
 Operation-specific (modelled) errors such as ``MalformedPolicyDocument`` or
-``RegionDisabledException`` are built with ``ServiceError(code, message, status)`` or the
-``modelled()`` helper, which takes the status from the service model.
+``RegionDisabledException`` are built with ``ServiceError(code, message, status)`` or
+``protocol.model.modelled_error()``, which takes the status from the service model (this module
+imports nothing of the model: errors are the bottom of the protocol package).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
     "InvalidAction",
     "MalformedQueryString",
     "InvalidQueryParameter",
+    "MalformedInput",
     "ValidationError",
     "MissingParameter",
     "InvalidParameterValue",
@@ -41,7 +43,6 @@ __all__ = [
     "Throttling",
     "InternalFailure",
     "ServiceUnavailable",
-    "modelled",
 ]
 
 
@@ -89,6 +90,8 @@ MissingAction = _error("MissingAction", 400)
 InvalidAction = _error("InvalidAction", 400)
 MalformedQueryString = _error("MalformedQueryString", 404)
 InvalidQueryParameter = _error("InvalidQueryParameter", 400)
+#: The query deserializer's refusal (before any validation), e.g. ``0 is not a valid index``.
+MalformedInput = _error("MalformedInput", 400)
 ValidationError = _error("ValidationError", 400)
 MissingParameter = _error("MissingParameter", 400)
 InvalidParameterValue = _error("InvalidParameterValue", 400)
@@ -104,14 +107,3 @@ InternalFailure = _error("InternalFailure", 500, sender=False)
 NotImplementedYet = type("NotImplementedYet", (ServiceError,), {"code": "NotImplemented", "status": 501})
 ServiceUnavailable = _error("ServiceUnavailable", 503, sender=False)
 
-
-def modelled(service: str, code: str, message: str = "") -> ServiceError:
-    """A modelled (operation-specific) error with the HTTP status and fault from the service model.
-
-    ``code`` is the wire code (``MalformedPolicyDocument``) or the model's shape name
-    (``MalformedPolicyDocumentException``); ``service`` is ``"sts"`` or ``"iam"``. Raises ``KeyError`` for a
-    code the model does not define.
-    """
-    from .model import modelled_error  # lazy: the compiled model lives in protocol.model
-
-    return modelled_error(service, code, message)

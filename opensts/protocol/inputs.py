@@ -28,14 +28,16 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from .errors import MalformedInput
 from .javaregex import compile_pattern
+from .numbers import JAVA_INT_DIGITS, JAVA_LONG_DIGITS, parse_ascii_int
 
 __all__ = ["InputCompiler", "ABSENT", "INVALID", "lower_camel"]
 
 ABSENT: Any = type("ABSENT", (), {"__repr__": lambda self: "ABSENT"})()
 INVALID: Any = type("INVALID", (), {"__repr__": lambda self: "INVALID"})()
 
-_INT_RE = re.compile(r"[+-]?[0-9]+")
+_JAVA_INT_MAX = 2**31 - 1
 _FLOAT_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|NaN|[+-]?Infinity")
 _INT_RANGES = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 _UTC = timezone.utc
@@ -127,10 +129,10 @@ class InputCompiler:
         lo = shape.get("min")
         hi = shape.get("max")
         tmin, tmax = bounds
-        fullmatch = _INT_RE.fullmatch
 
         def read(raw: str, path: str, errs: list) -> Any:
-            if fullmatch(raw) is None or not (tmin <= (n := int(raw)) <= tmax):
+            n = parse_ascii_int(raw, JAVA_LONG_DIGITS, signed=True)
+            if n is None or not tmin <= n <= tmax:
                 _fail(errs, "Value" if sensitive else f"Value '{raw}'", path, "Member must be a valid integer")
                 return INVALID
             shown = "Value" if sensitive else f"Value '{n}'"
@@ -315,12 +317,12 @@ class InputCompiler:
                     return None
                 k = k[plen:]
             dot = k.find(".")
-            idx_s = k if dot == -1 else k[:dot]
-            if not (idx_s.isascii() and idx_s.isdigit()) or int(idx_s) < 1:
+            idx = list_index(k if dot == -1 else k[:dot])
+            if idx is None:
                 return None
             if elem_is_agg:
-                return None if dot == -1 else (int(idx_s), k[dot + 1 :])
-            return None if dot != -1 else (int(idx_s), None)
+                return None if dot == -1 else (idx, k[dot + 1 :])
+            return None if dot != -1 else (idx, None)
 
         def read(group: Any, bare: Any, path: str, errs: list) -> Any:
             out: list = []
@@ -393,10 +395,10 @@ class InputCompiler:
                 dot = k.find(".")
                 if dot == -1:
                     continue
-                idx_s = k[:dot]
-                if not (idx_s.isascii() and idx_s.isdigit()):
+                idx = list_index(k[:dot])
+                if idx is None:
                     continue
-                entries.setdefault(int(idx_s), {})[k[dot + 1 :]] = v
+                entries.setdefault(idx, {})[k[dot + 1 :]] = v
             out: dict = {}
             for pos, idx in enumerate(sorted(entries), 1):
                 e = entries[idx]
@@ -427,6 +429,19 @@ class InputCompiler:
             return out
 
         return read
+
+
+def list_index(segment: str) -> int | None:
+    """The position in ``Name.member.N`` / ``Name.entry.N``: ``None`` for a segment that is no number
+    at all (the key is not a list element and is ignored like any unknown parameter); a number
+    outside 1..2^31-1 is refused with ``MalformedInput`` ``N is not a valid index``, as AWS's query
+    deserializer refuses ``.0`` (it parses indexes as Java ints)."""
+    if not segment or not segment.isascii() or not segment.isdigit():
+        return None
+    idx = parse_ascii_int(segment, JAVA_INT_DIGITS)
+    if idx is None or not 1 <= idx <= _JAVA_INT_MAX:
+        raise MalformedInput(f"{segment} is not a valid index")
+    return idx
 
 
 def _make_struct_body(plan: list[tuple], agg_wires: frozenset[str]) -> Callable[[Any, str, list], dict]:

@@ -38,7 +38,8 @@ from opensts.frozen import frozen
 
 from .errors import InvalidAction, MissingAction, ServiceError, ValidationError
 from .inputs import InputCompiler
-from .render import CONTENT_TYPE_JSON, CONTENT_TYPE_XML, OutputCompiler, escape
+from .overlay import apply_overlay
+from .render import CONTENT_TYPE_JSON, CONTENT_TYPE_XML, OutputCompiler, escape, render_error
 
 __all__ = [
     "load_service",
@@ -194,8 +195,6 @@ class ServiceSpec:
         return spec(message)
 
     def render_error(self, err: ServiceError, request_id: str, *, json: bool = False) -> bytes:
-        from .render import render_error
-
         return render_error(err, request_id, xmlns=self.xmlns, json=json)
 
 
@@ -288,8 +287,8 @@ def _redactor(shapes: dict, shape_name: str | None) -> Callable[[Any], Any]:
 def compile_service(model: dict, name: str | None = None) -> ServiceSpec:
     """Compile a query-protocol service model (botocore ``service-2.json`` structure)."""
     meta = model["metadata"]
-    shapes = model["shapes"]
     svc_name = name or meta.get("endpointPrefix", meta.get("serviceId", "")).lower()
+    shapes = apply_overlay(svc_name, model["shapes"])
     xmlns = meta.get("xmlNamespace", "")
     inputs = InputCompiler(shapes)
     outputs = OutputCompiler(shapes)

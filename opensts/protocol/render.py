@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import functools
 import math
+import re
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from typing import Any, Callable
@@ -32,8 +33,9 @@ from typing import Any, Callable
 import orjson
 
 from .errors import ServiceError
+from .json_errors import json_error
 
-__all__ = ["render_error", "escape", "OutputCompiler", "CONTENT_TYPE_XML", "CONTENT_TYPE_JSON"]
+__all__ = ["render_error", "render_json_error", "escape", "xml_safe", "OutputCompiler", "CONTENT_TYPE_XML", "CONTENT_TYPE_JSON"]
 
 CONTENT_TYPE_XML = "text/xml"
 CONTENT_TYPE_JSON = "application/json"
@@ -45,8 +47,25 @@ XmlWriter = Callable[[Any, list], None]
 JsonConv = Callable[[Any], Any]
 
 
+#: What XML 1.0 allows nowhere, not even as a character reference (§2.2 Char): C0 controls other than
+#: TAB, LF and CR, lone surrogates, U+FFFE and U+FFFF. Input such as ``RoleName=a%01b`` is echoed in
+#: ValidationError messages; written raw it would make the whole response unparseable.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+#: The stand-in, as a lenient decoder shows an undecodable character.
+REPLACEMENT = "\ufffd"
+
+
+def xml_safe(s: str) -> str:
+    """``s`` with every character XML 1.0 cannot carry replaced by U+FFFD (also safe for UTF-8 and JSON)."""
+    if s.isprintable():  # C-speed fast path: printable text holds none of them (nor \t\n\r)
+        return s
+    return _NOT_XML.sub(REPLACEMENT, s) if _NOT_XML.search(s) is not None else s
+
+
 def escape(s: str) -> str:
-    """XML-escape element text (fast path: nothing to escape)."""
+    """XML-escape element text (fast path: nothing to escape). The one place response text is made
+    XML: every string any writer emits passes here, so every response is well-formed."""
+    s = xml_safe(s)
     if "&" in s:
         s = s.replace("&", "&amp;")
     if "<" in s:
@@ -157,7 +176,7 @@ class OutputCompiler:
             return bool
         if t in ("float", "double"):
             return float
-        return lambda v: v if isinstance(v, str) else str(v)
+        return lambda v: xml_safe(v if isinstance(v, str) else str(v))
 
     # -------------------------------------------------------------- XML
     def member_writer(self, tag: str, shape_name: str) -> XmlWriter:
@@ -307,7 +326,7 @@ class OutputCompiler:
 def render_error(err: ServiceError, request_id: str, *, xmlns: str, json: bool = False) -> bytes:
     """AWS ``ErrorResponse`` for any ``ServiceError`` (XML, or JSON for ``Accept: application/json``)."""
     code = err.code
-    message = err.message
+    message = xml_safe(err.message)  # JSON too: orjson refuses lone surrogates
     etype = err.error_type
     if json:
         error = {"Code": code, "Message": message, "Type": etype}
@@ -317,3 +336,11 @@ def render_error(err: ServiceError, request_id: str, *, xmlns: str, json: bool =
         f'<ErrorResponse xmlns="{xmlns}"><Error><Type>{etype}</Type><Code>{escape(code)}</Code>{msg}'
         f"</Error><RequestId>{escape(request_id)}</RequestId></ErrorResponse>"
     ).encode("utf-8")
+
+
+def render_json_error(protocol: str, err: ServiceError) -> tuple[bytes, bytes, dict[str, str]]:
+    """(body, content type, headers) of ``err`` for a JSON API (botocore's ``metadata.protocol``
+    ``json`` or ``rest-json``), in the one JSON error shape the JSON edges use (``json_errors``)."""
+    _, body, ctype, headers = json_error(err.code, xml_safe(err.message), err.status, rest=protocol == "rest-json")
+    return body, ctype, headers
+

@@ -28,7 +28,7 @@ from opensts.store.cache import StoreCache
 __all__ = ["AssumeRootAction", "DEFAULT_DURATION"]
 
 DEFAULT_DURATION = 900
-_ACCOUNT = re.compile(r"\d{12}")
+_ACCOUNT = re.compile(r"\d{12}", re.ASCII)
 
 Authorize = Callable[[RequestInfo, str, str, dict[str, Any]], None]
 

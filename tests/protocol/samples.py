@@ -6,6 +6,10 @@ import datetime as dt
 from typing import Any
 
 from opensts.protocol.javaregex import compile_pattern
+from opensts.protocol.overlay import OVERLAYS
+
+#: Closed value sets OpenSTS enforces beyond botocore's model (protocol/overlay.py), by shape name.
+_OVERLAY_ENUMS = {name: patch["enum"] for shapes in OVERLAYS.values() for name, patch in shapes.items() if "enum" in patch}
 
 T0 = dt.datetime(2019, 11, 1, 20, 26, 47, tzinfo=dt.timezone.utc)
 
@@ -31,8 +35,9 @@ _CANDIDATES = [
 
 
 def string_value(shape: Any, seed: str = "") -> str:
-    if shape.enum:
-        return shape.enum[min(1, len(shape.enum) - 1)]
+    enum = shape.enum or _OVERLAY_ENUMS.get(shape.name)
+    if enum:
+        return enum[min(1, len(enum) - 1)]
     md = shape.metadata
     lo, hi = md.get("min", 0), md.get("max", 10_000)
     pattern = md.get("pattern")

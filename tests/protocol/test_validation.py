@@ -308,8 +308,8 @@ def test_unknown_params_ignored() -> None:
     assert out == {}
 
 
-def test_errors_module_modelled_helper() -> None:
-    from opensts.protocol.errors import modelled
+def test_modelled_error_helper() -> None:
+    from opensts.protocol.model import modelled_error as modelled
 
     e = modelled("sts", "PackedPolicyTooLargeException", "Packed policy consumes 110% of allotted space")
     assert (e.code, e.status, e.error_type) == ("PackedPolicyTooLarge", 400, "Sender")

@@ -15,6 +15,7 @@ from urllib.parse import quote
 from opensts.auth.principals import Caller
 from opensts.protocol.errors import AccessDenied, ServiceError, ValidationError
 from opensts.protocol.model import ServiceSpec
+from opensts.protocol.numbers import parse_ascii_int
 from opensts.service.authorization import Authorizer
 from opensts.service.context import RequestInfo
 from opensts.store.cache import StoreCache
@@ -148,7 +149,11 @@ class IamBase:
         return role
 
     def authorized_user(self, info: RequestInfo, params: Params, action_name: str) -> UserRecord:
-        name = params["UserName"]
+        """The user named by ``UserName``, authorized on its ARN even when it does not exist (so a
+        denied caller learns nothing); where the model lets ``UserName`` out, the calling user."""
+        name = params.get("UserName")
+        if name is None:
+            return self.target_user(info, params, action_name)
         user = self.repo.get_user_by_name(self.caller(info).account_id, name)
         resource = self.user_arn(info, user) if user else self.arn(info, f"user/{name}")
         self.authorize(info, action_name, resource)
@@ -206,9 +211,10 @@ def page(items: Sequence[T], params: Params, default_max: int = 100) -> tuple[li
     marker = params.get("Marker")
     start = 0
     if marker is not None:
-        if not marker.isdigit():
+        offset = parse_ascii_int(marker)
+        if offset is None:
             raise ServiceError("Invalid Marker.", code="InvalidInput", status=400)
-        start = int(marker)
+        start = offset
     size = params.get("MaxItems") or default_max
     chunk = list(items[start:start + size])
     extra: Result = {"IsTruncated": start + size < len(items)}

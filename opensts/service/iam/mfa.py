@@ -74,7 +74,7 @@ def verify_totp(repo: Any, serial: str, code: str, now: datetime | float | int, 
     to belong to that account. A code's time step is consumed: the same code (or an older one)
     is refused afterwards.
     """
-    if not code or len(code) != DIGITS or not code.isdigit():
+    if not code or len(code) != DIGITS or not (code.isascii() and code.isdigit()):
         return False
     device = repo.get_mfa_device(serial)
     if device is None or device.user_id is None:
