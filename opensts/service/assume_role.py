@@ -83,6 +83,8 @@ class AssumeRoleAction:
             if caller.type == "Root":
                 raise AccessDenied("Roles may not be assumed by root accounts.")
             raise AccessDenied(f"User: {caller.arn} is not authorized to perform: sts:AssumeRole on resource: {ctx.resource}")
+        if self._authz.is_orphan(caller):  # its role/user is gone: no trust policy naming it counts
+            raise AccessDenied(f"User: {caller.arn} is not authorized to perform: sts:AssumeRole on resource: {ctx.resource}")
         policies = self._policies(caller, role)
         decision = authorize_assume_role(policies, ctx, tags=tagging, source_identity=sourcing)
         if not decision.allowed:

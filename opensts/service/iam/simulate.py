@@ -167,24 +167,15 @@ class SimulationActions(IamBase):
 
     def _simulate_own_session(self, info: RequestInfo, params: Params) -> Result:
         """OpenSTS extension: a session may simulate itself (PolicySourceArn = its own session ARN),
-        evaluated on the permissions sealed into its token at issue — the role's policies and
-        boundary as they were then, intersected with its session policies — with no database read.
-        AWS's IAM accepts only user, group and role ARNs here."""
+        evaluated exactly as its own requests are: its role's or user's *current* policies and
+        boundary (nothing once that entity is gone or re-created), ∩ its session policies, under
+        its account's SCPs. AWS's IAM accepts only user, group and role ARNs here."""
         caller = self.caller(info)
-        session = caller.session
-        assert session is not None
-        sealed = session.extra.get("pol")
-        if caller.type == "AssumedRole" and isinstance(sealed, dict):
-            identity, boundary = tuple(sealed.get("i", ())), sealed.get("b")
-            mine = self.authorizer.caller_policies(caller)
-            session_docs = mine.session
-        else:
-            mine = self.authorizer.caller_policies(caller)
-            identity, boundary, session_docs = mine.identity, mine.boundary, mine.session
-        sources = [_Source(doc, f"session-identity.{i}", "role") for i, doc in enumerate(identity, 1)]
+        mine = self.authorizer.caller_policies(caller)
+        sources = [_Source(doc, f"session-identity.{i}", "role") for i, doc in enumerate(mine.identity, 1)]
         sources += [_Source(doc, f"PolicyInputList.{i}", "none")
                     for i, doc in enumerate(self._documents("identity", params.get("PolicyInputList")), 1)]
-        return self._simulate(info, params, principal_of(caller), sources, boundary, session_docs, mine.scp)
+        return self._simulate(info, params, principal_of(caller), sources, mine.boundary, mine.session, mine.scp)
 
     @action("SimulateCustomPolicy")
     def simulate_custom_policy(self, info: RequestInfo, params: Params) -> Result:
