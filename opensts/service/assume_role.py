@@ -79,11 +79,9 @@ class AssumeRoleAction:
                           minimum_size=params.get("MinimumSessionTokenSize"))
 
     def _decide(self, caller: Caller, role: RoleRecord | None, ctx: Any, tagging: bool, sourcing: bool) -> None:
-        if role is None:
-            if caller.type == "Root":
-                raise AccessDenied("Roles may not be assumed by root accounts.")
-            raise AccessDenied(f"User: {caller.arn} is not authorized to perform: sts:AssumeRole on resource: {ctx.resource}")
-        if self._authz.is_orphan(caller):  # its role/user is gone: no trust policy naming it counts
+        if role is None and caller.type == "Root":
+            raise AccessDenied("Roles may not be assumed by root accounts.")
+        if role is None or self._authz.is_orphan(caller):  # an orphan: no trust policy naming it counts
             raise AccessDenied(f"User: {caller.arn} is not authorized to perform: sts:AssumeRole on resource: {ctx.resource}")
         policies = self._policies(caller, role)
         decision = authorize_assume_role(policies, ctx, tags=tagging, source_identity=sourcing)
