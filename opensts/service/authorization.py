@@ -12,12 +12,12 @@ Where the policies come from, per caller:
   token. The token also carries a snapshot of the role's policies at issue (``extra["pol"]``) for
   relying services; no decision of ours reads it.
 * federated user (GetFederationToken): the user's policies ∩ the session policies.
+* root session (AssumeRoot): everything, ∩ the task policy sealed in the token as its session policy.
 
 The session's entity is found by its *id* (``session.parent_id``), never by name: a session whose
 role or user was deleted — or deleted and re-created under the same name, which gives a new id —
 is an orphan and gets no permission at all (AccessDenied on every decision), as on AWS. Current
 state is read through the store cache, so a change is seen within its check interval (1 s).
-* root session (AssumeRoot): everything, ∩ the task policy sealed in the token as its session policy.
 
 Every principal of an organization's member account — its root user included — is also bound by
 the service control policies of its account's place in the organization (``control_policies.py``).
