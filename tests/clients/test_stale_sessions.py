@@ -24,6 +24,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.conftest import ACCOUNT_ID, Server, start_server, stop_server
+from tests.federation import saml_idp
 from tests.federation.idp import OidcIssuer
 
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
@@ -54,6 +55,13 @@ def iam(srv: Server) -> Any:
 def provider(iam: Any, idp: OidcIssuer) -> str:
     return iam.create_open_id_connect_provider(Url=idp.url, ClientIDList=["sts.amazonaws.com"],
                                                ThumbprintList=["a" * 40])["OpenIDConnectProviderArn"]
+
+
+@pytest.fixture(scope="module")
+def saml(iam: Any) -> dict[str, Any]:
+    key, cert = saml_idp.keypair()
+    arn = iam.create_saml_provider(Name="StaleCorp", SAMLMetadataDocument=saml_idp.metadata(cert))["SAMLProviderArn"]
+    return {"key": key, "cert": cert, "provider": arn}
 
 
 def _client(srv: Server, creds: dict[str, Any], service: str) -> Any:
@@ -129,13 +137,24 @@ def chained_role_session(srv: Server, iam: Any, **_: Any) -> Issued:
     return second, out["Credentials"], out["AssumedRoleUser"]["Arn"]
 
 
-def web_identity_session(srv: Server, iam: Any, idp: OidcIssuer, provider: str) -> Issued:
+def web_identity_session(srv: Server, iam: Any, idp: OidcIssuer, provider: str, **_: Any) -> Issued:
     role = _role(iam, {"Effect": "Allow", "Principal": {"Federated": provider},
                        "Action": "sts:AssumeRoleWithWebIdentity"})
     sts = boto3.client("sts", endpoint_url=srv.url, region_name="us-east-1",
                        config=Config(signature_version=UNSIGNED, retries={"max_attempts": 1}))
     out = sts.assume_role_with_web_identity(RoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{role.name}",
                                             RoleSessionName="web", WebIdentityToken=idp.token())
+    return role, out["Credentials"], out["AssumedRoleUser"]["Arn"]
+
+
+def saml_session(srv: Server, iam: Any, saml: dict[str, Any], **_: Any) -> Issued:
+    role = _role(iam, {"Effect": "Allow", "Principal": {"Federated": saml["provider"]},
+                       "Action": "sts:AssumeRoleWithSAML"})
+    role_arn = f"arn:aws:iam::{ACCOUNT_ID}:role/{role.name}"
+    assertion, _ = saml_idp.response(saml["key"], saml["cert"], role_arn=role_arn, provider_arn=saml["provider"])
+    sts = boto3.client("sts", endpoint_url=srv.url, region_name="us-east-1",
+                       config=Config(signature_version=UNSIGNED, retries={"max_attempts": 1}))
+    out = sts.assume_role_with_saml(RoleArn=role_arn, PrincipalArn=saml["provider"], SAMLAssertion=assertion)
     return role, out["Credentials"], out["AssumedRoleUser"]["Arn"]
 
 
@@ -170,6 +189,7 @@ SESSIONS: dict[str, Callable[..., Issued]] = {
     "AssumeRole": assume_role_session,
     "AssumeRole-chained": chained_role_session,
     "AssumeRoleWithWebIdentity": web_identity_session,
+    "AssumeRoleWithSAML": saml_session,
     "GetScopedCredentials-of-role-session": scoped_role_session,
     "GetSessionToken": session_token_session,
     "GetFederationToken": federation_token_session,
@@ -217,8 +237,8 @@ def _denied_within(call: Callable[[], Any], seconds: float) -> str:
 @pytest.mark.parametrize("mutation", MUTATIONS)
 @pytest.mark.parametrize("kind", list(SESSIONS))
 def test_session_loses_permissions_with_its_entity(srv: Server, iam: Any, idp: OidcIssuer, provider: str,
-                                                   kind: str, mutation: str) -> None:
-    entity, creds, session_arn = SESSIONS[kind](srv, iam, idp=idp, provider=provider)
+                                                   saml: dict[str, Any], kind: str, mutation: str) -> None:
+    entity, creds, session_arn = SESSIONS[kind](srv, iam, idp=idp, provider=provider, saml=saml)
     calls = probes(srv, iam, kind, entity, creds, session_arn, mutation)
     for name, call in calls.items():
         call()  # allowed while the entity has its policies (else this test could not fail)
