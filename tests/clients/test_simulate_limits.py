@@ -194,3 +194,46 @@ def test_maximal_simulations_do_not_stall_other_callers(srv: Server, user_arn: s
     # Bound: 2 s. Measured on 2 shared cores at load average ≈ 9: slowest 0.3-1.3 s with the
     # simulations off the loop (they still share the interpreter lock), 5.2 s with them on it.
     assert max(latencies) < 2.0, f"slowest GetCallerIdentity {max(latencies):.2f}s over {len(latencies)} calls"
+
+
+def _scp(effect: str, action: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": effect, "Action": action, "Resource": "*"}]})
+
+
+def test_ordered_organization_policies_are_evaluated_not_ignored(iam: Any) -> None:
+    """SimulateCustomPolicy's OrderedOrganizationPolicyInputList (root → OUs → account) bounds the
+    result like a real organization's SCPs: every level must allow, a Deny anywhere wins."""
+    full = _scp("Allow", "*")
+
+    def decide(levels: list[list[str]], action: str = "s3:GetObject") -> dict[str, Any]:
+        out = iam.simulate_custom_policy(PolicyInputList=[ALLOW_S3], ActionNames=[action],
+                                         OrderedOrganizationPolicyInputList=[
+                                             {"ServiceControlPolicyInputList": docs} for docs in levels])
+        return out["EvaluationResults"][0]  # type: ignore[no-any-return]
+
+    allowed = decide([[full], [full]])
+    assert (allowed["EvalDecision"], allowed["OrganizationsDecisionDetail"]) == ("allowed", {"AllowedByOrganizations": True})
+    denied = decide([[full], [full, _scp("Deny", "s3:Get*")]])
+    assert (denied["EvalDecision"], denied["OrganizationsDecisionDetail"]) == (
+        "explicitDeny", {"AllowedByOrganizations": False})
+    narrowed = decide([[full], [_scp("Allow", "ec2:*")]])  # the account level does not allow s3
+    assert narrowed["EvalDecision"] == "implicitDeny"
+    assert decide([[full], [_scp("Allow", "ec2:*"), _scp("Allow", "s3:*")]])["EvalDecision"] == "allowed"
+    with pytest.raises(ClientError) as exc:  # each SCP is validated as one
+        decide([[full], ["{not json"]])
+    assert exc.value.response["Error"]["Code"] == "InvalidInput"
+    with pytest.raises(ClientError) as exc:  # Organizations attaches at most 5 SCPs to a target
+        decide([[full] * 6])
+    assert exc.value.response["Error"]["Message"] == (
+        "1 validation error detected: Value at 'orderedOrganizationPolicyInputList.1.member."
+        "serviceControlPolicyInputList' failed to satisfy constraint: Member must have length less than or equal to 5")
+
+
+def test_policy_exclusion_list_refused_not_ignored(iam: Any, user_arn: str) -> None:
+    """Excluding policies is not implemented: the call is refused (501) rather than answered as if
+    nothing had been excluded."""
+    with pytest.raises(ClientError) as exc:
+        iam.simulate_principal_policy(PolicySourceArn=user_arn, ActionNames=["s3:GetObject"],
+                                      PolicyExclusionList=[{"PolicyType": "inline"}])
+    response = exc.value.response
+    assert (response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]) == ("NotImplemented", 501)

@@ -32,10 +32,12 @@ from opensts.policy import (
     parse_policy,
     principal_keys,
 )
-from opensts.protocol.errors import ValidationError
+from opensts.protocol.errors import NotImplementedYet, ValidationError
 from opensts.protocol.inputs import lower_camel
 from opensts.protocol.model import _format_validation
 from opensts.service.authorization import principal_of
+from opensts.service.control_policies import _NOTHING as NOTHING_ALLOWED
+from opensts.service.control_policies import _merge as merge_level
 from opensts.service.context import RequestInfo
 from opensts.service.iam._base import IamBase, Params, Result, action, page
 
@@ -53,6 +55,8 @@ LIST_LIMITS = {
     "ContextEntries": 100,
 }
 CONTEXT_VALUES_MAX = 100  # ContextKeyValues per ContextEntry (ours)
+#: SCPs per level of OrderedOrganizationPolicyInputList: Organizations attaches at most 5 per target.
+SCPS_PER_LEVEL_MAX = 5
 #: Policy characters evaluated per page (pairs × characters of every policy in play): ≈ 0.3 s of
 #: evaluation at worst; a page holds MaxItems pairs when the policies are small (most are).
 PAGE_WORK = 4_000_000
@@ -101,6 +105,11 @@ def check_limits(params: dict[str, Any]) -> None:
         if len(entry.get("ContextKeyValues") or []) > CONTEXT_VALUES_MAX:
             errs.append(f"Value at 'contextEntries.{i}.member.contextKeyValues' failed to satisfy constraint: "
                         f"Member must have length less than or equal to {CONTEXT_VALUES_MAX}")
+    for i, level in enumerate(params.get("OrderedOrganizationPolicyInputList") or [], 1):
+        if len(level.get("ServiceControlPolicyInputList") or []) > SCPS_PER_LEVEL_MAX:
+            errs.append(f"Value at 'orderedOrganizationPolicyInputList.{i}.member.serviceControlPolicyInputList' "
+                        f"failed to satisfy constraint: Member must have length less than or equal to "
+                        f"{SCPS_PER_LEVEL_MAX}")
     if errs:
         raise ValidationError(_format_validation(errs))
 
@@ -206,6 +215,8 @@ class SimulationActions(IamBase):
     @action("SimulatePrincipalPolicy")
     def simulate_principal_policy(self, info: RequestInfo, params: Params) -> Result:
         check_limits(params)
+        if params.get("PolicyExclusionList"):  # refused, not silently ignored: the answer would be wrong
+            raise NotImplementedYet("PolicyExclusionList is not supported by this server.")
         arn = params["PolicySourceArn"]
         self.authorize(info, "SimulatePrincipalPolicy", arn)
         caller = self.caller(info)
@@ -263,4 +274,13 @@ class SimulationActions(IamBase):
             for i, doc in enumerate(self._documents("identity", params["PolicyInputList"]), 1)
         ]
         caller_arn = params.get("CallerArn") or self.arn(info, "user/SimulatedCaller")
-        return self._simulate(info, params, Principal.user(caller_arn), sources, None)
+        return self._simulate(info, params, Principal.user(caller_arn), sources, None, scp=self._scp_levels(params))
+
+    def _scp_levels(self, params: Params) -> tuple[str, ...]:
+        """OrderedOrganizationPolicyInputList (root → OUs → account) as the engine's SCP chain:
+        one merged document per level, as for a real organization (service/control_policies.py)."""
+        levels = []
+        for level in params.get("OrderedOrganizationPolicyInputList") or ():
+            docs = [p.text for p in self._documents("scp", level.get("ServiceControlPolicyInputList"))]
+            levels.append(merge_level(docs) if docs else NOTHING_ALLOWED)
+        return tuple(levels)
