@@ -1,7 +1,7 @@
 """AssumeRole: who may become which role, for how long, with which tags and policies.
 
 Order of checks (AWS's, as far as observable): caller kind → role ARN syntax → parameter rules
-(duration, tags, source identity, session policies, MFA) → policy decision (trust policy and,
+(duration, tags, source identity, session policies, ProvidedContexts, MFA) → policy decision (trust policy and,
 when needed, the caller's identity policies; ``sts:TagSession`` / ``sts:SetSourceIdentity`` when
 tags or a source identity are involved) → mint. A missing role and a refusing trust policy give
 the same AccessDenied, so role existence is not disclosed.
@@ -19,6 +19,7 @@ from opensts.service.context import RequestInfo
 from opensts.service.minting import Minter
 from opensts.service.role_session import RoleSession, mint_role_session
 from opensts.service.sessions import (
+    check_provided_contexts,
     context_keys_for_tags,
     parse_role_arn,
     role_duration,
@@ -59,6 +60,7 @@ class AssumeRoleAction:
             validate=lambda doc: parse_policy(doc, "session"),
             load_managed=self._cache.repo.default_policy_document,
         )
+        check_provided_contexts(params.get("ProvidedContexts"), ref.partition)
         mfa_ok = self._check_mfa(info, caller, params)
         keys: dict[str, Any] = {"sts:RoleSessionName": session_name, **context_keys_for_tags(tags)}
         if "ExternalId" in params:
@@ -79,9 +81,9 @@ class AssumeRoleAction:
                           minimum_size=params.get("MinimumSessionTokenSize"))
 
     def _decide(self, caller: Caller, role: RoleRecord | None, ctx: Any, tagging: bool, sourcing: bool) -> None:
-        if role is None:
-            if caller.type == "Root":
-                raise AccessDenied("Roles may not be assumed by root accounts.")
+        if role is None and caller.type == "Root":
+            raise AccessDenied("Roles may not be assumed by root accounts.")
+        if role is None or self._authz.is_orphan(caller):  # an orphan: no trust policy naming it counts
             raise AccessDenied(f"User: {caller.arn} is not authorized to perform: sts:AssumeRole on resource: {ctx.resource}")
         policies = self._policies(caller, role)
         decision = authorize_assume_role(policies, ctx, tags=tagging, source_identity=sourcing)

@@ -9,11 +9,15 @@ Where the policies come from, per caller:
   managed policies, and its permissions boundary, read through the store cache.
 * assumed-role session: the role's *current* policies and boundary (as AWS evaluates them: a
   policy change reaches live sessions), intersected with the session policies sealed in the
-  token. The token also carries a snapshot of the role's policies at issue (``extra["pol"]``), so
-  a relying service can evaluate with no database read (and ``SimulatePrincipalPolicy`` on a
-  session's own ARN does).
+  token. The token also carries a snapshot of the role's policies at issue (``extra["pol"]``) for
+  relying services; no decision of ours reads it.
 * federated user (GetFederationToken): the user's policies ∩ the session policies.
 * root session (AssumeRoot): everything, ∩ the task policy sealed in the token as its session policy.
+
+The session's entity is found by its *id* (``session.parent_id``), never by name: a session whose
+role or user was deleted — or deleted and re-created under the same name, which gives a new id —
+is an orphan and gets no permission at all (AccessDenied on every decision), as on AWS. Current
+state is read through the store cache, so a change is seen within its check interval (1 s).
 
 Every principal of an organization's member account — its root user included — is also bound by
 the service control policies of its account's place in the organization (``control_policies.py``).
@@ -46,6 +50,22 @@ __all__ = ["Authorizer", "CallerPolicies", "principal_of", "is_assumed_root"]
 
 #: What a root user's federated session starts from before its session policies narrow it.
 ROOT_EQUIVALENT = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
+
+
+@frozen
+class _EntityPolicies:
+    """A user's or role's policies as stored now; ``exists`` False for an id that is gone."""
+
+    exists: bool
+    identity: tuple[str, ...] = ()
+    boundary: str | None = None
+
+    @property
+    def policies(self) -> tuple[tuple[str, ...], str | None]:
+        return self.identity, self.boundary
+
+
+_GONE = _EntityPolicies(False)
 
 
 @frozen
@@ -93,32 +113,52 @@ class Authorizer:
 
     # -- policies -------------------------------------------------------------------------
     def user_policies(self, user_id: str) -> tuple[tuple[str, ...], str | None]:
-        """(identity documents, boundary document) of an IAM user, through the cache."""
-        return self._cache.memo("user_policy_docs", user_id, self._load_entity_policies_user)
+        """(identity documents, boundary document) of an IAM user, through the cache; nothing
+        for a user id that does not exist (any more)."""
+        return self._entity("user", user_id).policies
 
     def role_policies(self, role_id: str) -> tuple[tuple[str, ...], str | None]:
-        return self._cache.memo("role_policy_docs", role_id, self._load_entity_policies_role)
+        """(identity documents, boundary document) of a role, by id; nothing for a gone role."""
+        return self._entity("role", role_id).policies
 
-    def _load_entity_policies_user(self, user_id: str) -> tuple[tuple[str, ...], str | None]:
+    def _entity(self, kind: str, entity_id: str) -> _EntityPolicies:
+        """A user's or role's current policies, by id, memoised under the store's generation.
+        Absence is memoised too, safely: ids are never reused, so an id that is gone stays gone."""
+        load = self._load_user if kind == "user" else self._load_role
+        return self._cache.memo(f"{kind}_policy_docs", entity_id, load)
+
+    def _load_user(self, user_id: str) -> _EntityPolicies:
         repo = self._cache.repo
+        if not user_id or repo.get_user(user_id) is None:
+            return _GONE
         docs = list(repo.list_user_policies(user_id).values())
         docs += [doc for _, doc in repo.attached_documents("user", user_id)]
         boundary_arn = repo.user_permissions_boundary(user_id)
         boundary = repo.default_policy_document(boundary_arn) if boundary_arn else None
-        return tuple(docs), boundary
+        return _EntityPolicies(True, tuple(docs), boundary)
 
-    def _load_entity_policies_role(self, role_id: str) -> tuple[tuple[str, ...], str | None]:
+    def _load_role(self, role_id: str) -> _EntityPolicies:
         repo = self._cache.repo
-        role = repo.get_role_by_id(role_id)
+        role = repo.get_role_by_id(role_id) if role_id else None
         if role is None:
-            return (), None
+            return _GONE
         docs = list(repo.list_role_policies(role_id).values())
         docs += [doc for _, doc in repo.attached_documents("role", role_id)]
         boundary = repo.default_policy_document(role.permissions_boundary_arn) if role.permissions_boundary_arn else None
-        return tuple(docs), boundary
+        return _EntityPolicies(True, tuple(docs), boundary)
 
-    def _role_exists(self, role_id: str | None) -> bool:
-        return bool(role_id) and self._cache.memo("role_by_id", str(role_id), self._cache.repo.get_role_by_id) is not None
+    def is_orphan(self, caller: Caller) -> bool:
+        """A session whose role or IAM user no longer exists under the id sealed in its token
+        (deleted, or deleted and re-created: a new id). Such a session has no permission, and no
+        resource-based or trust policy naming it can grant one either."""
+        session = caller.session
+        if session is None or is_assumed_root(caller) or session.extra.get("root_parent"):
+            return False  # long-term keys die with their user; a root cannot be deleted
+        if caller.type == "AssumedRole":
+            return not self._entity("role", str(session.parent_id or "")).exists
+        if caller.type in ("IAMUser", "FederatedUser"):
+            return not self._entity("user", str(session.parent_id or "")).exists
+        return False
 
     def scp_levels(self, account_id: str) -> tuple[str, ...]:
         """The service control policies over an account's principals (empty for most)."""
@@ -135,13 +175,10 @@ class Authorizer:
             return CallerPolicies((ROOT_EQUIVALENT,), None, sealed, scp)
         assert session is not None
         if caller.type == "AssumedRole":
-            # AWS evaluates a session against its role's *current* policies (a policy change
-            # reaches live sessions); the snapshot sealed in the token serves relying services
-            # and self-simulation, and is the fallback when the role is gone from this store.
-            identity, boundary = self.role_policies(str(session.parent_id))
-            sealed = session.extra.get("pol")
-            if not identity and boundary is None and isinstance(sealed, dict) and not self._role_exists(session.parent_id):
-                identity, boundary = tuple(sealed.get("i", ())), sealed.get("b")
+            # AWS evaluates a session against its role's *current* policies, found by the role id
+            # sealed in the token: a gone (or re-created) role gives nothing. The snapshot sealed
+            # in the token (extra["pol"]) is for relying services only, never a fallback here.
+            identity, boundary = self.role_policies(str(session.parent_id or ""))
             return CallerPolicies(identity, boundary, _session_policies(session.session_policies, session.extra), scp)
         if session.extra.get("root_parent"):
             identity, boundary = (ROOT_EQUIVALENT,), None

@@ -16,6 +16,7 @@ from typing import Any
 from opensts.auth.principals import Caller
 from opensts.frozen import frozen
 from opensts.protocol.errors import AccessDenied, InvalidParameterValue, ValidationError
+from opensts.protocol.model import modelled_error
 from opensts.service.identifiers import parse_arn
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "SessionPolicies",
     "session_policies",
     "minify",
+    "check_provided_contexts",
 ]
 
 ROLE_CHAIN_MAX = 3600
@@ -210,3 +212,36 @@ def context_keys_for_tags(tags: SessionTags) -> dict[str, Any]:
     if new_transitive:
         keys["sts:TransitiveTagKeys"] = new_transitive
     return keys
+
+
+#: The trusted context providers AWS documents for ProvidedContexts (IAM Identity Center).
+CONTEXT_PROVIDERS = ("IdentityCenter",)
+
+
+def check_provided_contexts(contexts: Sequence[Mapping[str, str]] | None, partition: str) -> None:
+    """AssumeRole's ProvidedContexts, beyond the model (1–5 entries, lengths: checked at parse).
+
+    Each entry must name a trusted context provider of the role's partition
+    (``arn:PARTITION:iam::aws:contextProvider/IdentityCenter``), at most once, and carry an
+    assertion that provider issued, which STS decrypts and verifies. OpenSTS runs no context
+    provider and holds none's keys, so it can verify no assertion: every entry is refused with
+    AWS's ``InvalidContextAssertion`` (400: "malformed, has expired, or does not match a trusted
+    context provider") — never accepted unchecked, which would let a caller claim any identity."""
+    seen: set[str] = set()
+    trusted = {f"arn:{partition}:iam::aws:contextProvider/{name}" for name in CONTEXT_PROVIDERS}
+    for entry in contexts or ():
+        provider, assertion = entry.get("ProviderArn"), entry.get("ContextAssertion")
+        if provider is None or assertion is None:
+            raise _invalid_context("Each provided context must include a ProviderArn and a ContextAssertion.")
+        if provider not in trusted:
+            raise _invalid_context(f"The context provider {provider} is not a trusted context provider.")
+        if provider in seen:
+            raise _invalid_context(f"Only one context assertion can be provided for the context provider {provider}.")
+        seen.add(provider)
+    if seen:
+        raise _invalid_context("The context assertion that was provided is invalid: it is malformed, has expired, "
+                               "or was not issued by a trusted context provider.")
+
+
+def _invalid_context(message: str) -> Exception:
+    return modelled_error("sts", "InvalidContextAssertion", message)

@@ -355,7 +355,7 @@ def test_aws_cli_walk_through(server: Server, tmp_path: Any) -> None:
 
 def test_role_policy_changes_reach_live_sessions_and_simulation_shows_the_token(server: Server, iam: Any, sts: Any) -> None:
     """AWS evaluates a session against its role's current policies; SimulatePrincipalPolicy on the
-    session's own ARN evaluates what its token carries (role snapshot ∩ session policy)."""
+    session's own ARN evaluates the same (the role's current policies ∩ session policy)."""
     name = f"live-{uuid.uuid4().hex[:6]}"
     arn = make_role(iam, trust({"AWS": ACCOUNT_ID}), name=name)
     iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=allow(

@@ -4,18 +4,27 @@ This is how a relying service asks "may this principal do X?": every ActionNames
 pair is evaluated with the ContextEntries given (typed as IAM types them), and the answer carries
 AWS's EvalDecision (``allowed`` | ``explicitDeny`` | ``implicitDeny``), the statements that
 decided it and the condition keys the request did not supply.
+
+The work of one call is bounded: the input lists are capped (``LIST_LIMITS``: AWS's model sets no
+count, so these are ours, except the one permissions boundary AWS documents), and only the page
+being returned is evaluated, lazily — ``MaxItems`` pairs at most, fewer when the policies are large
+(``PAGE_WORK``), which AWS allows ("IAM might return fewer than the MaxItems number of results even
+when there are more results available"). Both actions are ``OFF_LOOP``: the edge runs them in a
+worker thread so they never stall other callers on the event loop.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, overload
 
 from opensts.frozen import frozen
 from opensts.policy import (
     ALLOW,
     EXPLICIT_DENY,
     MalformedPolicyDocument,
+    Policy,
     PolicySet,
     Principal,
     RequestContext,
@@ -23,11 +32,34 @@ from opensts.policy import (
     parse_policy,
     principal_keys,
 )
+from opensts.protocol.errors import NotImplementedYet, ValidationError
+from opensts.protocol.inputs import lower_camel
+from opensts.protocol.model import _format_validation
 from opensts.service.authorization import principal_of
+from opensts.service.control_policies import _NOTHING as NOTHING_ALLOWED
+from opensts.service.control_policies import _merge as merge_level
 from opensts.service.context import RequestInfo
 from opensts.service.iam._base import IamBase, Params, Result, action, page
 
-__all__ = ["SimulationActions"]
+__all__ = ["SimulationActions", "OFF_LOOP", "LIST_LIMITS", "CONTEXT_VALUES_MAX", "PAGE_WORK"]
+
+#: Operations heavy enough to run off the event loop (edge/asgi.py runs them in a thread).
+OFF_LOOP = frozenset({"SimulatePrincipalPolicy", "SimulateCustomPolicy"})
+#: Most members one call may carry. AWS documents no count for these (its model sets none) except
+#: "You can input only one permissions boundary"; the others are ours, generous for real use.
+LIST_LIMITS = {
+    "PolicyInputList": 20,
+    "PermissionsBoundaryPolicyInputList": 1,
+    "ActionNames": 1000,
+    "ResourceArns": 1000,
+    "ContextEntries": 100,
+}
+CONTEXT_VALUES_MAX = 100  # ContextKeyValues per ContextEntry (ours)
+#: SCPs per level of OrderedOrganizationPolicyInputList: Organizations attaches at most 5 per target.
+SCPS_PER_LEVEL_MAX = 5
+#: Policy characters evaluated per page (pairs × characters of every policy in play): ≈ 0.3 s of
+#: evaluation at worst; a page holds MaxItems pairs when the policies are small (most are).
+PAGE_WORK = 4_000_000
 
 _SOURCE_ARN = re.compile(r"^arn:([a-z-]+):iam::(\d{12}):(user|role|group)(/(?:[^/]+/)*)?([^/]+)$")
 _DECISIONS = {ALLOW: "allowed", EXPLICIT_DENY: "explicitDeny"}
@@ -37,7 +69,7 @@ _DECISIONS = {ALLOW: "allowed", EXPLICIT_DENY: "explicitDeny"}
 class _Source:
     """One identity policy and how AWS names it in MatchedStatements."""
 
-    document: str
+    document: str | Policy  # text, or already parsed (input documents: parsed once, when validated)
     policy_id: str
     policy_type: str  # user | role | IAM Policy | none
 
@@ -59,36 +91,89 @@ def context_entries(entries: list[dict[str, Any]] | None) -> dict[str, Any]:
     return keys
 
 
+def check_limits(params: dict[str, Any]) -> None:
+    """AWS's ValidationError (all violations, Coral's format) for inputs over ``LIST_LIMITS``.
+    Policy documents and context entries are not echoed back (they may be large)."""
+    errs: list[str] = []
+    for member, limit in LIST_LIMITS.items():
+        items = params.get(member) or []
+        if len(items) > limit:
+            shown = f"Value '[{', '.join(items)}]'" if member in ("ActionNames", "ResourceArns") else "Value"
+            errs.append(f"{shown} at '{lower_camel(member)}' failed to satisfy constraint: "
+                        f"Member must have length less than or equal to {limit}")
+    for i, entry in enumerate(params.get("ContextEntries") or [], 1):
+        if len(entry.get("ContextKeyValues") or []) > CONTEXT_VALUES_MAX:
+            errs.append(f"Value at 'contextEntries.{i}.member.contextKeyValues' failed to satisfy constraint: "
+                        f"Member must have length less than or equal to {CONTEXT_VALUES_MAX}")
+    for i, level in enumerate(params.get("OrderedOrganizationPolicyInputList") or [], 1):
+        if len(level.get("ServiceControlPolicyInputList") or []) > SCPS_PER_LEVEL_MAX:
+            errs.append(f"Value at 'orderedOrganizationPolicyInputList.{i}.member.serviceControlPolicyInputList' "
+                        f"failed to satisfy constraint: Member must have length less than or equal to "
+                        f"{SCPS_PER_LEVEL_MAX}")
+    if errs:
+        raise ValidationError(_format_validation(errs))
+
+
+class _Evaluations(Sequence[Result]):
+    """ActionNames × ResourceArns as a lazy sequence: only the slice asked for is evaluated."""
+
+    def __init__(self, actions: list[str], resources: list[str], evaluate_pair: Callable[[str, str], Result]) -> None:
+        self._actions, self._resources, self._evaluate = actions, resources, evaluate_pair
+
+    def __len__(self) -> int:
+        return len(self._actions) * len(self._resources)
+
+    @overload
+    def __getitem__(self, index: int) -> Result: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Result]: ...
+
+    def __getitem__(self, index: int | slice) -> Result | list[Result]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        action_i, resource_i = divmod(index, len(self._resources))
+        return self._evaluate(self._actions[action_i], self._resources[resource_i])
+
+
+def _page_size(params: dict[str, Any], policy_chars: int) -> int:
+    """MaxItems (default 100), lowered so one page evaluates at most ``PAGE_WORK`` characters."""
+    wanted = params.get("MaxItems") or 100
+    return max(1, min(wanted, PAGE_WORK // max(1, policy_chars)))
+
+
 class SimulationActions(IamBase):
-    def _documents(self, kind: str, docs: list[str] | None) -> list[str]:
+    def _documents(self, kind: str, docs: list[str] | None) -> list[Policy]:
+        """Input documents validated as AWS does (InvalidInput), kept parsed: each is parsed once."""
         out = []
         for doc in docs or ():
             try:
-                parse_policy(doc, kind)
+                out.append(parse_policy(doc, kind))
             except MalformedPolicyDocument as exc:
                 raise self.invalid(exc.message) from None
-            out.append(doc)
         return out
 
     def _simulate(self, info: RequestInfo, params: Params, principal: Principal, sources: list[_Source],
-                  boundary: str | None, session: tuple[str, ...] | None = None, scp: tuple[str, ...] = ()) -> Result:
+                  boundary: str | Policy | None, session: tuple[str, ...] | None = None,
+                  scp: tuple[str, ...] = ()) -> Result:
         boundary_docs = self._documents("boundary", params.get("PermissionsBoundaryPolicyInputList"))
         if boundary_docs:
             boundary = boundary_docs[0]
         resource_policy = params.get("ResourcePolicy")
-        if resource_policy is not None:
-            self._documents("resource", [resource_policy])
+        resource_policy = self._documents("resource", [resource_policy])[0] if resource_policy is not None else None
         policies = PolicySet.build(identity=[s.document for s in sources], boundary=boundary, session=session,
                                    resource=resource_policy, scp=scp, strict=False)
         base = principal_keys(principal)
         base.update(context_entries(params.get("ContextEntries")))
-        results = []
-        for action_name in params["ActionNames"]:
-            for resource in params.get("ResourceArns") or ["*"]:
-                ctx = RequestContext(action_name, resource, principal, keys=base,
-                                     resource_account=params.get("ResourceOwner"))
-                results.append(self._result(ctx, policies, sources, boundary is not None))
-        chunk, extra = page(results, params)
+
+        def evaluate_pair(action_name: str, resource: str) -> Result:
+            ctx = RequestContext(action_name, resource, principal, keys=base,
+                                 resource_account=params.get("ResourceOwner"))
+            return self._result(ctx, policies, sources, boundary is not None)
+
+        pairs = _Evaluations(list(params["ActionNames"]), list(params.get("ResourceArns") or ["*"]), evaluate_pair)
+        in_play = [s.document for s in sources] + [boundary or "", resource_policy or "", *(session or ()), *scp]
+        size = _page_size(params, sum(len(doc.text if isinstance(doc, Policy) else doc) for doc in in_play))
+        chunk, extra = page(pairs, {**params, "MaxItems": size})
         return {"EvaluationResults": chunk, **extra}
 
     @staticmethod
@@ -129,6 +214,9 @@ class SimulationActions(IamBase):
     # -- actions ----------------------------------------------------------------------------
     @action("SimulatePrincipalPolicy")
     def simulate_principal_policy(self, info: RequestInfo, params: Params) -> Result:
+        check_limits(params)
+        if params.get("PolicyExclusionList"):  # refused, not silently ignored: the answer would be wrong
+            raise NotImplementedYet("PolicyExclusionList is not supported by this server.")
         arn = params["PolicySourceArn"]
         self.authorize(info, "SimulatePrincipalPolicy", arn)
         caller = self.caller(info)
@@ -167,31 +255,32 @@ class SimulationActions(IamBase):
 
     def _simulate_own_session(self, info: RequestInfo, params: Params) -> Result:
         """OpenSTS extension: a session may simulate itself (PolicySourceArn = its own session ARN),
-        evaluated on the permissions sealed into its token at issue — the role's policies and
-        boundary as they were then, intersected with its session policies — with no database read.
-        AWS's IAM accepts only user, group and role ARNs here."""
+        evaluated exactly as its own requests are: its role's or user's *current* policies and
+        boundary (nothing once that entity is gone or re-created), ∩ its session policies, under
+        its account's SCPs. AWS's IAM accepts only user, group and role ARNs here."""
         caller = self.caller(info)
-        session = caller.session
-        assert session is not None
-        sealed = session.extra.get("pol")
-        if caller.type == "AssumedRole" and isinstance(sealed, dict):
-            identity, boundary = tuple(sealed.get("i", ())), sealed.get("b")
-            mine = self.authorizer.caller_policies(caller)
-            session_docs = mine.session
-        else:
-            mine = self.authorizer.caller_policies(caller)
-            identity, boundary, session_docs = mine.identity, mine.boundary, mine.session
-        sources = [_Source(doc, f"session-identity.{i}", "role") for i, doc in enumerate(identity, 1)]
+        mine = self.authorizer.caller_policies(caller)
+        sources = [_Source(doc, f"session-identity.{i}", "role") for i, doc in enumerate(mine.identity, 1)]
         sources += [_Source(doc, f"PolicyInputList.{i}", "none")
                     for i, doc in enumerate(self._documents("identity", params.get("PolicyInputList")), 1)]
-        return self._simulate(info, params, principal_of(caller), sources, boundary, session_docs, mine.scp)
+        return self._simulate(info, params, principal_of(caller), sources, mine.boundary, mine.session, mine.scp)
 
     @action("SimulateCustomPolicy")
     def simulate_custom_policy(self, info: RequestInfo, params: Params) -> Result:
+        check_limits(params)
         self.authorize(info, "SimulateCustomPolicy", "*")
         sources = [
             _Source(doc, f"PolicyInputList.{i}", "none")
             for i, doc in enumerate(self._documents("identity", params["PolicyInputList"]), 1)
         ]
         caller_arn = params.get("CallerArn") or self.arn(info, "user/SimulatedCaller")
-        return self._simulate(info, params, Principal.user(caller_arn), sources, None)
+        return self._simulate(info, params, Principal.user(caller_arn), sources, None, scp=self._scp_levels(params))
+
+    def _scp_levels(self, params: Params) -> tuple[str, ...]:
+        """OrderedOrganizationPolicyInputList (root → OUs → account) as the engine's SCP chain:
+        one merged document per level, as for a real organization (service/control_policies.py)."""
+        levels = []
+        for level in params.get("OrderedOrganizationPolicyInputList") or ():
+            docs = [p.text for p in self._documents("scp", level.get("ServiceControlPolicyInputList"))]
+            levels.append(merge_level(docs) if docs else NOTHING_ALLOWED)
+        return tuple(levels)
