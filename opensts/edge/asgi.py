@@ -99,13 +99,13 @@ class StsAsgiApp:
             from opensts.edge.account_api import serve_account_api
 
             status, payload, ctype, extra, call = serve_account_api(self.state, req, http, auth, request_id)
-            await self._audit(call)
+            await self._audit_or_refuse(call, request_id)
             return status, payload, ctype, extra
         if auth is not None and auth.service == "organizations" and "Action" not in params:
             from opensts.edge.organizations_api import serve_organizations_api
 
             status, payload, ctype, extra, call = serve_organizations_api(self.state, req, http, auth, request_id)
-            await self._audit(call)
+            await self._audit_or_refuse(call, request_id)
             return status, payload, ctype, extra
         if auth is not None and auth.service == "cloudtrail" and "Action" not in params:
             from opensts.edge.cloudtrail_api import serve_cloudtrail_api
@@ -117,12 +117,17 @@ class StsAsgiApp:
         except ServiceError as err:
             await self._audit(getattr(err, "audit_call", None))
             raise
+        await self._audit_or_refuse(call, request_id)
+        return 200, payload, _ctype(wants_json), {}
+
+    async def _audit_or_refuse(self, call: Call | None, request_id: str) -> None:
+        """Write ``call``'s record; when the journal cannot take it, the answer (credentials, or a
+        JSON API's result) must not leave: ServiceUnavailable, in the API's own envelope."""
         try:
             await self._audit(call)
-        except Exception as exc:  # noqa: BLE001 - no durable record: the credentials must not leave
+        except Exception as exc:  # noqa: BLE001 - no durable record: the answer must not leave
             log.error("audit journal write failed for %s: %s", request_id, type(exc).__name__)
             raise ServiceUnavailable("Service is unavailable. Please try again.") from exc
-        return 200, payload, _ctype(wants_json), {}
 
     def error_response(self, scope: Scope, lookup: dict[str, str], err: ServiceError, request_id: str,
                        wants_json: bool) -> tuple[int, bytes, bytes, dict[str, str]]:
