@@ -12,9 +12,11 @@ caches are stale (see ``store/cache.py``).
 from __future__ import annotations
 
 import time
-from typing import Protocol
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, Select, Table, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from opensts.frozen import frozen
@@ -22,6 +24,7 @@ from opensts.store import tables as t
 from opensts.store.cipher import SecretCipher
 from opensts.store.federation_repository import FederationRepositoryMixin
 from opensts.store.iam_repository import IamRepositoryMixin
+from opensts.store.locking import LimitReached, ParentGone, StaleState, lock_row
 from opensts.store.organization_repository import OrganizationRepositoryMixin, OrganizationTreeRepositoryMixin
 from opensts.store.region_repository import RegionRepositoryMixin
 
@@ -33,11 +36,17 @@ __all__ = [
     "Repository",
     "SqlRepository",
     "EntityAlreadyExists",
+    "LimitReached",
+    "ParentGone",
+    "StaleState",
 ]
 
 
 class EntityAlreadyExists(Exception):
-    """A create collided with an existing entity (IAM answers EntityAlreadyExists)."""
+    """A create collided with an existing entity (IAM answers EntityAlreadyExists).
+
+    It names the table only: the database's message may quote key values, and the exception
+    may reach the server log."""
 
 
 @frozen
@@ -127,7 +136,37 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
                     conn.execute(stmt)  # type: ignore[call-overload]
                 self._bump(conn)
         except IntegrityError as exc:
-            raise EntityAlreadyExists(str(exc.orig)) from exc
+            raise _already_exists(exc) from None
+
+    @contextmanager
+    def locked(self, parent: Table, key: Any) -> Iterator[Connection]:
+        """A write transaction holding ``parent``'s row lock (see store/locking.py): the writers of
+        one parent's children run one at a time in every process and on every server sharing the
+        database. ParentGone when the row does not exist; a duplicate key is EntityAlreadyExists."""
+        try:
+            with self.engine.begin() as conn:
+                if not lock_row(conn, parent, key):
+                    raise ParentGone(parent.name)
+                yield conn
+                self._bump(conn)
+        except IntegrityError as exc:
+            raise _already_exists(exc) from None
+
+    def _write_limited(self, parent: Table, key: Any, count: Select[Any], bounds: tuple[int, int],
+                       *statements: object) -> None:
+        """Run ``statements`` under ``parent``'s lock; LimitReached (and nothing written) when
+        ``count`` then falls outside ``bounds`` (min, max)."""
+        with self.locked(parent, key) as conn:
+            for stmt in statements:
+                conn.execute(stmt)  # type: ignore[call-overload]
+            found = int(conn.execute(count).scalar_one())
+            low, high = bounds
+            if not low <= found <= high:
+                raise LimitReached(high if found > high else low)
+
+    @staticmethod
+    def _count(table: Table, *conds: Any) -> Select[Any]:
+        return select(func.count()).select_from(table).where(*conds)
 
     # -- accounts -------------------------------------------------------------------------
     def create_account(self, account_id: str, name: str) -> AccountRecord:
@@ -181,18 +220,28 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
             return {r.name: r.document for r in conn.execute(query)}
 
     # -- access keys ----------------------------------------------------------------------
-    def create_access_key(self, key_id: str, account_id: str, user_id: str | None, secret: str) -> None:
+    def create_access_key(self, key_id: str, account_id: str, user_id: str | None, secret: str,
+                          limit: int | None = None) -> None:
+        """Store a key; with ``limit``, LimitReached when its owner (the user, or the account's
+        root user) would then have more keys, checked under the owner's row lock."""
         sealed = self._cipher.seal(secret.encode(), context=key_id)
-        self._write(
-            t.access_keys.insert().values(
-                id=key_id,
-                account_id=account_id,
-                user_id=user_id,
-                secret_sealed=sealed,
-                status="Active",
-                created_at=int(time.time()),
-            )
+        insert_key = t.access_keys.insert().values(
+            id=key_id,
+            account_id=account_id,
+            user_id=user_id,
+            secret_sealed=sealed,
+            status="Active",
+            created_at=int(time.time()),
         )
+        if limit is None:
+            self._write(insert_key)
+            return
+        c = t.access_keys.c
+        if user_id is None:
+            parent, key, owned = t.accounts, account_id, (c.account_id == account_id, c.user_id.is_(None))
+        else:
+            parent, key, owned = t.users, user_id, (c.user_id == user_id,)
+        self._write_limited(parent, key, self._count(t.access_keys, *owned), (0, limit), insert_key)
 
     def get_access_key(self, key_id: str) -> AccessKeyRecord | None:
         with self.engine.connect() as conn:
@@ -221,3 +270,11 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
             )
             for r in rows
         ]
+
+
+def _already_exists(exc: IntegrityError) -> EntityAlreadyExists:
+    """EntityAlreadyExists naming the table, not quoting the database's message (key values)."""
+    statement = getattr(exc, "statement", "") or ""
+    words = statement.split()
+    table = next((words[i + 1] for i, w in enumerate(words[:-1]) if w.upper() in ("INTO", "UPDATE", "FROM")), "?")
+    return EntityAlreadyExists(table.strip('"'))

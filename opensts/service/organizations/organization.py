@@ -46,14 +46,14 @@ class OrganizationActions(OrganizationsBase):
     @op("EnableAWSServiceAccess")
     def enable_service_access(self, info: RequestInfo, params: Params) -> Result:
         org = self._managed(info)
-        self._repo.set_organization_sets(org.id, service_access=org.service_access | {params["ServicePrincipal"]})
+        self._repo.edit_organization_set(org.id, "service_access", add=frozenset({params["ServicePrincipal"]}))
         self._written()
         return {}
 
     @op("DisableAWSServiceAccess")
     def disable_service_access(self, info: RequestInfo, params: Params) -> Result:
         org = self._managed(info)
-        self._repo.set_organization_sets(org.id, service_access=org.service_access - {params["ServicePrincipal"]})
+        self._repo.edit_organization_set(org.id, "service_access", remove=frozenset({params["ServicePrincipal"]}))
         self._written()
         return {}
 

@@ -16,6 +16,7 @@ from opensts.service.organizations._base import (
     op,
     page,
 )
+from opensts.store.locking import StaleState
 from opensts.store.organization_repository import OrganizationalUnitRecord, OrganizationRecord
 
 __all__ = ["TreeActions", "MAX_OU_DEPTH"]
@@ -26,6 +27,10 @@ MAX_OU_DEPTH = 5
 def _parent_not_found() -> OrganizationsError:
     return OrganizationsError("ParentNotFoundException", "We can't find a root or OU with the ParentId that you "
                               "specified.")
+
+
+def _duplicate_name() -> OrganizationsError:
+    return OrganizationsError("DuplicateOrganizationalUnitException", "An OU with the same name already exists.")
 
 
 def _ou_not_found() -> OrganizationsError:
@@ -87,14 +92,17 @@ class TreeActions(OrganizationsBase):
         self._refuse_duplicate_name(org, parent, name)
         ou = OrganizationalUnitRecord(f"ou-{org.root_id.removeprefix('r-')}-{base32_upper(8).lower()}", org.id,
                                       parent, name)
-        self._repo.create_ou(ou)
+        try:  # the name is checked again under the organization's row lock
+            self._repo.create_ou(ou)
+        except StaleState:
+            raise _duplicate_name() from None
         self.with_default_scp(org, ou.id)
         self._written()
         return {"OrganizationalUnit": self._ou_result(org, ou)}
 
     def _refuse_duplicate_name(self, org: OrganizationRecord, parent: str, name: str) -> None:
         if any(ou.name == name for ou in self._children(org, parent)[0]):
-            raise OrganizationsError("DuplicateOrganizationalUnitException", "An OU with the same name already exists.")
+            raise _duplicate_name()
 
     @op("DescribeOrganizationalUnit")
     def describe_ou(self, info: RequestInfo, params: Params) -> Result:
