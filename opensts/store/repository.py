@@ -105,6 +105,7 @@ class Repository(Protocol):
     def set_access_key_status(self, key_id: str, status: str) -> None: ...
     def add_sealing_key(self, kid: str, region: str, key: bytes) -> None: ...
     def list_sealing_keys(self) -> list[SealingKeyRecord]: ...
+    def get_sealing_key(self, kid: str) -> SealingKeyRecord | None: ...
 
 
 class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationRepositoryMixin, OrganizationRepositoryMixin,
@@ -264,12 +265,17 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
     def list_sealing_keys(self) -> list[SealingKeyRecord]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(t.sealing_keys).order_by(t.sealing_keys.c.created_at)).all()
-        return [
-            SealingKeyRecord(
-                r.kid, r.region, self._cipher.open(r.key_sealed, context=f"sealing:{r.kid}"), r.created_at, r.retired_at
-            )
-            for r in rows
-        ]
+        return [self._sealing_key(r) for r in rows]
+
+    def get_sealing_key(self, kid: str) -> SealingKeyRecord | None:
+        """One key by id (a token naming a key made a moment ago by another process)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.sealing_keys).where(t.sealing_keys.c.kid == kid)).first()
+        return self._sealing_key(row) if row else None
+
+    def _sealing_key(self, r: Any) -> SealingKeyRecord:
+        key = self._cipher.open(r.key_sealed, context=f"sealing:{r.kid}")
+        return SealingKeyRecord(r.kid, r.region, key, r.created_at, r.retired_at)
 
 
 def _already_exists(exc: IntegrityError) -> EntityAlreadyExists:
