@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Select, Table, and_, delete, func, insert, se
 
 from opensts.frozen import frozen
 from opensts.store import tables as t
-from opensts.store.locking import LimitReached, StaleState, lock_row
+from opensts.store.locking import EntityAlreadyExists, LimitReached, StaleState, lock_row
 
 __all__ = [
     "RoleRecord",
@@ -321,8 +321,10 @@ class IamRepositoryMixin:
         self, arn: str, policy_id: str, account_id: str | None, name: str, path: str,
         document: str, description: str | None = None, tags: dict[str, str] | None = None,
     ) -> PolicyRecord:
+        """EntityAlreadyExists when the account has a policy of that name in any case and path
+        (checked under the account's row lock: names are unique per account, not per ARN)."""
         now = int(time.time())
-        self._write(
+        statements = (
             insert(t.managed_policies).values(
                 arn=arn, id=policy_id, account_id=account_id, name=name, path=path, description=description,
                 default_version="v1", next_version=2, created_at=now, updated_at=now,
@@ -330,6 +332,16 @@ class IamRepositoryMixin:
             insert(t.policy_versions).values(policy_arn=arn, version_id="v1", document=document, created_at=now),
             *self._tag_statements("policy", arn, tags or {}),
         )
+        if account_id is None:  # AWS managed: seeded once, the ARN is the key
+            self._write(*statements)
+        else:
+            c = t.managed_policies.c
+            with self.locked(t.accounts, account_id) as conn:
+                if conn.execute(select(c.arn).where(c.account_id == account_id,
+                                                    func.lower(c.name) == name.lower())).first():
+                    raise EntityAlreadyExists(t.managed_policies.name)
+                for stmt in statements:
+                    conn.execute(stmt)
         return PolicyRecord(arn, policy_id, account_id, name, path, description, "v1", now, now, 0)
 
     def get_policy(self, arn: str) -> PolicyRecord | None:

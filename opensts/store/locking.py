@@ -22,7 +22,14 @@ from sqlalchemy import Connection, Table, select, update
 
 from opensts.store import tables as t
 
-__all__ = ["lock_row", "LimitReached", "ParentGone", "StaleState"]
+__all__ = ["lock_row", "EntityAlreadyExists", "LimitReached", "ParentGone", "StaleState"]
+
+
+class EntityAlreadyExists(Exception):
+    """A create collided with an existing entity (IAM answers EntityAlreadyExists).
+
+    It names the table only: the database's message may quote key values, and the exception
+    may reach the server log."""
 
 
 class LimitReached(Exception):

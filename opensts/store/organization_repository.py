@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from opensts.frozen import frozen
 from opensts.store import tables as t
-from opensts.store.locking import LimitReached, StaleState
+from opensts.store.locking import LimitReached, ParentGone, StaleState
 
 __all__ = ["OrganizationRepositoryMixin", "OrganizationTreeRepositoryMixin", "OrganizationRecord", "MemberRecord",
            "DelegatedAdminRecord", "HandshakeRecord", "OrganizationalUnitRecord", "OrgPolicyRecord"]
@@ -183,9 +183,13 @@ class OrganizationRepositoryMixin(_Locking):
                     delete(t.organization_policy_targets).where(p.target_id == account_id),
                     delete(t.organization_accounts).where(m.account_id == account_id))
 
-    def move_member_account(self, account_id: str, parent_id: str | None) -> None:
-        m = t.organization_accounts.c
-        self._write(update(t.organization_accounts).where(m.account_id == account_id).values(parent_id=parent_id))
+    def move_member_account(self, org_id: str, account_id: str, parent_id: str | None) -> None:
+        """Under the organization's row lock: ParentGone when the destination OU was deleted meanwhile."""
+        m, u = t.organization_accounts.c, t.organizational_units.c
+        with self.locked(t.organizations, org_id) as conn:
+            if parent_id is not None and not conn.execute(select(u.id).where(u.id == parent_id)).first():
+                raise ParentGone(parent_id)
+            conn.execute(update(t.organization_accounts).where(m.account_id == account_id).values(parent_id=parent_id))
 
     def member_by_create_request(self, request_id: str) -> MemberRecord | None:
         m = t.organization_accounts.c
@@ -273,9 +277,14 @@ class OrganizationTreeRepositoryMixin(_Locking):
         raise NotImplementedError
 
     def create_ou(self, ou: OrganizationalUnitRecord) -> None:
-        """StaleState when, under the organization's lock, the parent has an OU of that name."""
+        """Under the organization's lock: ParentGone when the parent OU was deleted meanwhile,
+        StaleState when the parent has an OU of that name."""
         c = t.organizational_units.c
         with self.locked(t.organizations, ou.organization_id) as conn:
+            root = conn.execute(select(t.organizations.c.root_id)
+                                .where(t.organizations.c.id == ou.organization_id)).scalar_one()
+            if ou.parent_id != root and not conn.execute(select(c.id).where(c.id == ou.parent_id)).first():
+                raise ParentGone(ou.parent_id)
             if conn.execute(select(c.id).where(c.parent_id == ou.parent_id, c.name == ou.name)).first():
                 raise StaleState(ou.name)
             conn.execute(insert(t.organizational_units).values(id=ou.id, organization_id=ou.organization_id,
@@ -293,9 +302,16 @@ class OrganizationTreeRepositoryMixin(_Locking):
     def rename_ou(self, ou_id: str, name: str) -> None:
         self._write(update(t.organizational_units).where(t.organizational_units.c.id == ou_id).values(name=name))
 
-    def delete_ou(self, ou_id: str) -> None:
-        self._write(delete(t.organization_policy_targets).where(t.organization_policy_targets.c.target_id == ou_id),
-                    delete(t.organizational_units).where(t.organizational_units.c.id == ou_id))
+    def delete_ou(self, org_id: str, ou_id: str) -> None:
+        """StaleState when, under the organization's lock, the OU has child OUs or accounts (moved
+        or created in it meanwhile)."""
+        c, m = t.organizational_units.c, t.organization_accounts.c
+        with self.locked(t.organizations, org_id) as conn:
+            if (conn.execute(select(c.id).where(c.parent_id == ou_id)).first()
+                    or conn.execute(select(m.account_id).where(m.parent_id == ou_id)).first()):
+                raise StaleState(ou_id)
+            conn.execute(delete(t.organization_policy_targets).where(t.organization_policy_targets.c.target_id == ou_id))
+            conn.execute(delete(t.organizational_units).where(c.id == ou_id))
 
     def create_org_policy(self, policy: OrgPolicyRecord) -> None:
         self._write(insert(t.organization_policies).values(

@@ -24,7 +24,7 @@ from opensts.store import tables as t
 from opensts.store.cipher import SecretCipher
 from opensts.store.federation_repository import FederationRepositoryMixin
 from opensts.store.iam_repository import IamRepositoryMixin
-from opensts.store.locking import LimitReached, ParentGone, StaleState, lock_row
+from opensts.store.locking import EntityAlreadyExists, LimitReached, ParentGone, StaleState, lock_row
 from opensts.store.organization_repository import OrganizationRepositoryMixin, OrganizationTreeRepositoryMixin
 from opensts.store.region_repository import RegionRepositoryMixin
 
@@ -40,13 +40,6 @@ __all__ = [
     "ParentGone",
     "StaleState",
 ]
-
-
-class EntityAlreadyExists(Exception):
-    """A create collided with an existing entity (IAM answers EntityAlreadyExists).
-
-    It names the table only: the database's message may quote key values, and the exception
-    may reach the server log."""
 
 
 @frozen

@@ -218,7 +218,20 @@ def mfa_enable(ctx: Ctx) -> None:
     assert len(owners) == 1
 
 
+def policy_names(ctx: Ctx) -> None:
+    """Managed policy names are unique per account whatever their case and path."""
+    iam, clients = ctx.iam, ctx.clients()
+    base = name("Named")
+    variants = [base.upper(), base.lower(), base, base.swapcase()]
+    out = race(clients, [lambda c, i=i: c.create_policy(PolicyName=variants[i % 4], Path=f"/p{i}/",
+                                                        PolicyDocument=doc()) for i in range(N)])
+    only(out, 1, "EntityAlreadyExists", 409)
+    mine = [p for p in iam.get_paginator("list_policies").paginate(Scope="Local") for p in p["Policies"]]
+    assert sum(p["PolicyName"].lower() == base.lower() for p in mine) == 1
+
+
 IAM_CASES: dict[str, Callable[[Ctx], None]] = {
+    "CreatePolicy": policy_names,
     "CreateAccessKey": access_keys,
     "CreateAccessKey(root)": root_access_keys,
     "CreatePolicyVersion": policy_versions,
@@ -308,7 +321,37 @@ def invitations(org: Org, clients: list[Any]) -> None:
     only(out, 1, "DuplicateHandshakeException", 400)
 
 
+def create_organization(org: Org, clients: list[Any]) -> None:
+    made = org.ctx.new_account()
+    mine = org.ctx.clients("organizations", key=made["AccessKeyId"], secret=made["SecretAccessKey"])
+    only(race(mine, [lambda c: c.create_organization(FeatureSet="ALL")] * (N // 2)),
+         1, "AlreadyInOrganizationException", 400)
+
+
+def delegated_admins(org: Org, clients: list[Any]) -> None:
+    service = f"{name('svc')}.amazonaws.com"
+    out = race(clients, [lambda c: c.register_delegated_administrator(AccountId=org.member, ServicePrincipal=service)]
+               * (N // 2))
+    only(out, 1, "AccountAlreadyRegisteredException", 400)
+
+
+def ou_delete_while_filled(org: Org, clients: list[Any]) -> None:
+    """DeleteOrganizationalUnit racing CreateOrganizationalUnit under it: never an OU under a deleted one."""
+    parent = _new_ou(org)
+    calls: list[Call] = [lambda c: c.delete_organizational_unit(OrganizationalUnitId=parent)] * (N // 4)
+    calls += [lambda c, i=i: c.create_organizational_unit(ParentId=parent, Name=f"child{i}") for i in range(N // 4)]
+    out = race(clients, calls)
+    assert set(out.errors) <= {("OrganizationalUnitNotEmptyException", 400), ("ParentNotFoundException", 400),
+                               ("OrganizationalUnitNotFoundException", 400)}, out.errors
+    children = sum("OrganizationalUnit" in r for r in out.ok)
+    deleted = len(out.ok) - children
+    assert deleted <= 1 and not (deleted and children), out.ok
+
+
 ORG_CASES: dict[str, Callable[[Org, list[Any]], None]] = {
+    "CreateOrganization": create_organization,
+    "RegisterDelegatedAdministrator": delegated_admins,
+    "DeleteOrganizationalUnit+CreateOrganizationalUnit": ou_delete_while_filled,
     "AttachPolicy": scp_attach,
     "AttachPolicy(same)": scp_attach_same,
     "DetachPolicy": scp_detach,

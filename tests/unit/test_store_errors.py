@@ -26,8 +26,12 @@ def test_integrity_errors_quote_no_values(tmp_path: Path) -> None:
     repo.create_policy(ARN, "ANPAEXAMPLE1", "111122223333", "p", "/", DOC)
     with pytest.raises(EntityAlreadyExists) as exc:
         repo.create_policy(ARN, "ANPAEXAMPLE2", "111122223333", "p", "/", DOC)
-    assert exc.value.__cause__ is None and exc.value.__suppress_context__
     assert MARKER not in str(exc.value) and ARN not in str(exc.value)
+    repo.create_user("AIDAEXAMPLE1", "111122223333", MARKER)
+    with pytest.raises(EntityAlreadyExists) as dup:  # refused by the unique index
+        repo.create_user("AIDAEXAMPLE2", "111122223333", MARKER)
+    assert dup.value.__cause__ is None and dup.value.__suppress_context__  # the database's text is dropped
+    assert MARKER not in str(dup.value) and str(dup.value) == "users"
     with pytest.raises(IntegrityError) as raw, repo.engine.begin() as conn:  # the engine's own error text
         conn.execute(insert(t.policy_versions).values(policy_arn=ARN, version_id="v1", document=DOC, created_at=0))
     assert MARKER not in str(raw.value) and "hidden" in str(raw.value)

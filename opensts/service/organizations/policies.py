@@ -127,8 +127,12 @@ class PolicyActions(OrganizationsBase):
                                      "enabled.", "ORGANIZATION_NOT_IN_ALL_FEATURES_MODE")
         targets = [org.root_id, org.management_account_id, *(ou.id for ou in self._repo.ous(org.id)),
                    *(m.account_id for m in self._repo.member_accounts(org.id))]
-        for target in targets:
-            self._repo.attach_org_policy(org.id, FULL_AWS_ACCESS_ID, target)
+        try:
+            for target in targets:
+                self._repo.attach_org_policy(org.id, FULL_AWS_ACCESS_ID, target)
+        except EntityAlreadyExists:  # a concurrent EnablePolicyType attached it first
+            raise OrganizationsError("PolicyTypeAlreadyEnabledException", "The specified policy type is already "
+                                     "enabled.") from None
         self._repo.edit_organization_set(org.id, "policy_types", add=frozenset({SCP}))
         self._written()
         return {"Root": self.root_result(self._repo.get_organization(org.id))}  # type: ignore[attr-defined]

@@ -16,7 +16,7 @@ from opensts.service.organizations._base import (
     op,
     page,
 )
-from opensts.store.locking import StaleState
+from opensts.store.locking import ParentGone, StaleState
 from opensts.store.organization_repository import OrganizationalUnitRecord, OrganizationRecord
 
 __all__ = ["TreeActions", "MAX_OU_DEPTH"]
@@ -92,10 +92,12 @@ class TreeActions(OrganizationsBase):
         self._refuse_duplicate_name(org, parent, name)
         ou = OrganizationalUnitRecord(f"ou-{org.root_id.removeprefix('r-')}-{base32_upper(8).lower()}", org.id,
                                       parent, name)
-        try:  # the name is checked again under the organization's row lock
+        try:  # the parent and the name are checked again under the organization's row lock
             self._repo.create_ou(ou)
         except StaleState:
             raise _duplicate_name() from None
+        except ParentGone:
+            raise _parent_not_found() from None
         self.with_default_scp(org, ou.id)
         self._written()
         return {"OrganizationalUnit": self._ou_result(org, ou)}
@@ -123,10 +125,14 @@ class TreeActions(OrganizationsBase):
     def delete_ou(self, info: RequestInfo, params: Params) -> Result:
         org = self._managed(info)
         ou = self._ou(org, params["OrganizationalUnitId"])
+        not_empty = OrganizationsError("OrganizationalUnitNotEmptyException", "You can't delete an OU that contains "
+                                       "accounts or other OUs.")
         if any(self._children(org, ou.id)):
-            raise OrganizationsError("OrganizationalUnitNotEmptyException", "You can't delete an OU that contains "
-                                     "accounts or other OUs.")
-        self._repo.delete_ou(ou.id)
+            raise not_empty
+        try:  # checked again under the organization's row lock (a child made or moved in meanwhile)
+            self._repo.delete_ou(org.id, ou.id)
+        except StaleState:
+            raise not_empty from None
         self._written()
         return {}
 
@@ -196,6 +202,10 @@ class TreeActions(OrganizationsBase):
         if destination == source:
             raise OrganizationsError("DuplicateAccountException", "That account is already present in the specified "
                                      "destination.")
-        self._repo.move_member_account(account, None if destination == org.root_id else destination)
+        try:  # the destination must still exist under the organization's row lock
+            self._repo.move_member_account(org.id, account, None if destination == org.root_id else destination)
+        except ParentGone:
+            raise OrganizationsError("DestinationParentNotFoundException", "We can't find the destination container "
+                                     "(a root or OU) with the ParentId that you specified.") from None
         self._written()
         return {}
