@@ -127,6 +127,9 @@ class IamRepositoryMixin:
                        *statements: object) -> None:  # pragma: no cover - provided by SqlRepository
         raise NotImplementedError
 
+    def _write_under(self, parent: Table, key: Any, *statements: object) -> None:  # pragma: no cover
+        raise NotImplementedError
+
     @staticmethod
     def _count(table: Table, *conds: Any) -> Select[Any]:  # pragma: no cover - provided by SqlRepository
         raise NotImplementedError
@@ -145,7 +148,8 @@ class IamRepositoryMixin:
         return int(row.global_endpoint_token_version) if row else 1
 
     def set_global_endpoint_token_version(self, account_id: str, version: int) -> None:
-        self._write(
+        self._write_under(
+            t.accounts, account_id,
             delete(t.account_settings).where(t.account_settings.c.account_id == account_id),
             insert(t.account_settings).values(account_id=account_id, global_endpoint_token_version=version),
         )
@@ -270,7 +274,8 @@ class IamRepositoryMixin:
     # -- inline policies (roles; users' are in SqlRepository) -----------------------------
     def put_role_policy(self, role_id: str, name: str, document: str) -> None:
         c = t.role_policies.c
-        self._write(
+        self._write_under(
+            t.roles, role_id,
             delete(t.role_policies).where(c.role_id == role_id, c.name == name),
             insert(t.role_policies).values(role_id=role_id, name=name, document=document),
         )

@@ -303,10 +303,12 @@ class OrganizationTreeRepositoryMixin(_Locking):
         self._write(update(t.organizational_units).where(t.organizational_units.c.id == ou_id).values(name=name))
 
     def delete_ou(self, org_id: str, ou_id: str) -> None:
-        """StaleState when, under the organization's lock, the OU has child OUs or accounts (moved
-        or created in it meanwhile)."""
+        """Under the organization's lock: ParentGone when the OU was deleted meanwhile, StaleState
+        when it has child OUs or accounts (moved or created in it meanwhile)."""
         c, m = t.organizational_units.c, t.organization_accounts.c
         with self.locked(t.organizations, org_id) as conn:
+            if not conn.execute(select(c.id).where(c.id == ou_id)).first():
+                raise ParentGone(ou_id)
             if (conn.execute(select(c.id).where(c.parent_id == ou_id)).first()
                     or conn.execute(select(m.account_id).where(m.parent_id == ou_id)).first()):
                 raise StaleState(ou_id)

@@ -146,6 +146,13 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
         except IntegrityError as exc:
             raise _already_exists(exc) from None
 
+    def _write_under(self, parent: Table, key: Any, *statements: object) -> None:
+        """Run ``statements`` (a delete + insert replacing a row, say) under ``parent``'s lock, so
+        two concurrent replacements of one row run one after the other instead of colliding."""
+        with self.locked(parent, key) as conn:
+            for stmt in statements:
+                conn.execute(stmt)  # type: ignore[call-overload]
+
     def _write_limited(self, parent: Table, key: Any, count: Select[Any], bounds: tuple[int, int],
                        *statements: object) -> None:
         """Run ``statements`` under ``parent``'s lock; LimitReached (and nothing written) when
@@ -203,7 +210,8 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
         return UserRecord(row.id, row.account_id, row.name, row.path) if row else None
 
     def put_user_policy(self, user_id: str, name: str, document: str) -> None:
-        self._write(
+        self._write_under(
+            t.users, user_id,
             t.user_policies.delete().where(t.user_policies.c.user_id == user_id, t.user_policies.c.name == name),
             t.user_policies.insert().values(user_id=user_id, name=name, document=document),
         )

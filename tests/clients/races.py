@@ -209,7 +209,7 @@ def mfa_enable(ctx: Ctx) -> None:
     seed = device["Base32StringSeed"].decode()
     users = [iam.create_user(UserName=name("mfa-user"))["User"]["UserName"] for _ in range(N // 2)]
     step = step_of(time.time())
-    codes = (hotp(seed, step - 1), hotp(seed, step))
+    codes = (hotp(seed, step), hotp(seed, step + 1))  # valid now and through the next 30-second step
     out = race(clients, [lambda c, u=u: c.enable_mfa_device(UserName=u, SerialNumber=device["SerialNumber"],
                                                             AuthenticationCode1=codes[0],
                                                             AuthenticationCode2=codes[1]) for u in users])
@@ -230,7 +230,24 @@ def policy_names(ctx: Ctx) -> None:
     assert sum(p["PolicyName"].lower() == base.lower() for p in mine) == 1
 
 
+def inline_policy_replaced(ctx: Ctx) -> None:
+    """PutUserPolicy/PutRolePolicy of one name at once: each replaces the document (last one wins), none collides."""
+    iam, clients = ctx.iam, ctx.clients()
+    user = iam.create_user(UserName=name("inline"))["User"]["UserName"]
+    role = iam.create_role(RoleName=name("inline"), AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
+                                                "Action": "sts:AssumeRole"}]}))["Role"]["RoleName"]
+    calls: list[Call] = [lambda c, i=i: c.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=doc(str(i)))
+                         for i in range(N // 2)]
+    calls += [lambda c, i=i: c.put_role_policy(RoleName=role, PolicyName="p", PolicyDocument=doc(str(i)))
+              for i in range(N // 2)]
+    assert len(race(clients, calls).ok) == N
+    assert iam.list_user_policies(UserName=user)["PolicyNames"] == ["p"]
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == ["p"]
+
+
 IAM_CASES: dict[str, Callable[[Ctx], None]] = {
+    "PutUserPolicy+PutRolePolicy": inline_policy_replaced,
     "CreatePolicy": policy_names,
     "CreateAccessKey": access_keys,
     "CreateAccessKey(root)": root_access_keys,

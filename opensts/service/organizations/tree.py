@@ -133,6 +133,8 @@ class TreeActions(OrganizationsBase):
             self._repo.delete_ou(org.id, ou.id)
         except StaleState:
             raise not_empty from None
+        except ParentGone:
+            raise _ou_not_found() from None
         self._written()
         return {}
 
