@@ -264,9 +264,22 @@ class IamRepositoryMixin:
             values["trust_principal_ids"] = json.dumps(values["trust_principal_ids"] or {})
         self._write(update(t.roles).where(t.roles.c.id == role_id).values(**values))
 
+    def _delete_if_bare(self, parent: Table, key: str, dependents: tuple[Select[Any], ...], *statements: Any) -> None:
+        """Delete an entity under its row lock unless, by then, it has any of ``dependents`` (an
+        access key, a policy … added since the caller checked): StaleState, nothing deleted."""
+        with self.locked(parent, key) as conn:
+            if any(conn.execute(count).scalar_one() for count in dependents):
+                raise StaleState(key)
+            for stmt in statements:
+                conn.execute(stmt)
+
     def delete_role(self, role_id: str) -> None:
-        self._write(
-            delete(t.role_policies).where(t.role_policies.c.role_id == role_id),
+        """StaleState when the role has inline or attached policies (DeleteRole checked before)."""
+        a = t.policy_attachments.c
+        self._delete_if_bare(
+            t.roles, role_id,
+            (self._count(t.role_policies, t.role_policies.c.role_id == role_id),
+             self._count(t.policy_attachments, a.entity_type == "role", a.entity_id == role_id)),
             self._clear_tags("role", role_id),
             delete(t.roles).where(t.roles.c.id == role_id),
         )
@@ -306,9 +319,15 @@ class IamRepositoryMixin:
         self._write(update(t.users).where(t.users.c.id == user_id).values(permissions_boundary_arn=arn))
 
     def delete_user(self, user_id: str) -> None:
-        self._write(
-            delete(t.user_policies).where(t.user_policies.c.user_id == user_id),
-            delete(t.access_keys).where(t.access_keys.c.user_id == user_id),
+        """StaleState when the user has inline or attached policies, access keys or an MFA device
+        (DeleteUser checked before; a key issued meanwhile is never deleted with the user)."""
+        a = t.policy_attachments.c
+        self._delete_if_bare(
+            t.users, user_id,
+            (self._count(t.user_policies, t.user_policies.c.user_id == user_id),
+             self._count(t.access_keys, t.access_keys.c.user_id == user_id),
+             self._count(t.policy_attachments, a.entity_type == "user", a.entity_id == user_id),
+             self._count(t.mfa_devices, t.mfa_devices.c.user_id == user_id)),
             self._clear_tags("user", user_id),
             delete(t.users).where(t.users.c.id == user_id),
         )

@@ -99,6 +99,20 @@ def access_keys(ctx: Ctx) -> None:
     assert len(iam.list_access_keys(UserName=user)["AccessKeyMetadata"]) == 2
 
 
+def delete_user_while_keyed(ctx: Ctx) -> None:
+    """DeleteUser racing CreateAccessKey: a key is never issued to a user that is then deleted."""
+    iam, clients = ctx.iam, ctx.clients()
+    user = iam.create_user(UserName=name("doomed"))["User"]["UserName"]
+    calls: list[Call] = [lambda c: c.delete_user(UserName=user)] * (N // 4)
+    calls += [lambda c: c.create_access_key(UserName=user)] * (N // 4)
+    out = race(clients, calls)
+    assert set(out.errors) <= {("NoSuchEntity", 404), ("DeleteConflict", 409), ("LimitExceeded", 409),
+                               ("ConcurrentModification", 409)}, out.errors
+    keys = [r["AccessKey"] for r in out.ok if "AccessKey" in r]
+    deleted = len(out.ok) - len(keys)
+    assert deleted <= 1 and not (deleted and keys), out.ok
+
+
 def root_access_keys(ctx: Ctx) -> None:
     """The root user's keys (no user row: the account's row is the lock)."""
     account = ctx.new_account()["AccountId"]
@@ -251,6 +265,7 @@ IAM_CASES: dict[str, Callable[[Ctx], None]] = {
     "CreatePolicy": policy_names,
     "CreateAccessKey": access_keys,
     "CreateAccessKey(root)": root_access_keys,
+    "DeleteUser+CreateAccessKey": delete_user_while_keyed,
     "CreatePolicyVersion": policy_versions,
     "SetDefaultPolicyVersion+DeletePolicyVersion": default_version_switching,
     "AttachUserPolicy": _attach("user"),

@@ -74,7 +74,9 @@ class IamService(
             raise NotImplementedYet(f"{info.action} is not implemented by this OpenSTS server yet.")
         try:
             return handler(info, params)
-        except (EntityAlreadyExists, StaleState, ParentGone):
+        except ParentGone:  # the entity the request names was deleted by a concurrent request
+            raise self.no_such("The entity named in the request was deleted by a concurrent request.") from None
+        except (EntityAlreadyExists, StaleState):
             # A store conflict no handler turned into its own error (a concurrent write won the
             # race): AWS's answer to that, never a 500.
             raise self.err("ConcurrentModification", CONCURRENT_MESSAGE) from None
