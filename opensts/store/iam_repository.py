@@ -123,7 +123,7 @@ class IamRepositoryMixin:
     def locked(self, parent: Table, key: Any) -> Any:  # pragma: no cover - provided by SqlRepository
         raise NotImplementedError
 
-    def _write_limited(self, parent: Table, key: Any, count: Select[Any], bounds: tuple[int, int],
+    def _write_limited(self, parent: Table, key: Any, count: Select[Any], limit: int,
                        *statements: object) -> None:  # pragma: no cover - provided by SqlRepository
         raise NotImplementedError
 
@@ -182,7 +182,7 @@ class IamRepositoryMixin:
             return
         c = t.tags.c
         count = self._count(t.tags, c.entity_type == entity_type, c.entity_id == entity_id)
-        self._write_limited(_TAGGED[entity_type], entity_id, count, (0, limit), *statements)
+        self._write_limited(_TAGGED[entity_type], entity_id, count, limit, *statements)
 
     def remove_tags(self, entity_type: str, entity_id: str, keys: Iterable[str]) -> None:
         c = t.tags.c

@@ -103,7 +103,7 @@ class _Locking:
     def locked(self, parent: Table, key: Any) -> Any:  # pragma: no cover - provided by SqlRepository
         raise NotImplementedError
 
-    def _write_limited(self, parent: Table, key: Any, count: Select[Any], bounds: tuple[int, int],
+    def _write_limited(self, parent: Table, key: Any, count: Select[Any], limit: int,
                        *statements: object) -> None:  # pragma: no cover - provided by SqlRepository
         raise NotImplementedError
 
@@ -345,7 +345,7 @@ class OrganizationTreeRepositoryMixin(_Locking):
             self._write(attach)
             return
         count = select(func.count()).select_from(t.organization_policy_targets).where(c.target_id == target_id)
-        self._write_limited(t.organizations, org_id, count, (0, limit), attach)
+        self._write_limited(t.organizations, org_id, count, limit, attach)
 
     def detach_org_policy(self, org_id: str, policy_id: str, target_id: str, minimum: int = 0) -> None:
         """Under the organization's row lock: StaleState when it was not attached (any more),

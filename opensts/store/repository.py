@@ -153,17 +153,15 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
             for stmt in statements:
                 conn.execute(stmt)  # type: ignore[call-overload]
 
-    def _write_limited(self, parent: Table, key: Any, count: Select[Any], bounds: tuple[int, int],
-                       *statements: object) -> None:
+    def _write_limited(self, parent: Table, key: Any, count: Select[Any], limit: int, *statements: object) -> None:
         """Run ``statements`` under ``parent``'s lock; LimitReached (and nothing written) when
-        ``count`` then falls outside ``bounds`` (min, max)."""
+        ``count`` is then over ``limit``. Counting after writing covers every shape of write (an
+        idempotent re-attach, tags that overwrite keys) with one rule."""
         with self.locked(parent, key) as conn:
             for stmt in statements:
                 conn.execute(stmt)  # type: ignore[call-overload]
-            found = int(conn.execute(count).scalar_one())
-            low, high = bounds
-            if not low <= found <= high:
-                raise LimitReached(high if found > high else low)
+            if conn.execute(count).scalar_one() > limit:
+                raise LimitReached(limit)
 
     @staticmethod
     def _count(table: Table, *conds: Any) -> Select[Any]:
@@ -243,7 +241,7 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
             parent, key, owned = t.accounts, account_id, (c.account_id == account_id, c.user_id.is_(None))
         else:
             parent, key, owned = t.users, user_id, (c.user_id == user_id,)
-        self._write_limited(parent, key, self._count(t.access_keys, *owned), (0, limit), insert_key)
+        self._write_limited(parent, key, self._count(t.access_keys, *owned), limit, insert_key)
 
     def get_access_key(self, key_id: str) -> AccessKeyRecord | None:
         with self.engine.connect() as conn:
