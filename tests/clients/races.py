@@ -380,7 +380,24 @@ def ou_delete_while_filled(org: Org, clients: list[Any]) -> None:
     assert deleted <= 1 and not (deleted and children), out.ok
 
 
+def accept_invitation(org: Org, clients: list[Any]) -> None:
+    """AcceptHandshake racing itself and DeclineHandshake: one wins, the account joins at most once."""
+    made = org.ctx.new_account()
+    handshake = org.client.invite_account_to_organization(Target={"Id": made["AccountId"], "Type": "ACCOUNT"})[
+        "Handshake"]["Id"]
+    mine = org.ctx.clients("organizations", key=made["AccessKeyId"], secret=made["SecretAccessKey"])
+    calls: list[Call] = [lambda c: c.accept_handshake(HandshakeId=handshake)] * (N // 4)
+    calls += [lambda c: c.decline_handshake(HandshakeId=handshake)] * (N // 4)
+    out = race(mine, calls)
+    assert len(out.ok) == 1, out
+    assert set(out.errors) <= {("HandshakeAlreadyInStateException", 400), ("InvalidHandshakeTransitionException", 400)}
+    state = out.ok[0]["Handshake"]["State"]
+    members = {a["Id"] for page in org.client.get_paginator("list_accounts").paginate() for a in page["Accounts"]}
+    assert (made["AccountId"] in members) == (state == "ACCEPTED")
+
+
 ORG_CASES: dict[str, Callable[[Org, list[Any]], None]] = {
+    "AcceptHandshake+DeclineHandshake": accept_invitation,
     "CreateOrganization": create_organization,
     "RegisterDelegatedAdministrator": delegated_admins,
     "DeleteOrganizationalUnit+CreateOrganizationalUnit": ou_delete_while_filled,

@@ -95,7 +95,6 @@ class HandshakeActions(OrganizationsBase):
         try:  # a compare-and-set on OPEN: of two concurrent calls, one wins
             self._repo.set_handshake_state(handshake.id, state, member=member)
         except StaleState:
-            self._written()
             now = self._repo.get_handshake(handshake.id)
             if member is not None and now is not None and now.state == "OPEN":
                 raise _in_organization() from None  # the account joined another organization meanwhile
