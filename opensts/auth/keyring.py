@@ -2,13 +2,18 @@
 
 Keys are AES-256 keys named ``REGION/HEX``, stored sealed under the master key (store/), loaded
 into memory at start-up and kept there: opening a token is a dict lookup plus one AES-GCM
-decryption, never a database read. Each serving Region seals with its own current key; a token
-naming a key this process has not seen (created by another worker or node) triggers one reload,
-rate-limited so a flood of forged kids cannot hammer the database.
+decryption, never a database read. Each serving Region seals with its own current key.
+
+A token naming a key this process has not seen (created a moment ago by another worker or
+server) is looked up by its id in the database before it is refused, so a new Region's first
+tokens work on every worker at once. Bounded so a flood of forged ids cannot hammer the
+database: only ids of our shape are looked up, an id found missing is not asked again for
+``_MISS_TTL`` seconds, and look-ups are a token bucket (``_LOOKUPS_PER_SECOND``) per process.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 import time
@@ -16,9 +21,14 @@ import time
 from opensts.auth.session_token import SessionClaims, TokenError, open_token, seal_token, token_kid
 from opensts.store.repository import EntityAlreadyExists, Repository
 
-__all__ = ["KeyRing"]
+__all__ = ["KeyRing", "KID_SHAPE"]
 
-_RELOAD_EVERY = 1.0  # seconds between reloads triggered by unknown kids
+#: Our key ids: a Region (or internal purpose) name, "/", 8 hex digits (see ``_create``).
+KID_SHAPE = re.compile(r"[a-z0-9-]{1,32}/[0-9a-f]{8}")
+_MISS_TTL = 2.0  # seconds an id found missing is refused without asking the database again
+_MAX_MISSES = 4096  # bound of the remembered missing ids
+_LOOKUPS_PER_SECOND = 10.0  # database look-ups of unknown ids, per process (token bucket)
+_LOOKUP_BURST = 20.0
 
 
 class KeyRing:
@@ -28,7 +38,8 @@ class KeyRing:
         self._repo = repo
         self._keys: dict[str, bytes] = {}
         self._current: dict[str, str] = {}
-        self._last_reload = 0.0
+        self._misses: dict[str, float] = {}  # kid -> when it was found missing
+        self._tokens, self._tokens_at = _LOOKUP_BURST, time.monotonic()
         self._lock = threading.Lock()
         self.reload()
 
@@ -39,7 +50,6 @@ class KeyRing:
                 self._keys[rec.kid] = rec.key
                 if rec.retired_at is None:
                     self._current[rec.region] = rec.kid  # newest active key wins (ordered by age)
-            self._last_reload = time.monotonic()
 
     def current_kid(self, region: str) -> str:
         kid = self._current.get(region)
@@ -57,14 +67,40 @@ class KeyRing:
         return self._current[region]
 
     def key(self, kid: str) -> bytes:
-        """The key named ``kid`` (reloading once if unknown); KeyError if there is none."""
+        """The key named ``kid`` (looked up in the database if unknown, within the bounds
+        above); KeyError if there is none."""
         key = self._keys.get(kid)
-        if key is None and time.monotonic() - self._last_reload >= _RELOAD_EVERY:
-            self.reload()
-            key = self._keys.get(kid)
+        if key is None:
+            key = self._look_up(kid)
         if key is None:
             raise KeyError(kid)
         return key
+
+    def _look_up(self, kid: str) -> bytes | None:
+        if not KID_SHAPE.fullmatch(kid):
+            return None
+        now = time.monotonic()
+        with self._lock:
+            if now - self._misses.get(kid, -_MISS_TTL) < _MISS_TTL or not self._take_token(now):
+                return None
+        record = self._repo.get_sealing_key(kid)
+        with self._lock:
+            if record is None:
+                if len(self._misses) >= _MAX_MISSES:
+                    self._misses.clear()
+                self._misses[kid] = now
+                return None
+            self._keys[kid] = record.key
+            return record.key
+
+    def _take_token(self, now: float) -> bool:
+        """One database look-up from the bucket (the caller holds the lock)."""
+        self._tokens = min(_LOOKUP_BURST, self._tokens + (now - self._tokens_at) * _LOOKUPS_PER_SECOND)
+        self._tokens_at = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
 
     def seal(self, claims: SessionClaims, region: str) -> str:
         kid = self.current_kid(region)

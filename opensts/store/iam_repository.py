@@ -13,10 +13,11 @@ from collections.abc import Iterable
 from dataclasses import field
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Select, Table, and_, delete, func, insert, select, update
 
 from opensts.frozen import frozen
 from opensts.store import tables as t
+from opensts.store.locking import EntityAlreadyExists, LimitReached, StaleState, lock_row
 
 __all__ = [
     "RoleRecord",
@@ -100,13 +101,37 @@ class MfaDeviceRecord:
     created_at: int
 
 
+#: The row that owns an entity's tags (whose lock serializes TagUser/TagRole …).
+_TAGGED: dict[str, Table] = {"user": t.users, "role": t.roles, "policy": t.managed_policies,
+                             "oidc": t.oidc_providers, "saml": t.saml_providers, "mfa": t.mfa_devices}
+_ATTACHED_TO: dict[str, Table] = {"user": t.users, "role": t.roles}
+
+
 class IamRepositoryMixin:
-    """Methods for IAM entities; relies on ``engine``, ``_write``, ``_cipher`` of SqlRepository."""
+    """Methods for IAM entities; relies on ``engine``, ``_write``, ``_cipher`` of SqlRepository.
+
+    Writes that a count limit or a generated id depends on take the parent row's lock first
+    (``locked`` / ``_write_limited``, store/locking.py): the ``limit`` arguments are checked there.
+    """
 
     engine: Any
     _cipher: Any
 
     def _write(self, *statements: object) -> None:  # pragma: no cover - provided by SqlRepository
+        raise NotImplementedError
+
+    def locked(self, parent: Table, key: Any) -> Any:  # pragma: no cover - provided by SqlRepository
+        raise NotImplementedError
+
+    def _write_limited(self, parent: Table, key: Any, count: Select[Any], limit: int,
+                       *statements: object) -> None:  # pragma: no cover - provided by SqlRepository
+        raise NotImplementedError
+
+    def _write_under(self, parent: Table, key: Any, *statements: object) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    @staticmethod
+    def _count(table: Table, *conds: Any) -> Select[Any]:  # pragma: no cover - provided by SqlRepository
         raise NotImplementedError
 
     def _rows(self, query: Any) -> list[Any]:
@@ -123,7 +148,8 @@ class IamRepositoryMixin:
         return int(row.global_endpoint_token_version) if row else 1
 
     def set_global_endpoint_token_version(self, account_id: str, version: int) -> None:
-        self._write(
+        self._write_under(
+            t.accounts, account_id,
             delete(t.account_settings).where(t.account_settings.c.account_id == account_id),
             insert(t.account_settings).values(account_id=account_id, global_endpoint_token_version=version),
         )
@@ -147,9 +173,16 @@ class IamRepositoryMixin:
             )
         return stmts
 
-    def set_tags(self, entity_type: str, entity_id: str, tags: dict[str, str]) -> None:
-        """Add or overwrite tags (keys case-insensitive, case-preserving)."""
-        self._write(*self._tag_statements(entity_type, entity_id, tags))
+    def set_tags(self, entity_type: str, entity_id: str, tags: dict[str, str], limit: int | None = None) -> None:
+        """Add or overwrite tags (keys case-insensitive, case-preserving); with ``limit``,
+        LimitReached when the entity would then carry more tags (under the entity's row lock)."""
+        statements = self._tag_statements(entity_type, entity_id, tags)
+        if limit is None:
+            self._write(*statements)
+            return
+        c = t.tags.c
+        count = self._count(t.tags, c.entity_type == entity_type, c.entity_id == entity_id)
+        self._write_limited(_TAGGED[entity_type], entity_id, count, limit, *statements)
 
     def remove_tags(self, entity_type: str, entity_id: str, keys: Iterable[str]) -> None:
         c = t.tags.c
@@ -231,9 +264,22 @@ class IamRepositoryMixin:
             values["trust_principal_ids"] = json.dumps(values["trust_principal_ids"] or {})
         self._write(update(t.roles).where(t.roles.c.id == role_id).values(**values))
 
+    def _delete_if_bare(self, parent: Table, key: str, dependents: tuple[Select[Any], ...], *statements: Any) -> None:
+        """Delete an entity under its row lock unless, by then, it has any of ``dependents`` (an
+        access key, a policy … added since the caller checked): StaleState, nothing deleted."""
+        with self.locked(parent, key) as conn:
+            if any(conn.execute(count).scalar_one() for count in dependents):
+                raise StaleState(key)
+            for stmt in statements:
+                conn.execute(stmt)
+
     def delete_role(self, role_id: str) -> None:
-        self._write(
-            delete(t.role_policies).where(t.role_policies.c.role_id == role_id),
+        """StaleState when the role has inline or attached policies (DeleteRole checked before)."""
+        a = t.policy_attachments.c
+        self._delete_if_bare(
+            t.roles, role_id,
+            (self._count(t.role_policies, t.role_policies.c.role_id == role_id),
+             self._count(t.policy_attachments, a.entity_type == "role", a.entity_id == role_id)),
             self._clear_tags("role", role_id),
             delete(t.roles).where(t.roles.c.id == role_id),
         )
@@ -241,7 +287,8 @@ class IamRepositoryMixin:
     # -- inline policies (roles; users' are in SqlRepository) -----------------------------
     def put_role_policy(self, role_id: str, name: str, document: str) -> None:
         c = t.role_policies.c
-        self._write(
+        self._write_under(
+            t.roles, role_id,
             delete(t.role_policies).where(c.role_id == role_id, c.name == name),
             insert(t.role_policies).values(role_id=role_id, name=name, document=document),
         )
@@ -272,9 +319,15 @@ class IamRepositoryMixin:
         self._write(update(t.users).where(t.users.c.id == user_id).values(permissions_boundary_arn=arn))
 
     def delete_user(self, user_id: str) -> None:
-        self._write(
-            delete(t.user_policies).where(t.user_policies.c.user_id == user_id),
-            delete(t.access_keys).where(t.access_keys.c.user_id == user_id),
+        """StaleState when the user has inline or attached policies, access keys or an MFA device
+        (DeleteUser checked before; a key issued meanwhile is never deleted with the user)."""
+        a = t.policy_attachments.c
+        self._delete_if_bare(
+            t.users, user_id,
+            (self._count(t.user_policies, t.user_policies.c.user_id == user_id),
+             self._count(t.access_keys, t.access_keys.c.user_id == user_id),
+             self._count(t.policy_attachments, a.entity_type == "user", a.entity_id == user_id),
+             self._count(t.mfa_devices, t.mfa_devices.c.user_id == user_id)),
             self._clear_tags("user", user_id),
             delete(t.users).where(t.users.c.id == user_id),
         )
@@ -292,8 +345,10 @@ class IamRepositoryMixin:
         self, arn: str, policy_id: str, account_id: str | None, name: str, path: str,
         document: str, description: str | None = None, tags: dict[str, str] | None = None,
     ) -> PolicyRecord:
+        """EntityAlreadyExists when the account has a policy of that name in any case and path
+        (checked under the account's row lock: names are unique per account, not per ARN)."""
         now = int(time.time())
-        self._write(
+        statements = (
             insert(t.managed_policies).values(
                 arn=arn, id=policy_id, account_id=account_id, name=name, path=path, description=description,
                 default_version="v1", next_version=2, created_at=now, updated_at=now,
@@ -301,6 +356,16 @@ class IamRepositoryMixin:
             insert(t.policy_versions).values(policy_arn=arn, version_id="v1", document=document, created_at=now),
             *self._tag_statements("policy", arn, tags or {}),
         )
+        if account_id is None:  # AWS managed: seeded once, the ARN is the key
+            self._write(*statements)
+        else:
+            c = t.managed_policies.c
+            with self.locked(t.accounts, account_id) as conn:
+                if conn.execute(select(c.arn).where(c.account_id == account_id,
+                                                    func.lower(c.name) == name.lower())).first():
+                    raise EntityAlreadyExists(t.managed_policies.name)
+                for stmt in statements:
+                    conn.execute(stmt)
         return PolicyRecord(arn, policy_id, account_id, name, path, description, "v1", now, now, 0)
 
     def get_policy(self, arn: str) -> PolicyRecord | None:
@@ -324,11 +389,17 @@ class IamRepositoryMixin:
         return [p for p in (self.get_policy(r.arn) for r in rows) if p]
 
     def delete_policy(self, arn: str) -> None:
-        self._write(
-            delete(t.policy_versions).where(t.policy_versions.c.policy_arn == arn),
-            self._clear_tags("policy", arn),
-            delete(t.managed_policies).where(t.managed_policies.c.arn == arn),
-        )
+        """Delete a policy with its one version; StaleState when, under its lock, it has more
+        versions or attachments (created meanwhile: attaching takes the policy's lock too)."""
+        with self.locked(t.managed_policies, arn) as conn:
+            versions = conn.execute(self._count(t.policy_versions, t.policy_versions.c.policy_arn == arn)).scalar_one()
+            attached = conn.execute(self._count(t.policy_attachments, t.policy_attachments.c.policy_arn == arn)).scalar_one()
+            if versions > 1 or attached:
+                raise StaleState(arn)
+            for stmt in (delete(t.policy_versions).where(t.policy_versions.c.policy_arn == arn),
+                         self._clear_tags("policy", arn),
+                         delete(t.managed_policies).where(t.managed_policies.c.arn == arn)):
+                conn.execute(stmt)
 
     def policy_versions(self, arn: str) -> list[PolicyVersionRecord]:
         policy = self.get_policy(arn)
@@ -346,37 +417,70 @@ class IamRepositoryMixin:
     def default_policy_document(self, arn: str) -> str | None:
         return next((v.document for v in self.policy_versions(arn) if v.is_default), None)
 
-    def create_policy_version(self, arn: str, document: str, set_default: bool) -> str:
-        row = self._first(select(t.managed_policies.c.next_version).where(t.managed_policies.c.arn == arn))
-        version = f"v{row.next_version}"
-        now = int(time.time())
-        values: dict[str, Any] = {"next_version": row.next_version + 1, "updated_at": now}
-        if set_default:
-            values["default_version"] = version
-        self._write(
-            insert(t.policy_versions).values(policy_arn=arn, version_id=version, document=document, created_at=now),
-            update(t.managed_policies).where(t.managed_policies.c.arn == arn).values(**values),
-        )
+    def create_policy_version(self, arn: str, document: str, set_default: bool, limit: int) -> str:
+        """The next version id (v1…vN, never reused), allocated under the policy's row lock;
+        LimitReached when the policy already has ``limit`` versions."""
+        with self.locked(t.managed_policies, arn) as conn:
+            if conn.execute(self._count(t.policy_versions, t.policy_versions.c.policy_arn == arn)).scalar_one() >= limit:
+                raise LimitReached(limit)
+            number = conn.execute(select(t.managed_policies.c.next_version)
+                                  .where(t.managed_policies.c.arn == arn)).scalar_one()
+            version, now = f"v{number}", int(time.time())
+            values: dict[str, Any] = {"next_version": number + 1, "updated_at": now}
+            if set_default:
+                values["default_version"] = version
+            conn.execute(insert(t.policy_versions).values(policy_arn=arn, version_id=version, document=document,
+                                                          created_at=now))
+            conn.execute(update(t.managed_policies).where(t.managed_policies.c.arn == arn).values(**values))
         return version
 
+    @staticmethod
+    def _version_state(conn: Connection, arn: str, version_id: str) -> tuple[bool, bool]:
+        """(exists, is the default) of one version, read under the policy's lock."""
+        c = t.policy_versions.c
+        exists = conn.execute(select(c.version_id).where(c.policy_arn == arn, c.version_id == version_id)).first()
+        default = conn.execute(select(t.managed_policies.c.default_version)
+                               .where(t.managed_policies.c.arn == arn)).scalar_one()
+        return exists is not None, default == version_id
+
     def set_default_policy_version(self, arn: str, version_id: str) -> None:
-        self._write(
-            update(t.managed_policies)
-            .where(t.managed_policies.c.arn == arn)
-            .values(default_version=version_id, updated_at=int(time.time()))
-        )
+        """StaleState when the version no longer exists (deleted meanwhile): the default always names one."""
+        with self.locked(t.managed_policies, arn) as conn:
+            if not self._version_state(conn, arn, version_id)[0]:
+                raise StaleState(version_id)
+            conn.execute(update(t.managed_policies).where(t.managed_policies.c.arn == arn)
+                         .values(default_version=version_id, updated_at=int(time.time())))
 
     def delete_policy_version(self, arn: str, version_id: str) -> None:
+        """StaleState when the version is gone or became the default meanwhile (never deleted)."""
         c = t.policy_versions.c
-        self._write(delete(t.policy_versions).where(c.policy_arn == arn, c.version_id == version_id))
+        with self.locked(t.managed_policies, arn) as conn:
+            exists, default = self._version_state(conn, arn, version_id)
+            if not exists or default:
+                raise StaleState(version_id)
+            conn.execute(delete(t.policy_versions).where(c.policy_arn == arn, c.version_id == version_id))
 
     # -- attachments ----------------------------------------------------------------------
-    def attach_policy(self, entity_type: str, entity_id: str, arn: str) -> None:
+    def attach_policy(self, entity_type: str, entity_id: str, arn: str, limit: int | None = None) -> None:
+        """Attach (idempotent); with ``limit``, LimitReached when the user/role would then have more
+        managed policies. Locks the entity, then the policy (DeletePolicy takes the policy's lock):
+        ParentGone when either was deleted meanwhile."""
         c = t.policy_attachments.c
-        self._write(
+        statements = (
             delete(t.policy_attachments).where(c.entity_type == entity_type, c.entity_id == entity_id, c.policy_arn == arn),
             insert(t.policy_attachments).values(entity_type=entity_type, entity_id=entity_id, policy_arn=arn),
         )
+        if limit is None:
+            self._write(*statements)
+            return
+        count = self._count(t.policy_attachments, c.entity_type == entity_type, c.entity_id == entity_id)
+        with self.locked(_ATTACHED_TO[entity_type], entity_id) as conn:
+            if not lock_row(conn, t.managed_policies, arn):
+                raise StaleState(arn)
+            for stmt in statements:
+                conn.execute(stmt)
+            if conn.execute(count).scalar_one() > limit:
+                raise LimitReached(limit)
 
     def detach_policy(self, entity_type: str, entity_id: str, arn: str) -> None:
         c = t.policy_attachments.c
@@ -420,6 +524,27 @@ class IamRepositoryMixin:
     def list_oidc_providers(self, account_id: str) -> list[str]:
         c = t.oidc_providers.c
         return [r.arn for r in self._rows(select(c.arn).where(c.account_id == account_id).order_by(c.arn))]
+
+    def add_oidc_client_id(self, arn: str, client_id: str, limit: int) -> None:
+        """Add one client id (idempotent) under the provider's row lock, so concurrent adds and
+        removes are all kept; LimitReached when the provider would then have more than ``limit``."""
+        c = t.oidc_providers.c
+        with self.locked(t.oidc_providers, arn) as conn:
+            ids = json.loads(conn.execute(select(c.client_ids).where(c.arn == arn)).scalar_one())
+            if client_id in ids:
+                return
+            if len(ids) >= limit:
+                raise LimitReached(limit)
+            conn.execute(update(t.oidc_providers).where(c.arn == arn).values(client_ids=json.dumps([*ids, client_id])))
+
+    def remove_oidc_client_id(self, arn: str, client_id: str) -> None:
+        """Remove one client id (idempotent) under the provider's row lock."""
+        c = t.oidc_providers.c
+        with self.locked(t.oidc_providers, arn) as conn:
+            ids = json.loads(conn.execute(select(c.client_ids).where(c.arn == arn)).scalar_one())
+            if client_id in ids:
+                ids.remove(client_id)
+                conn.execute(update(t.oidc_providers).where(c.arn == arn).values(client_ids=json.dumps(ids)))
 
     def update_oidc_provider(self, arn: str, *, client_ids: list[str] | None = None,
                              thumbprints: list[str] | None = None) -> None:
@@ -487,12 +612,20 @@ class IamRepositoryMixin:
         cond = c.account_id == account_id if user_id is None else c.user_id == user_id
         return [d for d in (self.get_mfa_device(r.serial) for r in self._rows(select(c.serial).where(cond))) if d]
 
-    def enable_mfa_device(self, serial: str, user_id: str | None, last_step: int = 0) -> None:
-        self._write(
-            update(t.mfa_devices).where(t.mfa_devices.c.serial == serial).values(
+    def enable_mfa_device(self, serial: str, user_id: str | None, last_step: int = 0,
+                          *, current_user: str | None = None) -> bool:
+        """Assign the device to ``user_id`` (None: deactivate) if it is still assigned to
+        ``current_user`` (None: free) — a compare-and-set, so two users cannot both enable one
+        device; False when it was not."""
+        c = t.mfa_devices.c
+        owner = c.user_id.is_(None) if current_user is None else c.user_id == current_user
+        with self.engine.begin() as conn:
+            done = conn.execute(update(t.mfa_devices).where(c.serial == serial, owner).values(
                 user_id=user_id, enabled_at=int(time.time()) if user_id else None, last_step=last_step
-            )
-        )
+            )).rowcount
+            if done:
+                self._bump(conn)  # type: ignore[attr-defined]
+        return bool(done)
 
     def delete_mfa_device(self, serial: str) -> None:
         self._write(delete(t.mfa_devices).where(t.mfa_devices.c.serial == serial))

@@ -7,10 +7,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Select, Table, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from opensts.frozen import frozen
 from opensts.store import tables as t
+from opensts.store.locking import LimitReached, ParentGone, StaleState
 
 __all__ = ["OrganizationRepositoryMixin", "OrganizationTreeRepositoryMixin", "OrganizationRecord", "MemberRecord",
            "DelegatedAdminRecord", "HandshakeRecord", "OrganizationalUnitRecord", "OrgPolicyRecord"]
@@ -91,11 +93,23 @@ def _member(row: Any) -> MemberRecord:
                         row.create_request_id, row.parent_id)
 
 
-class OrganizationRepositoryMixin:
-    engine: Any
+class _Locking:
+    """The SqlRepository methods both mixins use (the organization's row is the lock of every
+    write a limit or a uniqueness rule of Organizations depends on, store/locking.py)."""
 
     def _write(self, *statements: object) -> None:  # pragma: no cover - provided by SqlRepository
         raise NotImplementedError
+
+    def locked(self, parent: Table, key: Any) -> Any:  # pragma: no cover - provided by SqlRepository
+        raise NotImplementedError
+
+    def _write_limited(self, parent: Table, key: Any, count: Select[Any], limit: int,
+                       *statements: object) -> None:  # pragma: no cover - provided by SqlRepository
+        raise NotImplementedError
+
+
+class OrganizationRepositoryMixin(_Locking):
+    engine: Any
 
     def _rows(self, query: Any) -> list[Any]:
         with self.engine.connect() as conn:
@@ -129,17 +143,18 @@ class OrganizationRepositoryMixin:
                     delete(t.delegated_administrators).where(t.delegated_administrators.c.organization_id == org_id),
                     delete(t.organizations).where(t.organizations.c.id == org_id))
 
-    def set_organization_sets(self, org_id: str, *, iam_features: frozenset[str] | None = None,
-                              service_access: frozenset[str] | None = None,
-                              policy_types: frozenset[str] | None = None) -> None:
-        values: dict[str, str] = {}
-        if policy_types is not None:
-            values["policy_types"] = ",".join(sorted(policy_types))
-        if iam_features is not None:
-            values["iam_features"] = ",".join(sorted(iam_features))
-        if service_access is not None:
-            values["service_access"] = ",".join(sorted(service_access))
-        self._write(update(t.organizations).where(t.organizations.c.id == org_id).values(**values))
+    def edit_organization_set(self, org_id: str, name: str, *, add: frozenset[str] = frozenset(),
+                              remove: frozenset[str] = frozenset()) -> frozenset[str]:
+        """Add/remove members of one of the organization's sets (``iam_features``,
+        ``service_access``, ``policy_types``), read and written under its row lock so concurrent
+        edits are all kept; the new set."""
+        column = t.organizations.c[name]
+        with self.locked(t.organizations, org_id) as conn:
+            current = _set(conn.execute(select(column).where(t.organizations.c.id == org_id)).scalar_one())
+            changed = (current | add) - remove
+            conn.execute(update(t.organizations).where(t.organizations.c.id == org_id)
+                         .values({name: ",".join(sorted(changed))}))
+        return changed
 
     # -- member accounts --------------------------------------------------------------------
     def add_member_account(self, org_id: str, account_id: str, email: str, method: str,
@@ -168,9 +183,13 @@ class OrganizationRepositoryMixin:
                     delete(t.organization_policy_targets).where(p.target_id == account_id),
                     delete(t.organization_accounts).where(m.account_id == account_id))
 
-    def move_member_account(self, account_id: str, parent_id: str | None) -> None:
-        m = t.organization_accounts.c
-        self._write(update(t.organization_accounts).where(m.account_id == account_id).values(parent_id=parent_id))
+    def move_member_account(self, org_id: str, account_id: str, parent_id: str | None) -> None:
+        """Under the organization's row lock: ParentGone when the destination OU was deleted meanwhile."""
+        m, u = t.organization_accounts.c, t.organizational_units.c
+        with self.locked(t.organizations, org_id) as conn:
+            if parent_id is not None and not conn.execute(select(u.id).where(u.id == parent_id)).first():
+                raise ParentGone(parent_id)
+            conn.execute(update(t.organization_accounts).where(m.account_id == account_id).values(parent_id=parent_id))
 
     def member_by_create_request(self, request_id: str) -> MemberRecord | None:
         m = t.organization_accounts.c
@@ -198,11 +217,19 @@ class OrganizationRepositoryMixin:
 
     # -- invitations ----------------------------------------------------------------------------
     def add_handshake(self, handshake: HandshakeRecord) -> None:
-        self._write(insert(t.handshakes).values(
-            id=handshake.id, organization_id=handshake.organization_id, target_account_id=handshake.target_account_id,
-            state=handshake.state, notes=handshake.notes, requested_at=handshake.requested_at,
-            expires_at=handshake.expires_at,
-        ))
+        """Store an invitation; StaleState when, under the organization's lock, the target already
+        has an open one from it (one open invitation per target)."""
+        h = t.handshakes.c
+        with self.locked(t.organizations, handshake.organization_id) as conn:
+            if conn.execute(select(h.id).where(h.organization_id == handshake.organization_id,
+                                               h.target_account_id == handshake.target_account_id,
+                                               h.state == "OPEN", h.expires_at > handshake.requested_at)).first():
+                raise StaleState(handshake.target_account_id)
+            conn.execute(insert(t.handshakes).values(
+                id=handshake.id, organization_id=handshake.organization_id,
+                target_account_id=handshake.target_account_id, state=handshake.state, notes=handshake.notes,
+                requested_at=handshake.requested_at, expires_at=handshake.expires_at,
+            ))
 
     def get_handshake(self, handshake_id: str) -> HandshakeRecord | None:
         rows = self._rows(select(t.handshakes).where(t.handshakes.c.id == handshake_id))
@@ -217,8 +244,24 @@ class OrganizationRepositoryMixin:
             query = query.where(h.target_account_id == target_account_id)
         return [_handshake(r) for r in self._rows(query)]
 
-    def set_handshake_state(self, handshake_id: str, state: str) -> None:
-        self._write(update(t.handshakes).where(t.handshakes.c.id == handshake_id).values(state=state))
+    def set_handshake_state(self, handshake_id: str, state: str, *, member: MemberRecord | None = None) -> None:
+        """Move an OPEN handshake to ``state`` — a compare-and-set, so of two concurrent
+        Accept/Decline/Cancel calls one wins; StaleState for the other. ``member``: the account
+        that joins by accepting, added in the same transaction."""
+        h = t.handshakes.c
+        try:
+            with self.engine.begin() as conn:
+                if not conn.execute(update(t.handshakes).where(h.id == handshake_id, h.state == "OPEN")
+                                    .values(state=state)).rowcount:
+                    raise StaleState(handshake_id)
+                if member is not None:
+                    conn.execute(insert(t.organization_accounts).values(
+                        account_id=member.account_id, organization_id=member.organization_id, email=member.email,
+                        joined_method=member.joined_method, joined_at=member.joined_at,
+                        create_request_id=member.create_request_id))
+                self._bump(conn)  # type: ignore[attr-defined]
+        except IntegrityError:  # the account joined an organization meanwhile
+            raise StaleState(handshake_id) from None
 
 
 def _handshake(row: Any) -> HandshakeRecord:
@@ -227,18 +270,25 @@ def _handshake(row: Any) -> HandshakeRecord:
 
 
 # -- organizational units and policies (a second mixin: the same store, other tables) --------------
-class OrganizationTreeRepositoryMixin:
+class OrganizationTreeRepositoryMixin(_Locking):
     engine: Any
-
-    def _write(self, *statements: object) -> None:  # pragma: no cover - provided by SqlRepository
-        raise NotImplementedError
 
     def _rows(self, query: Any) -> list[Any]:  # pragma: no cover - provided by OrganizationRepositoryMixin
         raise NotImplementedError
 
     def create_ou(self, ou: OrganizationalUnitRecord) -> None:
-        self._write(insert(t.organizational_units).values(id=ou.id, organization_id=ou.organization_id,
-                                                           parent_id=ou.parent_id, name=ou.name))
+        """Under the organization's lock: ParentGone when the parent OU was deleted meanwhile,
+        StaleState when the parent has an OU of that name."""
+        c = t.organizational_units.c
+        with self.locked(t.organizations, ou.organization_id) as conn:
+            root = conn.execute(select(t.organizations.c.root_id)
+                                .where(t.organizations.c.id == ou.organization_id)).scalar_one()
+            if ou.parent_id != root and not conn.execute(select(c.id).where(c.id == ou.parent_id)).first():
+                raise ParentGone(ou.parent_id)
+            if conn.execute(select(c.id).where(c.parent_id == ou.parent_id, c.name == ou.name)).first():
+                raise StaleState(ou.name)
+            conn.execute(insert(t.organizational_units).values(id=ou.id, organization_id=ou.organization_id,
+                                                               parent_id=ou.parent_id, name=ou.name))
 
     def get_ou(self, ou_id: str) -> OrganizationalUnitRecord | None:
         rows = self._rows(select(t.organizational_units).where(t.organizational_units.c.id == ou_id))
@@ -252,9 +302,18 @@ class OrganizationTreeRepositoryMixin:
     def rename_ou(self, ou_id: str, name: str) -> None:
         self._write(update(t.organizational_units).where(t.organizational_units.c.id == ou_id).values(name=name))
 
-    def delete_ou(self, ou_id: str) -> None:
-        self._write(delete(t.organization_policy_targets).where(t.organization_policy_targets.c.target_id == ou_id),
-                    delete(t.organizational_units).where(t.organizational_units.c.id == ou_id))
+    def delete_ou(self, org_id: str, ou_id: str) -> None:
+        """Under the organization's lock: ParentGone when the OU was deleted meanwhile, StaleState
+        when it has child OUs or accounts (moved or created in it meanwhile)."""
+        c, m = t.organizational_units.c, t.organization_accounts.c
+        with self.locked(t.organizations, org_id) as conn:
+            if not conn.execute(select(c.id).where(c.id == ou_id)).first():
+                raise ParentGone(ou_id)
+            if (conn.execute(select(c.id).where(c.parent_id == ou_id)).first()
+                    or conn.execute(select(m.account_id).where(m.parent_id == ou_id)).first()):
+                raise StaleState(ou_id)
+            conn.execute(delete(t.organization_policy_targets).where(t.organization_policy_targets.c.target_id == ou_id))
+            conn.execute(delete(t.organizational_units).where(c.id == ou_id))
 
     def create_org_policy(self, policy: OrgPolicyRecord) -> None:
         self._write(insert(t.organization_policies).values(
@@ -276,13 +335,30 @@ class OrganizationTreeRepositoryMixin:
     def delete_org_policy(self, policy_id: str) -> None:
         self._write(delete(t.organization_policies).where(t.organization_policies.c.id == policy_id))
 
-    def attach_org_policy(self, org_id: str, policy_id: str, target_id: str) -> None:
-        self._write(insert(t.organization_policy_targets).values(policy_id=policy_id, target_id=target_id,
-                                                                  organization_id=org_id))
-
-    def detach_org_policy(self, policy_id: str, target_id: str) -> None:
+    def attach_org_policy(self, org_id: str, policy_id: str, target_id: str, limit: int | None = None) -> None:
+        """EntityAlreadyExists when attached already; with ``limit``, LimitReached when the target
+        would then have more policies (counted under the organization's row lock)."""
         c = t.organization_policy_targets.c
-        self._write(delete(t.organization_policy_targets).where(c.policy_id == policy_id, c.target_id == target_id))
+        attach = insert(t.organization_policy_targets).values(policy_id=policy_id, target_id=target_id,
+                                                               organization_id=org_id)
+        if limit is None:
+            self._write(attach)
+            return
+        count = select(func.count()).select_from(t.organization_policy_targets).where(c.target_id == target_id)
+        self._write_limited(t.organizations, org_id, count, limit, attach)
+
+    def detach_org_policy(self, org_id: str, policy_id: str, target_id: str, minimum: int = 0) -> None:
+        """Under the organization's row lock: StaleState when it was not attached (any more),
+        LimitReached when the target would be left with fewer than ``minimum`` policies."""
+        c = t.organization_policy_targets.c
+        with self.locked(t.organizations, org_id) as conn:
+            if not conn.execute(delete(t.organization_policy_targets)
+                                .where(c.policy_id == policy_id, c.target_id == target_id)).rowcount:
+                raise StaleState(policy_id)
+            left = conn.execute(select(func.count()).select_from(t.organization_policy_targets)
+                                .where(c.target_id == target_id)).scalar_one()
+            if left < minimum:
+                raise LimitReached(minimum)
 
     def detach_org_policies(self, org_id: str, policy_ids: set[str]) -> None:
         """Every attachment of these policies in the organization (a policy type disabled)."""

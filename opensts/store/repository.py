@@ -12,9 +12,11 @@ caches are stale (see ``store/cache.py``).
 from __future__ import annotations
 
 import time
-from typing import Protocol
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, Select, Table, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from opensts.frozen import frozen
@@ -22,6 +24,7 @@ from opensts.store import tables as t
 from opensts.store.cipher import SecretCipher
 from opensts.store.federation_repository import FederationRepositoryMixin
 from opensts.store.iam_repository import IamRepositoryMixin
+from opensts.store.locking import EntityAlreadyExists, LimitReached, ParentGone, StaleState, lock_row
 from opensts.store.organization_repository import OrganizationRepositoryMixin, OrganizationTreeRepositoryMixin
 from opensts.store.region_repository import RegionRepositoryMixin
 
@@ -33,11 +36,10 @@ __all__ = [
     "Repository",
     "SqlRepository",
     "EntityAlreadyExists",
+    "LimitReached",
+    "ParentGone",
+    "StaleState",
 ]
-
-
-class EntityAlreadyExists(Exception):
-    """A create collided with an existing entity (IAM answers EntityAlreadyExists)."""
 
 
 @frozen
@@ -96,6 +98,7 @@ class Repository(Protocol):
     def set_access_key_status(self, key_id: str, status: str) -> None: ...
     def add_sealing_key(self, kid: str, region: str, key: bytes) -> None: ...
     def list_sealing_keys(self) -> list[SealingKeyRecord]: ...
+    def get_sealing_key(self, kid: str) -> SealingKeyRecord | None: ...
 
 
 class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationRepositoryMixin, OrganizationRepositoryMixin,
@@ -127,7 +130,42 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
                     conn.execute(stmt)  # type: ignore[call-overload]
                 self._bump(conn)
         except IntegrityError as exc:
-            raise EntityAlreadyExists(str(exc.orig)) from exc
+            raise _already_exists(exc) from None
+
+    @contextmanager
+    def locked(self, parent: Table, key: Any) -> Iterator[Connection]:
+        """A write transaction holding ``parent``'s row lock (see store/locking.py): the writers of
+        one parent's children run one at a time in every process and on every server sharing the
+        database. ParentGone when the row does not exist; a duplicate key is EntityAlreadyExists."""
+        try:
+            with self.engine.begin() as conn:
+                if not lock_row(conn, parent, key):
+                    raise ParentGone(parent.name)
+                yield conn
+                self._bump(conn)
+        except IntegrityError as exc:
+            raise _already_exists(exc) from None
+
+    def _write_under(self, parent: Table, key: Any, *statements: object) -> None:
+        """Run ``statements`` (a delete + insert replacing a row, say) under ``parent``'s lock, so
+        two concurrent replacements of one row run one after the other instead of colliding."""
+        with self.locked(parent, key) as conn:
+            for stmt in statements:
+                conn.execute(stmt)  # type: ignore[call-overload]
+
+    def _write_limited(self, parent: Table, key: Any, count: Select[Any], limit: int, *statements: object) -> None:
+        """Run ``statements`` under ``parent``'s lock; LimitReached (and nothing written) when
+        ``count`` is then over ``limit``. Counting after writing covers every shape of write (an
+        idempotent re-attach, tags that overwrite keys) with one rule."""
+        with self.locked(parent, key) as conn:
+            for stmt in statements:
+                conn.execute(stmt)  # type: ignore[call-overload]
+            if conn.execute(count).scalar_one() > limit:
+                raise LimitReached(limit)
+
+    @staticmethod
+    def _count(table: Table, *conds: Any) -> Select[Any]:
+        return select(func.count()).select_from(table).where(*conds)
 
     # -- accounts -------------------------------------------------------------------------
     def create_account(self, account_id: str, name: str) -> AccountRecord:
@@ -170,7 +208,8 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
         return UserRecord(row.id, row.account_id, row.name, row.path) if row else None
 
     def put_user_policy(self, user_id: str, name: str, document: str) -> None:
-        self._write(
+        self._write_under(
+            t.users, user_id,
             t.user_policies.delete().where(t.user_policies.c.user_id == user_id, t.user_policies.c.name == name),
             t.user_policies.insert().values(user_id=user_id, name=name, document=document),
         )
@@ -181,18 +220,28 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
             return {r.name: r.document for r in conn.execute(query)}
 
     # -- access keys ----------------------------------------------------------------------
-    def create_access_key(self, key_id: str, account_id: str, user_id: str | None, secret: str) -> None:
+    def create_access_key(self, key_id: str, account_id: str, user_id: str | None, secret: str,
+                          limit: int | None = None) -> None:
+        """Store a key; with ``limit``, LimitReached when its owner (the user, or the account's
+        root user) would then have more keys, checked under the owner's row lock."""
         sealed = self._cipher.seal(secret.encode(), context=key_id)
-        self._write(
-            t.access_keys.insert().values(
-                id=key_id,
-                account_id=account_id,
-                user_id=user_id,
-                secret_sealed=sealed,
-                status="Active",
-                created_at=int(time.time()),
-            )
+        insert_key = t.access_keys.insert().values(
+            id=key_id,
+            account_id=account_id,
+            user_id=user_id,
+            secret_sealed=sealed,
+            status="Active",
+            created_at=int(time.time()),
         )
+        if limit is None:
+            self._write(insert_key)
+            return
+        c = t.access_keys.c
+        if user_id is None:
+            parent, key, owned = t.accounts, account_id, (c.account_id == account_id, c.user_id.is_(None))
+        else:
+            parent, key, owned = t.users, user_id, (c.user_id == user_id,)
+        self._write_limited(parent, key, self._count(t.access_keys, *owned), limit, insert_key)
 
     def get_access_key(self, key_id: str) -> AccessKeyRecord | None:
         with self.engine.connect() as conn:
@@ -215,9 +264,22 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
     def list_sealing_keys(self) -> list[SealingKeyRecord]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(t.sealing_keys).order_by(t.sealing_keys.c.created_at)).all()
-        return [
-            SealingKeyRecord(
-                r.kid, r.region, self._cipher.open(r.key_sealed, context=f"sealing:{r.kid}"), r.created_at, r.retired_at
-            )
-            for r in rows
-        ]
+        return [self._sealing_key(r) for r in rows]
+
+    def get_sealing_key(self, kid: str) -> SealingKeyRecord | None:
+        """One key by id (a token naming a key made a moment ago by another process)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.sealing_keys).where(t.sealing_keys.c.kid == kid)).first()
+        return self._sealing_key(row) if row else None
+
+    def _sealing_key(self, r: Any) -> SealingKeyRecord:
+        key = self._cipher.open(r.key_sealed, context=f"sealing:{r.kid}")
+        return SealingKeyRecord(r.kid, r.region, key, r.created_at, r.retired_at)
+
+
+def _already_exists(exc: IntegrityError) -> EntityAlreadyExists:
+    """EntityAlreadyExists naming the table, not quoting the database's message (key values)."""
+    statement = getattr(exc, "statement", "") or ""
+    words = statement.split()
+    table = next((words[i + 1] for i, w in enumerate(words[:-1]) if w.upper() in ("INTO", "UPDATE", "FROM")), "?")
+    return EntityAlreadyExists(table.strip('"'))

@@ -4,8 +4,12 @@
   from it. Both must be HTTPS; extra trusted CAs come from ``--ca-bundle`` (on top of the system
   store).
 * Each issuer's key set is cached until ``max-age`` (bounded to [5 min, 24 h], default 1 h).
-* A token naming an unknown ``kid`` triggers one refresh, at most once per ``refresh_interval``
-  per issuer, so a flood of bad tokens cannot make us hammer the IdP.
+* A token naming an unknown ``kid`` refetches at once (the provider rotated its signing key, as
+  go-oidc and PyJWKClient do), but at most once per ``kid_refresh_interval`` (5 s) per issuer,
+  so a flood of bad kids costs one fetch per interval. A fetch for a missing or expired key set
+  does not count against it (a key rotated right after our first fetch works at once).
+* An IdP that fails is not asked again for ``refresh_interval`` (an expired set keeps answering
+  meanwhile), or ``refresh_interval / 12`` when we have no key set at all.
 * Bounded timeouts and response sizes. The HTTP transport is a seam (``transport=``): tests can
   pass an ``httpx.MockTransport``-style in-memory transport as well as talk to a real server.
 """
@@ -56,11 +60,14 @@ class JwksCache:
     """issuer URL → its signing keys; thread-safe; one fetch at a time per issuer."""
 
     def __init__(self, *, ca_bundle: Path | None = None, transport: httpx.BaseTransport | None = None,
-                 clock: Callable[[], float] = time.monotonic, refresh_interval: float = 60.0) -> None:
+                 clock: Callable[[], float] = time.monotonic, refresh_interval: float = 60.0,
+                 kid_refresh_interval: float = 5.0) -> None:
         self._clock = clock
         self._refresh_interval = refresh_interval
+        self._kid_refresh_interval = kid_refresh_interval
         self._entries: dict[str, ProviderKeys] = {}
         self._last_attempt: dict[str, float] = {}
+        self._last_kid_refresh: dict[str, float] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._client = httpx.Client(
@@ -69,22 +76,27 @@ class JwksCache:
         )
 
     def keys(self, issuer: str, kid: str | None) -> ProviderKeys:
-        """The issuer's keys; refetched when expired, or (rate-limited) when ``kid`` is unknown."""
+        """The issuer's keys; refetched when missing or expired, or (rate-limited) when ``kid`` is unknown."""
         entry = self._entries.get(issuer)
         now = self._clock()
         if entry is not None and now < entry.expires_at and (kid is None or kid in entry.kids):
             return entry
-        with self._lock(issuer):
+        with self._lock(issuer):  # one fetch at a time per issuer; the others then find its result
             entry = self._entries.get(issuer)
             now = self._clock()
-            fresh = entry is not None and now < entry.expires_at
-            if fresh and (kid is None or kid in entry.kids):  # type: ignore[union-attr]
-                return entry  # type: ignore[return-value]
-            last = self._last_attempt.get(issuer)
-            if last is not None and now - last < self._refresh_interval and entry is not None:
-                return entry  # unknown kid, refreshed recently: answer from what we have
-            if last is not None and now - last < self._refresh_interval / 12 and entry is None:
-                raise FetchError(issuer, transient=True)  # a failing IdP is not retried on every request either
+            if entry is not None and now < entry.expires_at:
+                if kid is None or kid in entry.kids:
+                    return entry
+                last = self._last_kid_refresh.get(issuer)
+                if last is not None and now - last < self._kid_refresh_interval:
+                    return entry  # an unknown kid refetched a moment ago: answer from what we have
+                self._last_kid_refresh[issuer] = now
+            else:
+                last = self._last_attempt.get(issuer)
+                if last is not None and now - last < self._refresh_interval and entry is not None:
+                    return entry  # expired, and the IdP failed a moment ago: keep the set we have
+                if last is not None and now - last < self._refresh_interval / 12 and entry is None:
+                    raise FetchError(issuer, transient=True)  # a failing IdP is not retried on every request either
             self._last_attempt[issuer] = now
             entry = self._fetch(issuer, now)
             self._entries[issuer] = entry

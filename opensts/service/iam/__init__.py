@@ -29,9 +29,13 @@ from opensts.service.iam.tags import TagActions
 from opensts.service.iam.users import UserActions
 from opensts.protocol.errors import NotImplementedYet
 from opensts.store.cache import StoreCache
-from opensts.store.repository import SqlRepository
+from opensts.store.repository import EntityAlreadyExists, ParentGone, SqlRepository, StaleState
 
-__all__ = ["IamService"]
+__all__ = ["IamService", "CONCURRENT_MESSAGE"]
+
+#: IAM's documented message for ConcurrentModification (HTTP 409).
+CONCURRENT_MESSAGE = ("The request was rejected because multiple requests to change this object were submitted "
+                      "simultaneously. Wait a few minutes and submit your request again.")
 
 Handler = Callable[[RequestInfo, dict[str, Any]], dict[str, Any]]
 
@@ -68,4 +72,11 @@ class IamService(
         handler = self.handlers.get(info.action)
         if handler is None:
             raise NotImplementedYet(f"{info.action} is not implemented by this OpenSTS server yet.")
-        return handler(info, params)
+        try:
+            return handler(info, params)
+        except ParentGone:  # the entity the request names was deleted by a concurrent request
+            raise self.no_such("The entity named in the request was deleted by a concurrent request.") from None
+        except (EntityAlreadyExists, StaleState):
+            # A store conflict no handler turned into its own error (a concurrent write won the
+            # race): AWS's answer to that, never a 500.
+            raise self.err("ConcurrentModification", CONCURRENT_MESSAGE) from None

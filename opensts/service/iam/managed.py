@@ -8,7 +8,7 @@ from opensts.service.iam._base import IamBase, Params, Result, action, encode_do
 from opensts.service.iam.tags import check_new_tags
 from opensts.service.identifiers import new_unique_id
 from opensts.store.iam_repository import PolicyRecord
-from opensts.store.repository import EntityAlreadyExists
+from opensts.store.repository import EntityAlreadyExists, LimitReached, ParentGone, StaleState
 
 __all__ = ["ManagedPolicyActions", "MAX_VERSIONS", "MAX_ATTACHED"]
 
@@ -107,7 +107,13 @@ class ManagedPolicyActions(IamBase):
             raise self.err("DeleteConflict", "Cannot delete a policy attached to entities.")
         if len(self.repo.policy_versions(policy.arn)) > 1:
             raise self.err("DeleteConflict", _HAS_VERSIONS)
-        self.repo.delete_policy(policy.arn)
+        try:  # checked again under the policy's lock: a version or attachment made meanwhile
+            self.repo.delete_policy(policy.arn)
+        except StaleState:
+            raise self.err("DeleteConflict", _HAS_VERSIONS if len(self.repo.policy_versions(policy.arn)) > 1
+                           else "Cannot delete a policy attached to entities.") from None
+        except ParentGone:
+            raise self.no_such(f"Policy {policy.arn} was not found.") from None
         self.written()
         return {}
 
@@ -128,10 +134,13 @@ class ManagedPolicyActions(IamBase):
         policy = self._own_policy(info, params, "CreatePolicyVersion")
         document = params["PolicyDocument"]
         parse_policy(document, "managed")
-        if len(self.repo.policy_versions(policy.arn)) >= MAX_VERSIONS:
-            raise self.err("LimitExceeded", _VERSION_LIMIT)
         default = bool(params.get("SetAsDefault"))
-        version_id = self.repo.create_policy_version(policy.arn, document, default)
+        try:  # the count and the next id are read under the policy's row lock
+            version_id = self.repo.create_policy_version(policy.arn, document, default, MAX_VERSIONS)
+        except LimitReached:
+            raise self.err("LimitExceeded", _VERSION_LIMIT) from None
+        except ParentGone:
+            raise self.no_such(f"Policy {policy.arn} was not found.") from None
         self.written()
         version = self.repo.get_policy_version(policy.arn, version_id)
         return {"PolicyVersion": self._version_result(version, document=False)}
@@ -158,27 +167,39 @@ class ManagedPolicyActions(IamBase):
             raise self._version_missing(policy.arn, params["VersionId"])
         if version.is_default:
             raise self.err("DeleteConflict", "Cannot delete the default version of a policy.")
-        self.repo.delete_policy_version(policy.arn, version.version_id)
+        try:  # checked again under the policy's lock: it may have become the default meanwhile
+            self.repo.delete_policy_version(policy.arn, version.version_id)
+        except StaleState:
+            if self.repo.get_policy_version(policy.arn, version.version_id) is None:
+                raise self._version_missing(policy.arn, version.version_id) from None
+            raise self.err("DeleteConflict", "Cannot delete the default version of a policy.") from None
+        except ParentGone:
+            raise self.no_such(f"Policy {policy.arn} was not found.") from None
         self.written()
         return {}
 
     @action("SetDefaultPolicyVersion")
     def set_default_policy_version(self, info: RequestInfo, params: Params) -> Result:
         policy = self._own_policy(info, params, "SetDefaultPolicyVersion")
-        if self.repo.get_policy_version(policy.arn, params["VersionId"]) is None:
-            raise self._version_missing(policy.arn, params["VersionId"])
-        self.repo.set_default_policy_version(policy.arn, params["VersionId"])
+        try:  # the version must still exist under the policy's lock (a delete may race)
+            self.repo.set_default_policy_version(policy.arn, params["VersionId"])
+        except (StaleState, ParentGone):
+            raise self._version_missing(policy.arn, params["VersionId"]) from None
         self.written()
         return {}
 
     # -- attachments ------------------------------------------------------------------------
-    def _attach(self, info: RequestInfo, kind: str, entity_id: str, arn: str) -> Result:
+    def _attach(self, info: RequestInfo, kind: str, entity_id: str, name: str, arn: str) -> Result:
         self.attachable_policy(info, arn)
-        attached = self.repo.attached_policies(kind, entity_id)
-        if all(p.arn != arn for p in attached) and len(attached) >= MAX_ATTACHED:
+        try:  # counted under the user's/role's row lock
+            self.repo.attach_policy(kind, entity_id, arn, limit=MAX_ATTACHED)
+        except LimitReached:
             quota = "PoliciesPerRole" if kind == "role" else "PoliciesPerUser"
-            raise self.err("LimitExceeded", f"Cannot exceed quota for {quota}: {MAX_ATTACHED}")
-        self.repo.attach_policy(kind, entity_id, arn)
+            raise self.err("LimitExceeded", f"Cannot exceed quota for {quota}: {MAX_ATTACHED}") from None
+        except StaleState:
+            raise self.no_such(f"Policy {arn} does not exist or is not attachable.") from None
+        except ParentGone:
+            raise self.no_such(f"The {kind} with name {name} cannot be found.") from None
         self.written()
         return {}
 
@@ -198,7 +219,7 @@ class ManagedPolicyActions(IamBase):
     @action("AttachRolePolicy")
     def attach_role_policy(self, info: RequestInfo, params: Params) -> Result:
         role = self.authorized_role(info, params, "AttachRolePolicy")
-        return self._attach(info, "role", role.id, params["PolicyArn"])
+        return self._attach(info, "role", role.id, role.name, params["PolicyArn"])
 
     @action("DetachRolePolicy")
     def detach_role_policy(self, info: RequestInfo, params: Params) -> Result:
@@ -213,7 +234,7 @@ class ManagedPolicyActions(IamBase):
     @action("AttachUserPolicy")
     def attach_user_policy(self, info: RequestInfo, params: Params) -> Result:
         user = self.authorized_user(info, params, "AttachUserPolicy")
-        return self._attach(info, "user", user.id, params["PolicyArn"])
+        return self._attach(info, "user", user.id, user.name, params["PolicyArn"])
 
     @action("DetachUserPolicy")
     def detach_user_policy(self, info: RequestInfo, params: Params) -> Result:

@@ -134,7 +134,8 @@ class MfaActions(IamBase):
             if hmac.compare_digest(hotp(device.seed, step), code1) and hmac.compare_digest(
                 hotp(device.seed, step + 1), code2
             ):
-                self.repo.enable_mfa_device(device.serial, user.id, last_step=step + 1)
+                if not self.repo.enable_mfa_device(device.serial, user.id, last_step=step + 1):
+                    raise self.err("EntityAlreadyExists", "MFA Device is already in use.")  # enabled meanwhile
                 self.written()
                 return {}
         raise self.err("InvalidAuthenticationCode", _INVALID_CODE)
@@ -146,7 +147,8 @@ class MfaActions(IamBase):
         device = self.repo.get_mfa_device(serial)
         if device is None or device.user_id != user.id:
             raise self.no_such(f"MFA Device with serial number {serial} does not exist.")
-        self.repo.enable_mfa_device(serial, None, last_step=device.last_step)
+        if not self.repo.enable_mfa_device(serial, None, last_step=device.last_step, current_user=user.id):
+            raise self.no_such(f"MFA Device with serial number {serial} does not exist.")  # deactivated meanwhile
         self.written()
         return {}
 

@@ -44,8 +44,9 @@ class OrganizationFeatureActions(IamBase):
 
     def _set_feature(self, info: RequestInfo, action_name: str, feature: str, on: bool) -> Result:
         org = self._feature_org(info, action_name)
-        features = org.iam_features | {feature} if on else org.iam_features - {feature}
-        self.repo.set_organization_sets(org.id, iam_features=features)
+        change = frozenset({feature})
+        features = self.repo.edit_organization_set(org.id, "iam_features", add=change if on else frozenset(),
+                                                   remove=frozenset() if on else change)
         self.written()
         return _result(org.id, features)
 

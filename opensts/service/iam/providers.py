@@ -9,7 +9,7 @@ from opensts.service.context import RequestInfo
 from opensts.service.iam._base import IamBase, Params, Result, action, tag_list, tag_map, utc
 from opensts.service.iam.tags import check_new_tags
 from opensts.store.iam_repository import OidcProviderRecord, SamlProviderRecord
-from opensts.store.repository import EntityAlreadyExists
+from opensts.store.repository import EntityAlreadyExists, LimitReached, ParentGone
 
 __all__ = ["ProviderActions", "MAX_CLIENT_IDS"]
 
@@ -85,22 +85,24 @@ class ProviderActions(IamBase):
     @action("AddClientIDToOpenIDConnectProvider")
     def add_client_id(self, info: RequestInfo, params: Params) -> Result:
         provider = self._oidc(info, params, "AddClientIDToOpenIDConnectProvider")
-        client_id = params["ClientID"]
-        if client_id not in provider.client_ids:
-            if len(provider.client_ids) >= MAX_CLIENT_IDS:
-                raise self.err("LimitExceeded",
-                               f"Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: {MAX_CLIENT_IDS}")
-            self.repo.update_oidc_provider(provider.arn, client_ids=[*provider.client_ids, client_id])
-            self.written()
+        try:  # read, changed and written under the provider's row lock: concurrent adds are all kept
+            self.repo.add_oidc_client_id(provider.arn, params["ClientID"], MAX_CLIENT_IDS)
+        except LimitReached:
+            raise self.err("LimitExceeded",
+                           f"Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: {MAX_CLIENT_IDS}") from None
+        except ParentGone:
+            raise self.no_such(f"OpenIDConnect Provider not found for arn {provider.arn}") from None
+        self.written()
         return {}
 
     @action("RemoveClientIDFromOpenIDConnectProvider")
     def remove_client_id(self, info: RequestInfo, params: Params) -> Result:
         provider = self._oidc(info, params, "RemoveClientIDFromOpenIDConnectProvider")
-        remaining = [c for c in provider.client_ids if c != params["ClientID"]]
-        if remaining != provider.client_ids:
-            self.repo.update_oidc_provider(provider.arn, client_ids=remaining)
-            self.written()
+        try:
+            self.repo.remove_oidc_client_id(provider.arn, params["ClientID"])
+        except ParentGone:
+            raise self.no_such(f"OpenIDConnect Provider not found for arn {provider.arn}") from None
+        self.written()
         return {}
 
     @action("UpdateOpenIDConnectProviderThumbprint")

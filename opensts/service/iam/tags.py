@@ -10,6 +10,7 @@ from typing import Any
 
 from opensts.service.context import RequestInfo
 from opensts.service.iam._base import MAX_TAGS, IamBase, Params, Result, action, page, tag_list, tag_map
+from opensts.store.repository import LimitReached, ParentGone
 
 __all__ = ["TagActions", "check_new_tags"]
 
@@ -27,9 +28,14 @@ def check_new_tags(svc: IamBase, tags: list[dict[str, Any]] | None, existing: di
 
 
 class TagActions(IamBase):
-    def _tag(self, entity_type: str, entity_id: str, tags: list[dict[str, Any]]) -> Result:
-        check_new_tags(self, tags, self.repo.get_tags(entity_type, entity_id))
-        self.repo.set_tags(entity_type, entity_id, tag_map(tags))
+    def _tag(self, entity_type: str, entity_id: str, name: str, tags: list[dict[str, Any]]) -> Result:
+        check_new_tags(self, tags, {})  # duplicates in the request, and more than 50 on their own
+        try:  # the total is counted under the entity's row lock, so concurrent TagX calls cannot pass 50
+            self.repo.set_tags(entity_type, entity_id, tag_map(tags), limit=MAX_TAGS)
+        except LimitReached:
+            raise self.err("LimitExceeded", _TOO_MANY) from None
+        except ParentGone:
+            raise self.no_such(f"The {entity_type} with name {name} cannot be found.") from None
         self.written()
         return {}
 
@@ -44,7 +50,8 @@ class TagActions(IamBase):
 
     @action("TagRole")
     def tag_role(self, info: RequestInfo, params: Params) -> Result:
-        return self._tag("role", self.authorized_role(info, params, "TagRole").id, params["Tags"])
+        role = self.authorized_role(info, params, "TagRole")
+        return self._tag("role", role.id, role.name, params["Tags"])
 
     @action("UntagRole")
     def untag_role(self, info: RequestInfo, params: Params) -> Result:
@@ -56,7 +63,8 @@ class TagActions(IamBase):
 
     @action("TagUser")
     def tag_user(self, info: RequestInfo, params: Params) -> Result:
-        return self._tag("user", self.authorized_user(info, params, "TagUser").id, params["Tags"])
+        user = self.authorized_user(info, params, "TagUser")
+        return self._tag("user", user.id, user.name, params["Tags"])
 
     @action("UntagUser")
     def untag_user(self, info: RequestInfo, params: Params) -> Result:

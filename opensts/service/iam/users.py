@@ -6,7 +6,7 @@ from opensts.service.context import RequestInfo
 from opensts.service.iam._base import IamBase, Params, Result, action, page, tag_map, utc
 from opensts.service.iam.tags import check_new_tags
 from opensts.service.identifiers import new_access_key_id, new_secret_access_key, new_unique_id
-from opensts.store.repository import EntityAlreadyExists
+from opensts.store.repository import EntityAlreadyExists, LimitReached, ParentGone
 
 __all__ = ["UserActions", "ACCESS_KEYS_PER_USER"]
 
@@ -95,10 +95,13 @@ class UserActions(IamBase):
     def create_access_key(self, info: RequestInfo, params: Params) -> Result:
         user_id, user_name = self._key_owner(info, params, "CreateAccessKey")
         account = self.caller(info).account_id
-        if len(self.repo.list_access_keys(user_id, account)) >= ACCESS_KEYS_PER_USER:
-            raise self.err("LimitExceeded", f"Cannot exceed quota for AccessKeysPerUser: {ACCESS_KEYS_PER_USER}")
         key_id, secret = new_access_key_id("AKIA", account), new_secret_access_key()
-        self.repo.create_access_key(key_id, account, user_id, secret)
+        try:  # the limit is checked in the store, under the owner's row lock (holds under concurrency)
+            self.repo.create_access_key(key_id, account, user_id, secret, limit=ACCESS_KEYS_PER_USER)
+        except LimitReached:
+            raise self.err("LimitExceeded", f"Cannot exceed quota for AccessKeysPerUser: {ACCESS_KEYS_PER_USER}") from None
+        except ParentGone:
+            raise self.no_such(f"The user with name {user_name} cannot be found.") from None
         self.written()
         return {
             "AccessKey": {

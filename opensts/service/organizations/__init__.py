@@ -38,6 +38,7 @@ from opensts.service.organizations.organization import OrganizationActions
 from opensts.service.organizations.policies import PolicyActions
 from opensts.service.organizations.tree import TreeActions
 from opensts.store.organization_repository import OrganizationRecord
+from opensts.store.repository import EntityAlreadyExists, ParentGone, StaleState
 
 if TYPE_CHECKING:  # the authorizer reads SCPs from this package: no import cycle at run time
     from opensts.service.authorization import Authorizer
@@ -75,4 +76,10 @@ class OrganizationsService(OrganizationActions, AccountActions, TreeActions, Pol
             raise OrganizationsError("UnsupportedAPIEndpointException",
                                      f"{info.action} is not implemented by this OpenSTS server yet.")
         self._authz.authorize(info, f"organizations:{info.action}", "*")
-        return handler(info, params)
+        try:
+            return handler(info, params)
+        except (EntityAlreadyExists, StaleState, ParentGone):
+            # A store conflict no handler turned into its own error (a concurrent write won): AWS's answer.
+            raise OrganizationsError("ConcurrentModificationException", "AWS Organizations can't complete your "
+                                     "request because it conflicts with another attempt to modify the same "
+                                     "entity. Try again later.") from None

@@ -13,6 +13,7 @@ from opensts.service.organizations._base import (
     op,
     page,
 )
+from opensts.store.repository import EntityAlreadyExists
 
 __all__ = ["DelegationActions"]
 
@@ -27,10 +28,14 @@ class DelegationActions(OrganizationsBase):
                                      "of the organization as a delegated administrator for an AWS service.",
                                      "CANNOT_REGISTER_MASTER_AS_DELEGATED_ADMINISTRATOR")
         self._member_or_management(org, account)
-        if is_delegated_admin(self._repo, org.id, account, service):
-            raise OrganizationsError("AccountAlreadyRegisteredException",
+        already = OrganizationsError("AccountAlreadyRegisteredException",
                                      "The provided account is already a delegated administrator for your organization.")
-        self._repo.register_delegated_admin(org.id, account, service)
+        if is_delegated_admin(self._repo, org.id, account, service):
+            raise already
+        try:  # (account, service) is the primary key: a concurrent registration collides
+            self._repo.register_delegated_admin(org.id, account, service)
+        except EntityAlreadyExists:
+            raise already from None
         self._written()
         return {}
 

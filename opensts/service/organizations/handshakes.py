@@ -22,7 +22,8 @@ from opensts.service.organizations._base import (
     op,
     page,
 )
-from opensts.store.organization_repository import HandshakeRecord, OrganizationRecord
+from opensts.store.locking import StaleState
+from opensts.store.organization_repository import HandshakeRecord, MemberRecord, OrganizationRecord
 
 __all__ = ["HandshakeActions", "HANDSHAKE_LIFETIME"]
 
@@ -33,6 +34,11 @@ _ACCOUNT = re.compile(r"\d{12}")
 def _not_found() -> OrganizationsError:
     return OrganizationsError("HandshakeNotFoundException", "We can't find a handshake with the HandshakeId that you "
                               "specified.")
+
+
+def _duplicate_handshake() -> OrganizationsError:
+    return OrganizationsError("DuplicateHandshakeException", "A handshake with the same action and target already "
+                              "exists.")
 
 
 def _in_organization() -> OrganizationsError:
@@ -83,16 +89,17 @@ class HandshakeActions(OrganizationsBase):
                 return handshake
         raise _not_found()
 
-    def _transition(self, info: RequestInfo, handshake: HandshakeRecord, state: str) -> Result:
-        current = _state(handshake, info.epoch)
-        if current == state:
-            raise OrganizationsError("HandshakeAlreadyInStateException",
-                                     f"The specified handshake is already in the requested state ({state}).")
-        if current != "OPEN":
-            raise OrganizationsError("InvalidHandshakeTransitionException",
-                                     f"You can't perform the operation on the handshake in its current state "
-                                     f"({current}).")
-        self._repo.set_handshake_state(handshake.id, state)
+    def _transition(self, info: RequestInfo, handshake: HandshakeRecord, state: str,
+                    member: MemberRecord | None = None) -> Result:
+        self._refuse_transition(_state(handshake, info.epoch), state)
+        try:  # a compare-and-set on OPEN: of two concurrent calls, one wins
+            self._repo.set_handshake_state(handshake.id, state, member=member)
+        except StaleState:
+            now = self._repo.get_handshake(handshake.id)
+            if member is not None and now is not None and now.state == "OPEN":
+                raise _in_organization() from None  # the account joined another organization meanwhile
+            self._refuse_transition(_state(now, info.epoch) if now else "CANCELED", state)
+            raise  # pragma: no cover - the state moved, so _refuse_transition raised
         self._written()
         return {"Handshake": self._handshake_result(self._repo.get_handshake(handshake.id), info.epoch)}
 
@@ -113,14 +120,26 @@ class HandshakeActions(OrganizationsBase):
         now = int(info.epoch)
         handshake = HandshakeRecord("h-" + base32_upper(32).lower(), org.id, account, "OPEN", params.get("Notes"),
                                     now, now + HANDSHAKE_LIFETIME)
-        self._repo.add_handshake(handshake)
+        try:  # one open invitation per target, checked again under the organization's row lock
+            self._repo.add_handshake(handshake)
+        except StaleState:
+            raise _duplicate_handshake() from None
         self._written()
         return {"Handshake": self._handshake_result(handshake, info.epoch)}
 
+    @staticmethod
+    def _refuse_transition(current: str, state: str) -> None:
+        if current == state:
+            raise OrganizationsError("HandshakeAlreadyInStateException",
+                                     f"The specified handshake is already in the requested state ({state}).")
+        if current != "OPEN":
+            raise OrganizationsError("InvalidHandshakeTransitionException",
+                                     f"You can't perform the operation on the handshake in its current state "
+                                     f"({current}).")
+
     def _refuse_duplicate(self, org: OrganizationRecord, account: str, now: float) -> None:
         if any(_state(h, now) == "OPEN" for h in self._repo.handshakes(organization_id=org.id, target_account_id=account)):
-            raise OrganizationsError("DuplicateHandshakeException",
-                                     "A handshake with the same action and target already exists.")
+            raise _duplicate_handshake()
 
     @op("AcceptHandshake")
     def accept_handshake(self, info: RequestInfo, params: Params) -> Result:
@@ -128,8 +147,9 @@ class HandshakeActions(OrganizationsBase):
         account = self.caller_account(info)
         if _state(handshake, info.epoch) == "OPEN" and self._repo.organization_of(account) is not None:
             raise _in_organization()
-        result = self._transition(info, handshake, "ACCEPTED")
-        self._repo.add_member_account(handshake.organization_id, account, account_email(account), "INVITED")
+        member = MemberRecord(account, handshake.organization_id, account_email(account), "INVITED", int(info.epoch),
+                              None)
+        result = self._transition(info, handshake, "ACCEPTED", member)  # joins in the same transaction
         self.with_default_scp(self._repo.get_organization(handshake.organization_id), account)
         self._written()
         return result

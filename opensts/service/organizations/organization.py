@@ -13,8 +13,14 @@ from opensts.service.organizations._base import (
     op,
     page,
 )
+from opensts.store.repository import EntityAlreadyExists
 
 __all__ = ["OrganizationActions"]
+
+
+def _already_in_organization() -> OrganizationsError:
+    return OrganizationsError("AlreadyInOrganizationException", "The AWS account is already a member of an "
+                              "organization.")
 
 
 class OrganizationActions(OrganizationsBase):
@@ -22,10 +28,13 @@ class OrganizationActions(OrganizationsBase):
     def create_organization(self, info: RequestInfo, params: Params) -> Result:
         account = self.caller_account(info)
         if self._repo.organization_of(account) is not None:
-            raise OrganizationsError("AlreadyInOrganizationException",
-                                     "The AWS account is already a member of an organization.")
+            raise _already_in_organization()
         org_id = "o-" + base32_upper(10).lower()
-        self._repo.create_organization(org_id, "r-" + base32_upper(4).lower(), account, params.get("FeatureSet", "ALL"))
+        try:  # one organization per management account: a unique column, so a concurrent create collides
+            self._repo.create_organization(org_id, "r-" + base32_upper(4).lower(), account,
+                                           params.get("FeatureSet", "ALL"))
+        except EntityAlreadyExists:
+            raise _already_in_organization() from None
         self._written()
         return {"Organization": describe_organization(self._repo.get_organization(org_id))}
 
@@ -46,14 +55,14 @@ class OrganizationActions(OrganizationsBase):
     @op("EnableAWSServiceAccess")
     def enable_service_access(self, info: RequestInfo, params: Params) -> Result:
         org = self._managed(info)
-        self._repo.set_organization_sets(org.id, service_access=org.service_access | {params["ServicePrincipal"]})
+        self._repo.edit_organization_set(org.id, "service_access", add=frozenset({params["ServicePrincipal"]}))
         self._written()
         return {}
 
     @op("DisableAWSServiceAccess")
     def disable_service_access(self, info: RequestInfo, params: Params) -> Result:
         org = self._managed(info)
-        self._repo.set_organization_sets(org.id, service_access=org.service_access - {params["ServicePrincipal"]})
+        self._repo.edit_organization_set(org.id, "service_access", remove=frozenset({params["ServicePrincipal"]}))
         self._written()
         return {}
 

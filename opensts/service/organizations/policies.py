@@ -22,6 +22,7 @@ from opensts.service.organizations._base import (
     page,
 )
 from opensts.store.organization_repository import OrganizationRecord, OrgPolicyRecord
+from opensts.store.repository import EntityAlreadyExists, LimitReached, StaleState
 
 __all__ = ["PolicyActions", "MAX_SCP_BYTES", "MAX_SCPS_PER_TARGET"]
 
@@ -44,6 +45,16 @@ def _unavailable(kind: str) -> OrganizationsError:
     return OrganizationsError("PolicyTypeNotAvailableForOrganizationException",
                               f"The policy type {kind} is not available in OpenSTS: only SERVICE_CONTROL_POLICY is.")
 
+
+
+def _duplicate_attachment() -> OrganizationsError:
+    return OrganizationsError("DuplicatePolicyAttachmentException", "The selected policy is already attached to the "
+                              "specified target.")
+
+
+def _not_attached() -> OrganizationsError:
+    return OrganizationsError("PolicyNotAttachedException", "The policy isn't attached to the specified target in "
+                              "the specified root.")
 
 class PolicyActions(OrganizationsBase):
     # -- helpers --------------------------------------------------------------------------------------
@@ -116,9 +127,13 @@ class PolicyActions(OrganizationsBase):
                                      "enabled.", "ORGANIZATION_NOT_IN_ALL_FEATURES_MODE")
         targets = [org.root_id, org.management_account_id, *(ou.id for ou in self._repo.ous(org.id)),
                    *(m.account_id for m in self._repo.member_accounts(org.id))]
-        for target in targets:
-            self._repo.attach_org_policy(org.id, FULL_AWS_ACCESS_ID, target)
-        self._repo.set_organization_sets(org.id, policy_types=org.policy_types | {SCP})
+        try:
+            for target in targets:
+                self._repo.attach_org_policy(org.id, FULL_AWS_ACCESS_ID, target)
+        except EntityAlreadyExists:  # a concurrent EnablePolicyType attached it first
+            raise OrganizationsError("PolicyTypeAlreadyEnabledException", "The specified policy type is already "
+                                     "enabled.") from None
+        self._repo.edit_organization_set(org.id, "policy_types", add=frozenset({SCP}))
         self._written()
         return {"Root": self.root_result(self._repo.get_organization(org.id))}  # type: ignore[attr-defined]
 
@@ -130,7 +145,7 @@ class PolicyActions(OrganizationsBase):
                                      "enabled policy types.")
         scps = {FULL_AWS_ACCESS_ID, *(p.id for p in self._repo.org_policies(org.id) if p.type == SCP)}
         self._repo.detach_org_policies(org.id, scps)
-        self._repo.set_organization_sets(org.id, policy_types=org.policy_types - {SCP})
+        self._repo.edit_organization_set(org.id, "policy_types", remove=frozenset({SCP}))
         self._written()
         return {"Root": self.root_result(self._repo.get_organization(org.id))}  # type: ignore[attr-defined]
 
@@ -208,27 +223,31 @@ class PolicyActions(OrganizationsBase):
             raise OrganizationsError("PolicyTypeNotEnabledException", "This operation can be performed only for "
                                      "enabled policy types.")
         if policy.id in on_target:
-            raise OrganizationsError("DuplicatePolicyAttachmentException", "The selected policy is already attached "
-                                     "to the specified target.")
-        if len(on_target) >= MAX_SCPS_PER_TARGET:
+            raise _duplicate_attachment()
+        try:  # counted under the organization's row lock: concurrent attachments cannot pass the limit
+            self._repo.attach_org_policy(org.id, policy.id, target, limit=MAX_SCPS_PER_TARGET)
+        except EntityAlreadyExists:
+            raise _duplicate_attachment() from None
+        except LimitReached:
             raise OrganizationsError("ConstraintViolationException", "You attempted to attach more policies of this "
                                      "type to an entity than the maximum allowed.",
-                                     "MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED")
-        self._repo.attach_org_policy(org.id, policy.id, target)
+                                     "MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED") from None
         self._written()
         return {}
 
     @op("DetachPolicy")
     def detach_policy(self, info: RequestInfo, params: Params) -> Result:
-        _, policy, target, on_target = self._attachment(info, params)
+        org, policy, target, on_target = self._attachment(info, params)
         if policy.id not in on_target:
-            raise OrganizationsError("PolicyNotAttachedException", "The policy isn't attached to the specified target "
-                                     "in the specified root.")
-        if len(on_target) == 1:
+            raise _not_attached()
+        try:  # the minimum (one policy left) is checked under the organization's row lock
+            self._repo.detach_org_policy(org.id, policy.id, target, minimum=1)
+        except StaleState:
+            raise _not_attached() from None
+        except LimitReached:
             raise OrganizationsError("ConstraintViolationException", "You attempted to detach a policy from an entity "
                                      "that would leave the entity with fewer than the minimum number of policies of "
-                                     "that type.", "MIN_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED")
-        self._repo.detach_org_policy(policy.id, target)
+                                     "that type.", "MIN_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED") from None
         self._written()
         return {}
 

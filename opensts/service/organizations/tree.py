@@ -16,6 +16,7 @@ from opensts.service.organizations._base import (
     op,
     page,
 )
+from opensts.store.locking import ParentGone, StaleState
 from opensts.store.organization_repository import OrganizationalUnitRecord, OrganizationRecord
 
 __all__ = ["TreeActions", "MAX_OU_DEPTH"]
@@ -26,6 +27,10 @@ MAX_OU_DEPTH = 5
 def _parent_not_found() -> OrganizationsError:
     return OrganizationsError("ParentNotFoundException", "We can't find a root or OU with the ParentId that you "
                               "specified.")
+
+
+def _duplicate_name() -> OrganizationsError:
+    return OrganizationsError("DuplicateOrganizationalUnitException", "An OU with the same name already exists.")
 
 
 def _ou_not_found() -> OrganizationsError:
@@ -87,14 +92,19 @@ class TreeActions(OrganizationsBase):
         self._refuse_duplicate_name(org, parent, name)
         ou = OrganizationalUnitRecord(f"ou-{org.root_id.removeprefix('r-')}-{base32_upper(8).lower()}", org.id,
                                       parent, name)
-        self._repo.create_ou(ou)
+        try:  # the parent and the name are checked again under the organization's row lock
+            self._repo.create_ou(ou)
+        except StaleState:
+            raise _duplicate_name() from None
+        except ParentGone:
+            raise _parent_not_found() from None
         self.with_default_scp(org, ou.id)
         self._written()
         return {"OrganizationalUnit": self._ou_result(org, ou)}
 
     def _refuse_duplicate_name(self, org: OrganizationRecord, parent: str, name: str) -> None:
         if any(ou.name == name for ou in self._children(org, parent)[0]):
-            raise OrganizationsError("DuplicateOrganizationalUnitException", "An OU with the same name already exists.")
+            raise _duplicate_name()
 
     @op("DescribeOrganizationalUnit")
     def describe_ou(self, info: RequestInfo, params: Params) -> Result:
@@ -115,10 +125,16 @@ class TreeActions(OrganizationsBase):
     def delete_ou(self, info: RequestInfo, params: Params) -> Result:
         org = self._managed(info)
         ou = self._ou(org, params["OrganizationalUnitId"])
+        not_empty = OrganizationsError("OrganizationalUnitNotEmptyException", "You can't delete an OU that contains "
+                                       "accounts or other OUs.")
         if any(self._children(org, ou.id)):
-            raise OrganizationsError("OrganizationalUnitNotEmptyException", "You can't delete an OU that contains "
-                                     "accounts or other OUs.")
-        self._repo.delete_ou(ou.id)
+            raise not_empty
+        try:  # checked again under the organization's row lock (a child made or moved in meanwhile)
+            self._repo.delete_ou(org.id, ou.id)
+        except StaleState:
+            raise not_empty from None
+        except ParentGone:
+            raise _ou_not_found() from None
         self._written()
         return {}
 
@@ -188,6 +204,10 @@ class TreeActions(OrganizationsBase):
         if destination == source:
             raise OrganizationsError("DuplicateAccountException", "That account is already present in the specified "
                                      "destination.")
-        self._repo.move_member_account(account, None if destination == org.root_id else destination)
+        try:  # the destination must still exist under the organization's row lock
+            self._repo.move_member_account(org.id, account, None if destination == org.root_id else destination)
+        except ParentGone:
+            raise OrganizationsError("DestinationParentNotFoundException", "We can't find the destination container "
+                                     "(a root or OU) with the ParentId that you specified.") from None
         self._written()
         return {}
