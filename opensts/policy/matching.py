@@ -64,14 +64,13 @@ class _Piece:
 
     __slots__ = ("size", "text", "rx")
 
-    def __init__(self, items: Sequence[str | None], ignore_case: bool) -> None:
+    def __init__(self, items: Sequence[str | None]) -> None:
         self.size = sum(1 if i is _ONE else len(i) for i in items)
         self.text: str | None = None
         self.rx: Pattern[str] | None = None
-        if ignore_case or _ONE in items:
+        if _ONE in items:
             # No quantifier: a match attempt is at most `size` steps, a search at most n of them.
-            source = "".join("." if i is _ONE else re.escape(i) for i in items)
-            self.rx = re.compile(source, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+            self.rx = re.compile("".join("." if i is _ONE else re.escape(i) for i in items), re.DOTALL)
         else:
             self.text = "".join(items)  # type: ignore[arg-type]
 
@@ -89,7 +88,7 @@ class _Piece:
         return -1 if m is None else m.start()
 
 
-def _pieces(tokens: Iterable[Token], ignore_case: bool) -> tuple[_Piece, ...]:
+def _pieces(tokens: Iterable[Token]) -> tuple[_Piece, ...]:
     """Split tokens at runs of ``*`` (collapsed: ``**`` is ``*``) into compiled pieces."""
     runs: list[list[str | None]] = [[]]
     for text, wild in tokens:
@@ -105,7 +104,7 @@ def _pieces(tokens: Iterable[Token], ignore_case: bool) -> tuple[_Piece, ...]:
                     runs.append([])
             elif chunk:
                 runs[-1].append(chunk)
-    return tuple(_Piece(_merge(run), ignore_case) for run in runs)
+    return tuple(_Piece(_merge(run)) for run in runs)
 
 
 def _merge(items: list[str | None]) -> list[str | None]:
@@ -140,40 +139,30 @@ def _match_pieces(pieces: tuple[_Piece, ...], s: str) -> bool:
 class Glob:
     """A compiled glob; :meth:`match` is a whole-string match in O(len(value) × len(pattern)).
 
-    Case-insensitive globs keep two compilations: lower-cased literal pieces for the common case
-    (pattern and value both ASCII, where lower-casing *is* case folding), and case-folding regex
-    pieces for the rest, so non-ASCII text folds exactly as Python's ``re.IGNORECASE`` does.
+    Case-insensitive means both sides lower-cased (``str.lower``), the rule the exact-name
+    frozensets use too, so an action matches the same way with or without a wildcard.
     """
 
-    __slots__ = ("source", "pieces", "lowered", "literal", "prefix", "anything")
+    __slots__ = ("source", "ignore_case", "pieces", "literal", "prefix", "anything")
 
     def __init__(self, tokens: tuple[Token, ...], ignore_case: bool = False) -> None:
         self.source = "".join(t for t, _ in tokens)
-        self.pieces = _pieces(tokens, ignore_case)
-        self.lowered: tuple[_Piece, ...] | None = None
-        if ignore_case and self.source.isascii():
-            self.lowered = _pieces(((t.lower(), w) for t, w in tokens), False)
-        plain = self.lowered if ignore_case else self.pieces
-        #: the exact text when there is no wildcard (case-sensitive globs only)
-        self.literal = self.pieces[0].text if len(self.pieces) == 1 and not ignore_case else None
-        #: ``P`` when the glob is ``P*`` with P literal (lower-cased when case-insensitive)
-        self.prefix: str | None = None
-        if plain is not None and len(plain) == 2 and plain[1].size == 0 and plain[0].text is not None:
-            self.prefix = plain[0].text
+        self.ignore_case = ignore_case
+        self.pieces = _pieces(((t.lower(), w) for t, w in tokens) if ignore_case else tokens)
+        first = self.pieces[0]
+        #: the exact text when there is no wildcard
+        self.literal = first.text if len(self.pieces) == 1 else None
+        #: ``P`` when the glob is ``P*`` with P literal
+        self.prefix = first.text if len(self.pieces) == 2 and self.pieces[1].size == 0 else None
         #: ``*`` alone: matches every string
         self.anything = self.prefix == ""
 
     def match(self, s: str, s_lower: str | None = None) -> bool:
         """Whole-string match; ``s_lower`` may pass ``s.lower()`` when the caller has it."""
+        if self.ignore_case:
+            s = s.lower() if s_lower is None else s_lower
         if self.literal is not None:
             return s == self.literal
-        if self.lowered is not None:
-            if s.isascii():
-                low = s.lower() if s_lower is None else s_lower
-                if self.prefix is not None:
-                    return low.startswith(self.prefix)
-                return _match_pieces(self.lowered, low)
-            return _match_pieces(self.pieces, s)
         if self.prefix is not None:
             return s.startswith(self.prefix)
         return _match_pieces(self.pieces, s)
@@ -222,14 +211,10 @@ class ActionMatcher:
         wild = [compile_glob(p, ignore_case=True) for p in self.patterns if "*" in p or "?" in p]
         prefixes = tuple(g.prefix for g in wild if g.prefix is not None)
         self.prefixes = prefixes
-        self.globs = tuple(g for g in wild if g.prefix is None)
-        all_globs = tuple(wild)
-        globs = self.globs
+        self.globs = globs = tuple(g for g in wild if g.prefix is None)
 
         def match_wild(action: str, action_l: str) -> bool:
             """Wildcard patterns only (exact names and ``*`` are the caller's fast path)."""
-            if not action.isascii():  # prefixes were lower-cased: fold non-ASCII text properly
-                return any(g.match(action) for g in all_globs)
             if prefixes and action_l.startswith(prefixes):
                 return True
             for g in globs:
