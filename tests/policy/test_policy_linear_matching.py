@@ -11,6 +11,7 @@ variables that substitute text holding ``:``, ``*`` or ``?``) and case-insensiti
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from hypothesis import strategies as st
 
 from opensts.policy import PolicySet, Principal, RequestContext, evaluate, parse_policy
 from opensts.policy.matching import ActionMatcher, ArnPattern, compile_glob
-from opensts.policy.variables import Lit, Part, Var, tokenize
+from opensts.policy.variables import Lit, Part, Var, parse_inner, tokenize
 
 # --------------------------------------------------------------------------------------------
 # The reference
@@ -324,3 +325,35 @@ def test_policy_sized_pattern_costs_no_more_than_its_length() -> None:
     decision, elapsed = timed_decision(json.loads(text)["Statement"][0], "iam:GetUser", LONG_ARN,
                                        {"aws:username": LONG_NAME})
     assert decision == "ImplicitDeny" and elapsed < BOUND
+
+
+# --------------------------------------------------------------------------------------------
+# Policy variables: ${name, 'default'} parsed in linear time
+# --------------------------------------------------------------------------------------------
+
+#: The regex the parser replaced (quadratic on long whitespace runs): the oracle on short input.
+OLD_INNER = re.compile(r"^\s*([^,']+?)\s*(?:,\s*'([^']*)'\s*)?$")
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(" \t\n\x0b\x0c\x1c\u2003\u00a0,'ab:/", max_size=14))
+def test_variable_syntax_agrees_with_the_regex(inner: str) -> None:
+    m = OLD_INNER.match(inner)
+    assert parse_inner(inner) == (None if m is None else (m.group(1), m.group(2)))
+
+
+@pytest.mark.parametrize("inner", [
+    "a" + " " * 100_000 + "'",              # lazy name against trailing whitespace
+    " " * 100_000 + "'",
+    "aws:username," + " " * 100_000 + "'x",  # unterminated default
+    "aws:username, '" + "x" * 100_000,
+])
+def test_variable_syntax_is_linear(inner: str) -> None:
+    """IAM does not count whitespace toward policy quotas, so such text fits in a stored policy."""
+    text = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "*", "Resource": "arn:aws:s3:::b/${" + inner + "}"}]})
+    with hard_stop():
+        start = time.thread_time()
+        assert tokenize("${" + inner + "}") == ("${" + inner + "}",)
+        parse_policy(text, "identity", strict=False)
+        assert time.thread_time() - start < 0.5
