@@ -85,7 +85,7 @@ class Statement:
             if any_action or ctx.action_l in exact:
                 hit = True
             else:
-                hit = action_wild is not None and action_wild(ctx.action, ctx.action_l)
+                hit = action_wild is not None and action_wild(ctx.action_l)
             if hit is not_action:
                 return KIND_NONE
             kind = KIND_ACCOUNT

@@ -27,8 +27,9 @@ O(len(piece)).  Pieces with ``?`` or case folding are searched with a regex with
 from __future__ import annotations
 
 import functools
+import operator
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from re import Pattern
 
 from opensts.policy.context import Principal, PrincipalType
@@ -136,14 +137,42 @@ def _match_pieces(pieces: tuple[_Piece, ...], s: str) -> bool:
     return True
 
 
+def _match_texts(first: str, middle: tuple[str, ...], last: str, s: str) -> bool:
+    """:func:`_match_pieces` for pieces without ``?`` (the usual case): only ``str`` methods."""
+    end = len(s) - len(last)
+    if end < len(first) or not s.startswith(first) or not s.endswith(last):
+        return False
+    pos = len(first)
+    for text in middle:
+        i = s.find(text, pos, end)
+        if i < 0:
+            return False
+        pos = i + len(text)
+    return True
+
+
+def _specialise(pieces: tuple[_Piece, ...]) -> Callable[[str], bool]:
+    """The cheapest whole-string test for these pieces: ``==``, ``startswith``, str methods, or the
+    general loop (pieces with ``?``)."""
+    texts = [p.text for p in pieces]
+    if any(t is None for t in texts):
+        return functools.partial(_match_pieces, pieces)
+    if len(texts) == 1:
+        return functools.partial(operator.eq, texts[0])
+    if len(texts) == 2 and texts[1] == "":
+        return operator.methodcaller("startswith", texts[0])  # C all the way: s.startswith(P)
+    return functools.partial(_match_texts, texts[0], tuple(texts[1:-1]), texts[-1])
+
+
 class Glob:
-    """A compiled glob; :meth:`match` is a whole-string match in O(len(value) × len(pattern)).
+    """A compiled glob; :attr:`match` is a whole-string match in O(len(value) × len(pattern)).
 
     Case-insensitive means both sides lower-cased (``str.lower``), the rule the exact-name
-    frozensets use too, so an action matches the same way with or without a wildcard.
+    frozensets use too, so an action matches the same way with or without a wildcard; a caller
+    that already holds the lower-cased value calls :attr:`match_lower` with it.
     """
 
-    __slots__ = ("source", "ignore_case", "pieces", "literal", "prefix", "anything")
+    __slots__ = ("source", "ignore_case", "pieces", "literal", "prefix", "anything", "match", "match_lower")
 
     def __init__(self, tokens: tuple[Token, ...], ignore_case: bool = False) -> None:
         self.source = "".join(t for t, _ in tokens)
@@ -156,16 +185,13 @@ class Glob:
         self.prefix = first.text if len(self.pieces) == 2 and self.pieces[1].size == 0 else None
         #: ``*`` alone: matches every string
         self.anything = self.prefix == ""
-
-    def match(self, s: str, s_lower: str | None = None) -> bool:
-        """Whole-string match; ``s_lower`` may pass ``s.lower()`` when the caller has it."""
-        if self.ignore_case:
-            s = s.lower() if s_lower is None else s_lower
-        if self.literal is not None:
-            return s == self.literal
-        if self.prefix is not None:
-            return s.startswith(self.prefix)
-        return _match_pieces(self.pieces, s)
+        #: match_lower(s.lower()) for case-insensitive globs; the same as match otherwise
+        self.match_lower: Callable[[str], bool] = _specialise(self.pieces)
+        #: match(s) -> bool: does the glob match the whole of s?
+        self.match: Callable[[str], bool] = self.match_lower
+        if ignore_case:
+            lowered = self.match_lower
+            self.match = lambda s: lowered(s.lower())
 
 
 @functools.lru_cache(maxsize=8192)
@@ -202,7 +228,7 @@ class ActionMatcher:
     a tuple (the common cases); any other wildcard pattern is a :class:`Glob`.
     """
 
-    __slots__ = ("patterns", "any", "exact", "prefixes", "globs", "wild")
+    __slots__ = ("patterns", "any", "exact", "wild")
 
     def __init__(self, patterns: Iterable[str]) -> None:
         self.patterns = tuple(patterns)
@@ -210,23 +236,28 @@ class ActionMatcher:
         self.exact = frozenset(p.lower() for p in self.patterns if "*" not in p and "?" not in p)
         wild = [compile_glob(p, ignore_case=True) for p in self.patterns if "*" in p or "?" in p]
         prefixes = tuple(g.prefix for g in wild if g.prefix is not None)
-        self.prefixes = prefixes
-        self.globs = globs = tuple(g for g in wild if g.prefix is None)
-
-        def match_wild(action: str, action_l: str) -> bool:
-            """Wildcard patterns only (exact names and ``*`` are the caller's fast path)."""
-            if prefixes and action_l.startswith(prefixes):
-                return True
-            for g in globs:
-                if g.match(action, action_l):
+        globs = tuple(g.match_lower for g in wild if g.prefix is None)
+        #: wild(action_l) -> bool over the wildcard patterns only (exact names and ``*`` are the
+        #: caller's fast path); None when there are none
+        self.wild: Callable[[str], bool] | None = None
+        if prefixes and not globs:
+            self.wild = operator.methodcaller("startswith", prefixes)
+        elif len(globs) == 1 and not prefixes:
+            self.wild = globs[0]
+        elif wild:
+            def match_any(action_l: str) -> bool:
+                if prefixes and action_l.startswith(prefixes):
                     return True
-            return False
-        self.wild = match_wild if wild else None
+                for g in globs:
+                    if g(action_l):
+                        return True
+                return False
+            self.wild = match_any
 
     def __call__(self, action: str, action_l: str) -> bool:
         if self.any or action_l in self.exact:
             return True
-        return self.wild is not None and self.wild(action, action_l)
+        return self.wild is not None and self.wild(action_l)
 
     def which(self, action: str) -> str | None:
         """The first pattern that matches (for traces)."""
@@ -263,7 +294,7 @@ class _ArnMatcher:
     :class:`Glob` over the whole ARN (the common case, e.g. ``arn:aws:iam::123456789012:role/*``).
     """
 
-    __slots__ = ("colons", "heads", "resource", "whole")
+    __slots__ = ("colons", "pick", "want", "globs", "resource", "match")
 
     def __init__(self, segments: tuple[tuple[Token, ...], ...]) -> None:
         subs: list[list[Token]] = [[]]
@@ -275,28 +306,32 @@ class _ArnMatcher:
         subs.pop()  # what follows the fifth separator: the resource part
         heads = [compile_tokens(tuple(sub)) for sub in subs]
         self.colons = len(heads)
-        self.resource = compile_tokens(segments[5])
-        self.whole: Glob | None = None
+        self.resource = compile_tokens(segments[5]).match
+        #: match(value) -> bool
+        self.match: Callable[[str], bool] = self._split_match
         if all(h.literal is not None for h in heads):
             prefix = "".join(f"{h.literal}:" for h in heads)
-            self.whole = compile_tokens(((prefix, False), *segments[5]))
-        self.heads = tuple(None if h.anything else h for h in heads)
+            self.match = compile_tokens(((prefix, False), *segments[5])).match
+        # Literal head parts are compared in one go (itemgetter → tuple); the rest globbed.
+        index = tuple(i for i, h in enumerate(heads) if h.literal is not None)
+        texts = tuple(heads[i].literal for i in index)
+        self.pick = operator.itemgetter(*index) if index else None
+        self.want = texts[0] if len(texts) == 1 else texts  # itemgetter of one index: no tuple
+        self.globs = tuple((i, h.match) for i, h in enumerate(heads) if h.literal is None and not h.anything)
 
-    def match(self, value: str) -> bool:
-        if self.whole is not None:
-            return self.whole.match(value)
+    def _split_match(self, value: str) -> bool:
         parts = value.split(":", self.colons)
-        if len(parts) <= self.colons:
+        if len(parts) <= self.colons or (self.pick is not None and self.pick(parts) != self.want):
             return False
-        for glob, part in zip(self.heads, parts):
-            if glob is not None and not glob.match(part):
+        for i, glob in self.globs:
+            if not glob(parts[i]):
                 return False
-        return self.resource.match(parts[-1])
+        return self.resource(parts[-1])
 
 
 @functools.lru_cache(maxsize=8192)
-def _compile_arn(segments: tuple[tuple[Token, ...], ...]) -> _ArnMatcher:
-    return _ArnMatcher(segments)
+def _compile_arn(segments: tuple[tuple[Token, ...], ...]) -> Callable[[str], bool]:
+    return _ArnMatcher(segments).match
 
 
 class ArnPattern:
@@ -308,7 +343,7 @@ class ArnPattern:
     every segment and use the pattern as written.
     """
 
-    __slots__ = ("text", "star", "segments", "static")
+    __slots__ = ("text", "star", "segments", "static", "fixed", "varying")
 
     def __init__(self, text: str, parts: tuple[Part, ...], *, resource_mode: bool) -> None:
         self.text = text
@@ -323,27 +358,36 @@ class ArnPattern:
                     if isinstance(p, Var):
                         seg[i] = Lit(p.text, p.text)
         self.segments = tuple(tuple(seg) for seg in segments)
-        self.static: _ArnMatcher | None = None
-        if not any(isinstance(p, Var) for seg in segments for p in seg):
+        #: indices of the segments with variables; the others resolved once, here
+        self.varying = tuple(i for i, seg in enumerate(segments) if any(isinstance(p, Var) for p in seg))
+        self.fixed = tuple(() if i in self.varying else resolve_tokens(seg, {}) or ()
+                           for i, seg in enumerate(self.segments))
+        #: the compiled test when there are no variables
+        self.static: Callable[[str], bool] | None = None
+        if not self.varying:
             self.static = self.matcher({})
 
-    def matcher(self, keys: Mapping[str, object]) -> _ArnMatcher | None:
+    def matcher(self, keys: Mapping[str, object]) -> Callable[[str], bool] | None:
         """The compiled matcher for this request, or None if a variable has no value."""
         if self.static is not None:
             return self.static
-        resolved = []
-        for seg in self.segments:
-            tokens = resolve_tokens(seg, keys)
+        resolved = list(self.fixed)
+        for i in self.varying:
+            tokens = resolve_tokens(self.segments[i], keys)
             if tokens is None:
                 return None
-            resolved.append(tokens)
+            resolved[i] = tokens
         return _compile_arn(tuple(resolved))
 
     def matches(self, value: str, keys: Mapping[str, object]) -> bool:
         if self.star:
             return True
-        m = self.matcher(keys)
-        return m is not None and m.match(value)
+        test = self.static
+        if test is None:
+            test = self.matcher(keys)
+            if test is None:
+                return False
+        return test(value)
 
 
 # ------------------------------------------------------------------------------------------------
