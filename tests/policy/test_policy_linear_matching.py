@@ -357,3 +357,73 @@ def test_variable_syntax_is_linear(inner: str) -> None:
         assert tokenize("${" + inner + "}") == ("${" + inner + "}",)
         parse_policy(text, "identity", strict=False)
         assert time.thread_time() - start < 0.5
+
+
+@st.composite
+def like_pattern(draw: Any) -> tuple[str, list[Part], dict[str, str]]:
+    """A StringLike value as policy text (with ``${v}`` variables and ``${*}``/``${?}`` escapes)."""
+    text: list[str] = []
+    parts: list[Part] = []
+    keys: dict[str, str] = {}
+    for _ in range(draw(st.integers(1, 5))):
+        kind = draw(st.sampled_from(["text", "text", "lit", "var"]))
+        if kind == "text":
+            chunk = draw(st.text("ab*?:", min_size=1, max_size=6))
+            text.append(chunk)
+            parts.append(chunk)
+        elif kind == "lit":
+            ch = draw(st.sampled_from("*?"))
+            text.append("${" + ch + "}")
+            parts.append(Lit(ch, "${" + ch + "}"))
+        else:
+            name = draw(st.sampled_from(["v1", "v2"]))
+            text.append("${" + name + "}")
+            parts.append(Var(name, None, "${" + name + "}"))
+            if draw(st.booleans()):
+                keys[name] = draw(st.text("ab*?:", max_size=4))
+    return "".join(text), parts, keys
+
+
+def ref_like(parts: list[Part], keys: dict[str, str], value: str) -> bool:
+    tokens: list[Tok] = []
+    for p in parts:
+        if isinstance(p, str):
+            tokens.extend(glob_tokens(p))
+        elif isinstance(p, Lit):
+            tokens.extend(literal_tokens(p.text))
+        elif p.key in keys:
+            tokens.extend(literal_tokens(keys[p.key]))
+        else:
+            return False  # unresolvable: the value matches nothing
+    return ref_match(tokens, value)
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(like_pattern(), min_size=1, max_size=3), st.lists(st.text("ab*?:", max_size=10), max_size=4),
+       st.sampled_from(["StringLike", "StringNotLike", "ForAnyValue:StringLike", "ForAllValues:StringLike",
+                        "ForAnyValue:StringNotLike"]))
+def test_string_like_through_the_engine_agrees_with_reference(
+        patterns_drawn: list[tuple[str, list[Part], dict[str, str]]], request_values: list[str], operator: str) -> None:
+    """Conditions as evaluated: variables, escapes, negation and set operators over multi-valued keys."""
+    keys: dict[str, Any] = {}
+    for _, _, k in patterns_drawn:
+        keys.update(k)
+    statement = {"Effect": "Allow", "Action": "*", "Resource": "*",
+                 "Condition": {operator: {"x:k": [text for text, _, _ in patterns_drawn]}}}
+    single = not operator.startswith("For")
+    value: Any = request_values[0] if single and request_values else tuple(request_values)
+    if single and not request_values:
+        return
+    ctx_keys = {**keys, "x:k": value}
+    decision, _ = timed_decision(statement, "iam:GetUser", LONG_ARN, ctx_keys)
+
+    def one(v: str) -> bool:
+        hit = any(ref_like(parts, {**keys}, v) for _, parts, _ in patterns_drawn)
+        return not hit if "NotLike" in operator else hit
+    if single:
+        expected = one(value)
+    elif operator.startswith("ForAllValues"):
+        expected = all(one(v) for v in value)
+    else:
+        expected = bool(value) and any(one(v) for v in value)
+    assert decision == ("Allow" if expected else "ImplicitDeny")
