@@ -56,8 +56,8 @@ def detect_kind(text: str) -> PolicyKind:
             if not isinstance(actions, list) or not actions:
                 return PolicyKind.IDENTITY
             for a in actions:
-                rx = compile_glob(str(a), ignore_case=True)
-                if not any(rx.fullmatch(t) for t in TRUST_ACTIONS):
+                glob = compile_glob(str(a), ignore_case=True)
+                if not any(glob.match(t) for t in TRUST_ACTIONS):
                     return PolicyKind.IDENTITY
         return PolicyKind.TRUST
     except Exception:  # malformed: let the identity validator report it

@@ -72,7 +72,7 @@ class Statement:
 
     def _build(self, principal_based: bool) -> Callable[..., int]:
         act = self.actions
-        any_action, exact, action_rx = act.any, act.exact, act.regex
+        any_action, exact, action_wild = act.any, act.exact, act.wild
         not_action = self.not_action
         spec = self.principal
         not_principal, is_deny = self.not_principal, not self.allow
@@ -85,7 +85,7 @@ class Statement:
             if any_action or ctx.action_l in exact:
                 hit = True
             else:
-                hit = action_rx is not None and action_rx.fullmatch(ctx.action) is not None
+                hit = action_wild is not None and action_wild(ctx.action_l)
             if hit is not_action:
                 return KIND_NONE
             kind = KIND_ACCOUNT

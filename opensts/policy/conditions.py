@@ -30,8 +30,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from opensts.policy import choices
-from opensts.policy.matching import ArnPattern, _compile, glob_to_regex
-from opensts.policy.variables import Lit, Part, Var, has_variables, resolve, resolve_var, tokenize
+from opensts.policy.matching import ArnPattern, compile_tokens, resolve_tokens
+from opensts.policy.variables import Part, has_variables, resolve, tokenize
 
 __all__ = ["Condition", "OperatorSpec", "parse_operator", "compile_condition", "BASE_OPERATORS",
            "parse_date", "legacy_date_ok"]
@@ -288,23 +288,11 @@ class _StaticEquals:
 
 
 def _string_matcher(base: str, templates: list[tuple[Part, ...]]) -> Matcher:
+    if base in ("StringLike", "StringNotLike"):
+        return _like_matcher(templates)
     ignore_case = base.endswith("IgnoreCase")
-    like = base in ("StringLike", "StringNotLike")
-    dynamic = any(has_variables(t) for t in templates)
-    if not dynamic:
+    if not any(has_variables(t) for t in templates):
         texts = [resolve(t, {}) or "" for t in templates]
-        if like:
-            sources = []
-            for t in templates:
-                sources.append("".join(glob_to_regex(p) if isinstance(p, str) else re.escape(p.text)
-                                       for p in t))
-            rx = _compile("|".join(f"(?:{s})" for s in sources)) if sources else None
-
-            def like_static(x: Any, keys: Mapping[str, Any]) -> bool | None:
-                if not isinstance(x, str):
-                    return None
-                return rx is not None and rx.fullmatch(x) is not None
-            return like_static
         if ignore_case:
             lowered = frozenset(t.lower() for t in texts)
 
@@ -313,41 +301,44 @@ def _string_matcher(base: str, templates: list[tuple[Part, ...]]) -> Matcher:
             return ieq_static
         return _StaticEquals(frozenset(texts))
 
-    # Pre-render the literal pieces; per request only variables are escaped and joined.
-    compiled: list[list[str | Var]] = []
-    for t in templates:
-        pieces: list[str | Var] = []
-        for p in t:
-            if isinstance(p, Var):
-                pieces.append(p)
-            elif isinstance(p, Lit):
-                pieces.append(re.escape(p.text) if like else p.text)
-            else:
-                pieces.append(glob_to_regex(p) if like else p)
-        compiled.append(pieces)
-
-    def dynamic_match(x: Any, keys: Mapping[str, Any]) -> bool | None:
+    def dynamic_equals(x: Any, keys: Mapping[str, Any]) -> bool | None:
         if not isinstance(x, str):
             return None
-        for pieces in compiled:
-            out: list[str] = []
-            for piece in pieces:
-                if isinstance(piece, str):
-                    out.append(piece)
-                    continue
-                v = resolve_var(piece, keys)
-                if v is None:
-                    break
-                out.append(re.escape(v) if like else v)
-            else:
-                text = "".join(out)
-                if like:
-                    if _compile(text).fullmatch(x):
-                        return True
-                elif (x.lower() == text.lower()) if ignore_case else (x == text):
-                    return True
+        for t in templates:
+            text = resolve(t, keys)
+            if text is not None and ((x.lower() == text.lower()) if ignore_case else (x == text)):
+                return True
         return False
-    return dynamic_match
+    return dynamic_equals
+
+
+def _like_matcher(templates: list[tuple[Part, ...]]) -> Matcher:
+    """StringLike/StringNotLike: the matching module's linear-time globs, never a regex.
+
+    Policy text keeps its wildcards; ``${*}``-style escapes and substituted values are literal.
+    Without variables the globs are compiled once; with them, once per distinct resolved text.
+    """
+    if not any(has_variables(t) for t in templates):
+        globs = tuple(compile_tokens(resolve_tokens(t, {}) or ()) for t in templates)
+
+        def like_static(x: Any, keys: Mapping[str, Any]) -> bool | None:
+            if not isinstance(x, str):
+                return None
+            for g in globs:
+                if g.match(x):
+                    return True
+            return False
+        return like_static
+
+    def like_dynamic(x: Any, keys: Mapping[str, Any]) -> bool | None:
+        if not isinstance(x, str):
+            return None
+        for t in templates:
+            tokens = resolve_tokens(t, keys)
+            if tokens is not None and compile_tokens(tokens).match(x):
+                return True
+        return False
+    return like_dynamic
 
 
 def _ordered_matcher(parse: Callable[[object], Any], cmp: Callable[[Any, Any], bool],

@@ -273,8 +273,8 @@ def _action_vendor_error(a: str) -> str | None:
 
 
 def _is_trust_action(pattern: str) -> bool:
-    rx = compile_glob(pattern, ignore_case=True)
-    return any(rx.fullmatch(t) for t in TRUST_ACTIONS)
+    glob = compile_glob(pattern, ignore_case=True)
+    return any(glob.match(t) for t in TRUST_ACTIONS)
 
 
 def _principal_errors(value: Any) -> str | None:

@@ -1,31 +1,46 @@
 """Matchers: wildcard globs, actions, ARNs (segment-wise), and principals.
 
-Everything here compiles once (at policy compile time) into regexes or frozensets and is then
-called per request.  Semantics (``policy.md`` §2):
+Everything here compiles once (at policy compile time, or once per distinct resolved text for
+patterns with variables) and is then called per request.  Semantics (``policy.md`` §2):
 
 * Glob: ``*`` any run (incl. empty), ``?`` exactly one character; every other character is
-  escaped — peers that only escape ``.`` mis-handle ``+ ( ) [ ] |``.
+  literal — peers that build regexes and only escape ``.`` mis-handle ``+ ( ) [ ] |``.
 * Action: whole ``vendor:name`` string, case-insensitive, never trimmed.
 * ARN: five ``:``-separated head segments and the resource part, each globbed separately and
   case-sensitively; ``*`` in a head segment cannot cross a ``:``; a short policy ARN is padded with
   ``*`` segments; a request ARN with fewer than six parts never matches.
 * Principal: the *kind* of match decides the same-account trust rule (§4.4), so the principal
   matcher returns a rank: wildcard > direct > role/user-of-session > account > none.
+
+Why no regex: patterns come from callers (a session policy is enough), and a glob turned into a
+backtracking regex (``.*a.*a.*a…b``) costs O(nᵏ) for k stars — seconds for 8 stars against a
+60-character name.  A :class:`Glob` instead splits the pattern at runs of ``*`` into fixed-length
+*pieces* (literal characters and ``?``): the first must match at the start, the last at the end,
+and each middle piece is taken at its leftmost occurrence after the previous one.  Leftmost is
+always safe — any match that places a piece further right can be moved left, since the ``*`` that
+follows absorbs the difference — so nothing is ever retried, and a match costs at most
+O(len(value) × len(pattern)): each piece's search scans the value once, trying each start in
+O(len(piece)).  Pieces with ``?`` or case folding are searched with a regex without quantifiers
+(fixed length, hence the same bound); plain literal pieces with ``str.find``/``startswith``.
 """
 
 from __future__ import annotations
 
 import functools
+import operator
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from re import Pattern
 
 from opensts.policy.context import Principal, PrincipalType
 from opensts.policy.variables import Lit, Part, Var, resolve_var
 
 __all__ = [
-    "glob_to_regex",
+    "Glob",
+    "Token",
     "compile_glob",
+    "compile_tokens",
+    "resolve_tokens",
     "ActionMatcher",
     "ArnPattern",
     "PrincipalSpec",
@@ -37,55 +52,217 @@ __all__ = [
     "KIND_NAMES",
 ]
 
-_ANY = "(?s:.*)"
+#: ``(text, wild)``: policy text in which ``*``/``?`` are wildcards when ``wild``, else literal
+#: text (a ``${*}`` escape, a substituted variable value, a variable kept literal).
+Token = tuple[str, bool]
+
+_WILD_SPLIT = re.compile(r"(\*+|\?)")  # one alternative per first character: no backtracking
+_ONE = None  # marks a '?' among a piece's items
 
 
-def glob_to_regex(text: str, *, segment: bool = False) -> str:
-    """Regex source for a glob; ``segment=True`` keeps ``*``/``?`` inside one ARN segment."""
-    star, one = ("[^:]*", "[^:]") if segment else (".*", ".")
-    out: list[str] = []
-    for ch in text:
-        if ch == "*":
-            if not out or out[-1] != star:  # collapse runs of '*' (avoids regex blow-up)
-                out.append(star)
-        elif ch == "?":
-            out.append(one)
+class _Piece:
+    """A star-free run of a glob: literal text and ``?``, so a fixed number of characters."""
+
+    __slots__ = ("size", "text", "rx")
+
+    def __init__(self, items: Sequence[str | None]) -> None:
+        self.size = sum(1 if i is _ONE else len(i) for i in items)
+        self.text: str | None = None
+        self.rx: Pattern[str] | None = None
+        if _ONE in items:
+            # No quantifier: a match attempt is at most `size` steps, a search at most n of them.
+            self.rx = re.compile("".join("." if i is _ONE else re.escape(i) for i in items), re.DOTALL)
         else:
-            out.append(re.escape(ch))
-    return "".join(out)
+            self.text = "".join(items)  # type: ignore[arg-type]
+
+    def at(self, s: str, i: int) -> bool:
+        """Does the piece match ``s`` at position ``i``?"""
+        if self.text is not None:
+            return s.startswith(self.text, i)
+        return self.rx.match(s, i) is not None  # type: ignore[union-attr]
+
+    def find(self, s: str, start: int, end: int) -> int:
+        """Leftmost position ``p >= start`` where the piece matches inside ``s[:end]``, or -1."""
+        if self.text is not None:
+            return s.find(self.text, start, end)
+        m = self.rx.search(s, start, end)  # type: ignore[union-attr]
+        return -1 if m is None else m.start()
+
+
+def _pieces(tokens: Iterable[Token]) -> tuple[_Piece, ...]:
+    """Split tokens at runs of ``*`` (collapsed: ``**`` is ``*``) into compiled pieces."""
+    runs: list[list[str | None]] = [[]]
+    for text, wild in tokens:
+        if not wild:
+            if text:
+                runs[-1].append(text)
+            continue
+        for chunk in _WILD_SPLIT.split(text):
+            if chunk == "?":
+                runs[-1].append(_ONE)
+            elif chunk.startswith("*"):
+                if runs[-1] or len(runs) == 1:
+                    runs.append([])
+            elif chunk:
+                runs[-1].append(chunk)
+    return tuple(_Piece(_merge(run)) for run in runs)
+
+
+def _merge(items: list[str | None]) -> list[str | None]:
+    """Join adjacent literal chunks (fewer, longer pieces to search)."""
+    out: list[str | None] = []
+    for item in items:
+        if item is not _ONE and out and out[-1] is not _ONE:
+            out[-1] = out[-1] + item  # type: ignore[operator]
+        else:
+            out.append(item)
+    return out
+
+
+def _match_pieces(pieces: tuple[_Piece, ...], s: str) -> bool:
+    """Greedy-leftmost match of star-separated pieces against the whole of ``s`` (see module doc)."""
+    first = pieces[0]
+    if len(pieces) == 1:
+        return len(s) == first.size and first.at(s, 0)
+    last = pieces[-1]
+    end = len(s) - last.size
+    if end < first.size or not first.at(s, 0) or not last.at(s, end):
+        return False
+    pos = first.size
+    for piece in pieces[1:-1]:
+        i = piece.find(s, pos, end)
+        if i < 0:
+            return False
+        pos = i + piece.size
+    return True
+
+
+def _match_texts(first: str, middle: tuple[str, ...], last: str, s: str) -> bool:
+    """:func:`_match_pieces` for pieces without ``?`` (the usual case): only ``str`` methods."""
+    end = len(s) - len(last)
+    if end < len(first) or not s.startswith(first) or not s.endswith(last):
+        return False
+    pos = len(first)
+    for text in middle:
+        i = s.find(text, pos, end)
+        if i < 0:
+            return False
+        pos = i + len(text)
+    return True
+
+
+def _specialise(pieces: tuple[_Piece, ...]) -> Callable[[str], bool]:
+    """The cheapest whole-string test for these pieces: ``==``, ``startswith``, str methods, or the
+    general loop (pieces with ``?``)."""
+    texts = [p.text for p in pieces]
+    if any(t is None for t in texts):
+        return functools.partial(_match_pieces, pieces)
+    if len(texts) == 1:
+        return functools.partial(operator.eq, texts[0])
+    if len(texts) == 2 and texts[1] == "":
+        return operator.methodcaller("startswith", texts[0])  # C all the way: s.startswith(P)
+    return functools.partial(_match_texts, texts[0], tuple(texts[1:-1]), texts[-1])
+
+
+class Glob:
+    """A compiled glob; :attr:`match` is a whole-string match in O(len(value) × len(pattern)).
+
+    Case-insensitive means both sides lower-cased (``str.lower``), the rule the exact-name
+    frozensets use too, so an action matches the same way with or without a wildcard; a caller
+    that already holds the lower-cased value calls :attr:`match_lower` with it.
+    """
+
+    __slots__ = ("source", "ignore_case", "pieces", "literal", "prefix", "anything", "match", "match_lower")
+
+    def __init__(self, tokens: tuple[Token, ...], ignore_case: bool = False) -> None:
+        self.source = "".join(t for t, _ in tokens)
+        self.ignore_case = ignore_case
+        self.pieces = _pieces(((t.lower(), w) for t, w in tokens) if ignore_case else tokens)
+        first = self.pieces[0]
+        #: the exact text when there is no wildcard
+        self.literal = first.text if len(self.pieces) == 1 else None
+        #: ``P`` when the glob is ``P*`` with P literal
+        self.prefix = first.text if len(self.pieces) == 2 and self.pieces[1].size == 0 else None
+        #: ``*`` alone: matches every string
+        self.anything = self.prefix == ""
+        #: match_lower(s.lower()) for case-insensitive globs; the same as match otherwise
+        self.match_lower: Callable[[str], bool] = _specialise(self.pieces)
+        #: match(s) -> bool: does the glob match the whole of s?
+        self.match: Callable[[str], bool] = self.match_lower
+        if ignore_case:
+            lowered = self.match_lower
+            self.match = lambda s: lowered(s.lower())
 
 
 @functools.lru_cache(maxsize=8192)
-def _compile(source: str, flags: int = 0) -> Pattern[str]:
-    return re.compile(source, flags | re.DOTALL)
+def compile_tokens(tokens: tuple[Token, ...], ignore_case: bool = False) -> Glob:
+    """The (cached) :class:`Glob` for resolved tokens."""
+    return Glob(tokens, ignore_case)
 
 
-def compile_glob(text: str, *, ignore_case: bool = False) -> Pattern[str]:
-    """Anchored (use ``fullmatch``) compiled glob."""
-    return _compile(glob_to_regex(text), re.IGNORECASE if ignore_case else 0)
+def compile_glob(text: str, *, ignore_case: bool = False) -> Glob:
+    """The :class:`Glob` for plain policy text (every ``*``/``?`` a wildcard)."""
+    return compile_tokens(((text, True),), ignore_case)
+
+
+def resolve_tokens(parts: Iterable[Part], keys: Mapping[str, object]) -> tuple[Token, ...] | None:
+    """Tokens for tokenised policy text: variables substituted (as literal text), None if one has no value."""
+    out: list[Token] = []
+    for p in parts:
+        if isinstance(p, str):
+            out.append((p, True))
+        elif isinstance(p, Lit):
+            out.append((p.text, False))
+        else:
+            v = resolve_var(p, keys)
+            if v is None:
+                return None
+            out.append((v, False))
+    return tuple(out)
 
 
 class ActionMatcher:
-    """Case-insensitive match of the request action against a statement's Action list."""
+    """Case-insensitive match of the request action against a statement's Action list.
 
-    __slots__ = ("patterns", "any", "exact", "regex")
+    Exact names are a frozenset lookup and ``vendor:Prefix*`` patterns one ``str.startswith`` over
+    a tuple (the common cases); any other wildcard pattern is a :class:`Glob`.
+    """
+
+    __slots__ = ("patterns", "any", "exact", "wild")
 
     def __init__(self, patterns: Iterable[str]) -> None:
         self.patterns = tuple(patterns)
         self.any = "*" in self.patterns
         self.exact = frozenset(p.lower() for p in self.patterns if "*" not in p and "?" not in p)
-        wild = [glob_to_regex(p) for p in self.patterns if "*" in p or "?" in p]
-        self.regex = _compile("|".join(f"(?:{w})" for w in wild), re.IGNORECASE) if wild else None
+        wild = [compile_glob(p, ignore_case=True) for p in self.patterns if "*" in p or "?" in p]
+        prefixes = tuple(g.prefix for g in wild if g.prefix is not None)
+        globs = tuple(g.match_lower for g in wild if g.prefix is None)
+        #: wild(action_l) -> bool over the wildcard patterns only (exact names and ``*`` are the
+        #: caller's fast path); None when there are none
+        self.wild: Callable[[str], bool] | None = None
+        if prefixes and not globs:
+            self.wild = operator.methodcaller("startswith", prefixes)
+        elif len(globs) == 1 and not prefixes:
+            self.wild = globs[0]
+        elif wild:
+            def match_any(action_l: str) -> bool:
+                if prefixes and action_l.startswith(prefixes):
+                    return True
+                for g in globs:
+                    if g(action_l):
+                        return True
+                return False
+            self.wild = match_any
 
     def __call__(self, action: str, action_l: str) -> bool:
         if self.any or action_l in self.exact:
             return True
-        return self.regex is not None and self.regex.fullmatch(action) is not None
+        return self.wild is not None and self.wild(action_l)
 
     def which(self, action: str) -> str | None:
         """The first pattern that matches (for traces)."""
         for p in self.patterns:
-            if p == "*" or compile_glob(p, ignore_case=True).fullmatch(action):
+            if p == "*" or compile_glob(p, ignore_case=True).match(action):
                 return p
         return None
 
@@ -107,6 +284,56 @@ def _split_segments(parts: tuple[Part, ...]) -> list[list[Part]]:
     return segments
 
 
+class _ArnMatcher:
+    """Segment-wise ARN match for resolved segments (five head segments and the resource part).
+
+    A head wildcard cannot match ``:``, so every ``:`` of the head — the five separators and any
+    inside literal text, e.g. a substituted value — must meet the value's colons in order: the
+    value is split on its first k colons and each colon-free part is globbed on its own, then the
+    rest against the resource part.  A head without wildcards is one literal prefix of a single
+    :class:`Glob` over the whole ARN (the common case, e.g. ``arn:aws:iam::123456789012:role/*``).
+    """
+
+    __slots__ = ("colons", "pick", "want", "globs", "resource", "match")
+
+    def __init__(self, segments: tuple[tuple[Token, ...], ...]) -> None:
+        subs: list[list[Token]] = [[]]
+        for seg in segments[:5]:
+            for text, wild in (*seg, (":", False)):
+                chunks = text.split(":")
+                subs[-1].append((chunks[0], wild))
+                subs.extend([(c, wild)] for c in chunks[1:])
+        subs.pop()  # what follows the fifth separator: the resource part
+        heads = [compile_tokens(tuple(sub)) for sub in subs]
+        self.colons = len(heads)
+        self.resource = compile_tokens(segments[5]).match
+        #: match(value) -> bool
+        self.match: Callable[[str], bool] = self._split_match
+        if all(h.literal is not None for h in heads):
+            prefix = "".join(f"{h.literal}:" for h in heads)
+            self.match = compile_tokens(((prefix, False), *segments[5])).match
+        # Literal head parts are compared in one go (itemgetter → tuple); the rest globbed.
+        index = tuple(i for i, h in enumerate(heads) if h.literal is not None)
+        texts = tuple(heads[i].literal for i in index)
+        self.pick = operator.itemgetter(*index) if index else None
+        self.want = texts[0] if len(texts) == 1 else texts  # itemgetter of one index: no tuple
+        self.globs = tuple((i, h.match) for i, h in enumerate(heads) if h.literal is None and not h.anything)
+
+    def _split_match(self, value: str) -> bool:
+        parts = value.split(":", self.colons)
+        if len(parts) <= self.colons or (self.pick is not None and self.pick(parts) != self.want):
+            return False
+        for i, glob in self.globs:
+            if not glob(parts[i]):
+                return False
+        return self.resource(parts[-1])
+
+
+@functools.lru_cache(maxsize=8192)
+def _compile_arn(segments: tuple[tuple[Token, ...], ...]) -> Callable[[str], bool]:
+    return _ArnMatcher(segments).match
+
+
 class ArnPattern:
     """One ARN pattern, matched segment-wise.
 
@@ -116,7 +343,7 @@ class ArnPattern:
     every segment and use the pattern as written.
     """
 
-    __slots__ = ("text", "star", "segments", "pieces", "static")
+    __slots__ = ("text", "star", "segments", "static", "fixed", "varying")
 
     def __init__(self, text: str, parts: tuple[Part, ...], *, resource_mode: bool) -> None:
         self.text = text
@@ -130,44 +357,37 @@ class ArnPattern:
                 for i, p in enumerate(seg):
                     if isinstance(p, Var):
                         seg[i] = Lit(p.text, p.text)
-        self.segments = segments
-        # Regex source for every literal piece, computed once; Vars are escaped per request.
-        pieces: list[str | Var] = []
-        for i, seg in enumerate(segments):
-            head = i < 5
-            for p in seg:
-                if isinstance(p, str):
-                    pieces.append(glob_to_regex(p, segment=head))
-                elif isinstance(p, Lit):
-                    pieces.append(re.escape(p.text))
-                else:
-                    pieces.append(p)
-            if head:
-                pieces.append(":")
-        self.pieces = pieces
-        has_var = any(isinstance(p, Var) for p in pieces)
-        self.static: Pattern[str] | None = None if has_var else _compile("".join(pieces))  # type: ignore[arg-type]
+        self.segments = tuple(tuple(seg) for seg in segments)
+        #: indices of the segments with variables; the others resolved once, here
+        self.varying = tuple(i for i, seg in enumerate(segments) if any(isinstance(p, Var) for p in seg))
+        self.fixed = tuple(() if i in self.varying else resolve_tokens(seg, {}) or ()
+                           for i, seg in enumerate(self.segments))
+        #: the compiled test when there are no variables
+        self.static: Callable[[str], bool] | None = None
+        if not self.varying:
+            self.static = self.matcher({})
 
-    def regex(self, keys: Mapping[str, object]) -> Pattern[str] | None:
+    def matcher(self, keys: Mapping[str, object]) -> Callable[[str], bool] | None:
         """The compiled matcher for this request, or None if a variable has no value."""
         if self.static is not None:
             return self.static
-        out: list[str] = []
-        for p in self.pieces:
-            if isinstance(p, str):
-                out.append(p)
-            else:
-                v = resolve_var(p, keys)
-                if v is None:
-                    return None
-                out.append(re.escape(v))
-        return _compile("".join(out))
+        resolved = list(self.fixed)
+        for i in self.varying:
+            tokens = resolve_tokens(self.segments[i], keys)
+            if tokens is None:
+                return None
+            resolved[i] = tokens
+        return _compile_arn(tuple(resolved))
 
     def matches(self, value: str, keys: Mapping[str, object]) -> bool:
         if self.star:
             return True
-        rx = self.regex(keys)
-        return rx is not None and rx.fullmatch(value) is not None
+        test = self.static
+        if test is None:
+            test = self.matcher(keys)
+            if test is None:
+                return False
+        return test(value)
 
 
 # ------------------------------------------------------------------------------------------------

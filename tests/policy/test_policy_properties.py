@@ -55,7 +55,7 @@ def reference_glob(pattern: str, value: str) -> bool:
 @settings(max_examples=400, deadline=None)
 @given(st.text(GLOB_ALPHABET, max_size=8), st.text(GLOB_ALPHABET, max_size=10))
 def test_glob_matches_reference(pattern: str, value: str) -> None:
-    assert (compile_glob(pattern).fullmatch(value) is not None) == reference_glob(pattern, value)
+    assert compile_glob(pattern).match(value) == reference_glob(pattern, value)
 
 
 @settings(max_examples=200, deadline=None)
