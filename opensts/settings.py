@@ -23,6 +23,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8600
 DATA_DIR_ENV = "OPENSTS_DATA_DIR"
 CLOCK_OFFSET_ENV = "OPENSTS_CLOCK_OFFSET_SECONDS"
+REQUEST_TIMEOUT_ENV = "OPENSTS_REQUEST_TIMEOUT_SECONDS"
 
 _LISTEN_RE = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:=\[\]]+))?(?::(?P<port>\d{1,5}))?(?:=(?P<region>[a-z0-9-]+))?$")
 
@@ -50,6 +51,10 @@ class Settings:
     clock_offset: float = 0.0  # seconds added to the server clock (a testing aid for expiry)
     cache_check_interval: float = 1.0
     max_body_bytes: int = 1 << 20
+    max_request_head_bytes: int = 64 << 10  # request line + header fields (431/414 past it)
+    max_header_fields: int = 100
+    # seconds for a request to arrive whole, head and body, from its first byte (408 past it)
+    request_timeout: float = field(default_factory=lambda: request_timeout_from_env())
     config: FileConfig = field(default_factory=lambda: _default_config())
     public_url: str | None = None  # base of outbound-federation issuer URLs (default: first listener)
     ca_bundle: Path | None = None  # extra trusted CAs for fetching IdP discovery/JWKS documents
@@ -75,6 +80,18 @@ def default_data_dir() -> Path:
 
 def clock_offset_from_env() -> float:
     return float(os.environ.get(CLOCK_OFFSET_ENV) or 0)
+
+
+def request_timeout_from_env() -> float:
+    """``$OPENSTS_REQUEST_TIMEOUT_SECONDS`` (more than 0, at most a day), else 30."""
+    raw = os.environ.get(REQUEST_TIMEOUT_ENV) or "30"
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 86400:
+        raise SystemExit(f"error: {REQUEST_TIMEOUT_ENV} must be a number of seconds in (0, 86400], got {raw!r}")
+    return value
 
 
 def parse_listen(value: str) -> Listener:

@@ -1,0 +1,215 @@
+"""Bounds on what one HTTP client can make a worker hold, or wait for, before the ASGI app runs.
+
+Why a protocol subclass: uvicorn's httptools protocol gives the app a request only once its head
+is complete, and reads a body for as long as the client keeps sending it, so neither bound can
+live in the app.  Without them:
+
+* a request head had no size limit.  httptools joins the pieces of a header value as they arrive
+  (``bytes += piece`` per read, in its Cython parser), and uvicorn joins those of the URL the same
+  way (``on_url``): a single 256 MiB header was accepted, costing quadratic copying and ~1.4x its
+  size in memory.  The pieces never reach us one by one (``on_header`` sees the joined header), so
+  the bound is on the bytes *fed to the parser* while a head is open: past ``head_bytes`` the
+  parser is not fed another byte, the client gets 431 and the connection is closed.  The URL
+  (``on_url``: 414), the header fields' bytes and their number (``on_header``: 431) are counted
+  exactly too, which also covers a head that starts in the same read as the end of the previous
+  request's body (pipelining), where the byte count restarts late by at most one read.
+* a client sending its head or body slowly (slowloris), or a body shorter than its
+  Content-Length, held the connection and its buffers forever: uvicorn's ``timeout_keep_alive``
+  runs only *between* requests, and a new connection that sends nothing had no timer at all.  Now
+  each request must arrive whole (head and body) within ``request_timeout`` seconds of its first
+  byte (of the connection, for the first one); else 408 (when no response is under way) and the
+  connection is closed, so the app waiting for the body sees a disconnect.  A request that arrives
+  in one read (nearly all) arms no timer.
+
+The refusals are plain HTTP (as uvicorn's own 400 for an unparsable request): the service the
+request was for is not known before its head is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar, NoReturn
+
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from opensts.frozen import frozen
+from opensts.settings import Settings
+
+__all__ = ["HttpLimits", "LimitedHttpToolsProtocol"]
+
+LINGER_SECONDS = 2.0  # after a refusal, at most this long draining what the client still sends
+LINGER_IDLE_SECONDS = 0.5  # ... and closed as soon as it sent nothing for this long
+
+
+@frozen
+class HttpLimits:
+    """The bounds of one server (from ``Settings``)."""
+
+    head_bytes: int = 64 << 10  # request line + header fields
+    header_fields: int = 100
+    request_timeout: float = 30.0  # seconds from a request's first byte to its last
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> HttpLimits:
+        return cls(settings.max_request_head_bytes, settings.max_header_fields, settings.request_timeout)
+
+
+class _Refused(Exception):
+    """Raised from a parser callback to stop the parser; the response is in ``status``/``reason``."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+class LimitedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a bounded request head and a per-request deadline.
+
+    Subclasses bind ``limits`` (see ``edge/serve.py``); one instance per connection."""
+
+    limits: ClassVar[HttpLimits] = HttpLimits()
+
+    _in_head = True  # the next bytes fed belong to a request head
+    _head_fed = 0  # bytes fed to the parser since the current head began
+    _head_counted = 0  # URL + header-field bytes of the current head, as parsed
+    _fields = 0
+    _message_open = False  # between on_message_begin and on_message_complete
+    _refusal: _Refused | None = None
+    _lingering = False  # refused: reading only to discard, until the client closes
+    _linger_until = _last_read = 0.0
+    _started: float | None = None  # loop time of the first byte of the request being received
+    _deadline: asyncio.TimerHandle | None = None
+
+    # -- the deadline ------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._started = self.loop.time()
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        if self._deadline is None and self._started is not None:
+            self._deadline = self.loop.call_at(self._started + self.limits.request_timeout, self._too_slow)
+
+    def _disarm(self) -> None:
+        self._started = None
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        """The request did not arrive whole in time: 408 if a request began and no response is
+        under way (a silent close otherwise: an idle new connection, junk between requests)."""
+        self._deadline = None
+        if self.transport.is_closing():
+            return
+        if self._message_open:
+            self._respond(408, "Request not received in time.")
+        self.transport.close()
+
+    # -- feeding the parser ------------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        if self._lingering:  # refused: discarded (see _refuse)
+            self._last_read = self.loop.time()
+            return
+        if self._started is None:
+            self._started = self.loop.time()
+        while data and not self._lingering and not self.transport.is_closing():
+            if not self._in_head:  # a body: the parser may finish it and begin the next head here
+                super().data_received(data)
+                break
+            room = self.limits.head_bytes - self._head_fed
+            if room <= 0:
+                self._refuse(self._head_too_large())
+                return
+            piece, data = (data, b"") if len(data) <= room else (data[:room], data[room:])
+            self._head_fed += len(piece)
+            super().data_received(piece)
+        if self._started is not None and not self._lingering and not self.transport.is_closing():
+            self._arm()  # the request is still incomplete after this read
+
+    def _head_too_large(self) -> _Refused:
+        """414 when the bytes fed so far are (nearly) all URL, else 431."""
+        if self._message_open and len(self.url) + 16 >= self._head_fed:  # 16: the method and spaces
+            return _Refused(414, "Request URI too long.")
+        return _Refused(431, "Request header fields too large.")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._message_open = True
+        self._head_counted = self._fields = 0
+        if self._started is None:  # pipelined: it began in the read that ended the previous one
+            self._started = self.loop.time()
+
+    def on_url(self, url: bytes) -> None:
+        self._head_counted += len(url)
+        if self._head_counted > self.limits.head_bytes:
+            self._stop(414, "Request URI too long.")
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._fields += 1
+        self._head_counted += len(name) + len(value)
+        if self._fields > self.limits.header_fields or self._head_counted > self.limits.head_bytes:
+            self._stop(431, "Request header fields too large.")
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._message_open = False
+        self._in_head, self._head_fed = True, 0
+        self._disarm()
+        super().on_message_complete()
+
+    # -- refusing ----------------------------------------------------------------------------
+    def _stop(self, status: int, reason: str) -> NoReturn:
+        """From a parser callback: the parser stops (uvicorn then calls ``send_400_response``)."""
+        self._refusal = _Refused(status, reason)
+        raise self._refusal
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a parser error (400); a refusal raised by ``_stop`` is one."""
+        refusal, self._refusal = self._refusal, None
+        self._refuse(refusal or _Refused(400, msg))
+
+    def _refuse(self, refusal: _Refused) -> None:
+        """Answer, then a lingering close: closing a socket with unread data makes the kernel
+        reset the connection, and a client still sending its (oversized) request would get
+        "connection reset" instead of our answer.  So, as nginx's ``lingering_close``: the read
+        side is drained and discarded until the client closes or pauses, for ``LINGER_SECONDS``
+        at most."""
+        self._respond(refusal.status, refusal.reason)
+        self._lingering = True
+        self._disarm()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._linger_until = self.loop.time() + LINGER_SECONDS
+        self._last_read = self.loop.time()
+        self.loop.call_later(LINGER_IDLE_SECONDS, self._linger_check)
+
+    def _linger_check(self) -> None:
+        now = self.loop.time()
+        if now >= self._linger_until or now - self._last_read >= LINGER_IDLE_SECONDS:
+            self.transport.close()
+        else:
+            self.loop.call_later(LINGER_IDLE_SECONDS / 2, self._linger_check)
+
+    def _respond(self, status: int, reason: str) -> None:
+        """A plain-text response with ``connection: close``, if the client expects one now: not
+        while a response to an earlier (pipelined) request is under way, nor after this request
+        was answered (e.g. 413 while its body still arrives); the connection just closes then."""
+        cycle = self.cycle
+        if cycle is not None:
+            if self.pipeline or (cycle.response_started if not self._in_head else not cycle.response_complete):
+                return
+        body = reason.encode("ascii")
+        head = [STATUS_LINE[status]]
+        head += [b"%s: %s\r\n" % pair for pair in self.server_state.default_headers]
+        head.append(b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % len(body))
+        self.transport.write(b"".join(head) + body)
