@@ -8,11 +8,13 @@ live in the app.  Without them:
   (``bytes += piece`` per read, in its Cython parser), and uvicorn joins those of the URL the same
   way (``on_url``): a single 256 MiB header was accepted, costing quadratic copying and ~1.4x its
   size in memory.  The pieces never reach us one by one (``on_header`` sees the joined header), so
-  the bound is on the bytes *fed to the parser* while a head is open: past ``head_bytes`` the
-  parser is not fed another byte, the client gets 431 and the connection is closed.  The URL
-  (``on_url``: 414), the header fields' bytes and their number (``on_header``: 431) are counted
-  exactly too, which also covers a head that starts in the same read as the end of the previous
-  request's body (pipelining), where the byte count restarts late by at most one read.
+  the bound is on the bytes *fed to the parser* that are not body bytes (``on_body`` tells which
+  are): the head, and in a chunked body its framing and trailer fields.  The parser is never fed
+  more than ``head_bytes`` of them per request: the client gets 431 (414 for a URL) and the
+  connection is closed.  The URL (``on_url``), the header fields' bytes and their number
+  (``on_header``) are also counted exactly, which covers a head that begins in the same piece as
+  the end of the previous request (pipelining), where the byte count restarts late by at most
+  one piece (itself at most ``head_bytes``).
 * a client sending its head or body slowly (slowloris), or a body shorter than its
   Content-Length, held the connection and its buffers forever: uvicorn's ``timeout_keep_alive``
   runs only *between* requests, and a new connection that sends nothing had no timer at all.  Now
@@ -69,8 +71,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     limits: ClassVar[HttpLimits] = HttpLimits()
 
-    _in_head = True  # the next bytes fed belong to a request head
-    _head_fed = 0  # bytes fed to the parser since the current head began
+    _in_head = True  # the head of the current request is not complete
+    _overhead = 0  # bytes of the current request fed to the parser that were not body bytes
     _head_counted = 0  # URL + header-field bytes of the current head, as parsed
     _fields = 0
     _message_open = False  # between on_message_begin and on_message_complete
@@ -118,24 +120,27 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._started is None:
             self._started = self.loop.time()
         while data and not self._lingering and not self.transport.is_closing():
-            if not self._in_head:  # a body: the parser may finish it and begin the next head here
-                super().data_received(data)
-                break
-            room = self.limits.head_bytes - self._head_fed
+            room = self.limits.head_bytes - self._overhead
             if room <= 0:
-                self._refuse(self._head_too_large())
+                self._refuse(self._too_large())
                 return
             piece, data = (data, b"") if len(data) <= room else (data[:room], data[room:])
-            self._head_fed += len(piece)
+            self._overhead += len(piece)  # until on_body says which of them were body
             super().data_received(piece)
         if self._started is not None and not self._lingering and not self.transport.is_closing():
             self._arm()  # the request is still incomplete after this read
 
-    def _head_too_large(self) -> _Refused:
+    def _too_large(self) -> _Refused:
         """414 when the bytes fed so far are (nearly) all URL, else 431."""
-        if self._message_open and len(self.url) + 16 >= self._head_fed:  # 16: the method and spaces
+        if not self._in_head:
+            return _Refused(431, "Request trailer fields or chunk framing too large.")
+        if self._message_open and len(self.url) + 16 >= self._overhead:  # 16: the method and spaces
             return _Refused(414, "Request URI too long.")
         return _Refused(431, "Request header fields too large.")
+
+    def on_body(self, body: bytes) -> None:
+        self._overhead -= len(body)
+        super().on_body(body)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -163,7 +168,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._message_open = False
-        self._in_head, self._head_fed = True, 0
+        self._in_head, self._overhead = True, 0
         self._disarm()
         super().on_message_complete()
 

@@ -174,6 +174,10 @@ OVERSIZED = {
     "many headers of 1 KiB": (b"POST / HTTP/1.1\r\n" + HOST + b"".join(b"X-%d: %s\r\n" % (i, b"v" * 1024) for i in range(80)) + b"\r\n", 431),
     "1 MiB query string": (b"GET /?Action=GetCallerIdentity&X=" + b"q" * MIB + b" HTTP/1.1\r\n" + HOST + b"\r\n", 414),
     "1 MiB path": (b"GET /" + b"p" * MIB + b" HTTP/1.1\r\n" + HOST + b"\r\n", 414),
+    "chunked body with a 32 MiB trailer": (b"POST / HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: chunked\r\n\r\n"
+                                           b"5\r\nhello\r\n0\r\nX-Trailer: " + b"t" * (32 * MIB) + b"\r\n\r\n", 431),
+    "chunked body of 1-byte chunks, 1 MiB of framing": (b"POST / HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: chunked\r\n\r\n"
+                                                        + (b"1;ext=" + b"e" * 100 + b"\r\nx\r\n") * (MIB // 110) + b"0\r\n\r\n", 431),
     "head never ending in CRLF CRLF": (b"POST / HTTP/1.1\r\n" + HOST + b"X-A: b\r\n" * (MIB // 8), 431),
 }
 
