@@ -140,6 +140,7 @@ def _uvicorn_config(settings: Settings, quota_store: QuotaStore | None = None) -
         loop="uvloop",
         http=protocol_class(settings),
         lifespan="off",
+        ws="none",  # no WebSocket: an Upgrade request is served as the HTTP request it also is (was a 500)
         access_log=False,
         log_level="warning",
         server_header=False,

@@ -320,3 +320,14 @@ def test_pipelined_requests_in_one_write_are_all_served(target: Target) -> None:
             assert chunk, received
             received += chunk
     assert received.count(b"HTTP/1.1 200 OK\r\n") == 3
+
+
+def test_websocket_upgrade_is_served_as_plain_http_not_a_500(target: Target) -> None:
+    """No WebSocket protocol behind our limits: an Upgrade request gets AWS's answer to the
+    HTTP request it also is (uvicorn's WebSocket path answered 500 and logged an error)."""
+    with target.connect() as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\n" + HOST + b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        status, _, body = read_response(sock)
+    assert status == 400 and b"<ErrorResponse" in body
+    assert "ERROR" not in target.server.log()
