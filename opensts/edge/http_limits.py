@@ -11,7 +11,7 @@ live in the app.  Without them:
   the bound is on the bytes *fed to the parser* that are not body bytes (``on_body`` tells which
   are): the head, and in a chunked body its framing and trailer fields.  The parser is never fed
   more than ``head_bytes`` of them per request: the client gets 431 (414 for a URL) and the
-  connection is closed.  The URL (``on_url``), the header fields' bytes and their number
+  connection is closed (a lingering close, so that the client reads the answer).  The URL (``on_url``), the header fields' bytes and their number
   (``on_header``) are also counted exactly, which covers a head that begins in the same piece as
   the end of the previous request (pipelining), where the byte count restarts late by at most
   one piece (itself at most ``head_bytes``).
@@ -45,11 +45,11 @@ LINGER_IDLE_SECONDS = 0.5  # ... and closed as soon as it sent nothing for this 
 
 @frozen
 class HttpLimits:
-    """The bounds of one server (from ``Settings``)."""
+    """The bounds of one server (from ``Settings``, which holds the defaults)."""
 
-    head_bytes: int = 64 << 10  # request line + header fields
-    header_fields: int = 100
-    request_timeout: float = 30.0  # seconds from a request's first byte to its last
+    head_bytes: int  # per request, bytes that are not body: request line, header fields, chunk framing, trailers
+    header_fields: int
+    request_timeout: float  # seconds from a request's first byte to its last
 
     @classmethod
     def from_settings(cls, settings: Settings) -> HttpLimits:
@@ -67,9 +67,9 @@ class _Refused(Exception):
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a bounded request head and a per-request deadline.
 
-    Subclasses bind ``limits`` (see ``edge/serve.py``); one instance per connection."""
+    Subclasses bind ``limits`` (``edge/serve.py``: ``protocol_class``); one instance per connection."""
 
-    limits: ClassVar[HttpLimits] = HttpLimits()
+    limits: ClassVar[HttpLimits]
 
     _in_head = True  # the head of the current request is not complete
     _overhead = 0  # bytes of the current request fed to the parser that were not body bytes
