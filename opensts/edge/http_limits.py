@@ -8,13 +8,13 @@ live in the app.  Without them:
   (``bytes += piece`` per read, in its Cython parser), and uvicorn joins those of the URL the same
   way (``on_url``): a single 256 MiB header was accepted, costing quadratic copying and ~1.4x its
   size in memory.  The pieces never reach us one by one (``on_header`` sees the joined header), so
-  the bound is on the bytes *fed to the parser* that are not body bytes (``on_body`` tells which
-  are): the head, and in a chunked body its framing and trailer fields.  The parser is never fed
-  more than ``head_bytes`` of them per request: the client gets 431 (414 for a URL) and the
-  connection is closed (a lingering close, so that the client reads the answer).  The URL (``on_url``), the header fields' bytes and their number
-  (``on_header``) are also counted exactly, which covers a head that begins in the same piece as
-  the end of the previous request (pipelining), where the byte count restarts late by at most
-  one piece (itself at most ``head_bytes``).
+  the bound is on the bytes *fed to the parser*: at most ``head_bytes`` of a head, then at most
+  ``head_bytes`` of a chunked body's framing and trailer fields (the bytes fed less those
+  ``on_body`` reports), past which the client gets 431 (414 for a URL) and the connection is
+  closed (a lingering close, so that the client reads the answer).  Pieces fed are at most that
+  size, so a count that restarts in the middle of one (where a head ends, or where a pipelined
+  head begins) misses at most one piece; so the number of header and trailer fields is bounded, a
+  pipelined head is also measured exactly once parsed, and trailer fields once the body ends.
 * a client sending its head or body slowly (slowloris), or a body shorter than its
   Content-Length, held the connection and its buffers forever: uvicorn's ``timeout_keep_alive``
   runs only *between* requests, and a new connection that sends nothing had no timer at all.  Now
@@ -72,11 +72,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     limits: ClassVar[HttpLimits]
 
     _in_head = True  # the head of the current request is not complete
-    _overhead = 0  # bytes of the current request fed to the parser that were not body bytes
-    _head_counted = 0  # URL + header-field bytes of the current head, as parsed
-    _fields = 0
+    _overhead = 0  # bytes of the current head (then: of its body's framing) fed to the parser, less body bytes
+    _ended_in_piece = False  # a request ended in the piece being fed
+    _late_count = False  # the current head began in the piece that ended the previous request
+    _head_fields = 0  # header fields of the current request, without trailer fields
     _message_open = False  # between on_message_begin and on_message_complete
-    _refusal: _Refused | None = None
+    _refusal: _Refused | None = None  # raised by a parser callback, answered by send_400_response
+    _pending: _Refused | None = None  # to answer once the responses to earlier requests are out
     _lingering = False  # refused: reading only to discard, until the client closes
     _linger_until = _last_read = 0.0
     _started: float | None = None  # loop time of the first byte of the request being received
@@ -108,8 +110,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._deadline = None
         if self.transport.is_closing():
             return
-        if self._message_open:
-            self._respond(408, "Request not received in time.")
+        if self._message_open and not self._in_flight() and (self._in_head or not self.cycle.response_started):
+            self._write_plain(408, "Request not received in time.")
         self.transport.close()
 
     # -- feeding the parser ------------------------------------------------------------------
@@ -126,7 +128,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 return
             piece, data = (data, b"") if len(data) <= room else (data[:room], data[room:])
             self._overhead += len(piece)  # until on_body says which of them were body
+            self._ended_in_piece = False
             super().data_received(piece)
+            if self._overhead < 0:  # the head ended in this piece and body bytes followed it
+                self._overhead = 0
         if self._started is not None and not self._lingering and not self.transport.is_closing():
             self._arm()  # the request is still incomplete after this read
 
@@ -145,28 +150,35 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._message_open = True
-        self._head_counted = self._fields = 0
+        self._late_count = self._ended_in_piece
         if self._started is None:  # pipelined: it began in the read that ended the previous one
             self._started = self.loop.time()
 
     def on_url(self, url: bytes) -> None:
-        self._head_counted += len(url)
-        if self._head_counted > self.limits.head_bytes:
+        if len(self.url) + len(url) > self.limits.head_bytes:
             self._stop(414, "Request URI too long.")
         super().on_url(url)
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._fields += 1
-        self._head_counted += len(name) + len(value)
-        if self._fields > self.limits.header_fields or self._head_counted > self.limits.head_bytes:
-            self._stop(431, "Request header fields too large.")
-        super().on_header(name, value)
-
     def on_headers_complete(self) -> None:
-        self._in_head = False
+        """The number of header fields; and their size exactly when the byte count started late
+        (``on_header`` is not overridden: a call per field cost ~1 µs per request)."""
+        headers = self.headers
+        if len(headers) > self.limits.header_fields or (
+            self._late_count and len(self.url) + sum(len(n) + len(v) for n, v in headers) > self.limits.head_bytes
+        ):
+            self._stop(431, "Request header fields too large.")
+        self._in_head, self._overhead = False, 0  # from here: chunk framing and trailers
+        self._head_fields = len(headers)
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
+        headers = self.headers
+        if len(headers) > self._head_fields and (  # chunked trailer fields, appended to the headers
+            len(headers) > self.limits.header_fields
+            or sum(len(n) + len(v) for n, v in headers[self._head_fields:]) > self.limits.head_bytes
+        ):
+            self._stop(431, "Request trailer fields too large.")
+        self._ended_in_piece = True
         self._message_open = False
         self._in_head, self._overhead = True, 0
         self._disarm()
@@ -184,14 +196,40 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._refuse(refusal or _Refused(400, msg))
 
     def _refuse(self, refusal: _Refused) -> None:
+        """Stop reading requests; answer now, or once the responses to earlier (pipelined)
+        requests are out (``on_response_complete``), or not at all if this request was answered
+        already (e.g. 413 while its body still arrives); then close."""
+        self._lingering = True  # nothing more is fed to the parser
+        self._disarm()
+        if self._in_flight():
+            self._pending = refusal
+        elif self._in_head or not self.cycle or not self.cycle.response_started:
+            self._answer_and_close(refusal)
+        else:
+            self.transport.close()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # starts the next pipelined request, if one is queued
+        if self._pending is not None and not self._in_flight() and not self.transport.is_closing():
+            refusal, self._pending = self._pending, None
+            self._answer_and_close(refusal)
+
+    def _in_flight(self) -> bool:
+        """Whether a response to an earlier request is still to be written."""
+        cycle = self.cycle
+        if cycle is None:
+            return False
+        if self.pipeline:
+            return True
+        return not cycle.response_complete if self._in_head else False
+
+    def _answer_and_close(self, refusal: _Refused) -> None:
         """Answer, then a lingering close: closing a socket with unread data makes the kernel
         reset the connection, and a client still sending its (oversized) request would get
         "connection reset" instead of our answer.  So, as nginx's ``lingering_close``: the read
         side is drained and discarded until the client closes or pauses, for ``LINGER_SECONDS``
         at most."""
-        self._respond(refusal.status, refusal.reason)
-        self._lingering = True
-        self._disarm()
+        self._write_plain(refusal.status, refusal.reason)
         if self.transport.can_write_eof():
             self.transport.write_eof()
         self._linger_until = self.loop.time() + LINGER_SECONDS
@@ -205,14 +243,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         else:
             self.loop.call_later(LINGER_IDLE_SECONDS / 2, self._linger_check)
 
-    def _respond(self, status: int, reason: str) -> None:
-        """A plain-text response with ``connection: close``, if the client expects one now: not
-        while a response to an earlier (pipelined) request is under way, nor after this request
-        was answered (e.g. 413 while its body still arrives); the connection just closes then."""
-        cycle = self.cycle
-        if cycle is not None:
-            if self.pipeline or (cycle.response_started if not self._in_head else not cycle.response_complete):
-                return
+    def _write_plain(self, status: int, reason: str) -> None:
+        """A plain-text response with ``connection: close``."""
         body = reason.encode("ascii")
         head = [STATUS_LINE[status]]
         head += [b"%s: %s\r\n" % pair for pair in self.server_state.default_headers]

@@ -149,3 +149,24 @@ def test_chunked_trailers_are_bounded_too(body: bytes, trailer: str, data: st.Da
     elif len(trailer) > LIMIT:
         assert written.startswith(b"HTTP/1.1 431 ") and not written.count(b"HTTP/1.1 200")
     assert most <= LIMIT
+
+
+@settings(max_examples=80, deadline=None)
+@given(first_body=st.binary(max_size=5000), url=URL, headers=HEADERS, data=st.data())
+def test_pipelined_head_is_bounded_exactly_too(first_body: bytes, url: str, headers: list[tuple[str, str]],
+                                               data: st.DataObject) -> None:
+    """A second request sent right behind the first (its head may begin in the piece that ends
+    the first, where the byte count restarts late): the same verdict as on its own."""
+    first, second = request_bytes("/", [], first_body), request_bytes(url, headers)
+    request = first + second
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(request) - 1), max_size=8)))
+    written, seen, most = serve(request, cuts)
+    assert written.startswith(b"HTTP/1.1 200 ") and seen[0]["body"] == first_body
+    head_raw, fields = len(second), len(headers) + 2
+    counted = len(url) + sum(len(f"x-{k}") + len(v) for k, v in headers) + len("host") + 1 + 14 + 1
+    if head_raw <= LIMIT and fields <= FIELDS:
+        assert written.count(b"HTTP/1.1 200 ") == 2 and len(seen) == 2
+    elif counted > LIMIT or fields > FIELDS:
+        assert len(seen) == 1 and written.count(b"HTTP/1.1 200 ") == 1
+        assert written.split(b"ok", 1)[1][9:12] in (b"431", b"414")
+    assert most <= LIMIT
