@@ -110,7 +110,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._deadline = None
         if self.transport.is_closing():
             return
-        if self._message_open and not self._in_flight() and (self._in_head or not self.cycle.response_started):
+        if self._in_flight():  # waiting for our answer to an earlier request (reading is paused meanwhile)
+            self._started = self.loop.time()
+            self._arm()
+            return
+        if self._message_open and (self._in_head or not self.cycle.response_started):
             self._write_plain(408, "Request not received in time.")
         self.transport.close()
 

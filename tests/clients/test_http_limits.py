@@ -337,3 +337,12 @@ def test_websocket_upgrade_is_served_as_plain_http_not_a_500(target: Target) -> 
         status, _, body = read_response(sock)
     assert status == 400 and b"<ErrorResponse" in body
     assert "ERROR" not in target.server.log()
+
+
+def test_oversized_request_behind_a_good_one_gets_its_answer_after_it(target: Target) -> None:
+    """Pipelined: the good request is answered in full, then the oversized one gets 431."""
+    with target.connect() as sock:
+        received, closed = exchange(sock, signed(target) + OVERSIZED["one 1 MiB header"][0])
+    assert closed
+    first, _, rest = received.partition(b"</GetCallerIdentityResponse>")
+    assert first.startswith(b"HTTP/1.1 200 ") and rest.startswith(b"HTTP/1.1 431 "), received[:300]
