@@ -14,6 +14,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
 import uvicorn
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
@@ -170,3 +171,19 @@ def test_pipelined_head_is_bounded_exactly_too(first_body: bytes, url: str, head
         assert len(seen) == 1 and written.count(b"HTTP/1.1 200 ") == 1
         assert written.split(b"ok", 1)[1][9:12] in (b"431", b"414")
     assert most <= LIMIT
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "nan", "inf", "86401", ""])
+def test_request_timeout_setting_refuses_what_is_not_a_deadline(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("OPENSTS_REQUEST_TIMEOUT_SECONDS", value)
+    if value == "":  # unset: the default
+        assert Settings(Path(".")).request_timeout == 30.0
+        return
+    with pytest.raises(SystemExit, match="OPENSTS_REQUEST_TIMEOUT_SECONDS must be a number of seconds"):
+        Settings(Path("."))
+
+
+def test_request_timeout_setting_and_limits_reach_the_protocol(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENSTS_REQUEST_TIMEOUT_SECONDS", "2.5")
+    limits = protocol_class(Settings(Path("."), max_request_head_bytes=1000, max_header_fields=7)).limits
+    assert (limits.head_bytes, limits.header_fields, limits.request_timeout) == (1000, 7, 2.5)
