@@ -347,3 +347,18 @@ def test_oversized_request_behind_a_good_one_gets_its_answer_after_it(target: Ta
     assert closed
     first, _, rest = received.partition(b"</GetCallerIdentityResponse>")
     assert first.startswith(b"HTTP/1.1 200 ") and rest.startswith(b"HTTP/1.1 431 "), received[:300]
+
+
+def test_pipelined_flood_is_answered_in_bounded_memory(http_target: Target) -> None:
+    """4 MiB of tiny pipelined requests in one go: every one answered, in order, while the
+    worker's peak memory stays within 16 MiB of where it was (uvicorn queued every request it
+    had read, ~2 KiB each: +190 MiB)."""
+    pid = http_target.server.proc.pid
+    request = b"GET /?Action=GetCallerIdentity&Version=2011-06-15 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    count = (4 << 20) // len(request)
+    before = vm_kib(pid)
+    with http_target.connect() as sock:
+        received, _ = exchange(sock, request * count + b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 120)
+    assert received.count(b"HTTP/1.1 ") == count + 1
+    assert received.count(b"<Code>MissingAuthenticationToken</Code>") == count
+    assert vm_kib(pid) - before < 16 * 1024

@@ -57,7 +57,7 @@ class Transport:
         pass
 
 
-def serve(request: bytes, cuts: list[int]) -> tuple[bytes, list[dict[str, Any]], int]:
+def serve(request: bytes, cuts: list[int], rounds: int = 5) -> tuple[bytes, list[dict[str, Any]], int]:
     """Feed ``request`` cut at ``cuts``; (what was written back, what the app saw, the most
     non-body bytes the parser had been fed at any point)."""
     seen: list[dict[str, Any]] = []
@@ -88,7 +88,7 @@ def serve(request: bytes, cuts: list[int]) -> tuple[bytes, list[dict[str, Any]],
             proto.data_received(request[start:end])
             most = max(most, proto._overhead)  # noqa: SLF001
             loop.run_until_complete(asyncio.sleep(0))
-        for _ in range(5):
+        for _ in range(rounds):
             loop.run_until_complete(asyncio.sleep(0))
         proto.connection_lost(None)
         for _ in range(5):  # an app waiting for the body sees the disconnect and ends
@@ -187,3 +187,15 @@ def test_request_timeout_setting_and_limits_reach_the_protocol(monkeypatch: pyte
     monkeypatch.setenv("OPENSTS_REQUEST_TIMEOUT_SECONDS", "2.5")
     limits = protocol_class(Settings(Path("."), max_request_head_bytes=1000, max_header_fields=7)).limits
     assert (limits.head_bytes, limits.header_fields, limits.request_timeout) == (1000, 7, 2.5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(bodies=st.lists(st.binary(max_size=300), min_size=1, max_size=60), data=st.data())
+def test_many_pipelined_requests_are_all_served_in_order(bodies: list[bytes], data: st.DataObject) -> None:
+    """More pipelined requests than may wait at once (MAX_PIPELINED): the rest is held unparsed
+    and parsed as answers go out; every request is served, once, in order."""
+    request = b"".join(request_bytes(f"/r{i}", [], body) for i, body in enumerate(bodies))
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(request) - 1), max_size=6)))
+    written, seen, _ = serve(request, cuts, rounds=400)
+    assert [s["path"] for s in seen] == [f"/r{i}".encode() for i in range(len(bodies))]
+    assert [s["body"] for s in seen] == bodies and written.count(b"HTTP/1.1 200 ") == len(bodies)
