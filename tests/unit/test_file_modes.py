@@ -129,6 +129,8 @@ def test_journal_folder_and_segments(tmp_path: Path) -> None:
     assert mode(folder) == 0o700
     assert [oct(mode(p)) for p in folder.iterdir()] == [oct(0o600)]
     journal._segment.close()  # noqa: SLF001
+    journal._syncer.shutdown()  # noqa: SLF001
+    journal._preparer.shutdown()  # noqa: SLF001
 
 
 def test_sqlite_is_what_ignores_the_umask() -> None:
