@@ -51,7 +51,7 @@ class Settings:
     clock_offset: float = 0.0  # seconds added to the server clock (a testing aid for expiry)
     cache_check_interval: float = 1.0
     max_body_bytes: int = 1 << 20
-    max_request_head_bytes: int = 64 << 10  # request line + header fields (431/414 past it)
+    max_request_head_bytes: int = 64 << 10  # request line + header fields, and chunk framing + trailers (431/414)
     max_header_fields: int = 100
     # seconds for a request to arrive whole, head and body, from its first byte (408 past it)
     request_timeout: float = field(default_factory=lambda: request_timeout_from_env())

@@ -43,10 +43,18 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str) -> Engine:
+def _sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL (None: another database, in memory, or a SQLite URI)."""
     database = make_url(url)
-    if database.get_backend_name() == "sqlite" and database.database not in (None, "", ":memory:"):
-        private_sqlite(Path(database.database))  # 0600 before SQLite makes it (and its -wal/-shm) 0644
+    if database.get_backend_name() != "sqlite" or database.database in (None, "", ":memory:") or "uri" in database.query:
+        return None
+    return Path(database.database)
+
+
+def make_engine(url: str) -> Engine:
+    file = _sqlite_file(url)
+    if file is not None:
+        private_sqlite(file)  # 0600 before SQLite makes it (and so its -wal/-shm) 0644
     engine = create_engine(url, future=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
