@@ -63,6 +63,9 @@ class _LazyGroup(click.Group):
 @click.version_option(__version__, prog_name="opensts")
 def main() -> None:
     """OpenSTS: a self-hosted, AWS-compatible Security Token Service."""
+    from opensts.private_files import restrict_umask
+
+    restrict_umask()  # every file and folder any command creates is private (0600/0700)
 
 
 class _OneLineError(click.ClickException):

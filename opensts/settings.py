@@ -28,6 +28,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8600
 DATA_DIR_ENV = "OPENSTS_DATA_DIR"
 CLOCK_OFFSET_ENV = "OPENSTS_CLOCK_OFFSET_SECONDS"
+REQUEST_TIMEOUT_ENV = "OPENSTS_REQUEST_TIMEOUT_SECONDS"
 
 _LISTEN_RE = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:=\[\]]+))?(?::(?P<port>\d{1,5}))?(?:=(?P<region>[a-z0-9-]+))?$")
 
@@ -55,6 +56,10 @@ class Settings:
     clock_offset: float = 0.0  # seconds added to the server clock (a testing aid for expiry)
     cache_check_interval: float = 1.0
     max_body_bytes: int = 1 << 20
+    max_request_head_bytes: int = 64 << 10  # request line + header fields, and chunk framing + trailers (431/414)
+    max_header_fields: int = 100
+    # seconds for a request to arrive whole, head and body, from its first byte (408 past it)
+    request_timeout: float = field(default_factory=lambda: request_timeout_from_env())
     config: FileConfig = field(default_factory=lambda: _default_config())
     public_url: str | None = None  # base of outbound-federation issuer URLs (default: first listener)
     ca_bundle: Path | None = None  # extra trusted CAs for fetching IdP discovery/JWKS documents
@@ -89,6 +94,23 @@ class StartupError(ValueError):
     traceback. The message names the thing (key, variable, address, file) and, when it can, what
     to do instead.
     """
+
+
+def request_timeout_from_env() -> float:
+    """``$OPENSTS_REQUEST_TIMEOUT_SECONDS`` (more than 0, at most a day), else 30."""
+    raw = os.environ.get(REQUEST_TIMEOUT_ENV) or "30"
+    expected = _request_timeout(raw)
+    if expected is not None:
+        raise StartupError(f"environment variable {REQUEST_TIMEOUT_ENV}: expected {expected}")
+    return float(raw)
+
+
+def _request_timeout(value: str) -> str | None:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    return None if 0 < seconds <= 86400 else "a number of seconds in (0, 86400]"
 
 
 def parse_listen(value: str) -> Listener:
@@ -181,6 +203,7 @@ ENVIRONMENT: dict[str, Callable[[str], str | None]] = {
                                             "an access key id: 16-128 upper-case letters and digits"),
     "OPENSTS_ADMIN_SECRET_ACCESS_KEY": lambda value: None,
     "OPENSTS_OUTBOUND_KEY_ROTATION_SECONDS": _positive_int,
+    REQUEST_TIMEOUT_ENV: _request_timeout,
 }
 
 

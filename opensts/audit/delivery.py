@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from isal import igzip
 
 from opensts.audit.index import connect, index_path, ingest
+from opensts.private_files import FILE_MODE, private_dir, private_opener
 
 __all__ = ["TrailStore", "FolderStore", "S3Store", "Delivery"]
 
@@ -49,9 +50,10 @@ class FolderStore:
 
     def put(self, key: str, data: bytes) -> None:
         target = self.root / key
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(target.parent)
         tmp = target.with_suffix(".tmp")
-        with open(tmp, "wb") as fh:
+        with open(tmp, "wb", opener=private_opener) as fh:
+            os.fchmod(fh.fileno(), FILE_MODE)  # a .tmp left by an older version may be wider
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -107,7 +109,7 @@ class Delivery:
 
     def deliver_once(self) -> int:
         """Claim and deliver pending records; returns how many records were delivered."""
-        with open(self._lock_path, "a+") as lock:
+        with open(self._lock_path, "a+", opener=private_opener) as lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from opensts.audit.journal import END_MARK, LOG_GLOB, encode_line, valid_end
+from opensts.private_files import private_opener, private_sqlite
 
 __all__ = ["SCHEMA", "connect", "index_path", "ingest", "ingest_lock"]
 
@@ -71,6 +72,7 @@ def index_path(folder: Path) -> Path:
 
 
 def connect(path: Path) -> sqlite3.Connection:
+    private_sqlite(path)
     conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -81,7 +83,7 @@ def connect(path: Path) -> sqlite3.Connection:
 
 @contextmanager
 def ingest_lock(folder: Path, *, blocking: bool = True) -> Iterator[bool]:
-    with open(folder / "ingest.lock", "a+") as lock:
+    with open(folder / "ingest.lock", "a+", opener=private_opener) as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
         except BlockingIOError:

@@ -34,6 +34,8 @@ from typing import Any
 
 import orjson
 
+from opensts.private_files import DIR_MODE, narrow, private_dir
+
 __all__ = ["Journal", "encode_line", "valid_end", "LOG_GLOB", "SEGMENT_BYTES", "END_MARK", "DURABILITY",
            "DEFAULT_DURABILITY"]
 
@@ -122,7 +124,7 @@ class Journal:
                  durability: str = DEFAULT_DURABILITY) -> None:
         if durability not in DURABILITY:
             raise ValueError(f"durability must be one of {', '.join(DURABILITY)}")
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        narrow(private_dir(folder), DIR_MODE)
         self.folder = folder
         self.sync = durability == "disk"
         self.segment_bytes = segment_bytes

@@ -14,6 +14,7 @@ import orjson
 from opensts.audit.delivery import Delivery, FolderStore, S3Store, TrailStore
 from opensts.audit.events import Call, build_events, encodable
 from opensts.audit.journal import DEFAULT_DURABILITY, Journal
+from opensts.private_files import private_dir
 from opensts.regions.rules import ISSUING_ACTIONS
 
 __all__ = ["AuditTrail", "trail_folder", "run_delivery", "make_delivery"]
@@ -38,8 +39,7 @@ def run_delivery(data_dir: Path, config: Any) -> None:
     import os
 
     os.nice(10)  # under load the workers come first; delivery catches up when they are idle
-    folder = data_dir / "audit"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder = private_dir(data_dir / "audit")
     make_delivery(data_dir, config, folder).run_forever()
 
 

@@ -47,6 +47,14 @@ class RequestTooLarge(ServiceError):
     status = 413
 
 
+class IncompleteBody(ServiceError):
+    """The client went away (or was cut off by the request deadline) before its body ended:
+    nothing of the request may run on a truncated body."""
+
+    code = "IncompleteBody"
+    status = 400
+
+
 class StsAsgiApp:
     """ASGI entry point serving STS, IAM and the Account API on one listener."""
 
@@ -205,7 +213,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise IncompleteBody("The request body ended before its Content-Length")
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from opensts.edge.http_limits import HttpLimits, LimitedHttpToolsProtocol
 from opensts.regions.quotas import QuotaStore, SharedQuotas
 from opensts.settings import DEFAULT_PORT, Listener, Settings, StartupError
 
@@ -143,10 +143,10 @@ class _OneWriteTransport:
         return getattr(self._transport, name)
 
 
-class TlsAwareProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, plus the negotiated TLS version and cipher in the scope
-    (``scope["extensions"]["opensts.tls"]``) for CloudTrail's ``tlsDetails``, and each response
-    written in one piece (``_OneWriteTransport``)."""
+class TlsAwareProtocol(LimitedHttpToolsProtocol):
+    """uvicorn's httptools protocol with our request limits (``edge/http_limits.py``), plus the
+    negotiated TLS version and cipher in the scope (``scope["extensions"]["opensts.tls"]``) for
+    CloudTrail's ``tlsDetails``, and each response written in one piece (``_OneWriteTransport``)."""
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -165,6 +165,12 @@ class TlsAwareProtocol(HttpToolsProtocol):
             cycle.transport = _OneWriteTransport(self.transport)  # type: ignore[assignment]
 
 
+def protocol_class(settings: Settings) -> type[TlsAwareProtocol]:
+    """The HTTP protocol of every listener (HTTP and HTTPS) of every worker, with the limits of
+    ``settings`` bound (uvicorn builds one instance per connection from the class alone)."""
+    return type("TlsAwareProtocol", (TlsAwareProtocol,), {"limits": HttpLimits.from_settings(settings)})
+
+
 def _uvicorn_config(settings: Settings, quota_store: QuotaStore | None = None) -> uvicorn.Config:
     from opensts.app_state import build_state
     from opensts.edge.asgi import StsAsgiApp
@@ -172,8 +178,9 @@ def _uvicorn_config(settings: Settings, quota_store: QuotaStore | None = None) -
     return uvicorn.Config(
         StsAsgiApp(build_state(settings, quota_store)),
         loop="uvloop",
-        http=TlsAwareProtocol,
+        http=protocol_class(settings),
         lifespan="off",
+        ws="none",  # no WebSocket: an Upgrade request is served as the HTTP request it also is (was a 500)
         access_log=False,
         log_level="warning",
         server_header=False,

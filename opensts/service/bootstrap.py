@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 
 from opensts.frozen import frozen
+from opensts.private_files import FILE_MODE, narrow, write_private_file
 from opensts.service.accounts import ADMIN_POLICY, AccountKey, create_account
 from opensts.service.identifiers import new_account_id, new_unique_id
-from opensts.store.cipher import write_private_file
 from opensts.store.repository import Repository
 
 __all__ = ["BootstrapResult", "bootstrap", "CREDENTIALS_FILE", "PROFILE"]
@@ -49,6 +49,7 @@ def bootstrap(repo: Repository, data_dir: Path) -> BootstrapResult:
     if created is not None:
         _write_credentials(cred_file, created)
         return BootstrapResult(account_id, created.access_key_id, created, cred_file)
+    narrow(cred_file, FILE_MODE)  # one written wider by an older version
     return BootstrapResult(account_id, env_key or _key_in_file(cred_file), None, cred_file)
 
 

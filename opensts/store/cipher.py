@@ -15,6 +15,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from opensts.private_files import FILE_MODE, narrow, write_private_file
+
 __all__ = ["SecretCipher", "load_master_key", "MASTER_KEY_ENV"]
 
 MASTER_KEY_ENV = "OPENSTS_MASTER_KEY"
@@ -41,16 +43,6 @@ class SecretCipher:
         return self._aead.decrypt(nonce, body, context.encode())
 
 
-def write_private_file(path: Path, data: bytes) -> None:
-    """Create ``path`` with mode 0600 from the start (no window where others can read it)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    os.chmod(path, 0o600)
-
-
 def load_master_key(data_dir: Path) -> bytes:
     """The master key from the environment, else from the data folder (created if absent)."""
     env = os.environ.get(MASTER_KEY_ENV)
@@ -61,6 +53,7 @@ def load_master_key(data_dir: Path) -> bytes:
         return key
     path = data_dir / "master.key"
     if path.exists():
+        narrow(path, FILE_MODE)  # one written wider by an older version
         return base64.b64decode(path.read_bytes().strip())
     key = secrets.token_bytes(32)
     write_private_file(path, base64.b64encode(key) + b"\n")

@@ -16,9 +16,10 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import Engine, create_engine, event, insert, inspect, select
+from sqlalchemy import Engine, create_engine, event, insert, inspect, make_url, select
 from sqlalchemy.exc import IntegrityError
 
+from opensts.private_files import DIR_MODE, narrow, private_dir, private_sqlite
 from opensts.store.cipher import MASTER_KEY_ENV, SecretCipher, load_master_key
 from opensts.store.repository import SqlRepository
 from opensts.store.tables import meta
@@ -42,9 +43,20 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL (None: another database, in memory, or a SQLite URI)."""
+    database = make_url(url)
+    if database.get_backend_name() != "sqlite" or database.database in (None, "", ":memory:") or "uri" in database.query:
+        return None
+    return Path(database.database)
+
+
 def make_engine(url: str) -> Engine:
     """The engine; ``hide_parameters``: an error's text (which may reach a log) never quotes the
     statement's values (policy documents, sealed secrets)."""
+    file = _sqlite_file(url)
+    if file is not None:
+        private_sqlite(file)  # 0600 before SQLite makes it (and so its -wal/-shm) 0644
     engine = create_engine(url, future=True, hide_parameters=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -62,7 +74,7 @@ def migrate(engine: Engine) -> None:
 
 def open_store(data_dir: Path, *, run_migrations: bool = True) -> SqlRepository:
     """Create the data folder if needed, open the database, migrate it, return the repository."""
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    narrow(private_dir(data_dir), DIR_MODE)  # also a folder made beforehand (mkdir -p, a volume)
     engine = make_engine(database_url(data_dir))
     if run_migrations or not inspect(engine).has_table("meta"):
         migrate(engine)
