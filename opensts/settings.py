@@ -30,7 +30,7 @@ DATA_DIR_ENV = "OPENSTS_DATA_DIR"
 CLOCK_OFFSET_ENV = "OPENSTS_CLOCK_OFFSET_SECONDS"
 REQUEST_TIMEOUT_ENV = "OPENSTS_REQUEST_TIMEOUT_SECONDS"
 
-_LISTEN_RE = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:=\[\]]+))?(?::(?P<port>\d{1,5}))?(?:=(?P<region>[a-z0-9-]+))?$")
+_LISTEN_RE = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:=\[\]]+))?(?::(?P<port>\d{1,5}))?(?:=(?P<region>[a-z0-9-]+))?\Z", re.ASCII)
 
 
 @frozen
@@ -149,8 +149,8 @@ def check_tls_files(cert: Path, key: Path) -> None:
 # OPENSTS_* names are left alone (other tools, e.g. the test suite, use the prefix too).
 # ------------------------------------------------------------------------------------------------
 
-_ACCOUNT_ID = re.compile(r"^\d{12}$")
-_ACCESS_KEY_ID = re.compile(r"^[A-Z0-9]{16,128}$")  # IAM's AccessKeyId: [\w]+, 16-128; ours are upper-case
+_ACCOUNT_ID = re.compile(r"^\d{12}\Z", re.ASCII)
+_ACCESS_KEY_ID = re.compile(r"^[A-Z0-9]{16,128}\Z")  # IAM's AccessKeyId: [\w]+, 16-128; ours are upper-case
 
 
 def _number(value: str) -> str | None:
@@ -162,7 +162,7 @@ def _number(value: str) -> str | None:
 
 
 def _positive_int(value: str) -> str | None:
-    return None if value.isdigit() and int(value) > 0 else "a whole number of seconds greater than 0"
+    return None if value.isascii() and value.isdigit() and int(value) > 0 else "a whole number of seconds greater than 0"
 
 
 def _master_key(value: str) -> str | None:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["serve_wellknown"]
 
-_PATH = re.compile(r"^/oidc/([0-9a-f-]{36})/\.well-known/(openid-configuration|jwks\.json)$")
+_PATH = re.compile(r"^/oidc/([0-9a-f-]{36})/\.well-known/(openid-configuration|jwks\.json)\Z")
 _HEADERS = {"cache-control": "public, max-age=300"}
 
 

@@ -87,9 +87,10 @@ def parse_operator(name: str) -> OperatorSpec | None:
 
 _ISO = re.compile(
     r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:[Tt](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?"
-    r"(Z|z|[+-]\d{2}:\d{2})?)?)?)?$"
+    r"(Z|z|[+-]\d{2}:\d{2})?)?)?)?\Z",
+    re.ASCII,
 )
-_DIGITS = re.compile(r"^\d+(?:\.\d+)?$")
+_DIGITS = re.compile(r"^\d+(?:\.\d+)?\Z", re.ASCII)
 
 
 def parse_date(value: object) -> float | None:
@@ -127,6 +128,8 @@ def legacy_date_ok(value: str) -> bool:
     Mirrors the permissive parser moto's IAM test table documents (``"01T"`` passes, ``"234-13"``,
     ``"sdfdsf"`` and ``"9223372036854775808"`` fail).
     """
+    if not value.isascii() or "_" in value or any(ch.isspace() for ch in value):
+        return False  # int() would take Unicode digits, '1_0' and padding: IAM's parser takes none
     try:
         low = value.lower()
         if "t" not in low and "-" not in low:

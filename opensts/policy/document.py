@@ -100,17 +100,18 @@ IAM_PATHS = ("user/", "federated-user/", "role/", "group/", "instance-profile/",
 TRUST_ACTIONS = ("sts:AssumeRole", "sts:AssumeRoleWithSAML", "sts:AssumeRoleWithWebIdentity",
                  "sts:TagSession", "sts:SetSourceIdentity", "sts:SetContext")
 
-_SID = re.compile(r"^[A-Za-z0-9]*$")
+_SID = re.compile(r"^[A-Za-z0-9]*\Z")
 _VENDOR_BAD = re.compile(r"[^a-zA-Z0-9\-.]")
 _AWS_PRINCIPAL = re.compile(
     r"^(?:\d{12}"
     r"|arn:[a-z-]+:iam::\d{12}:(?:root|user/\S+|role/\S+)"
     r"|arn:[a-z-]+:sts::\d{12}:(?:assumed-role/[^/\s]+/\S+|federated-user/\S+)"
-    r"|A[A-Z0-9]{15,127})$"
+    r"|A[A-Z0-9]{15,127})\Z",
+    re.ASCII,
 )
-_FEDERATED_ARN = re.compile(r"^arn:[a-z-]+:iam::\d{12}:(?:saml-provider|oidc-provider)/\S+$")
-_DOMAIN = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+_FEDERATED_ARN = re.compile(r"^arn:[a-z-]+:iam::\d{12}:(?:saml-provider|oidc-provider)/\S+\Z", re.ASCII)
+_DOMAIN = re.compile(r"^(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\Z", re.ASCII)
 _WS = str.maketrans("", "", " \t\r\n")
 
 

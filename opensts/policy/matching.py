@@ -398,9 +398,9 @@ KIND_NONE, KIND_ACCOUNT, KIND_ROLE, KIND_DIRECT, KIND_WILDCARD = 0, 1, 2, 3, 4
 KIND_NAMES = {KIND_NONE: "none", KIND_ACCOUNT: "account", KIND_ROLE: "role",
               KIND_DIRECT: "direct", KIND_WILDCARD: "wildcard"}
 
-_ACCOUNT_ID = re.compile(r"^\d{12}$")
-_IAM_ARN = re.compile(r"^arn:[a-z-]+:iam::(\d{12}):(root|user/.+|role/.+)$")
-_STS_ARN = re.compile(r"^arn:[a-z-]+:sts::(\d{12}):(assumed-role/[^/]+/.+|federated-user/.+)$")
+_ACCOUNT_ID = re.compile(r"^\d{12}\Z", re.ASCII)
+_IAM_ARN = re.compile(r"^arn:[a-z-]+:iam::(\d{12}):(root|user/.+|role/.+)\Z", re.ASCII)
+_STS_ARN = re.compile(r"^arn:[a-z-]+:sts::(\d{12}):(assumed-role/[^/]+/.+|federated-user/.+)\Z", re.ASCII)
 
 
 class PrincipalSpec:

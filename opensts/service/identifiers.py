@@ -32,7 +32,7 @@ __all__ = [
     "parse_arn",
 ]
 
-ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
+ACCOUNT_ID_RE = re.compile(r"^\d{12}\Z", re.ASCII)
 _ACCOUNT_MASK = 0x7FFFFFFFFF80
 _B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 

@@ -35,7 +35,7 @@ __all__ = ["FetchError", "ProviderKeys", "JwksCache"]
 MAX_DOCUMENT_BYTES = 512 * 1024
 TIMEOUT = httpx.Timeout(5.0, connect=3.0)
 MIN_TTL, DEFAULT_TTL, MAX_TTL = 300.0, 3600.0, 86400.0
-_MAX_AGE = re.compile(r"max-age\s*=\s*(\d+)", re.IGNORECASE)
+_MAX_AGE = re.compile(r"max-age\s*=\s*(\d+)", re.IGNORECASE | re.ASCII)
 
 
 class FetchError(Exception):

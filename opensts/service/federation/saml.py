@@ -29,7 +29,7 @@ __all__ = ["SamlAction", "AWS_RECIPIENT", "AWS_AUDIENCES"]
 ATTR = "https://aws.amazon.com/SAML/Attributes/"
 AWS_RECIPIENT = "https://signin.aws.amazon.com/saml"
 AWS_AUDIENCES = frozenset({AWS_RECIPIENT, "urn:amazon:webservices"})
-_SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
+_SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}\Z", re.ASCII)
 _NAMEID_PREFIX = "urn:oasis:names:tc:SAML:2.0:nameid-format:"
 #: Attribute names AWS maps to ``saml:*`` condition keys (IAM User Guide, "Available keys for
 #: SAML-based AWS STS federation"): eduPerson / common-name OIDs.

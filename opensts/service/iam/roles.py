@@ -15,7 +15,7 @@ from opensts.store.repository import EntityAlreadyExists
 
 __all__ = ["RoleActions"]
 
-_ENTITY_ARN = re.compile(r"^arn:[a-z-]+:iam::(\d{12}):(user|role)(/(?:[^/]+/)*)?([^/]+)$", re.ASCII)
+_ENTITY_ARN = re.compile(r"^arn:[a-z-]+:iam::(\d{12}):(user|role)(/(?:[^/]+/)*)?([^/]+)\Z", re.ASCII)
 
 
 class RoleActions(IamBase):

@@ -61,7 +61,7 @@ SCPS_PER_LEVEL_MAX = 5
 #: evaluation at worst; a page holds MaxItems pairs when the policies are small (most are).
 PAGE_WORK = 4_000_000
 
-_SOURCE_ARN = re.compile(r"^arn:([a-z-]+):iam::(\d{12}):(user|role|group)(/(?:[^/]+/)*)?([^/]+)$")
+_SOURCE_ARN = re.compile(r"^arn:([a-z-]+):iam::(\d{12}):(user|role|group)(/(?:[^/]+/)*)?([^/]+)\Z", re.ASCII)
 _DECISIONS = {ALLOW: "allowed", EXPLICIT_DENY: "explicitDeny"}
 
 

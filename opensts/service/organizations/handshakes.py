@@ -28,7 +28,7 @@ from opensts.store.organization_repository import HandshakeRecord, MemberRecord,
 __all__ = ["HandshakeActions", "HANDSHAKE_LIFETIME"]
 
 HANDSHAKE_LIFETIME = 15 * 86400
-_ACCOUNT = re.compile(r"\d{12}")
+_ACCOUNT = re.compile(r"\d{12}", re.ASCII)
 
 
 def _not_found() -> OrganizationsError:
