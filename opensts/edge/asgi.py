@@ -27,7 +27,7 @@ from opensts.fastrand import request_id as fast_request_id
 from opensts.audit.events import Call
 from opensts.protocol.errors import InternalFailure, ServiceError, ServiceUnavailable
 from opensts.protocol.render import render_error, render_json_error
-from opensts.service.iam.simulate import OFF_LOOP
+from opensts.service.blocking import OFF_LOOP
 
 __all__ = ["StsAsgiApp"]
 

@@ -29,10 +29,12 @@ class OidcIssuer:
         self.ec = ECKey.generate_key("P-256", parameters={"kid": "ec-1", "use": "sig", "alg": "ES256"}, private=True)
         self.published = [self.rsa, self.ec]
         self.hits = {"discovery": 0, "jwks": 0}
+        self.delay = 0.0  # seconds each answer waits: a slow IdP
         issuer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
+                time.sleep(issuer.delay)
                 if self.path.endswith("/.well-known/openid-configuration"):
                     issuer.hits["discovery"] += 1
                     body: Any = {"issuer": issuer.url, "jwks_uri": issuer.url + "/keys"}

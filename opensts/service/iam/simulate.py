@@ -9,8 +9,8 @@ The work of one call is bounded: the input lists are capped (``LIST_LIMITS``: AW
 count, so these are ours, except the one permissions boundary AWS documents), and only the page
 being returned is evaluated, lazily — ``MaxItems`` pairs at most, fewer when the policies are large
 (``PAGE_WORK``), which AWS allows ("IAM might return fewer than the MaxItems number of results even
-when there are more results available"). Both actions are ``OFF_LOOP``: the edge runs them in a
-worker thread so they never stall other callers on the event loop.
+when there are more results available"). Both actions are in ``service/blocking.OFF_LOOP``: the edge
+runs them in a worker thread so they never stall other callers on the event loop.
 """
 
 from __future__ import annotations
@@ -41,10 +41,8 @@ from opensts.service.control_policies import _merge as merge_level
 from opensts.service.context import RequestInfo
 from opensts.service.iam._base import IamBase, Params, Result, action, page
 
-__all__ = ["SimulationActions", "OFF_LOOP", "LIST_LIMITS", "CONTEXT_VALUES_MAX", "PAGE_WORK"]
+__all__ = ["SimulationActions", "LIST_LIMITS", "CONTEXT_VALUES_MAX", "PAGE_WORK"]
 
-#: Operations heavy enough to run off the event loop (edge/asgi.py runs them in a thread).
-OFF_LOOP = frozenset({"SimulatePrincipalPolicy", "SimulateCustomPolicy"})
 #: Most members one call may carry. AWS documents no count for these (its model sets none) except
 #: "You can input only one permissions boundary"; the others are ours, generous for real use.
 LIST_LIMITS = {
