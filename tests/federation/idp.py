@@ -75,3 +75,14 @@ class OidcIssuer:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def trusting_role(iam: Any, issuer: OidcIssuer, name: str) -> str:
+    """Register ``issuer`` as an OIDC provider and create a role trusting its tokens for audience
+    ``sts.amazonaws.com``; the role's ARN."""
+    provider = iam.create_open_id_connect_provider(Url=issuer.url, ClientIDList=["sts.amazonaws.com"],
+                                                   ThumbprintList=["a" * 40])["OpenIDConnectProviderArn"]
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Federated": provider}, "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": {f"{issuer.host_path}:aud": "sts.amazonaws.com"}}}]}
+    return str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])

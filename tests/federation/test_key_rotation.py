@@ -8,9 +8,7 @@ cache alone with a fake clock for the interval property.
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,32 +21,8 @@ from botocore.exceptions import ClientError
 from joserfc.jwk import RSAKey
 
 from opensts.service.federation.oidc_fetch import JwksCache
-from tests.conftest import Server, start_server, stop_server
-from tests.federation.idp import OidcIssuer
-
-
-@pytest.fixture(scope="module")
-def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcIssuer]:
-    issuer = OidcIssuer(tmp_path_factory.mktemp("idp"))
-    yield issuer
-    issuer.close()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, idp: OidcIssuer) -> Iterator[Server]:
-    srv = start_server(tmp_path_factory.mktemp("rotation"), args=("--ca-bundle", str(idp.ca_path)))
-    yield srv
-    stop_server(srv)
-
-
-def _role(server: Server, idp: OidcIssuer) -> str:
-    iam: Any = server.client("iam")
-    provider = iam.create_open_id_connect_provider(Url=idp.url, ClientIDList=["sts.amazonaws.com"],
-                                                   ThumbprintList=["a" * 40])["OpenIDConnectProviderArn"]
-    trust = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Federated": provider}, "Action": "sts:AssumeRoleWithWebIdentity",
-        "Condition": {"StringEquals": {f"{idp.host_path}:aud": "sts.amazonaws.com"}}}]}
-    return iam.create_role(RoleName="rotating", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+from tests.conftest import Server
+from tests.federation.idp import OidcIssuer, trusting_role
 
 
 def _new_key() -> RSAKey:
@@ -57,8 +31,9 @@ def _new_key() -> RSAKey:
 
 
 def test_a_rotated_key_works_at_once_and_a_flood_of_unknown_kids_costs_one_fetch(
-        server: Server, idp: OidcIssuer) -> None:
-    role = _role(server, idp)
+        idp_server: Server, idp: OidcIssuer) -> None:
+    server = idp_server
+    role = trusting_role(server.client("iam"), idp, "rotating")
     sts = boto3.client("sts", endpoint_url=server.url, region_name="us-east-1",
                        config=Config(signature_version=botocore.UNSIGNED, retries={"max_attempts": 1}))
     sts.assume_role_with_web_identity(RoleArn=role, RoleSessionName="before", WebIdentityToken=idp.token())

@@ -7,10 +7,8 @@ IdP, other callers of the same worker are answered at once. On the loop, every c
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -18,34 +16,15 @@ import botocore
 import pytest
 from botocore.config import Config
 
-from tests.conftest import Server, start_server, stop_server
-from tests.federation.idp import OidcIssuer
+from tests.conftest import Server
+from tests.federation.idp import OidcIssuer, trusting_role
 
 DELAY = 3.0
 
 
-@pytest.fixture(scope="module")
-def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcIssuer]:
-    issuer = OidcIssuer(tmp_path_factory.mktemp("slow-idp"))
-    yield issuer
-    issuer.close()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, idp: OidcIssuer) -> Iterator[Server]:
-    srv = start_server(tmp_path_factory.mktemp("slow-idp-server"), args=("--ca-bundle", str(idp.ca_path)))
-    yield srv
-    stop_server(srv)
-
-
-def test_a_slow_idp_does_not_stall_other_callers(server: Server, idp: OidcIssuer) -> None:
-    iam: Any = server.client("iam")
-    provider = iam.create_open_id_connect_provider(Url=idp.url, ClientIDList=["sts.amazonaws.com"],
-                                                   ThumbprintList=["a" * 40])["OpenIDConnectProviderArn"]
-    trust = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Federated": provider}, "Action": "sts:AssumeRoleWithWebIdentity",
-        "Condition": {"StringEquals": {f"{idp.host_path}:aud": "sts.amazonaws.com"}}}]}
-    role = iam.create_role(RoleName="slow-idp", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+def test_a_slow_idp_does_not_stall_other_callers(idp_server: Server, idp: OidcIssuer) -> None:
+    server = idp_server
+    role = trusting_role(server.client("iam"), idp, "slow-idp")
     unsigned = boto3.client("sts", endpoint_url=server.url, region_name="us-east-1",
                             config=Config(signature_version=botocore.UNSIGNED, retries={"max_attempts": 1},
                                           read_timeout=30))
