@@ -8,7 +8,9 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+import pytest
 
+from opensts.protocol.errors import ServiceError
 from opensts.service.iam._base import page
 from opensts.service.iam.simulate import PAGE_WORK, _Evaluations, _page_size
 
@@ -50,4 +52,11 @@ def test_pages_cover_the_product_once_and_lazily(n_actions: int, n_resources: in
 
 def test_a_marker_past_the_end_is_an_empty_last_page() -> None:
     pairs = _Evaluations(["a:b"], ["*"], lambda a, r: {"EvalActionName": a})
-    assert page(pairs, {"Marker": "9" * 300, "MaxItems": 5}) == ([], {"IsTruncated": False})
+    assert page(pairs, {"Marker": "9" * 18, "MaxItems": 5}) == ([], {"IsTruncated": False})
+
+
+def test_a_marker_that_is_not_an_offset_of_ours_is_invalid() -> None:
+    pairs = _Evaluations(["a:b"], ["*"], lambda a, r: {"EvalActionName": a})
+    for marker in ("9" * 300, "²", "-1", "1_0", ""):
+        with pytest.raises(ServiceError, match="Invalid Marker"):
+            page(pairs, {"Marker": marker, "MaxItems": 5})
