@@ -158,12 +158,17 @@ class OrganizationRepositoryMixin(_Locking):
 
     # -- member accounts --------------------------------------------------------------------
     def add_member_account(self, org_id: str, account_id: str, email: str, method: str,
-                           request_id: str | None = None) -> MemberRecord:
+                           request_id: str | None = None, policies: tuple[str, ...] = ()) -> MemberRecord:
+        """``policies``: attached to the account in the same transaction, so no request ever sees a
+        member of an organization with SCPs enabled and none attached (an implicit deny of all)."""
         now = int(time.time())
-        self._write(insert(t.organization_accounts).values(
-            account_id=account_id, organization_id=org_id, email=email, joined_method=method, joined_at=now,
-            create_request_id=request_id,
-        ))
+        with self.engine.begin() as conn:
+            conn.execute(insert(t.organization_accounts).values(
+                account_id=account_id, organization_id=org_id, email=email, joined_method=method, joined_at=now,
+                create_request_id=request_id,
+            ))
+            _attach_all(conn, org_id, account_id, policies)
+            self._bump(conn)  # type: ignore[attr-defined]
         return MemberRecord(account_id, org_id, email, method, now, request_id)
 
     def member_accounts(self, org_id: str) -> list[MemberRecord]:
@@ -244,10 +249,11 @@ class OrganizationRepositoryMixin(_Locking):
             query = query.where(h.target_account_id == target_account_id)
         return [_handshake(r) for r in self._rows(query)]
 
-    def set_handshake_state(self, handshake_id: str, state: str, *, member: MemberRecord | None = None) -> None:
+    def set_handshake_state(self, handshake_id: str, state: str, *, member: MemberRecord | None = None,
+                            policies: tuple[str, ...] = ()) -> None:
         """Move an OPEN handshake to ``state`` — a compare-and-set, so of two concurrent
         Accept/Decline/Cancel calls one wins; StaleState for the other. ``member``: the account
-        that joins by accepting, added in the same transaction."""
+        that joins by accepting, added in the same transaction with ``policies`` attached to it."""
         h = t.handshakes.c
         try:
             with self.engine.begin() as conn:
@@ -259,9 +265,16 @@ class OrganizationRepositoryMixin(_Locking):
                         account_id=member.account_id, organization_id=member.organization_id, email=member.email,
                         joined_method=member.joined_method, joined_at=member.joined_at,
                         create_request_id=member.create_request_id))
+                    _attach_all(conn, member.organization_id, member.account_id, policies)
                 self._bump(conn)  # type: ignore[attr-defined]
         except IntegrityError:  # the account joined an organization meanwhile
             raise StaleState(handshake_id) from None
+
+
+def _attach_all(conn: Any, org_id: str, target_id: str, policy_ids: tuple[str, ...]) -> None:
+    for policy_id in policy_ids:
+        conn.execute(insert(t.organization_policy_targets).values(policy_id=policy_id, target_id=target_id,
+                                                                  organization_id=org_id))
 
 
 def _handshake(row: Any) -> HandshakeRecord:

@@ -390,7 +390,7 @@ def accept_invitation(org: Org, clients: list[Any]) -> None:
     calls += [lambda c: c.decline_handshake(HandshakeId=handshake)] * (N // 4)
     out = race(mine, calls)
     assert len(out.ok) == 1, out
-    assert set(out.errors) <= {("HandshakeAlreadyInStateException", 400), ("InvalidHandshakeTransitionException", 400)}
+    assert set(out.errors) <= {("HandshakeAlreadyInStateException", 400), ("InvalidHandshakeTransitionException", 400)}, out.errors
     state = out.ok[0]["Handshake"]["State"]
     members = {a["Id"] for page in org.client.get_paginator("list_accounts").paginate() for a in page["Accounts"]}
     assert (made["AccountId"] in members) == (state == "ACCEPTED")

@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # the authorizer reads SCPs from this package: no import cycl
     from opensts.service.authorization import Authorizer
     from opensts.store.cache import StoreCache
 
-__all__ = ["OrganizationsError", "OrganizationsBase", "op", "page", "administers", "is_delegated_admin", "IAM_SERVICE_PRINCIPAL", "ROOT_SESSIONS",
+__all__ = ["OrganizationsError", "OrganizationsBase", "default_scps", "op", "page", "administers", "is_delegated_admin", "IAM_SERVICE_PRINCIPAL", "ROOT_SESSIONS",
            "ROOT_CREDENTIALS_MANAGEMENT", "management_email", "account_email", "describe_organization"]
 
 IAM_SERVICE_PRINCIPAL = "iam.amazonaws.com"
@@ -71,6 +71,11 @@ def account_not_found() -> OrganizationsError:
     return OrganizationsError("AccountNotFoundException", "You specified an account that doesn't exist.")
 
 
+def default_scps(org: OrganizationRecord) -> tuple[str, ...]:
+    """What a new account or OU starts with: FullAWSAccess while SCPs are enabled, as on AWS."""
+    return (FULL_AWS_ACCESS_ID,) if SCP in org.policy_types else ()
+
+
 class OrganizationsBase:
     _cache: StoreCache
     _repo: Any
@@ -107,9 +112,10 @@ class OrganizationsBase:
         self._cache.invalidate()
 
     def with_default_scp(self, org: OrganizationRecord, target: str) -> None:
-        """A new account or OU starts with FullAWSAccess while SCPs are enabled, as on AWS."""
-        if SCP in org.policy_types:
-            self._repo.attach_org_policy(org.id, FULL_AWS_ACCESS_ID, target)
+        """A new OU starts with FullAWSAccess while SCPs are enabled, as on AWS (a new member
+        account gets ``default_scps`` in the transaction that adds it)."""
+        for policy_id in default_scps(org):
+            self._repo.attach_org_policy(org.id, policy_id, target)
 
     def _member_or_management(self, org: OrganizationRecord, account_id: str) -> MemberRecord | None:
         member = self._repo.member_account(account_id)

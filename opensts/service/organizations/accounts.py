@@ -10,6 +10,7 @@ from opensts.service.iam.aws_managed import aws_policy_arn
 from opensts.service.identifiers import new_account_id, new_unique_id
 from opensts.service.organizations._base import (
     OrganizationsBase,
+    default_scps,
     OrganizationsError,
     Params,
     Result,
@@ -43,8 +44,7 @@ class AccountActions(OrganizationsBase):
         self._repo.create_account(account_id, params["AccountName"])  # no IAM user: reached through the role
         self._access_role(account_id, org.management_account_id, params.get("RoleName") or ACCESS_ROLE)
         request_id = "car-" + base32_upper(32).lower()
-        self._repo.add_member_account(org.id, account_id, params["Email"], "CREATED", request_id)
-        self.with_default_scp(org, account_id)
+        self._repo.add_member_account(org.id, account_id, params["Email"], "CREATED", request_id, default_scps(org))
         self._written()
         status = self._create_status(self._repo.member_by_create_request(request_id))
         return {"CreateAccountStatus": {**status, "State": "IN_PROGRESS", "AccountId": None, "CompletedTimestamp": None}}

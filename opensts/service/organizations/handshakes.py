@@ -14,6 +14,7 @@ from opensts.fastrand import base32_upper
 from opensts.service.context import RequestInfo
 from opensts.service.organizations._base import (
     OrganizationsBase,
+    default_scps,
     OrganizationsError,
     Params,
     Result,
@@ -90,10 +91,10 @@ class HandshakeActions(OrganizationsBase):
         raise _not_found()
 
     def _transition(self, info: RequestInfo, handshake: HandshakeRecord, state: str,
-                    member: MemberRecord | None = None) -> Result:
+                    member: MemberRecord | None = None, policies: tuple[str, ...] = ()) -> Result:
         self._refuse_transition(_state(handshake, info.epoch), state)
         try:  # a compare-and-set on OPEN: of two concurrent calls, one wins
-            self._repo.set_handshake_state(handshake.id, state, member=member)
+            self._repo.set_handshake_state(handshake.id, state, member=member, policies=policies)
         except StaleState:
             now = self._repo.get_handshake(handshake.id)
             if member is not None and now is not None and now.state == "OPEN":
@@ -145,13 +146,14 @@ class HandshakeActions(OrganizationsBase):
     def accept_handshake(self, info: RequestInfo, params: Params) -> Result:
         handshake = self._party_handshake(info, params["HandshakeId"], target=True, sender=False)
         account = self.caller_account(info)
-        if _state(handshake, info.epoch) == "OPEN" and self._repo.organization_of(account) is not None:
-            raise _in_organization()
+        joined = self._repo.organization_of(account)
+        if _state(handshake, info.epoch) == "OPEN" and joined is not None and joined.id != handshake.organization_id:
+            raise _in_organization()  # in another organization; in this one: a concurrent accept won (_transition)
         member = MemberRecord(account, handshake.organization_id, account_email(account), "INVITED", int(info.epoch),
                               None)
-        result = self._transition(info, handshake, "ACCEPTED", member)  # joins in the same transaction
-        self.with_default_scp(self._repo.get_organization(handshake.organization_id), account)
-        self._written()
+        org = self._repo.get_organization(handshake.organization_id)
+        policies = default_scps(org) if org is not None else ()
+        result = self._transition(info, handshake, "ACCEPTED", member, policies)  # joins in one transaction
         return result
 
     @op("DeclineHandshake")
