@@ -19,13 +19,14 @@ import os
 import signal
 import socket
 import sys
+from pathlib import Path
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import uvicorn
 
-from opensts.edge.serve import TlsAwareProtocol, bind_sockets, spread  # the venv's (or bench/run.py's snapshot)
-from opensts.settings import parse_listen
+from opensts.edge.serve import bind_sockets, protocol_class, spread  # the venv's (or bench/run.py's snapshot)
+from opensts.settings import Settings, parse_listen
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -73,9 +74,12 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 def _protocol() -> Any:
-    """OpenSTS's uvicorn protocol class (httptools, responses written in one piece), so the
-    ceiling is served exactly as OpenSTS is; plain httptools with TRIVIAL_PLAIN_HTTPTOOLS=1."""
-    return "httptools" if os.environ.get("TRIVIAL_PLAIN_HTTPTOOLS") else TlsAwareProtocol
+    """OpenSTS's uvicorn protocol class (httptools with OpenSTS's request limits and deadline,
+    responses written in one piece), so the ceiling is served exactly as OpenSTS is; plain
+    httptools with TRIVIAL_PLAIN_HTTPTOOLS=1."""
+    if os.environ.get("TRIVIAL_PLAIN_HTTPTOOLS"):
+        return "httptools"
+    return protocol_class(Settings(Path(".")))
 
 
 def _serve(sock: socket.socket) -> None:
