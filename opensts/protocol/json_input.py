@@ -26,6 +26,7 @@ from typing import Any
 
 from opensts.protocol.errors import ServiceError
 from opensts.protocol.javaregex import compile_pattern
+from opensts.protocol.numbers import parse_ascii_int
 
 __all__ = ["JsonInputError", "JsonInputModel", "SerializationError", "load_json_model", "json_body", "decode_json",
            "offset_token", "has_surrogate", "MAX_DEPTH"]
@@ -296,15 +297,14 @@ def _number(shape: dict[str, Any], lowest: float, highest: float) -> Checker:
     return check
 
 
-_OFFSET = re.compile(r"(?:0|[1-9][0-9]{0,8})")  # ASCII digits only: "²".isdigit() is True
-
-
 def offset_token(token: object) -> int | None:
-    """The offset an offset-pagination token names (0 without one); None for anything else —
-    ASCII digits only, at most 9, so ``int()`` is never handed Unicode digits or 10**30."""
+    """The offset an offset-pagination token names (0 without one); None for anything else: at
+    most 9 ASCII digits (``numbers.parse_ascii_int``), and no leading zero, which no token of ours has."""
     if token is None:
         return 0
-    return int(token) if isinstance(token, str) and _OFFSET.fullmatch(token) else None
+    if not isinstance(token, str) or (token.startswith("0") and token != "0"):
+        return None
+    return parse_ascii_int(token, max_digits=9)
 
 
 def load_json_model(name: str, version: str, extra: dict[str, Any] | None = None) -> JsonInputModel:

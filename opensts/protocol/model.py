@@ -48,6 +48,7 @@ __all__ = [
     "OperationSpec",
     "ErrorSpec",
     "modelled_error",
+    "format_validation",
     "SERVICE_VERSIONS",
 ]
 
@@ -74,7 +75,7 @@ class ErrorSpec:
         return ServiceError(message, code=self.code, status=self.status, sender_fault=self.sender_fault)
 
 
-def _format_validation(errs: list[str]) -> str:
+def format_validation(errs: list[str]) -> str:
     n = len(errs)
     return f"{n} validation error{'s' if n != 1 else ''} detected: " + "; ".join(errs)
 
@@ -120,7 +121,7 @@ class OperationSpec:
         errs: list[str] = []
         out = self._read(params, errs)
         if errs:
-            raise ValidationError(_format_validation(errs))
+            raise ValidationError(format_validation(errs))
         return out
 
     def render(self, result: Mapping[str, Any] | None, request_id: str, *, json: bool = False) -> bytes:

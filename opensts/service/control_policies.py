@@ -16,7 +16,7 @@ from typing import Any
 
 from opensts.store.organization_repository import OrganizationRecord
 
-__all__ = ["SCP", "FULL_AWS_ACCESS_ID", "FULL_AWS_ACCESS", "scp_levels", "parent_chain", "org_path",
+__all__ = ["SCP", "FULL_AWS_ACCESS_ID", "FULL_AWS_ACCESS", "scp_levels", "scp_level", "parent_chain", "org_path",
            "policy_content"]
 
 SCP = "SERVICE_CONTROL_POLICY"
@@ -67,13 +67,15 @@ def scp_levels(repo: Any, account_id: str) -> tuple[str, ...]:
         attached.setdefault(target, []).append(policy_id)
     levels = []
     for target in [*_account_chain(repo, org, account_id), account_id]:
-        docs = [doc for doc in (policy_content(repo, p) for p in attached.get(target, ())) if doc]
-        levels.append(_merge(docs) if docs else _NOTHING)
+        levels.append(scp_level([doc for doc in (policy_content(repo, p) for p in attached.get(target, ())) if doc]))
     return tuple(levels)
 
 
-def _merge(docs: list[str]) -> str:
-    """One document whose statements are all of ``docs``' (a level allows if any SCP does)."""
+def scp_level(docs: list[str]) -> str:
+    """One level of the SCP chain as one document: the statements of all its SCPs (a level allows
+    if any of them does), or a document allowing nothing when the level has none."""
+    if not docs:
+        return _NOTHING
     if len(docs) == 1:
         return docs[0]
     statements: list[Any] = []

@@ -34,10 +34,9 @@ from opensts.policy import (
 )
 from opensts.protocol.errors import NotImplementedYet, ValidationError
 from opensts.protocol.inputs import lower_camel
-from opensts.protocol.model import _format_validation
+from opensts.protocol.model import format_validation
 from opensts.service.authorization import principal_of
-from opensts.service.control_policies import _NOTHING as NOTHING_ALLOWED
-from opensts.service.control_policies import _merge as merge_level
+from opensts.service.control_policies import scp_level
 from opensts.service.context import RequestInfo
 from opensts.service.iam._base import IamBase, Params, Result, action, page
 
@@ -109,7 +108,7 @@ def check_limits(params: dict[str, Any]) -> None:
                         f"failed to satisfy constraint: Member must have length less than or equal to "
                         f"{SCPS_PER_LEVEL_MAX}")
     if errs:
-        raise ValidationError(_format_validation(errs))
+        raise ValidationError(format_validation(errs))
 
 
 class _Evaluations(Sequence[Result]):
@@ -279,6 +278,5 @@ class SimulationActions(IamBase):
         one merged document per level, as for a real organization (service/control_policies.py)."""
         levels = []
         for level in params.get("OrderedOrganizationPolicyInputList") or ():
-            docs = [p.text for p in self._documents("scp", level.get("ServiceControlPolicyInputList"))]
-            levels.append(merge_level(docs) if docs else NOTHING_ALLOWED)
+            levels.append(scp_level([p.text for p in self._documents("scp", level.get("ServiceControlPolicyInputList"))]))
         return tuple(levels)
