@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import Select, Table, delete, func, insert, select, update
+from sqlalchemy import Select, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from opensts.frozen import frozen
@@ -105,6 +105,10 @@ class _Locking:
 
     def _write_limited(self, parent: Table, key: Any, count: Select[Any], limit: int,
                        *statements: object) -> None:  # pragma: no cover - provided by SqlRepository
+        raise NotImplementedError
+
+    @staticmethod
+    def _count(table: Table, *conds: Any) -> Select[Any]:  # pragma: no cover - provided by SqlRepository
         raise NotImplementedError
 
 
@@ -357,7 +361,7 @@ class OrganizationTreeRepositoryMixin(_Locking):
         if limit is None:
             self._write(attach)
             return
-        count = select(func.count()).select_from(t.organization_policy_targets).where(c.target_id == target_id)
+        count = self._count(t.organization_policy_targets, c.target_id == target_id)
         self._write_limited(t.organizations, org_id, count, limit, attach)
 
     def detach_org_policy(self, org_id: str, policy_id: str, target_id: str, minimum: int = 0) -> None:
@@ -368,8 +372,7 @@ class OrganizationTreeRepositoryMixin(_Locking):
             if not conn.execute(delete(t.organization_policy_targets)
                                 .where(c.policy_id == policy_id, c.target_id == target_id)).rowcount:
                 raise StaleState(policy_id)
-            left = conn.execute(select(func.count()).select_from(t.organization_policy_targets)
-                                .where(c.target_id == target_id)).scalar_one()
+            left = conn.execute(self._count(t.organization_policy_targets, c.target_id == target_id)).scalar_one()
             if left < minimum:
                 raise LimitReached(minimum)
 
