@@ -116,14 +116,19 @@ class _StartupCommand(click.Command):
               envvar="OPENSTS_CA_BUNDLE", help="Extra CA certificates trusted when fetching IdP documents "
               "(and named in the banner's command for a TLS server).")
 @click.option("--no-audit", is_flag=True, help="Do not record calls (for benchmarking the cost of auditing only).")
+@click.option("--region", default=None, metavar="REGION",
+              help="Run as a node of REGION's fleet (default: $OPENSTS_REGION; unset: one server for every "
+              "Region). See docs/DEPLOYMENT.md.")
 def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None, tls_key: Path | None, workers: int,
           config_file: Path | None, quota_rps: float | None, quota_burst: float | None, public_url: str | None,
-          ca_bundle: Path | None, no_audit: bool) -> None:
+          ca_bundle: Path | None, no_audit: bool, region: str | None) -> None:
     """Run the server (SQLite in the data folder by default)."""
     from opensts.config import check_listener_regions
     from opensts.edge.serve import bind_sockets, run_server
+    from opensts.node import NodeRole
 
     check_environment()
+    node = NodeRole.from_environment(region)
     if bool(tls_cert) != bool(tls_key):
         raise StartupError("--tls-cert and --tls-key go together")
     if tls_cert and tls_key:
@@ -146,6 +151,7 @@ def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None,
         public_url=public_url,
         ca_bundle=ca_bundle,
         audit=not no_audit,
+        node=node,
     )
     _print_banner(settings, boot)
     run_server(settings, socks)

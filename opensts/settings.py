@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from opensts.frozen import frozen
+from opensts.node import NodeRole
 
 if TYPE_CHECKING:
     from opensts.config import FileConfig
@@ -64,6 +65,7 @@ class Settings:
     public_url: str | None = None  # base of outbound-federation issuer URLs (default: first listener)
     ca_bundle: Path | None = None  # extra trusted CAs for fetching IdP discovery/JWKS documents
     audit: bool = True  # record every call in the audit journal (off only for benchmarking)
+    node: NodeRole = NodeRole()  # single server (every Region) unless --region makes it a fleet node
 
     @property
     def scheme(self) -> str:
@@ -204,6 +206,13 @@ ENVIRONMENT: dict[str, Callable[[str], str | None]] = {
     "OPENSTS_ADMIN_SECRET_ACCESS_KEY": lambda value: None,
     "OPENSTS_OUTBOUND_KEY_ROTATION_SECONDS": _positive_int,
     REQUEST_TIMEOUT_ENV: _request_timeout,
+    "OPENSTS_REGION": _pattern(re.compile(r"^[a-z]{2,4}(?:-[a-z0-9]+){2,3}\Z", re.ASCII),
+                               "a Region name, e.g. us-west-2"),
+    "OPENSTS_CONTROL_PLANE_DATABASE_URL": _database_url,
+    "OPENSTS_QUOTA_STORE": _pattern(re.compile(r"^(?:rediss?|unix)://\S+\Z", re.ASCII),
+                                    "a Redis URL, e.g. redis://127.0.0.1:6379/0"),
+    "OPENSTS_REGION_STORE": _pattern(re.compile(r"^(?:rediss?|unix)://\S+\Z", re.ASCII),
+                                     "a Redis URL, e.g. redis://127.0.0.1:6379/0"),
 }
 
 
