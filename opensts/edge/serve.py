@@ -25,7 +25,7 @@ from opensts.edge.http_limits import HttpLimits, LimitedHttpToolsProtocol
 from opensts.regions.quotas import QuotaStore, SharedQuotas
 from opensts.settings import DEFAULT_PORT, Listener, Settings, StartupError
 
-__all__ = ["ListenError", "bind_sockets", "run_server", "spread"]
+__all__ = ["ListenError", "bind_sockets", "quota_store", "run_server", "spread"]
 
 
 class ListenError(StartupError, OSError):
@@ -236,6 +236,25 @@ def _run_delivery(settings: Settings, listening: list[socket.socket]) -> None:
     run_delivery(settings.data_dir, settings.config)
 
 
+def quota_store(settings: Settings) -> QuotaStore | None:
+    """Where the server's quota buckets live, decided once: the Region's Redis when a store is
+    configured (``OPENSTS_QUOTA_STORE``, else the config file's ``quotas.store``), shared by
+    every node of the Region; else memory shared by this server's workers (None: one worker's
+    own buckets, as a single server always had)."""
+    url = settings.node.quota_store or settings.config.quotas.store
+    if url:
+        from opensts.regions.redis_quotas import RedisQuotas
+
+        return RedisQuotas(url)
+    if settings.workers <= 1:
+        return None
+    try:
+        return SharedQuotas()
+    except OSError as exc:  # no POSIX semaphores here (e.g. no /dev/shm): each worker its own buckets
+        print(f"warning: request quotas are kept per worker process ({exc})", file=sys.stderr)
+        return None
+
+
 def run_server(settings: Settings, socks: list[socket.socket]) -> None:
     """Serve until interrupted: one delivery process, and the workers (in-process for one
     worker, else ``settings.workers`` forked processes, each with its own sockets)."""
@@ -252,17 +271,13 @@ def run_server(settings: Settings, socks: list[socket.socket]) -> None:
             except ProcessLookupError:
                 pass
 
+    quotas = quota_store(settings)  # before the fork: every worker charges the same buckets
     if settings.workers <= 1:
         try:
-            _run_worker(settings, groups[0])
+            _run_worker(settings, groups[0], quotas)
         finally:
             stop(signal.SIGTERM, None)
         return
-    quotas: QuotaStore | None = None
-    try:
-        quotas = SharedQuotas()  # before the fork: every worker charges the same buckets
-    except OSError as exc:  # no POSIX semaphores here (e.g. no /dev/shm): each worker its own buckets
-        print(f"warning: request quotas are kept per worker process ({exc})", file=sys.stderr)
     children += [_fork(lambda group=group: _run_worker(settings, group, quotas)) for group in groups]  # type: ignore[misc]
     for s in listening:  # the workers hold them: a worker that dies takes its sockets out of the group
         s.close()
