@@ -258,8 +258,8 @@ class RedisQuotas:
     def _probe(self) -> None:
         while True:
             time.sleep(self._retry_seconds)
-            try:
-                self._client.ping()
+            try:  # the very call requests make (a PING would pass where writes fail: OOM, a read-only replica)
+                self._script(keys=[KEY_PREFIX + "probe"], args=[1, 1, 0])
             except (RedisError, OSError):
                 continue
             self._down = False
