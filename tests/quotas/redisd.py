@@ -20,7 +20,7 @@ __all__ = ["RedisServer", "redis_binary"]
 
 def redis_binary() -> str:
     """``redis-server`` from PATH or /usr/bin; a test that needs it and cannot find it says so loudly."""
-    found = shutil.which("redis-server") or ("/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None)
+    found = shutil.which("redis-server") or next((p for p in ("/usr/bin/redis-server",) if Path(p).exists()), None)
     if found is None:
         pytest.fail("redis-server not found: install Debian's redis-server package (the fleet tests use a real Redis)")
     return found
