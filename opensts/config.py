@@ -9,6 +9,7 @@ errors naming the key — and docs/CONFIG.md's reference table is rendered from 
     [quotas]                       # AWS's defaults: 600 requests/s, burst 600
     rps = 600
     burst = 600
+    store = "redis://10.0.0.7:6379/0"   # a fleet Region's nodes share their buckets there (optional)
     [quotas.groups]                # per quota group (see regions/quotas.py)
     "sts:AssumeRoleWithWebIdentity" = { rps = 100, burst = 200 }
 
@@ -156,6 +157,9 @@ SCHEMA = Table({
         }), "a quota group: `sts-shared` (AssumeRole, GetCallerIdentity, GetSessionToken, "
             "GetFederationToken, GetAccessKeyInfo, DecodeAuthorizationMessage), `sts:ACTION` for any "
             "other STS action, or `iam`", key_check=_quota_group),
+        "store": Leaf("string", "none (this server's memory)", "`redis://HOST:PORT/N`: the Region's Redis holding the "
+                      "buckets, shared by the Region's nodes; `OPENSTS_QUOTA_STORE` wins over it",
+                      _pattern(r"(?:rediss?|unix)://\S+", "a Redis URL, e.g. redis://127.0.0.1:6379/0"), secret=True),
     }, "request quotas (token buckets per account × serving Region × endpoint type × group)"),
     "network": Table({
         "trusted_proxies": Leaf("strings", "[]", "networks (CIDR) whose X-Forwarded-For is believed",
@@ -329,7 +333,8 @@ class _Walk:
         items = value if isinstance(value, list) else [value]
         for item in items:
             if node.check is not None and (expected := node.check(item)) is not None:
-                raise ConfigError(f"{path}: expected {expected}, got {_show(item)}")
+                got = "a string that is not" if node.secret else _show(item)  # never echo a secret
+                raise ConfigError(f"{path}: expected {expected}, got {got}")
             if node.region:
                 self.regions.append((path, item))
 
@@ -430,4 +435,4 @@ def check_listener_regions(listeners: Iterable[Listener], config: FileConfig) ->
 def _quotas(raw: dict[str, Any]) -> QuotaSettings:
     groups = {g: (float(v["rps"]), float(v.get("burst", v["rps"]))) for g, v in raw.get("groups", {}).items()}
     rps = float(raw.get("rps", 600))
-    return QuotaSettings(rps, float(raw.get("burst", rps)), groups or None)
+    return QuotaSettings(rps, float(raw.get("burst", rps)), groups or None, raw.get("store") or None)

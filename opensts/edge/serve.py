@@ -27,7 +27,7 @@ from opensts.edge.http_limits import HttpLimits, LimitedHttpToolsProtocol
 from opensts.regions.quotas import QuotaStore, SharedQuotas
 from opensts.settings import DEFAULT_PORT, Listener, Settings, StartupError
 
-__all__ = ["ListenError", "bind_sockets", "run_server", "spread"]
+__all__ = ["ListenError", "bind_sockets", "quota_store", "run_server", "spread"]
 
 
 class ListenError(StartupError, OSError):
@@ -244,6 +244,25 @@ def _run_delivery(settings: Settings) -> None:
     run_delivery(settings.data_dir, settings.config)
 
 
+def quota_store(settings: Settings) -> QuotaStore | None:
+    """Where the server's quota buckets live, decided once: the Region's Redis when a store is
+    configured (``OPENSTS_QUOTA_STORE``, else the config file's ``quotas.store``), shared by
+    every node of the Region; else memory shared by this server's workers (None: one worker's
+    own buckets, as a single server always had)."""
+    url = settings.node.quota_store or settings.config.quotas.store
+    if url:
+        from opensts.regions.redis_quotas import RedisQuotas
+
+        return RedisQuotas(url)
+    if settings.workers <= 1:
+        return None
+    try:
+        return SharedQuotas()
+    except OSError as exc:  # no POSIX semaphores here (e.g. no /dev/shm): each worker its own buckets
+        print(f"warning: request quotas are kept per worker process ({exc})", file=sys.stderr)
+        return None
+
+
 class _Supervisor:
     """The parent of a multi-worker server: forks the workers and the delivery process, replaces
     any that dies (a worker within a second, with fresh sockets joined to the same group), and
@@ -331,12 +350,13 @@ def run_server(settings: Settings, socks: list[socket.socket]) -> None:
     """Serve until interrupted: one delivery process, and the workers (in-process for one
     worker, else ``settings.workers`` forked processes, each with its own sockets, supervised)."""
     groups = spread(socks, settings.workers)
+    quotas = quota_store(settings)  # before the fork: every worker charges the same buckets
     if settings.workers <= 1:
         children: list[int] = []
         if settings.audit:
             children.append(_fork(lambda: _run_delivery(settings), [], groups[0]))
         try:
-            _run_worker(settings, groups[0])
+            _run_worker(settings, groups[0], quotas)
         finally:
             for pid in children:
                 try:
@@ -344,11 +364,6 @@ def run_server(settings: Settings, socks: list[socket.socket]) -> None:
                 except ProcessLookupError:
                     pass
         return
-    quotas: QuotaStore | None = None
-    try:
-        quotas = SharedQuotas()  # before the fork: every worker charges the same buckets
-    except OSError as exc:  # no POSIX semaphores here (e.g. no /dev/shm): each worker its own buckets
-        print(f"warning: request quotas are kept per worker process ({exc})", file=sys.stderr)
     supervisor = _Supervisor(settings, groups, quotas)
     signal.signal(signal.SIGTERM, supervisor.stop)
     signal.signal(signal.SIGINT, supervisor.stop)

@@ -9,7 +9,7 @@ requests served in different Regions have separate quotas. Other actions get the
 ``QuotaStore`` is the seam for the buckets' store: ``InProcessQuotas`` for one worker process,
 ``SharedQuotas`` for the workers of one server (memory shared across the fork, so that a client
 whose connections land on different workers still gets the configured rate, not workers × it),
-and a shared store such as Redis would be one more for multi-node deployments.
+and ``RedisQuotas`` (regions/redis_quotas.py) for the nodes of a Region, which share their Redis.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class QuotaSettings:
     rps: float = 600.0
     burst: float = 600.0
     groups: Mapping[str, tuple[float, float]] | None = None  # group → (rps, burst) overrides
+    store: str | None = None  # the config file's ``[quotas] store``: a Region's Redis (regions/redis_quotas.py)
 
     def for_group(self, group: str) -> tuple[float, float]:
         if self.groups and group in self.groups:

@@ -25,7 +25,8 @@ from opensts.settings import ENVIRONMENT, Listener, StartupError
 ROOT = Path(__file__).resolve().parents[2]
 
 FULL: dict[str, Any] = {
-    "quotas": {"rps": 600, "burst": 600.5, "groups": {"sts:AssumeRoleWithWebIdentity": {"rps": 100, "burst": 200}}},
+    "quotas": {"rps": 600, "burst": 600.5, "groups": {"sts:AssumeRoleWithWebIdentity": {"rps": 100, "burst": 200}},
+               "store": "redis://127.0.0.1:6379/0"},
     "network": {"trusted_proxies": ["10.0.0.5/32"], "client_regions": {"10.20.0.0/16": "us-west-2"}},
     "audit": {
         "folder": "/tmp/trail", "durability": "disk", "interval": 1.5,
@@ -156,6 +157,7 @@ def test_unknown_region_in_listen_is_named() -> None:
     ({"quotas": {"groups": {"sts-shared": {"burst": 2}}}}, 'quotas.groups.sts-shared.rps is required'),
     ({"quotas": {"rps": -1}}, "quotas.rps: expected a number at least 0"),
     ({"quotas": {"burst": 0.5}}, "quotas.burst: expected a number at least 1"),
+    ({"quotas": {"store": "http://127.0.0.1:6379"}}, "quotas.store: expected a Redis URL"),
     ({"network": {"trusted_proxies": ["10.0.0.300/8"]}}, "network.trusted_proxies: expected an IP network"),
     ({"network": {"client_regions": {"not-a-net": "us-west-2"}}}, "not-a-net is not an IP network"),
     ({"audit": {"durability": "sometimes"}}, 'audit.durability: expected one of "process", "disk"'),
@@ -175,11 +177,15 @@ def test_value_rules(doc: dict[str, Any], message: str) -> None:
 
 def test_secrets_are_never_echoed() -> None:
     secrets = [path for path, leaf in schema_keys() if isinstance(leaf, Leaf) and leaf.secret]
-    assert secrets == ["audit.s3.aws_secret_access_key", "audit.s3.aws_session_token"]
+    assert secrets == ["quotas.store", "audit.s3.aws_secret_access_key", "audit.s3.aws_session_token"]
     for value in (["wJalrXUtnFEMI-secret"], 123456789):
         with pytest.raises(ConfigError) as exc:
             parse_config({"audit": {"s3": {"bucket": "b", "aws_secret_access_key": value}}})
         assert "wJalrXUtnFEMI" not in str(exc.value) and "123456789" not in str(exc.value)
+    for store in ("http://:wJalrXUtnFEMI@redis:6379", ["redis://:wJalrXUtnFEMI@redis:6379"]):  # a URL's password
+        with pytest.raises(ConfigError) as exc:
+            parse_config({"quotas": {"store": store}})
+        assert "wJalrXUtnFEMI" not in str(exc.value) and str(exc.value).startswith("quotas.store: expected")
 
 
 def test_durability_choices_match_the_journal() -> None:
