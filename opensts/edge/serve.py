@@ -233,7 +233,7 @@ def _run_delivery(settings: Settings, listening: list[socket.socket]) -> None:
     for s in listening:
         s.close()
 
-    run_delivery(settings.data_dir, settings.config)
+    run_delivery(settings.data_dir, settings.config, settings.node)
 
 
 def run_server(settings: Settings, socks: list[socket.socket]) -> None:
