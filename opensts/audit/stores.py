@@ -24,7 +24,7 @@ from opensts.private_files import FILE_MODE, private_dir, private_opener
 __all__ = ["TrailStore", "FolderStore", "S3Store", "trail_stores", "S3_TIMEOUTS"]
 
 #: boto3 client settings of every S3 store: seconds to connect and to read, attempts per call.
-S3_TIMEOUTS = {"connect_timeout": 3, "read_timeout": 10, "retries": {"max_attempts": 2, "mode": "standard"}}
+S3_TIMEOUTS = {"connect_timeout": 2, "read_timeout": 5, "retries": {"total_max_attempts": 2, "mode": "standard"}}
 
 
 class TrailStore(Protocol):
@@ -90,12 +90,13 @@ class FolderStore:
 class S3Store:
     """Any S3-compatible bucket, through boto3 (imported only when configured)."""
 
-    def __init__(self, bucket: str, prefix: str = "", **client_args: Any) -> None:
+    def __init__(self, bucket: str, prefix: str = "", timeouts: Mapping[str, Any] = S3_TIMEOUTS,
+                 **client_args: Any) -> None:
         import boto3
         from botocore.config import Config
 
         self.bucket, self.prefix = bucket, prefix.strip("/")
-        self.client = boto3.client("s3", config=Config(**S3_TIMEOUTS), **client_args)  # type: ignore[arg-type]
+        self.client = boto3.client("s3", config=Config(**timeouts), **client_args)
 
     def _full(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
