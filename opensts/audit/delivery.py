@@ -18,9 +18,10 @@ Exactly once, even across crashes (kill -9 included) and a store that is down:
    doubling to ``MAX_BACKOFF``) and arrive when it returns. One process delivers at a time (an
    exclusive file lock).
 
-Each Region's parts are delivered by their own thread, one at a time, at most ``PARTS_PER_ROUND``
-parts per round: a store that hangs (S3 calls time out within seconds, stores.py) delays only
-its own Region, and the waiting records stay on disk, in the index, never in memory.
+Each Region's parts are delivered by their own thread (a lane), one at a time, oldest first, read
+from the index ``PARTS_PER_ROUND`` at a time: a store that hangs (S3 calls time out within seconds,
+stores.py) delays only its own Region, and the waiting records stay on disk, in the index, never
+in memory (one part's records at a time: at most 5000).
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ RETENTION_SECONDS = 90 * 24 * 3600  # what LookupEvents can see, as on AWS
 #: Longest wait between two attempts on a store that is down (seconds): a returning store gets
 #: the records that waited within this (plus a delivery round).
 MAX_BACKOFF = 8.0
-PARTS_PER_ROUND = 50
+PARTS_PER_ROUND = 50  # pending parts read from the index at a time
+_MAX_PARTS = 5000  # parts one Region's lane delivers before the next round takes over
 _LANES = 16  # Regions delivered to at the same time
 
 
@@ -179,22 +181,26 @@ class Delivery:
             raise
 
     def _deliver_region(self, region: str) -> int:
-        """Deliver up to ``PARTS_PER_ROUND`` pending parts of one Region, oldest first, until its
-        store fails (then back off). Runs in the Region's lane, with its own connection (opened
-        without preparing the file: the round's connection is open, see ``index.connect``)."""
+        """Deliver one Region's pending parts, oldest first, ``PARTS_PER_ROUND`` read at a time
+        (at most ``_MAX_PARTS`` per call), until none is left or its store fails (then back off).
+        Runs in the Region's lane, with its own connection (opened without preparing the file:
+        the round's connection is open, see ``index.connect``)."""
         conn = connect(self._path, prepare=False)
         delivered = 0
         try:
-            parts = conn.execute(
-                "SELECT p.batch_id, p.account_id, p.key, b.first_seq, b.last_seq FROM batch_parts p "
-                "JOIN batches b ON b.id = p.batch_id WHERE p.delivered = 0 AND p.trail_region = ? "
-                "ORDER BY p.batch_id LIMIT ?", (region, PARTS_PER_ROUND)
-            ).fetchall()
-            for batch, account, key, first, last in parts:
-                count = self._deliver_part(conn, region, batch, account, key, first, last)
-                if count is None:
+            for _ in range(_MAX_PARTS // PARTS_PER_ROUND):
+                parts = conn.execute(
+                    "SELECT p.batch_id, p.account_id, p.key, b.first_seq, b.last_seq FROM batch_parts p "
+                    "JOIN batches b ON b.id = p.batch_id WHERE p.delivered = 0 AND p.trail_region = ? "
+                    "ORDER BY p.batch_id LIMIT ?", (region, PARTS_PER_ROUND)
+                ).fetchall()
+                for batch, account, key, first, last in parts:
+                    count = self._deliver_part(conn, region, batch, account, key, first, last)
+                    if count is None:
+                        return delivered
+                    delivered += count
+                if len(parts) < PARTS_PER_ROUND:
                     break
-                delivered += count
         finally:
             conn.close()
         return delivered

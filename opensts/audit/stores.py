@@ -21,16 +21,23 @@ from typing import Any, Protocol
 
 from opensts.private_files import FILE_MODE, private_dir, private_opener
 
-__all__ = ["TrailStore", "FolderStore", "S3Store", "trail_stores", "S3_TIMEOUTS"]
+__all__ = ["TrailStore", "FolderStore", "S3Store", "trail_stores", "S3_TIMEOUTS", "ObjectError"]
 
 #: boto3 client settings of every S3 store: seconds to connect and to read, attempts per call.
 S3_TIMEOUTS = {"connect_timeout": 2, "read_timeout": 5, "retries": {"total_max_attempts": 2, "mode": "standard"}}
 
 
+class ObjectError(Exception):
+    """One file cannot be read (gone since it was listed, not ours to read): the store itself
+    answers, so a reader skips that file rather than stopping."""
+
+
 class TrailStore(Protocol):
     def put(self, key: str, data: bytes) -> None: ...
 
-    def get(self, key: str) -> bytes: ...
+    def get(self, key: str) -> bytes:
+        """The file's bytes; ``ObjectError`` when that file cannot be read (any other error: the store's)."""
+        ...
 
     def children(self, prefix: str) -> list[str]:
         """Names one level below ``prefix`` (a folder path ending in ``/``), as S3's delimiter lists them."""
@@ -58,7 +65,10 @@ class FolderStore:
         os.replace(tmp, target)
 
     def get(self, key: str) -> bytes:
-        return (self.root / key).read_bytes()
+        try:
+            return (self.root / key).read_bytes()
+        except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+            raise ObjectError(type(exc).__name__) from exc
 
     def children(self, prefix: str) -> list[str]:
         try:
@@ -109,7 +119,15 @@ class S3Store:
                                ContentEncoding="gzip")
 
     def get(self, key: str) -> bytes:
-        return bytes(self.client.get_object(Bucket=self.bucket, Key=self._full(key))["Body"].read())
+        from botocore.exceptions import ClientError
+
+        try:
+            return bytes(self.client.get_object(Bucket=self.bucket, Key=self._full(key))["Body"].read())
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "AccessDenied", "InvalidObjectState", "404", "403"):
+                raise ObjectError(code) from exc
+            raise
 
     def children(self, prefix: str) -> list[str]:
         names: list[str] = []

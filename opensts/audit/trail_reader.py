@@ -42,7 +42,7 @@ import orjson
 
 from opensts.audit.index import _row
 from opensts.audit.journal import encode_line
-from opensts.audit.stores import TrailStore
+from opensts.audit.stores import ObjectError, TrailStore
 from opensts.private_files import private_sqlite
 
 __all__ = ["TrailReader", "connect_lookup", "lookup_index_path", "WINDOW", "FULL_SCAN_EVERY", "MAX_OBJECTS"]
@@ -117,6 +117,7 @@ class TrailReader:
         self._catching_up = False
         self._failing = False
         self._pruned_at = 0.0
+        self._unreadable: set[str] = set()
 
     def run_forever(self, interval: float) -> None:
         conn = connect_lookup(self.path)
@@ -190,7 +191,13 @@ class TrailReader:
 
     def _read_one(self, conn: sqlite3.Connection, key: str, when: int) -> int:
         """Index one file's events and remember its key, in one transaction."""
-        data = self.store.get(key)  # a store error propagates: the scan ends, the key is not remembered
+        try:
+            data = self.store.get(key)  # a store error propagates: the scan ends, the key is not remembered
+        except ObjectError as exc:  # this file only: skipped (tried again next time), the scan goes on
+            if key not in self._unreadable and len(self._unreadable) < 10_000:  # said once, not every scan
+                self._unreadable.add(key)
+                log.warning("cannot read trail file %s (%s)", key, exc)
+            return 0
         account = key.split("/")[1]
         rows = list(_rows(key, data, account, self.region))
         conn.execute("BEGIN IMMEDIATE")

@@ -149,3 +149,18 @@ def test_node_id_is_made_once_and_kept(tmp_path: Path) -> None:
     assert re.fullmatch(r"[0-9a-z]{8}", node_id(tmp_path))
     (tmp_path / "elsewhere").mkdir()
     assert node_id(tmp_path / "elsewhere") != node_id(tmp_path)
+
+
+def test_a_long_outage_is_caught_up_in_one_round_oldest_first(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "audit")
+    down = tmp_path / "east"
+    down.write_text("blocked")
+    delivery = Delivery(journal.folder, FolderStore(tmp_path / "west"), {"us-east-1": FolderStore(down)})
+    for i in range(60):  # a batch per round, each waiting (more than PARTS_PER_ROUND)
+        _write(journal, [("us-east-1", "111122223333", _record(i)[2])], int(time.time()))
+        delivery.deliver_once()
+    down.unlink()
+    delivery._backoff.clear()  # noqa: SLF001 - skip the back-off wait in a unit test
+    assert delivery.deliver_once() == 60
+    assert sorted(r["eventID"] for r in _delivered(down)) == sorted(f"id-{i}" for i in range(60))
+    assert len(list(down.rglob("*.json.gz"))) == 60

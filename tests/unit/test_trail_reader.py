@@ -155,3 +155,21 @@ def test_unreadable_files_and_records_are_skipped_not_fatal(tmp_path: Path) -> N
     assert _ids(tmp_path / "lookup.db") == ["good"]
     conn = connect_lookup(tmp_path / "lookup.db")
     assert conn.execute("SELECT COUNT(*) FROM objects").fetchone()[0] == 2  # remembered: not re-read every scan
+
+
+def test_a_file_gone_between_listing_and_reading_is_skipped_and_the_scan_goes_on(tmp_path: Path) -> None:
+    class Vanishing(Counting):
+        """The real folder store, whose first file is deleted right after it was listed."""
+
+        def get(self, key: str) -> bytes:
+            if key.endswith("00000001.json.gz"):
+                (tmp_path / "trail" / key).unlink(missing_ok=True)
+            return super().get(key)
+
+    store = Vanishing(FolderStore(tmp_path / "trail"))
+    node = _node(tmp_path, "nodeaaaa", store)
+    _deliver(node, [_record("gone", NOW - 2)], NOW - 2)
+    _deliver(node, [_record("kept", NOW - 1)], NOW - 1)
+    reader = TrailReader(store, "us-west-2", tmp_path / "lookup.db")
+    assert reader.scan() == 1 and _ids(tmp_path / "lookup.db") == ["kept"]
+    assert reader.scan() == 0
