@@ -16,7 +16,9 @@ the same way):
   midnight, yesterday's — date folder); at most ``MAX_OBJECTS`` files are read. Every
   ``FULL_SCAN_EVERY`` seconds (and at start) the whole store is listed once instead, for files
   delivered late: a store back from an outage longer than ``WINDOW``, a node whose clock is off.
-  A scan that hit ``MAX_OBJECTS`` is followed by another full one until it catches up.
+  A scan that hit ``MAX_OBJECTS`` is followed by another full one until it catches up. When the
+  store answers again after an outage, the scans of the next ``AFTER_OUTAGE`` seconds reach back
+  to the outage's start (the other nodes' outboxes arrive then, named for when they were written).
   Keys already read are remembered in the index (not re-read); they and the events are forgotten
   after the retention (90 days, LookupEvents' reach).
 
@@ -45,11 +47,13 @@ from opensts.audit.journal import encode_line
 from opensts.audit.stores import ObjectError, TrailStore
 from opensts.private_files import private_sqlite
 
-__all__ = ["TrailReader", "connect_lookup", "lookup_index_path", "WINDOW", "FULL_SCAN_EVERY", "MAX_OBJECTS"]
+__all__ = ["TrailReader", "connect_lookup", "lookup_index_path", "WINDOW", "FULL_SCAN_EVERY", "MAX_OBJECTS",
+           "AFTER_OUTAGE"]
 
 log = logging.getLogger("opensts.audit")
 
 WINDOW = 15 * 60
+AFTER_OUTAGE = 120  # seconds after the store returns during which the window reaches back to the outage's start
 FULL_SCAN_EVERY = 10 * 60
 MAX_OBJECTS = 500
 RETENTION_SECONDS = 90 * 24 * 3600
@@ -116,6 +120,8 @@ class TrailReader:
         self._full_at: float | None = None  # clock() of the last full scan
         self._catching_up = False
         self._failing = False
+        self._down_since: float | None = None  # clock() of the first failed scan of an outage
+        self._reach: tuple[float, float] | None = None  # after an outage: (list from, until when)
         self._pruned_at = 0.0
         self._unreadable: set[str] = set()
 
@@ -141,8 +147,14 @@ class TrailReader:
             now = self.clock()
             if full is None:
                 full = self._catching_up or self._full_at is None or now - self._full_at >= self.full_every
-            keys = self._listed(now, full)
-            added, read = self._read_new(conn, keys, now)
+            if self._down_since is not None:  # coming back: other nodes deliver what waited, named back then
+                self._reach = (self._down_since - self.window, now + AFTER_OUTAGE)
+            try:
+                added, read = self._read_new(conn, self._listed(now, full), now)
+            except Exception:
+                self._down_since = self._down_since or now
+                raise
+            self._down_since = None
             if full:
                 self._full_at = now
             self._catching_up = read >= self.max_objects
@@ -161,7 +173,10 @@ class TrailReader:
             if full:
                 yield from self.store.list(base)
                 continue
-            since = datetime.fromtimestamp(now - self.window, tz=timezone.utc)
+            start = now - self.window
+            if self._reach is not None and now < self._reach[1]:
+                start = min(start, self._reach[0])
+            since = datetime.fromtimestamp(start, tz=timezone.utc)
             day = since.date()
             while day <= datetime.fromtimestamp(now, tz=timezone.utc).date():
                 prefix = f"{base}{day:%Y/%m/%d}/"

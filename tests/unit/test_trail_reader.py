@@ -173,3 +173,34 @@ def test_a_file_gone_between_listing_and_reading_is_skipped_and_the_scan_goes_on
     reader = TrailReader(store, "us-west-2", tmp_path / "lookup.db")
     assert reader.scan() == 1 and _ids(tmp_path / "lookup.db") == ["kept"]
     assert reader.scan() == 0
+
+
+def test_after_an_outage_the_scans_reach_back_to_its_start(tmp_path: Path) -> None:
+    """The store is lost for an hour; when a store answers again, the other nodes' outboxes arrive
+    in it named for the outage's minutes: found by the next scans, not only the next full one."""
+    server = start_s3()
+    try:
+        server.client().create_bucket(Bucket="trail")
+        start = NOW - 7200  # two hours ago: the outage, an hour, is over by now
+        clock = [float(start)]
+        store = S3Store(**server.store_args("trail"))
+        node = _node(tmp_path, "nodeaaaa", store)
+        reader = TrailReader(store, "us-west-2", tmp_path / "lookup.db", window=900, full_every=10**9,
+                             clock=lambda: clock[0])
+        _deliver(node, [_record("before", start - 5)], start - 5)
+        assert reader.scan() == 1
+        stop_s3(server)
+        for step in (2, 3600):
+            clock[0] += step
+            with pytest.raises(Exception):  # noqa: B017 - whatever boto3 says when nothing listens
+                reader.scan()
+        server = start_s3(server.port)
+        server.client().create_bucket(Bucket="trail")
+        _deliver(node, [_record("during", start + 60)], start + 60)  # an hour late
+        clock[0] += 5
+        assert reader.scan() == 1
+        assert _ids(tmp_path / "lookup.db") == ["during", "before"]
+        clock[0] += 300
+        assert reader.scan() == 0
+    finally:
+        stop_s3(server)
