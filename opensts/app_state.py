@@ -105,5 +105,5 @@ def build_state(settings: Settings, quota_store: QuotaStore | None = None) -> Ap
         sts_service=StsService(keyring, cache, authorizer, rules, settings),
         iam_service=IamService(repo, cache, authorizer, iam, settings),
         organizations=OrganizationsService(cache, authorizer),
-        audit=AuditTrail(settings.data_dir, config) if settings.audit else None,
+        audit=AuditTrail(settings.data_dir, config, settings.node) if settings.audit else None,
     )

@@ -21,11 +21,13 @@ errors naming the key — and docs/CONFIG.md's reference table is rendered from 
     [audit]                        # where trail files go (default: DATA_DIR/trail)
     folder = "/var/lib/opensts/trail"
     durability = "process"         # or "disk": records of issued credentials fdatasync'ed first
-    [audit.region_folders]         # a Region's own trail store
-    us-east-1 = "/mnt/us-east-1-trail"
     [audit.s3]                     # or any S3-compatible bucket (boto3 client arguments)
     bucket = "my-trail"
     endpoint_url = "https://s3.example.internal"
+    [audit.regions.us-east-1]      # a Region's own trail store: a folder ...
+    folder = "/mnt/us-east-1-trail"
+    [audit.regions.us-west-2]      # ... or a bucket
+    s3 = { bucket = "west-trail", endpoint_url = "https://s3.us-west-2.example.internal" }
 
     [[partitions]]                 # a private partition with its own domain
     name = "corp"
@@ -146,6 +148,21 @@ _DURABILITY = ("process", "disk")  # audit/journal.py's DURABILITY (test-checked
 _NAME = _pattern(r"[a-z][a-z0-9-]{0,62}", "lower-case letters, digits and dashes")
 _HOST = _pattern(r"(?=.{1,253}$)[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*", "a DNS name")
 
+def _s3_table(doc: str) -> Table:
+    """An S3-compatible bucket: its name, a key prefix, and boto3 client arguments."""
+    return Table({
+        "bucket": Leaf("string", "—", "the bucket trail files are put into", required=True),
+        "prefix": Leaf("string", '""', "key prefix inside the bucket"),
+        "endpoint_url": Leaf("string", "AWS's", "URL of an S3-compatible service"),
+        "region_name": Leaf("string", "boto3's", "Region of the bucket"),
+        "aws_access_key_id": Leaf("string", "boto3's", "access key for the bucket"),
+        "aws_secret_access_key": Leaf("string", "boto3's", "secret key for the bucket", secret=True),
+        "aws_session_token": Leaf("string", "boto3's", "session token for the bucket", secret=True),
+        "verify": Leaf("string or boolean", "true", "false: no TLS verification; a string: CA bundle file"),
+        "use_ssl": Leaf("boolean", "true", "use HTTPS"),
+    }, doc)
+
+
 SCHEMA = Table({
     "quotas": Table({
         "rps": Leaf("number", "600", "requests per second of every quota bucket (0: no quota)", _at_least(0)),
@@ -171,20 +188,17 @@ SCHEMA = Table({
         "folder": Leaf("string", "DATA_DIR/trail", "folder of the delivered trail files"),
         "durability": Leaf("string", '"process"', '"process": a credential-issuing call answers once its '
                            'record is written; "disk": once it is also fdatasync\'ed', _one_of(*_DURABILITY)),
-        "interval": Leaf("number", "2", "seconds between delivery rounds", _at_least(0, strict=True)),
-        "region_folders": MapOf("<region>", Leaf("string", "—", "this Region's own trail folder"),
+        "interval": Leaf("number", "2", "seconds between delivery rounds (and, on a fleet node, between reads of "
+                         "its Region's trail store for LookupEvents)", _at_least(0, strict=True)),
+        "region_folders": MapOf("<region>", Leaf("string", "—", "this Region's own trail folder (as "
+                                                              "audit.regions.<region>.folder)"),
                                 "a Region's own trail store", region_keys=True),
-        "s3": Table({
-            "bucket": Leaf("string", "—", "the bucket trail files are put into", required=True),
-            "prefix": Leaf("string", '""', "key prefix inside the bucket"),
-            "endpoint_url": Leaf("string", "AWS's", "URL of an S3-compatible service"),
-            "region_name": Leaf("string", "boto3's", "Region of the bucket"),
-            "aws_access_key_id": Leaf("string", "boto3's", "access key for the bucket"),
-            "aws_secret_access_key": Leaf("string", "boto3's", "secret key for the bucket", secret=True),
-            "aws_session_token": Leaf("string", "boto3's", "session token for the bucket", secret=True),
-            "verify": Leaf("string or boolean", "true", "false: no TLS verification; a string: CA bundle file"),
-            "use_ssl": Leaf("boolean", "true", "use HTTPS"),
-        }, "deliver trail files to an S3-compatible bucket instead of a folder (boto3 client arguments)"),
+        "s3": _s3_table("deliver trail files to an S3-compatible bucket instead of a folder (boto3 client arguments)"),
+        "regions": MapOf("<region>", Table({
+            "folder": Leaf("string", "—", "this Region's trail folder (set folder or s3)"),
+            "s3": _s3_table("this Region's trail bucket (boto3 client arguments; set folder or s3)"),
+        }), "a Region's own trail store: where every node delivers that Region's trail, and what a fleet "
+            "node of that Region reads for LookupEvents", region_keys=True),
     }, "the audit trail"),
     "partitions": ArrayOf(Table({
         "name": Leaf("string", "—", "partition name (as in ARNs)", _NAME, required=True),
@@ -366,6 +380,18 @@ def _check_partitions(partitions: list[dict[str, Any]]) -> None:
                               f"{_suggest(glob, part['regions'])}")
 
 
+def _check_trail_stores(audit: dict[str, Any]) -> None:
+    """Each ``[audit.regions.R]`` names one store (``folder`` or ``s3``), and a Region has one store."""
+    folders = audit.get("region_folders", {})
+    for region, store in audit.get("regions", {}).items():
+        where = _key("audit.regions", region)
+        if ("folder" in store) == ("s3" in store):
+            raise ConfigError(f"{where}: set either folder or s3" + (", not both" if store else ""))
+        if region in folders:
+            raise ConfigError(f"{where}: Region {region} already has a trail store in "
+                              f"{_key('audit.region_folders', region)}")
+
+
 # ------------------------------------------------------------------------------------------------
 # The loaded configuration
 # ------------------------------------------------------------------------------------------------
@@ -411,6 +437,7 @@ def parse_config(raw: dict[str, Any], path: Path | None = None) -> FileConfig:
     walk.table(SCHEMA, raw, "")
     partitions = raw.get("partitions", [])
     _check_partitions(partitions)
+    _check_trail_stores(raw.get("audit", {}))
     config = FileConfig(
         quotas=_quotas(raw.get("quotas", {})),
         client_regions=tuple(raw.get("network", {}).get("client_regions", {}).items()),

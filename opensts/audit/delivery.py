@@ -1,97 +1,95 @@
 """Delivery from the journal to the trails, asynchronously and exactly once.
 
 Files are written as CloudTrail delivers them: gzip JSON ``{"Records": [...]}`` at
-``AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/ACCOUNT_CloudTrail_REGION_YYYYMMDDTHHMMZ_ID.json.gz``
-in the Region's trail store — a folder (default ``DATA_DIR/trail``), or an S3-compatible bucket.
+``AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/ACCOUNT_CloudTrail_REGION_YYYYMMDDTHHMMZ_UNIQUE.json.gz``
+in the trail store of the record's trail Region (stores.py: a folder, default ``DATA_DIR/trail``,
+or an S3-compatible bucket). UNIQUE is 16 characters of ``0-9a-z``: this node's id (node_id.py)
+and the batch number, so that the nodes of a fleet delivering into one store never overwrite each
+other's files.
 
-Exactly once, even across crashes and a store that is down:
+Exactly once, even across crashes (kill -9 included) and a store that is down:
 1. the records after the last batch are first *claimed* as a numbered batch — a fixed seq
    range — with one part per (account, Region) in it (one transaction), so a part's content never
-   changes afterwards;
-2. each part is written under a name derived from its batch number (an overwrite is harmless);
+   changes afterwards; the index's pending parts are the durable outbox;
+2. each part's key is fixed (kept in the part) before it is written, so a retry — after a restart
+   too — writes the same object (an overwrite is harmless);
 3. the part is marked delivered. A crash between 2 and 3 rewrites the same file with the same
-   content. A store that fails keeps its batches pending; they are retried with back-off and
-   arrive when it returns. One process delivers at a time (an exclusive file lock).
+   content. A store that fails keeps its parts pending; they are retried with back-off (1 s
+   doubling to ``MAX_BACKOFF``) and arrive when it returns. One process delivers at a time (an
+   exclusive file lock).
+
+Each Region's parts are delivered by their own thread (a lane), one at a time, oldest first, read
+from the index ``PARTS_PER_ROUND`` at a time: a store that hangs (S3 calls time out within seconds,
+stores.py) delays only its own Region, and the waiting records stay on disk, in the index, never
+in memory (one part's records at a time: at most 5000).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import fcntl
 import gzip
-import hashlib
 import json
 import logging
-import os
+import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from isal import igzip
 
 from opensts.audit.index import connect, index_path, ingest
-from opensts.private_files import FILE_MODE, private_dir, private_opener
+from opensts.audit.stores import FolderStore, S3Store, TrailStore
+from opensts.node_id import ALPHABET
+from opensts.private_files import private_opener
 
-__all__ = ["TrailStore", "FolderStore", "S3Store", "Delivery"]
+__all__ = ["TrailStore", "FolderStore", "S3Store", "Delivery", "object_key", "MAX_BACKOFF"]
 
 log = logging.getLogger("opensts.audit")
 _BATCH = 5000
 RETENTION_SECONDS = 90 * 24 * 3600  # what LookupEvents can see, as on AWS
+#: Longest wait between two attempts on a store that is down (seconds): a returning store gets
+#: the records that waited within this (plus a delivery round).
+MAX_BACKOFF = 8.0
+PARTS_PER_ROUND = 50  # pending parts read from the index at a time
+_MAX_PARTS = 5000  # parts one Region's lane delivers before the next round takes over
+_LANES = 16  # Regions delivered to at the same time
 
 
-class TrailStore(Protocol):
-    def put(self, key: str, data: bytes) -> None: ...
+def _base36(n: int, width: int) -> str:
+    digits = ""
+    while n:
+        n, d = divmod(n, 36)
+        digits = ALPHABET[d] + digits
+    return digits.rjust(width, "0")
 
 
-class FolderStore:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def put(self, key: str, data: bytes) -> None:
-        target = self.root / key
-        private_dir(target.parent)
-        tmp = target.with_suffix(".tmp")
-        with open(tmp, "wb", opener=private_opener) as fh:
-            os.fchmod(fh.fileno(), FILE_MODE)  # a .tmp left by an older version may be wider
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-
-
-class S3Store:
-    """Any S3-compatible bucket, through boto3 (imported only when configured)."""
-
-    def __init__(self, bucket: str, prefix: str = "", **client_args: Any) -> None:
-        import boto3
-
-        self.bucket, self.prefix = bucket, prefix.strip("/")
-        self.client = boto3.client("s3", **client_args)
-
-    def put(self, key: str, data: bytes) -> None:
-        full = f"{self.prefix}/{key}" if self.prefix else key
-        self.client.put_object(Bucket=self.bucket, Key=full, Body=data, ContentType="application/json",
-                               ContentEncoding="gzip")
-
-
-def object_key(account: str, region: str, batch_id: int, first_time: int) -> str:
+def object_key(account: str, region: str, node: str, batch_id: int, first_time: int) -> str:
+    """The trail file of one part: named for the minute of its first record, unique by node and batch."""
     when = datetime.fromtimestamp(first_time, tz=timezone.utc)
-    unique = hashlib.sha256(f"{account}/{region}/{batch_id}".encode()).hexdigest()[:16]
-    name = f"{account}_CloudTrail_{region}_{when:%Y%m%dT%H%MZ}_{unique}.json.gz"
+    name = f"{account}_CloudTrail_{region}_{when:%Y%m%dT%H%MZ}_{node}{_base36(batch_id, 16 - len(node))}.json.gz"
     return f"AWSLogs/{account}/CloudTrail/{region}/{when:%Y/%m/%d}/{name}"
 
 
 class Delivery:
+    """The delivery loop of one data folder. ``node``: this node's id (node_id.py), in every key."""
+
     def __init__(self, folder: Path, default: TrailStore, per_region: Mapping[str, TrailStore] | None = None,
-                 interval: float = 1.0) -> None:
+                 interval: float = 1.0, node: str = "00000000") -> None:
         self._folder = folder
         self._path = index_path(folder)
         self._default = default
         self._stores = dict(per_region or {})
         self._interval = interval
+        self._node = node
         self._backoff: dict[str, float] = {}  # Region → monotonic time before which not to retry
         self._delay: dict[str, float] = {}
+        self._failures: dict[str, int] = {}  # Region → attempts failed since its store last answered
+        self._running: dict[str, concurrent.futures.Future[int]] = {}  # Region → its delivery in progress
+        self._lanes = concurrent.futures.ThreadPoolExecutor(_LANES, thread_name_prefix="audit-deliver")
         self._pruned_at = 0.0
         self.retention = RETENTION_SECONDS
         self._lock_path = folder / "delivery.lock"
@@ -99,30 +97,53 @@ class Delivery:
     def store_for(self, region: str) -> TrailStore:
         return self._stores.get(region, self._default)
 
-    def run_forever(self) -> None:
-        while True:
-            time.sleep(self._interval)
-            try:
-                self.deliver_once()
-            except Exception:  # noqa: BLE001 - keep delivering; the next round retries
-                log.exception("audit delivery round failed")
-
-    def deliver_once(self) -> int:
-        """Claim and deliver pending records; returns how many records were delivered."""
+    @contextmanager
+    def _exclusive(self, *, blocking: bool) -> Iterator[bool]:
         with open(self._lock_path, "a+", opener=private_opener) as lock:
             try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(lock, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
             except BlockingIOError:
-                return 0  # another process is delivering
+                yield False  # another process is delivering
+                return
+            yield True
+
+    def run_forever(self) -> None:
+        """Deliver every ``interval`` seconds, holding the delivery lock for good (a second server
+        on the same data folder waits here). Rounds do not wait for a slow store."""
+        with self._exclusive(blocking=True):
+            conn = connect(self._path)
+            while True:
+                time.sleep(self._interval)
+                try:
+                    self._round(conn, wait=False)
+                except Exception:  # noqa: BLE001 - keep delivering; the next round retries
+                    log.exception("audit delivery round failed")
+
+    def deliver_once(self) -> int:
+        """One round, waited for: claim and deliver pending records; returns how many records were delivered."""
+        with self._exclusive(blocking=False) as mine:
+            if not mine:
+                return 0
             conn = connect(self._path)
             try:
-                ingest(self._folder, conn)
-                self._claim(conn)
-                delivered = self._deliver_claimed(conn)
-                self._prune(conn)
-                return delivered
+                return self._round(conn, wait=True)
             finally:
                 conn.close()
+
+    def _round(self, conn: sqlite3.Connection, *, wait: bool) -> int:
+        """Ingest, claim, and start each Region's delivery that is not running or backing off."""
+        ingest(self._folder, conn)
+        self._claim(conn)
+        now = time.monotonic()
+        started = []
+        for (region,) in conn.execute("SELECT DISTINCT trail_region FROM batch_parts WHERE delivered = 0").fetchall():
+            running = self._running.get(region)
+            if (running is not None and not running.done()) or self._backoff.get(region, 0) > now:
+                continue
+            self._running[region] = self._lanes.submit(self._deliver_region, region)
+            started.append(self._running[region])
+        self._prune(conn)
+        return sum(f.result() for f in started) if wait else 0
 
     def _prune(self, conn: Any) -> None:
         """Forget delivered records older than the retention (LookupEvents' 90 days), once an hour."""
@@ -159,38 +180,65 @@ class Delivery:
             conn.execute("ROLLBACK")
             raise
 
-    def _deliver_claimed(self, conn: Any) -> int:
+    def _deliver_region(self, region: str) -> int:
+        """Deliver one Region's pending parts, oldest first, ``PARTS_PER_ROUND`` read at a time
+        (at most ``_MAX_PARTS`` per call), until none is left or its store fails (then back off).
+        Runs in the Region's lane, with its own connection (opened without preparing the file:
+        the round's connection is open, see ``index.connect``)."""
+        conn = connect(self._path, prepare=False)
         delivered = 0
-        now = time.monotonic()
-        parts = conn.execute(
-            "SELECT p.batch_id, p.account_id, p.trail_region, b.first_seq, b.last_seq FROM batch_parts p "
-            "JOIN batches b ON b.id = p.batch_id WHERE p.delivered = 0 ORDER BY p.batch_id"
-        ).fetchall()
-        for batch, account, region, first, last in parts:
-            if self._backoff.get(region, 0) > now:
-                continue
-            rows = conn.execute(
-                "SELECT event_time, body FROM events WHERE seq BETWEEN ? AND ? AND account_id = ? AND trail_region = ? "
-                "ORDER BY seq",
-                (first, last, account, region),
-            ).fetchall()
-            key = object_key(account, region, batch, rows[0][0] if rows else 0)
-            payload = b'{"Records":[' + b",".join(r[1].encode() for r in rows) + b"]}"
-            try:
-                self.store_for(region).put(key, igzip.compress(payload, 2, mtime=0))  # ISA-L: ~10x zlib's speed
-            except Exception as exc:  # noqa: BLE001 - the store is down: keep the part, retry later
-                delay = min(30.0, max(1.0, self._delay.get(region, 0.5) * 2))
-                self._delay[region] = delay
-                self._backoff[region] = now + delay
-                log.warning("trail store for %s unavailable (%s); %d records wait", region, type(exc).__name__, len(rows))
-                continue
-            self._delay.pop(region, None)
-            conn.execute(
-                "UPDATE batch_parts SET delivered = 1, key = ? WHERE batch_id = ? AND account_id = ? AND trail_region = ?",
-                (key, batch, account, region),
-            )
-            delivered += len(rows)
+        try:
+            for _ in range(_MAX_PARTS // PARTS_PER_ROUND):
+                parts = conn.execute(
+                    "SELECT p.batch_id, p.account_id, p.key, b.first_seq, b.last_seq FROM batch_parts p "
+                    "JOIN batches b ON b.id = p.batch_id WHERE p.delivered = 0 AND p.trail_region = ? "
+                    "ORDER BY p.batch_id LIMIT ?", (region, PARTS_PER_ROUND)
+                ).fetchall()
+                for batch, account, key, first, last in parts:
+                    count = self._deliver_part(conn, region, batch, account, key, first, last)
+                    if count is None:
+                        return delivered
+                    delivered += count
+                if len(parts) < PARTS_PER_ROUND:
+                    break
+        finally:
+            conn.close()
         return delivered
+
+    def _deliver_part(self, conn: sqlite3.Connection, region: str, batch: int, account: str, key: str | None,
+                      first: int, last: int) -> int | None:
+        """Write one part; its record count, or None when the store failed (the part stays pending)."""
+        where = (batch, account, region)
+        rows = conn.execute(
+            "SELECT event_time, body FROM events WHERE seq BETWEEN ? AND ? AND account_id = ? AND trail_region = ? "
+            "ORDER BY seq",
+            (first, last, account, region),
+        ).fetchall()
+        if key is None:  # fixed before the first attempt: every retry writes the same object
+            key = object_key(account, region, self._node, batch, rows[0][0] if rows else 0)
+            conn.execute("UPDATE batch_parts SET key = ? WHERE batch_id = ? AND account_id = ? AND trail_region = ?",
+                         (key, *where))
+        payload = b'{"Records":[' + b",".join(r[1].encode() for r in rows) + b"]}"
+        try:
+            self.store_for(region).put(key, igzip.compress(payload, 2, mtime=0))  # ISA-L: ~10x zlib's speed
+        except Exception as exc:  # noqa: BLE001 - the store is down: keep the part, retry later
+            self._failed(region, exc)
+            return None
+        if self._failures.pop(region, 0):
+            log.warning("trail store for %s is back; delivering the records that waited", region)
+        self._delay.pop(region, None)
+        conn.execute("UPDATE batch_parts SET delivered = 1 WHERE batch_id = ? AND account_id = ? AND trail_region = ?",
+                     where)
+        return len(rows)
+
+    def _failed(self, region: str, exc: Exception) -> None:
+        delay = min(MAX_BACKOFF, max(1.0, self._delay.get(region, 0.5) * 2))
+        self._delay[region] = delay
+        self._backoff[region] = time.monotonic() + delay
+        failures = self._failures[region] = self._failures.get(region, 0) + 1
+        if failures == 1 or failures % 100 == 0:  # said once per outage (and now and then), not per retry
+            log.warning("trail store for %s unavailable (%s, %d attempts); its records wait in the outbox",
+                        region, type(exc).__name__, failures)
 
 
 def read_records(data: bytes) -> list[dict[str, Any]]:

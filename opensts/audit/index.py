@@ -71,13 +71,22 @@ def index_path(folder: Path) -> Path:
     return folder / "index.db"
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    private_sqlite(path)
+def connect(path: Path, *, prepare: bool = True) -> sqlite3.Connection:
+    """A connection to the index; ``prepare``: create the file (0600) and its tables first.
+
+    A process that already holds a connection to the file must open more with ``prepare=False``:
+    preparing opens and closes the file itself, and closing any descriptor of a file drops every
+    POSIX lock the process holds on it — SQLite's included (a corrupt index, seen here)."""
+    if prepare:
+        private_sqlite(path)
     conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=30000")
-    conn.executescript(SCHEMA)
+    if prepare:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(SCHEMA)
+    else:
+        conn.execute("PRAGMA synchronous=NORMAL")
     return conn
 
 

@@ -2,6 +2,12 @@
 (the global endpoint's and IAM's events are in us-east-1's), newest first, one attribute filter,
 a time range and pagination — as ``aws cloudtrail lookup-events`` expects.
 
+Where the events come from is a *source*, chosen once when a server starts (``audit/trail.py``):
+a single server reads its own journal's index (``JournalIndex``: every call visible as soon as it
+returned); a fleet node reads its Region's trail, every node's files, as the delivery process
+copied them into the lookup index (``TrailIndex``, see trail_reader.py). Both have the same
+``events`` columns and ``seq`` order (newest last), so the query below is the same.
+
 Parameters arrive checked against botocore's model (``edge/cloudtrail_api.py``); what is left here
 is LookupEvents' own rules. Attribute values match exactly (no SQL wildcards), and a record in the
 index that cannot be read back is skipped, never fatal to the answer.
@@ -17,14 +23,49 @@ import sqlite3
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from opensts.audit.index import connect, index_path, ingest
+from opensts.audit.trail_reader import connect_lookup
 from opensts.protocol.json_input import decode_json
 
 log = logging.getLogger("opensts.audit")
 
-__all__ = ["lookup_events", "LookupError_", "ATTRIBUTES"]
+__all__ = ["lookup_events", "LookupError_", "ATTRIBUTES", "LookupSource", "JournalIndex", "TrailIndex"]
+
+
+class LookupSource(Protocol):
+    def open(self) -> sqlite3.Connection:
+        """A connection to an index with the ``events`` table, up to date as this source promises."""
+        ...
+
+
+class JournalIndex:
+    """A single server's own journal: what is still in the logs is indexed first, so a call is
+    visible as soon as it returned."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def open(self) -> sqlite3.Connection:
+        conn = connect(index_path(self.folder))
+        try:
+            ingest(self.folder, conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+
+class TrailIndex:
+    """A fleet node's view of its Region's trail, kept up to date by the delivery process's
+    ``TrailReader`` (events appear within its scan interval of their delivery)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def open(self) -> sqlite3.Connection:
+        return connect_lookup(self.path)
 
 ATTRIBUTES = {
     "EventId": "event_id",
@@ -68,9 +109,8 @@ def _from_token(token: str) -> int:
     return seq
 
 
-def lookup_events(folder: Path, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
-    """Newest first; records still in the journal logs are indexed first, so a call is visible
-    as soon as it returned."""
+def lookup_events(source: LookupSource, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The account's events in ``region``'s trail, newest first, from ``source``."""
     where, args = ["account_id = ?", "trail_region = ?"], [account, region]
     now = time.time()
     start, end = params.get("StartTime", now - _DEFAULT_WINDOW), params.get("EndTime", now)
@@ -90,9 +130,11 @@ def lookup_events(folder: Path, account: str, region: str, params: dict[str, Any
         where.append("seq < ?")
         args.append(_from_token(params["NextToken"]))
     sql = f"SELECT seq, body FROM events WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?"  # noqa: S608 - fixed columns
-    conn = connect(index_path(folder))
     try:
-        ingest(folder, conn)
+        conn = source.open()
+    except sqlite3.Error as exc:
+        raise LookupError_("InternalFailure", "The trail could not be read.") from exc
+    try:
         rows = conn.execute(sql, [*args, size + 1]).fetchall()
     except sqlite3.Error as exc:
         raise LookupError_("InternalFailure", "The trail could not be read.") from exc

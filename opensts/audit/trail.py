@@ -6,50 +6,82 @@ calls are awaited until their records are durable (see journal.py), others are n
 
 from __future__ import annotations
 
+import logging
+import threading
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from opensts.audit.delivery import Delivery, FolderStore, S3Store, TrailStore
+from opensts.audit.delivery import Delivery
 from opensts.audit.events import Call, build_events, encodable
 from opensts.audit.journal import DEFAULT_DURABILITY, Journal
+from opensts.audit.lookup import JournalIndex, LookupSource, TrailIndex
+from opensts.audit.stores import trail_stores
+from opensts.audit.trail_reader import TrailReader, lookup_index_path
+from opensts.node import NodeRole
+from opensts.node_id import node_id
 from opensts.private_files import private_dir
 from opensts.regions.rules import ISSUING_ACTIONS
 
-__all__ = ["AuditTrail", "trail_folder", "run_delivery", "make_delivery"]
+__all__ = ["AuditTrail", "trail_folder", "run_delivery", "make_delivery", "lookup_source"]
+
+log = logging.getLogger("opensts.audit")
 
 
 def trail_folder(data_dir: Path) -> Path:
     return data_dir / "trail"
 
 
+def _audit(config: Any) -> dict[str, Any]:
+    return getattr(config, "audit", None) or {}
+
+
 def make_delivery(data_dir: Path, config: Any, folder: Path) -> Delivery:
-    audit = getattr(config, "audit", None) or {}
-    default: TrailStore = FolderStore(Path(audit.get("folder") or trail_folder(data_dir)))
-    if audit.get("s3"):
-        s3 = dict(audit["s3"])
-        default = S3Store(s3.pop("bucket"), s3.pop("prefix", ""), **s3)
-    per_region = {r: FolderStore(Path(p)) for r, p in (audit.get("region_folders") or {}).items()}
-    return Delivery(folder, default, per_region, float(audit.get("interval", 2.0)))
+    audit = _audit(config)
+    default, per_region = trail_stores(data_dir, audit)
+    return Delivery(folder, default, per_region, float(audit.get("interval", 2.0)), node=node_id(data_dir))
 
 
-def run_delivery(data_dir: Path, config: Any) -> None:
-    """The delivery process's main loop (never returns)."""
+def lookup_source(data_dir: Path, node: NodeRole | None) -> LookupSource:
+    """Where LookupEvents reads, decided once from the node's role: a single server its own
+    journal; a node of Region R the trail of R, from every node (kept by ``run_delivery``)."""
+    folder = data_dir / "audit"
+    if node is None or node.region is None:
+        return JournalIndex(folder)
+    return TrailIndex(lookup_index_path(folder))
+
+
+def _start_reader(data_dir: Path, config: Any, folder: Path, region: str) -> None:
+    """A fleet node's trail reader, in a thread of the delivery process (its own store client)."""
+    audit = _audit(config)
+    default, per_region = trail_stores(data_dir, audit)
+    reader = TrailReader(per_region.get(region, default), region, lookup_index_path(folder))
+    interval = float(audit.get("interval", 2.0))
+    threading.Thread(target=reader.run_forever, args=(interval,), name="audit-trail-reader", daemon=True).start()
+
+
+def run_delivery(data_dir: Path, config: Any, node: NodeRole | None = None) -> None:
+    """The delivery process's main loop (never returns); on a fleet node also the reader of its
+    Region's trail."""
     import os
 
     os.nice(10)  # under load the workers come first; delivery catches up when they are idle
     folder = private_dir(data_dir / "audit")
-    make_delivery(data_dir, config, folder).run_forever()
+    delivery = make_delivery(data_dir, config, folder)
+    if node is not None and node.region is not None:
+        _start_reader(data_dir, config, folder, node.region)
+    delivery.run_forever()
 
 
 class AuditTrail:
     """The per-worker side: records into the journal. Delivery runs in its own process
     (``run_delivery``, started by ``opensts serve``)."""
 
-    def __init__(self, data_dir: Path, config: Any = None) -> None:
-        audit = getattr(config, "audit", None) or {}
+    def __init__(self, data_dir: Path, config: Any = None, node: NodeRole | None = None) -> None:
+        audit = _audit(config)
         self.journal = Journal(data_dir / "audit", durability=audit.get("durability", DEFAULT_DURABILITY))
+        self.lookup_source = lookup_source(data_dir, node)
 
     async def record(self, call: Call) -> None:
         events = build_events(call)

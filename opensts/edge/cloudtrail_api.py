@@ -75,7 +75,7 @@ def _serve(state: AppState, req: Request, http: HttpRequest, auth: SigV4Auth, re
     params = _checked(req.body)
     if state.audit is None:
         return {"Events": []}
-    return lookup_events(state.audit.journal.folder, caller.account_id, auth.region, params)
+    return lookup_events(state.audit.lookup_source, caller.account_id, auth.region, params)
 
 
 def _checked(raw: bytes) -> dict[str, Any]:

@@ -241,7 +241,7 @@ def _run_delivery(settings: Settings) -> None:
     the workers' GIL (``_fork`` closed the listening sockets it inherited: it serves none)."""
     from opensts.audit.trail import run_delivery
 
-    run_delivery(settings.data_dir, settings.config)
+    run_delivery(settings.data_dir, settings.config, settings.node)
 
 
 def quota_store(settings: Settings) -> QuotaStore | None:

@@ -174,7 +174,7 @@ def test_trail_files_as_cloudtrail_delivers_them(server: Server, sts: Any) -> No
         time.sleep(0.1)
     paths = [p.relative_to(folder).as_posix() for p in folder.rglob("*.json.gz")]
     assert paths and all(re.fullmatch(
-        r"AWSLogs/\d{12}/CloudTrail/[a-z0-9-]+/\d{4}/\d\d/\d\d/\d{12}_CloudTrail_[a-z0-9-]+_\d{8}T\d{4}Z_[0-9a-f]{16}\.json\.gz",
+        r"AWSLogs/\d{12}/CloudTrail/[a-z0-9-]+/\d{4}/\d\d/\d\d/\d{12}_CloudTrail_[a-z0-9-]+_\d{8}T\d{4}Z_[0-9a-z]{16}\.json\.gz",
         p) for p in paths)
     assert any(r["requestID"] == rid for r in _trail_records(folder))
 

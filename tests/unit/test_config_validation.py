@@ -34,6 +34,13 @@ FULL: dict[str, Any] = {
         "s3": {"bucket": "b", "prefix": "p", "endpoint_url": "https://s3.example.internal", "region_name": "us-east-1",
                "aws_access_key_id": "AKIAEXAMPLE", "aws_secret_access_key": "s", "aws_session_token": "t",
                "verify": False, "use_ssl": True},
+        "regions": {
+            "us-west-2": {"s3": {"bucket": "west", "prefix": "p", "endpoint_url": "http://127.0.0.1:9000",
+                                 "region_name": "us-west-2", "aws_access_key_id": "AKIAEXAMPLE",
+                                 "aws_secret_access_key": "s", "aws_session_token": "t", "verify": "/tmp/ca.pem",
+                                 "use_ssl": False}},
+            "eu-west-1": {"folder": "/tmp/eu-west-1"},
+        },
     },
     "partitions": [{
         "name": "corp", "dns_suffix": "example.internal", "global_region": "corp-east-1",
@@ -141,7 +148,7 @@ def test_unknown_region_in_every_place_is_named(shown: str, kind: str, where: di
 
 def test_region_places_are_all_covered() -> None:
     places = {shown for shown, _kind, _where in _region_places()}
-    assert places == {'network.client_regions."10.20.0.0/16"', "audit.region_folders",
+    assert places == {'network.client_regions."10.20.0.0/16"', "audit.region_folders", "audit.regions",
                       "partitions[0].global_region"}
 
 
@@ -162,6 +169,12 @@ def test_unknown_region_in_listen_is_named() -> None:
     ({"network": {"client_regions": {"not-a-net": "us-west-2"}}}, "not-a-net is not an IP network"),
     ({"audit": {"durability": "sometimes"}}, 'audit.durability: expected one of "process", "disk"'),
     ({"audit": {"s3": {"prefix": "x"}}}, "audit.s3.bucket is required"),
+    ({"audit": {"regions": {"us-west-2": {"s3": {"prefix": "x"}}}}}, "audit.regions.us-west-2.s3.bucket is required"),
+    ({"audit": {"regions": {"us-west-2": {}}}}, "audit.regions.us-west-2: set either folder or s3"),
+    ({"audit": {"regions": {"us-west-2": {"folder": "/t", "s3": {"bucket": "b"}}}}},
+     "audit.regions.us-west-2: set either folder or s3, not both"),
+    ({"audit": {"region_folders": {"us-east-1": "/a"}, "regions": {"us-east-1": {"folder": "/b"}}}},
+     "audit.regions.us-east-1: Region us-east-1 already has a trail store in audit.region_folders.us-east-1"),
     ({"rps": 5}, "unknown key rps at the top level (did you mean quotas.rps?)"),
     ({"partitions": {"name": "corp"}}, "partitions: expected an array of tables"),
     ({"partitions": [{"name": "aws", "dns_suffix": "x.internal", "regions": {"x-1": {}}}]}, "already defined"),
@@ -177,7 +190,8 @@ def test_value_rules(doc: dict[str, Any], message: str) -> None:
 
 def test_secrets_are_never_echoed() -> None:
     secrets = [path for path, leaf in schema_keys() if isinstance(leaf, Leaf) and leaf.secret]
-    assert secrets == ["quotas.store", "audit.s3.aws_secret_access_key", "audit.s3.aws_session_token"]
+    assert secrets == ["quotas.store", "audit.s3.aws_secret_access_key", "audit.s3.aws_session_token",
+                       "audit.regions.<region>.s3.aws_secret_access_key", "audit.regions.<region>.s3.aws_session_token"]
     for value in (["wJalrXUtnFEMI-secret"], 123456789):
         with pytest.raises(ConfigError) as exc:
             parse_config({"audit": {"s3": {"bucket": "b", "aws_secret_access_key": value}}})
