@@ -520,3 +520,23 @@ def test_aws_cli_group_flow(server: Server, admin_key: dict[str, str], tmp_path:
     aws("delete-group-policy", "--group-name", "cli-group", "--policy-name", "p")
     aws("delete-group", "--group-name", "cli-group")
     assert "NoSuchEntity" in aws("get-group", "--group-name", "cli-group", ok=False)
+
+
+def test_policy_arn_condition_key_on_attachments(server: Server, iam: Any) -> None:
+    """iam:PolicyARN is the condition key of Attach/Detach{Group,User,Role}Policy."""
+    allowed = iam.create_policy(PolicyName="attachable", PolicyDocument=policy("Allow", "s3:*"))["Policy"]["Arn"]
+    other = iam.create_policy(PolicyName="not-attachable", PolicyDocument=policy("Allow", "s3:*"))["Policy"]["Arn"]
+    iam.create_group(GroupName="arn-keyed")
+    iam.create_user(UserName="arn-target")
+    client, _ = keyed_user(server, iam, "arn-keyed-admin")
+    iam.put_user_policy(UserName="arn-keyed-admin", PolicyName="p", PolicyDocument=policy(
+        "Allow", ["iam:AttachGroupPolicy", "iam:DetachGroupPolicy", "iam:AttachUserPolicy"],
+        condition={"ArnEquals": {"iam:PolicyARN": allowed}}))
+    wait_until(lambda: client.attach_group_policy(GroupName="arn-keyed", PolicyArn=allowed) is not None)
+    client.attach_user_policy(UserName="arn-target", PolicyArn=allowed)
+    for call in (lambda: client.attach_group_policy(GroupName="arn-keyed", PolicyArn=other),
+                 lambda: client.attach_user_policy(UserName="arn-target", PolicyArn=other)):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert code(exc) == "AccessDenied"
+    client.detach_group_policy(GroupName="arn-keyed", PolicyArn=allowed)

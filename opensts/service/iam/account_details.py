@@ -130,7 +130,7 @@ class AccountDetailActions(IamBase):
         out: Result = {"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": [], "Policies": []}
         for kind, entity in chunk:
             if kind == "User":
-                out["UserDetailList"].append(self._user_detail(info, self.repo.user_row(entity.id)))
+                out["UserDetailList"].append(self._user_detail(info, entity))  # the user's full row
             elif kind == "Group":
                 out["GroupDetailList"].append(self._group_detail(info, entity))
             elif kind == "Role":

@@ -7,9 +7,12 @@ A group is not a principal: it only lends its policies to its members. The autho
 
 from __future__ import annotations
 
+from typing import Any
+
 from opensts.policy import check_inline_quota, parse_policy
 from opensts.service.context import RequestInfo
 from opensts.service.iam._base import IamBase, Params, Result, action, encode_document, page, utc
+from opensts.service.iam.managed import policy_arn_key
 from opensts.service.identifiers import new_unique_id
 from opensts.store.group_repository import GroupRecord
 from opensts.store.repository import EntityAlreadyExists, LimitReached, ParentGone, StaleState
@@ -33,11 +36,13 @@ class GroupActions(IamBase):
     def _no_group(self, name: str) -> Exception:
         return self.no_such(f"The group with name {name} cannot be found.")
 
-    def authorized_group(self, info: RequestInfo, params: Params, action_name: str) -> GroupRecord:
+    def authorized_group(self, info: RequestInfo, params: Params, action_name: str,
+                         keys: dict[str, Any] | None = None) -> GroupRecord:
         """Authorize on the group's ARN first (before revealing whether it exists), as for roles."""
         name = params["GroupName"]
         group = self.repo.get_group(self.caller(info).account_id, name)
-        self.authorize(info, action_name, self.group_arn(info, group) if group else self.arn(info, f"group/{name}"))
+        self.authorize(info, action_name, self.group_arn(info, group) if group else self.arn(info, f"group/{name}"),
+                       keys)
         if group is None:
             raise self._no_group(name)
         return group
@@ -182,7 +187,7 @@ class GroupActions(IamBase):
     # -- managed attachments ----------------------------------------------------------------
     @action("AttachGroupPolicy")
     def attach_group_policy(self, info: RequestInfo, params: Params) -> Result:
-        group = self.authorized_group(info, params, "AttachGroupPolicy")
+        group = self.authorized_group(info, params, "AttachGroupPolicy", policy_arn_key(params))
         arn = params["PolicyArn"]
         self.attachable_policy(info, arn)
         try:  # counted under the group's row lock (then the policy's: DeletePolicy takes it)
@@ -198,7 +203,7 @@ class GroupActions(IamBase):
 
     @action("DetachGroupPolicy")
     def detach_group_policy(self, info: RequestInfo, params: Params) -> Result:
-        group = self.authorized_group(info, params, "DetachGroupPolicy")
+        group = self.authorized_group(info, params, "DetachGroupPolicy", policy_arn_key(params))
         arn = params["PolicyArn"]
         if all(p.arn != arn for p in self.repo.attached_policies("group", group.id)):
             raise self.no_such(f"Policy {arn} was not found.")
