@@ -540,3 +540,51 @@ def test_policy_arn_condition_key_on_attachments(server: Server, iam: Any) -> No
             call()
         assert code(exc) == "AccessDenied"
     client.detach_group_policy(GroupName="arn-keyed", PolicyArn=allowed)
+
+
+#: Every group operation naming a group: (boto3 method, its arguments besides GroupName).
+GROUP_CALLS: list[tuple[str, dict[str, Any]]] = [
+    ("get_group", {}),
+    ("update_group", {"NewGroupName": "renamed-missing"}),
+    ("delete_group", {}),
+    ("add_user_to_group", {"UserName": "table-user"}),
+    ("remove_user_from_group", {"UserName": "table-user"}),
+    ("put_group_policy", {"PolicyName": "p", "PolicyDocument": policy("Allow", "s3:*")}),
+    ("get_group_policy", {"PolicyName": "p"}),
+    ("delete_group_policy", {"PolicyName": "p"}),
+    ("list_group_policies", {}),
+    ("attach_group_policy", {"PolicyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}),
+    ("detach_group_policy", {"PolicyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}),
+    ("list_attached_group_policies", {}),
+]
+
+
+@pytest.mark.parametrize("method,args", GROUP_CALLS, ids=[c[0] for c in GROUP_CALLS])
+def test_every_group_operation_missing_group_denied_and_foreign(server: Server, iam: Any, other_iam: Any,
+                                                                 method: str, args: dict[str, Any]) -> None:
+    """A missing group: NoSuchEntity with AWS's message; a caller without permission: AccessDenied
+    (before learning whether the group exists); another account's group: not found."""
+    try:
+        iam.create_user(UserName="table-user")
+        iam.create_user(UserName="table-nobody")
+        iam.create_access_key(UserName="table-nobody")
+    except ClientError:
+        pass
+    with pytest.raises(ClientError) as exc:
+        getattr(iam, method)(GroupName="missing-group", **args)
+    assert error(exc) == ("NoSuchEntity", 404, "The group with name missing-group cannot be found.")
+    iam.create_group(GroupName=f"table-{method}".replace("_", "-"))
+    key = iam.list_access_keys(UserName="table-nobody")["AccessKeyMetadata"]
+    assert key  # made above (its secret is not shown again): use a fresh one per case
+    fresh = iam.create_access_key(UserName="table-nobody")["AccessKey"] if len(key) < 2 else None
+    if fresh is None:
+        iam.delete_access_key(UserName="table-nobody", AccessKeyId=key[-1]["AccessKeyId"])
+        fresh = iam.create_access_key(UserName="table-nobody")["AccessKey"]
+    nobody = server.client("iam", key=fresh["AccessKeyId"], secret=fresh["SecretAccessKey"])
+    for name in ("missing-group", f"table-{method}".replace("_", "-")):
+        with pytest.raises(ClientError) as exc:
+            getattr(nobody, method)(GroupName=name, **args)
+        assert code(exc) == "AccessDenied"
+    with pytest.raises(ClientError) as exc:
+        getattr(other_iam, method)(GroupName=f"table-{method}".replace("_", "-"), **args)
+    assert code(exc) == "NoSuchEntity"
