@@ -312,6 +312,27 @@ def delete_group_while_joined(ctx: Ctx) -> None:
         assert sorted(members) == sorted(joined)
 
 
+def delete_user_while_joining(ctx: Ctx) -> None:
+    """DeleteUser racing AddUserToGroup: never a deleted user left in a group."""
+    iam, clients = ctx.iam, ctx.clients()
+    user = iam.create_user(UserName=name("leaver"))["User"]["UserName"]
+    groups = [iam.create_group(GroupName=name("club"))["Group"]["GroupName"] for _ in range(N // 4)]
+    calls: list[Call] = [lambda c: c.delete_user(UserName=user)] * (N // 4)
+    calls += [lambda c, g=g: c.add_user_to_group(GroupName=g, UserName=user) for g in groups]
+    out = race(clients, calls)
+    assert set(out.errors) <= {("NoSuchEntity", 404), ("DeleteConflict", 409), ("ConcurrentModification", 409)}, out.errors
+    members = [m["UserName"] for g in groups for m in iam.get_group(GroupName=g)["Users"]]
+    try:
+        iam.get_user(UserName=user)
+    except ClientError as exc:
+        assert exc.response["Error"]["Code"] == "NoSuchEntity"
+        assert members == []  # deleted: in no group
+    for g in groups:
+        for m in iam.get_group(GroupName=g)["Users"]:
+            iam.remove_user_from_group(GroupName=g, UserName=m["UserName"])
+        iam.delete_group(GroupName=g)
+
+
 def account_aliases(ctx: Ctx) -> None:
     """One alias, N accounts claiming it at once: one gets it (aliases are unique across accounts)."""
     alias = name("alias").lower()
@@ -329,6 +350,7 @@ IAM_CASES: dict[str, Callable[[Ctx], None]] = {
     "AttachGroupPolicy": group_attachments,
     "CreateGroup": group_names,
     "DeleteGroup+AddUserToGroup": delete_group_while_joined,
+    "DeleteUser+AddUserToGroup": delete_user_while_joining,
     "CreateAccountAlias": account_aliases,
     "PutUserPolicy+PutRolePolicy": inline_policy_replaced,
     "CreatePolicy": policy_names,

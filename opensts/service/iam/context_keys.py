@@ -133,7 +133,8 @@ class ContextKeyActions(IamBase):
             for group_name, origin, pname, doc in self.repo.user_group_documents(record.id):
                 out.append(_Owned(pname, None, "GROUP", group_name, doc) if origin == "inline"
                            else _Owned(pname.rsplit("/", 1)[-1], pname, "", "", doc))
-        return out
+        seen: set[str] = set()  # a managed policy attached to the user and to a group: listed once
+        return [o for o in out if o.managed_arn is None or not (o.managed_arn in seen or seen.add(o.managed_arn))]
 
     @action("GetContextKeysForCustomPolicy")
     def get_context_keys_for_custom_policy(self, info: RequestInfo, params: Params) -> Result:
