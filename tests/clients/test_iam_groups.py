@@ -516,6 +516,12 @@ def test_aws_cli_group_flow(server: Server, admin_key: dict[str, str], tmp_path:
     aws("create-account-alias", "--account-alias", "cli-groups-alias")
     assert aws("list-account-aliases")["AccountAliases"] == ["cli-groups-alias"]
     aws("delete-account-alias", "--account-alias", "cli-groups-alias")
+    keys = aws("get-context-keys-for-custom-policy", "--policy-input-list", policy(
+        "Allow", "s3:*", condition={"Bool": {"aws:SecureTransport": "true"}}))["ContextKeyNames"]
+    assert keys == ["aws:SecureTransport"]
+    aws("update-user", "--user-name", "cli-member", "--new-user-name", "cli-member2")
+    assert [u["UserName"] for u in aws("get-group", "--group-name", "cli-group")["Users"]] == ["cli-member2"]
+    aws("update-user", "--user-name", "cli-member2", "--new-user-name", "cli-member")
     aws("remove-user-from-group", "--group-name", "cli-group", "--user-name", "cli-member")
     aws("delete-group-policy", "--group-name", "cli-group", "--policy-name", "p")
     aws("delete-group", "--group-name", "cli-group")
