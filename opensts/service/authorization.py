@@ -6,7 +6,8 @@ Where the policies come from, per caller:
 * root user: full access to its own account (no policy can restrict root here; SCPs are not
   modelled), nothing in other accounts.
 * IAM user (long-term keys, or a GetSessionToken session): the user's inline and attached
-  managed policies, and its permissions boundary, read through the store cache.
+  managed policies and those of every group it is in, and its permissions boundary, read
+  through the store cache (memoised per user id: no query per request).
 * assumed-role session: the role's *current* policies and boundary (as AWS evaluates them: a
   policy change reaches live sessions), intersected with the session policies sealed in the
   token. The token also carries a snapshot of the role's policies at issue (``extra["pol"]``) for
@@ -133,6 +134,7 @@ class Authorizer:
             return _GONE
         docs = list(repo.list_user_policies(user_id).values())
         docs += [doc for _, doc in repo.attached_documents("user", user_id)]
+        docs += [doc for *_, doc in repo.user_group_documents(user_id)]  # every group's, as on AWS
         boundary_arn = repo.user_permissions_boundary(user_id)
         boundary = repo.default_policy_document(boundary_arn) if boundary_arn else None
         return _EntityPolicies(True, tuple(docs), boundary)

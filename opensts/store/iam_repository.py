@@ -104,7 +104,7 @@ class MfaDeviceRecord:
 #: The row that owns an entity's tags (whose lock serializes TagUser/TagRole …).
 _TAGGED: dict[str, Table] = {"user": t.users, "role": t.roles, "policy": t.managed_policies,
                              "oidc": t.oidc_providers, "saml": t.saml_providers, "mfa": t.mfa_devices}
-_ATTACHED_TO: dict[str, Table] = {"user": t.users, "role": t.roles}
+_ATTACHED_TO: dict[str, Table] = {"user": t.users, "role": t.roles, "group": t.iam_groups}
 
 
 class IamRepositoryMixin:
@@ -319,7 +319,7 @@ class IamRepositoryMixin:
         self._write(update(t.users).where(t.users.c.id == user_id).values(permissions_boundary_arn=arn))
 
     def delete_user(self, user_id: str) -> None:
-        """StaleState when the user has inline or attached policies, access keys or an MFA device
+        """StaleState when the user has inline or attached policies, access keys, an MFA device or groups
         (DeleteUser checked before; a key issued meanwhile is never deleted with the user)."""
         a = t.policy_attachments.c
         self._delete_if_bare(
@@ -327,7 +327,8 @@ class IamRepositoryMixin:
             (self._count(t.user_policies, t.user_policies.c.user_id == user_id),
              self._count(t.access_keys, t.access_keys.c.user_id == user_id),
              self._count(t.policy_attachments, a.entity_type == "user", a.entity_id == user_id),
-             self._count(t.mfa_devices, t.mfa_devices.c.user_id == user_id)),
+             self._count(t.mfa_devices, t.mfa_devices.c.user_id == user_id),
+             self._count(t.group_members, t.group_members.c.user_id == user_id)),
             self._clear_tags("user", user_id),
             delete(t.users).where(t.users.c.id == user_id),
         )

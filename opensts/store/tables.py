@@ -333,3 +333,52 @@ handshakes = Table(
     Column("expires_at", BigInteger, nullable=False),
     Index("ix_handshakes_target", "target_account_id"),
 )
+
+# -- IAM groups, account aliases and properties (migration 0008_groups) ----------------------------
+
+iam_groups = Table(
+    "iam_groups",
+    metadata,
+    Column("id", String(32), primary_key=True),  # AGPA…
+    Column("account_id", String(12), ForeignKey("accounts.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("name_lower", String(128), nullable=False),
+    Column("path", String(512), nullable=False, server_default="/"),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ux_iam_groups_account_name", "account_id", "name_lower", unique=True),
+)
+
+group_policies = Table(
+    "group_policies",
+    metadata,
+    Column("group_id", String(32), ForeignKey("iam_groups.id"), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("document", Text, nullable=False),
+)
+
+# A user's membership of a group (AddUserToGroup); AWS: at most 10 groups per user.
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("group_id", String(32), ForeignKey("iam_groups.id"), primary_key=True),
+    Column("user_id", String(32), ForeignKey("users.id"), primary_key=True),
+    Column("added_at", BigInteger, nullable=False),
+    Index("ix_group_members_user", "user_id"),
+)
+
+# The account alias (one per account, unique across every account: the primary key).
+account_aliases = Table(
+    "account_aliases",
+    metadata,
+    Column("alias", String(63), primary_key=True),
+    Column("account_id", String(12), ForeignKey("accounts.id"), nullable=False, unique=True),
+)
+
+# PutAccountProperties: Namespace/PropertyName → value, per account.
+account_properties = Table(
+    "account_properties",
+    metadata,
+    Column("account_id", String(12), ForeignKey("accounts.id"), primary_key=True),
+    Column("key", String(50), primary_key=True),
+    Column("value", String(1024), nullable=False),
+)

@@ -260,7 +260,98 @@ def inline_policy_replaced(ctx: Ctx) -> None:
     assert iam.list_role_policies(RoleName=role)["PolicyNames"] == ["p"]
 
 
+def groups_per_user(ctx: Ctx) -> None:
+    """One user added to N groups at once: exactly 10 (AWS's GroupsPerUser) succeed."""
+    iam, clients = ctx.iam, ctx.clients()
+    user = iam.create_user(UserName=name("member"))["User"]["UserName"]
+    groups = [iam.create_group(GroupName=name("grp"))["Group"]["GroupName"] for _ in range(N)]
+    out = race(clients, [lambda c, g=g: c.add_user_to_group(GroupName=g, UserName=user) for g in groups])
+    only(out, 10, "LimitExceeded", 409)
+    assert len(iam.list_groups_for_user(UserName=user)["Groups"]) == 10
+    for g in groups:  # leave the account's group count low for the next repetition
+        for member in iam.get_group(GroupName=g)["Users"]:
+            iam.remove_user_from_group(GroupName=g, UserName=member["UserName"])
+        iam.delete_group(GroupName=g)
+
+
+def group_attachments(ctx: Ctx) -> None:
+    iam, clients = ctx.iam, ctx.clients()
+    group = iam.create_group(GroupName=name("attached"))["Group"]["GroupName"]
+    arns = [iam.create_policy(PolicyName=name("gatt"), PolicyDocument=doc())["Policy"]["Arn"] for _ in range(N)]
+    only(race(clients, [lambda c, a=a: c.attach_group_policy(GroupName=group, PolicyArn=a) for a in arns]),
+         10, "LimitExceeded", 409)
+    assert len(iam.list_attached_group_policies(GroupName=group)["AttachedPolicies"]) == 10
+
+
+def group_names(ctx: Ctx) -> None:
+    """Group names are unique per account whatever their case and path."""
+    iam, clients = ctx.iam, ctx.clients()
+    base = name("Team")
+    variants = [base.upper(), base.lower(), base, base.swapcase()]
+    out = race(clients, [lambda c, i=i: c.create_group(GroupName=variants[i % 4], Path=f"/p{i}/") for i in range(N)])
+    only(out, 1, "EntityAlreadyExists", 409)
+    iam.delete_group(GroupName=base)
+
+
+def delete_group_while_joined(ctx: Ctx) -> None:
+    """DeleteGroup racing AddUserToGroup: never a member of a deleted group."""
+    iam, clients = ctx.iam, ctx.clients()
+    group = iam.create_group(GroupName=name("doomed"))["Group"]["GroupName"]
+    users = [iam.create_user(UserName=name("joiner"))["User"]["UserName"] for _ in range(N // 4)]
+    calls: list[Call] = [lambda c: c.delete_group(GroupName=group)] * (N // 4)
+    calls += [lambda c, u=u: c.add_user_to_group(GroupName=group, UserName=u) for u in users]
+    out = race(clients, calls)
+    assert set(out.errors) <= {("NoSuchEntity", 404), ("DeleteConflict", 409), ("ConcurrentModification", 409)}, out.errors
+    joined = [u for u in users if iam.list_groups_for_user(UserName=u)["Groups"]]
+    try:
+        members = [m["UserName"] for m in iam.get_group(GroupName=group)["Users"]]
+    except ClientError as exc:
+        assert exc.response["Error"]["Code"] == "NoSuchEntity"
+        assert joined == []  # the group is gone: nobody is in it
+    else:
+        assert sorted(members) == sorted(joined)
+
+
+def delete_user_while_joining(ctx: Ctx) -> None:
+    """DeleteUser racing AddUserToGroup: never a deleted user left in a group."""
+    iam, clients = ctx.iam, ctx.clients()
+    user = iam.create_user(UserName=name("leaver"))["User"]["UserName"]
+    groups = [iam.create_group(GroupName=name("club"))["Group"]["GroupName"] for _ in range(N // 4)]
+    calls: list[Call] = [lambda c: c.delete_user(UserName=user)] * (N // 4)
+    calls += [lambda c, g=g: c.add_user_to_group(GroupName=g, UserName=user) for g in groups]
+    out = race(clients, calls)
+    assert set(out.errors) <= {("NoSuchEntity", 404), ("DeleteConflict", 409), ("ConcurrentModification", 409)}, out.errors
+    members = [m["UserName"] for g in groups for m in iam.get_group(GroupName=g)["Users"]]
+    try:
+        iam.get_user(UserName=user)
+    except ClientError as exc:
+        assert exc.response["Error"]["Code"] == "NoSuchEntity"
+        assert members == []  # deleted: in no group
+    for g in groups:
+        for m in iam.get_group(GroupName=g)["Users"]:
+            iam.remove_user_from_group(GroupName=g, UserName=m["UserName"])
+        iam.delete_group(GroupName=g)
+
+
+def account_aliases(ctx: Ctx) -> None:
+    """One alias, N accounts claiming it at once: one gets it (aliases are unique across accounts)."""
+    alias = name("alias").lower()
+    made = [ctx.new_account() for _ in range(4)]
+    clients = [s.client("iam", key=m["AccessKeyId"], secret=m["SecretAccessKey"]) for m in made for s in ctx.servers]
+    out = race(clients, [lambda c: c.create_account_alias(AccountAlias=alias)] * len(clients))
+    owners = {m["AccountId"] for m, c in zip(made, clients[::len(ctx.servers)])
+              if c.list_account_aliases()["AccountAliases"] == [alias]}
+    assert len(owners) == 1, out
+    assert set(out.errors) <= {("EntityAlreadyExists", 409), ("ConcurrentModification", 409)}, out.errors
+
+
 IAM_CASES: dict[str, Callable[[Ctx], None]] = {
+    "AddUserToGroup": groups_per_user,
+    "AttachGroupPolicy": group_attachments,
+    "CreateGroup": group_names,
+    "DeleteGroup+AddUserToGroup": delete_group_while_joined,
+    "DeleteUser+AddUserToGroup": delete_user_while_joining,
+    "CreateAccountAlias": account_aliases,
     "PutUserPolicy+PutRolePolicy": inline_policy_replaced,
     "CreatePolicy": policy_names,
     "CreateAccessKey": access_keys,

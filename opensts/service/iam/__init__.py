@@ -2,7 +2,7 @@
 
 ``IamService`` combines one handler mixin per concept (users & access keys, roles, inline
 policies, managed policies, tags, identity providers, virtual MFA, account settings, simulation,
-centralized root access)
+centralized root access, groups, account details and aliases, context keys)
 and builds its dispatch table once. Every action authorizes the caller for ``iam:<Action>`` on
 the entity's ARN first and only ever sees entities of the caller's own account.
 """
@@ -16,7 +16,10 @@ from opensts.protocol.model import ServiceSpec
 from opensts.service.authorization import Authorizer
 from opensts.service.context import RequestInfo
 from opensts.service.iam.account import AccountActions
+from opensts.service.iam.account_details import AccountDetailActions
 from opensts.service.iam.aws_managed import seed_aws_managed_policies
+from opensts.service.iam.context_keys import ContextKeyActions
+from opensts.service.iam.groups import GroupActions
 from opensts.service.iam.inline import InlinePolicyActions
 from opensts.service.iam.managed import ManagedPolicyActions
 from opensts.service.iam.mfa import MfaActions
@@ -52,6 +55,9 @@ class IamService(
     SimulationActions,
     OutboundFederationActions,
     OrganizationFeatureActions,
+    GroupActions,
+    AccountDetailActions,
+    ContextKeyActions,
 ):
     def __init__(self, repo: SqlRepository, cache: StoreCache, authorizer: Authorizer, spec: ServiceSpec,
                  settings: Any = None) -> None:

@@ -83,8 +83,10 @@ class IamBase:
         caller = self.caller(info)
         return f"arn:{caller.partition}:iam::{caller.account_id}:{resource}"
 
-    def authorize(self, info: RequestInfo, action_name: str, resource: str) -> None:
-        self.authorizer.authorize(info, f"iam:{action_name}", resource)
+    def authorize(self, info: RequestInfo, action_name: str, resource: str,
+                  keys: dict[str, Any] | None = None) -> None:
+        """``keys``: the action's own condition keys (``iam:PolicyARN`` …)."""
+        self.authorizer.authorize(info, f"iam:{action_name}", resource, keys)
 
     # -- users ----------------------------------------------------------------------------
     def user_arn(self, info: RequestInfo, user: UserRecord) -> str:
@@ -96,7 +98,8 @@ class IamBase:
             raise self.no_such(f"The user with name {name} cannot be found.")
         return user
 
-    def target_user(self, info: RequestInfo, params: Params, action_name: str) -> UserRecord:
+    def target_user(self, info: RequestInfo, params: Params, action_name: str,
+                    keys: dict[str, Any] | None = None) -> UserRecord:
         """The user named by ``UserName`` (or, when absent, the calling IAM user), authorized."""
         name = params.get("UserName")
         caller = self.caller(info)
@@ -108,7 +111,7 @@ class IamBase:
                 raise self.no_such(f"The user with name {caller.name} cannot be found.")
         else:
             user = self.find_user(info, name)
-        self.authorize(info, action_name, self.user_arn(info, user))
+        self.authorize(info, action_name, self.user_arn(info, user), keys)
         return user
 
     def user_result(self, info: RequestInfo, user: UserRecord, *, tags: bool = True) -> Result:
@@ -138,25 +141,27 @@ class IamBase:
             raise self.no_such(f"The role with name {name} cannot be found.")
         return role
 
-    def authorized_role(self, info: RequestInfo, params: Params, action_name: str) -> RoleRecord:
+    def authorized_role(self, info: RequestInfo, params: Params, action_name: str,
+                        keys: dict[str, Any] | None = None) -> RoleRecord:
         """Authorize on the role's ARN first (as AWS does, before revealing whether it exists)."""
         name = params["RoleName"]
         role = self.repo.get_role(self.caller(info).account_id, name)
         resource = self.role_arn(info, role) if role else self.arn(info, f"role/{name}")
-        self.authorize(info, action_name, resource)
+        self.authorize(info, action_name, resource, keys)
         if role is None:
             raise self.no_such(f"The role with name {name} cannot be found.")
         return role
 
-    def authorized_user(self, info: RequestInfo, params: Params, action_name: str) -> UserRecord:
+    def authorized_user(self, info: RequestInfo, params: Params, action_name: str,
+                        keys: dict[str, Any] | None = None) -> UserRecord:
         """The user named by ``UserName``, authorized on its ARN even when it does not exist (so a
         denied caller learns nothing); where the model lets ``UserName`` out, the calling user."""
         name = params.get("UserName")
         if name is None:
-            return self.target_user(info, params, action_name)
+            return self.target_user(info, params, action_name, keys)
         user = self.repo.get_user_by_name(self.caller(info).account_id, name)
         resource = self.user_arn(info, user) if user else self.arn(info, f"user/{name}")
-        self.authorize(info, action_name, resource)
+        self.authorize(info, action_name, resource, keys)
         if user is None:
             raise self.no_such(f"The user with name {name} cannot be found.")
         return user

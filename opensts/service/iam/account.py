@@ -5,6 +5,7 @@ from __future__ import annotations
 from opensts.policy import choices
 from opensts.service.context import RequestInfo
 from opensts.service.iam._base import IamBase, Params, Result, action
+from opensts.service.iam.groups import GROUPS_PER_ACCOUNT, GROUPS_PER_USER, POLICIES_PER_GROUP
 from opensts.service.iam.managed import MAX_ATTACHED, MAX_VERSIONS
 from opensts.service.iam.users import ACCESS_KEYS_PER_USER
 
@@ -12,7 +13,7 @@ __all__ = ["AccountActions", "QUOTAS"]
 
 QUOTAS: dict[str, int] = {
     "UsersQuota": 5000,
-    "GroupsQuota": 300,
+    "GroupsQuota": GROUPS_PER_ACCOUNT,
     "RolesQuota": 1000,
     "PoliciesQuota": 1500,
     "InstanceProfilesQuota": 1000,
@@ -21,10 +22,10 @@ QUOTAS: dict[str, int] = {
     "VersionsPerPolicyQuota": MAX_VERSIONS,
     "AccessKeysPerUserQuota": ACCESS_KEYS_PER_USER,
     "SigningCertificatesPerUserQuota": 2,
-    "GroupsPerUserQuota": 10,
+    "GroupsPerUserQuota": GROUPS_PER_USER,
     "AttachedPoliciesPerUserQuota": MAX_ATTACHED,
     "AttachedPoliciesPerRoleQuota": MAX_ATTACHED,
-    "AttachedPoliciesPerGroupQuota": 10,
+    "AttachedPoliciesPerGroupQuota": POLICIES_PER_GROUP,
     "PolicySizeQuota": choices.MANAGED_POLICY_QUOTA,
     "UserPolicySizeQuota": choices.INLINE_POLICY_QUOTAS["user"],
     "GroupPolicySizeQuota": choices.INLINE_POLICY_QUOTAS["group"],
@@ -51,7 +52,7 @@ class AccountActions(IamBase):
         summary = {
             **QUOTAS,
             **counts,
-            "Groups": 0,
+            "Groups": self.repo.group_count(account),
             "InstanceProfiles": 0,
             "ServerCertificates": 0,
             "AccountSigningCertificatesPresent": 0,

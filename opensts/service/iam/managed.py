@@ -10,7 +10,7 @@ from opensts.service.identifiers import new_unique_id
 from opensts.store.iam_repository import PolicyRecord
 from opensts.store.repository import EntityAlreadyExists, LimitReached, ParentGone, StaleState
 
-__all__ = ["ManagedPolicyActions", "MAX_VERSIONS", "MAX_ATTACHED"]
+__all__ = ["ManagedPolicyActions", "MAX_VERSIONS", "MAX_ATTACHED", "policy_arn_key"]
 
 MAX_VERSIONS = 5
 MAX_ATTACHED = 10
@@ -22,6 +22,11 @@ _HAS_VERSIONS = (
     "This policy has more than one version. Before you delete a policy, you must delete the policy's "
     "versions. The default version is deleted with the policy."
 )
+
+
+def policy_arn_key(params: Params) -> dict[str, str]:
+    """``iam:PolicyARN``: the condition key of the attach and detach actions (users, groups, roles)."""
+    return {"iam:PolicyARN": params["PolicyArn"]}
 
 
 class ManagedPolicyActions(IamBase):
@@ -218,12 +223,12 @@ class ManagedPolicyActions(IamBase):
 
     @action("AttachRolePolicy")
     def attach_role_policy(self, info: RequestInfo, params: Params) -> Result:
-        role = self.authorized_role(info, params, "AttachRolePolicy")
+        role = self.authorized_role(info, params, "AttachRolePolicy", policy_arn_key(params))
         return self._attach(info, "role", role.id, role.name, params["PolicyArn"])
 
     @action("DetachRolePolicy")
     def detach_role_policy(self, info: RequestInfo, params: Params) -> Result:
-        role = self.authorized_role(info, params, "DetachRolePolicy")
+        role = self.authorized_role(info, params, "DetachRolePolicy", policy_arn_key(params))
         return self._detach("role", role.id, params["PolicyArn"])
 
     @action("ListAttachedRolePolicies")
@@ -233,12 +238,12 @@ class ManagedPolicyActions(IamBase):
 
     @action("AttachUserPolicy")
     def attach_user_policy(self, info: RequestInfo, params: Params) -> Result:
-        user = self.authorized_user(info, params, "AttachUserPolicy")
+        user = self.authorized_user(info, params, "AttachUserPolicy", policy_arn_key(params))
         return self._attach(info, "user", user.id, user.name, params["PolicyArn"])
 
     @action("DetachUserPolicy")
     def detach_user_policy(self, info: RequestInfo, params: Params) -> Result:
-        user = self.authorized_user(info, params, "DetachUserPolicy")
+        user = self.authorized_user(info, params, "DetachUserPolicy", policy_arn_key(params))
         return self._detach("user", user.id, params["PolicyArn"])
 
     @action("ListAttachedUserPolicies")

@@ -220,13 +220,20 @@ class SimulationActions(IamBase):
         if caller.session is not None and arn == caller.arn and caller.type in ("AssumedRole", "FederatedUser"):
             return self._simulate_own_session(info, params)
         match = _SOURCE_ARN.match(arn)
-        if match is None or match.group(3) == "group":
-            raise self.invalid(f"Invalid ARN: {arn} is not a user or role ARN.")
+        if match is None:
+            raise self.invalid(f"Invalid ARN: {arn} is not a user, group or role ARN.")
         account, kind, path, name = match.group(2), match.group(3), match.group(4) or "/", match.group(5)
         if account != self.caller(info).account_id:
             raise self.no_such(f"The {kind} with name {name} cannot be found.")
         sources: list[_Source] = []
-        if kind == "user":
+        boundary_arn: str | None
+        if kind == "group":  # a group's own policies, evaluated for a user of the account
+            group = self.repo.get_group(account, name)
+            if group is None:
+                raise self.no_such(f"The group with name {name} cannot be found.")
+            entity_id, inline, boundary_arn = group.id, self.repo.list_group_policies(group.id), None
+            principal = Principal.user(self.arn(info, "user/SimulatedUser"))
+        elif kind == "user":
             user = self.find_user(info, name)
             entity_id = user.id
             inline = self.repo.list_user_policies(user.id)
@@ -244,6 +251,10 @@ class SimulationActions(IamBase):
         sources += [_Source(doc, pname, kind) for pname, doc in sorted(inline.items())]
         for policy_arn, doc in self.repo.attached_documents(kind, entity_id):
             sources.append(_Source(doc, policy_arn.rsplit("/", 1)[-1], "IAM Policy"))
+        if kind == "user":  # and every policy of every group the user is in, as its requests see them
+            for _group, origin, pname, doc in self.repo.user_group_documents(entity_id):
+                sources.append(_Source(doc, pname, "group") if origin == "inline"
+                               else _Source(doc, pname.rsplit("/", 1)[-1], "IAM Policy"))
         for i, doc in enumerate(self._documents("identity", params.get("PolicyInputList")), 1):
             sources.append(_Source(doc, f"PolicyInputList.{i}", "none"))
         boundary = self.repo.default_policy_document(boundary_arn) if boundary_arn else None

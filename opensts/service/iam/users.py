@@ -69,6 +69,8 @@ class UserActions(IamBase):
             raise self.err("DeleteConflict", "Cannot delete entity, must delete access keys first.")
         if self.repo.list_mfa_devices(user.account_id, user.id):
             raise self.err("DeleteConflict", "Cannot delete entity, must delete MFA device first.")
+        if self.repo.groups_for_user(user.id):
+            raise self.err("DeleteConflict", "Cannot delete entity, must remove user from all groups first.")
         self.repo.delete_user(user.id)
         self.written()
         return {}
