@@ -17,6 +17,13 @@ from opensts.service.authorization import Authorizer
 from opensts.service.context import RequestInfo
 from opensts.service.iam.account import AccountActions
 from opensts.service.iam.aws_managed import seed_aws_managed_policies
+from opensts.service.iam.certificates import CertificateActions
+from opensts.service.iam.instance_profiles import InstanceProfileActions
+from opensts.service.iam.login_profiles import LoginProfileActions
+from opensts.service.iam.mfa_devices import MfaDeviceActions
+from opensts.service.iam.service_credentials import ServiceCredentialActions
+from opensts.service.iam.service_linked_roles import ServiceLinkedRoleActions
+from opensts.service.iam.ssh_keys import SshKeyActions
 from opensts.service.iam.inline import InlinePolicyActions
 from opensts.service.iam.managed import ManagedPolicyActions
 from opensts.service.iam.mfa import MfaActions
@@ -52,6 +59,14 @@ class IamService(
     SimulationActions,
     OutboundFederationActions,
     OrganizationFeatureActions,
+    # instance profiles, service-linked roles and users' other credentials (iam-credentials)
+    InstanceProfileActions,
+    ServiceLinkedRoleActions,
+    LoginProfileActions,
+    SshKeyActions,
+    CertificateActions,
+    ServiceCredentialActions,
+    MfaDeviceActions,
 ):
     def __init__(self, repo: SqlRepository, cache: StoreCache, authorizer: Authorizer, spec: ServiceSpec,
                  settings: Any = None) -> None:

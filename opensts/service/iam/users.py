@@ -69,6 +69,7 @@ class UserActions(IamBase):
             raise self.err("DeleteConflict", "Cannot delete entity, must delete access keys first.")
         if self.repo.list_mfa_devices(user.account_id, user.id):
             raise self.err("DeleteConflict", "Cannot delete entity, must delete MFA device first.")
+        self.refuse_user_credentials(user)  # type: ignore[attr-defined]  # LoginProfileActions
         self.repo.delete_user(user.id)
         self.written()
         return {}
