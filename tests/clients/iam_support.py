@@ -73,7 +73,7 @@ def recorded_events(server: Server, event_name: str) -> list[dict[str, Any]]:
         if not path.is_file():
             continue
         for line in path.read_bytes().split(b"\n"):
-            line = line.strip(b"\x00").strip()
+            line = line.strip(b"\x00").strip().split(b"\t", 1)[-1]  # "index header<TAB>record"
             if not line.startswith(b"{"):
                 continue
             try:
