@@ -72,7 +72,7 @@ def test_signing_certificates(iam: Any) -> None:
         iam.upload_signing_certificate(UserName="signer", CertificateBody=self_signed())
     assert error(exc) == ("LimitExceeded", 409, "Cannot exceed quota for CertificatesPerUser: 2")
     listed = iam.list_signing_certificates(UserName="signer")["Certificates"]
-    assert [c["CertificateId"] for c in listed][0] == made["CertificateId"] and len(listed) == 2
+    assert made["CertificateId"] in [c["CertificateId"] for c in listed] and len(listed) == 2
     iam.update_signing_certificate(UserName="signer", CertificateId=made["CertificateId"], Status="Inactive")
     statuses = {c["CertificateId"]: c["Status"] for c in iam.list_signing_certificates(UserName="signer")["Certificates"]}
     assert statuses[made["CertificateId"]] == "Inactive"
