@@ -9,7 +9,6 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -85,5 +84,4 @@ def recorded_events(server: Server, event_name: str) -> list[dict[str, Any]]:
     return found
 
 
-__all__ = ["error", "new_account", "client_for", "user_client", "allow", "aws_cli", "at_rest", "recorded_events",
-           "Path"]
+__all__ = ["error", "new_account", "client_for", "user_client", "allow", "aws_cli", "at_rest", "recorded_events"]

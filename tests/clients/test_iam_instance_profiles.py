@@ -250,6 +250,13 @@ def test_service_linked_role_needs_permission(server: Server, iam: Any) -> None:
         nobody.create_service_linked_role(AWSServiceName="spot.amazonaws.com")
     assert error(exc)[:2] == ("AccessDenied", 403)
     assert "role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot" in error(exc)[2]
+    only_asg = user_client(server, iam, "slr-asg", {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "iam:CreateServiceLinkedRole", "Resource": "*",
+        "Condition": {"StringEquals": {"iam:AWSServiceName": "autoscaling.amazonaws.com"}}}]})
+    only_asg.create_service_linked_role(AWSServiceName="autoscaling.amazonaws.com", CustomSuffix="asg-only")
+    with pytest.raises(ClientError) as exc:  # iam:AWSServiceName names the service in the decision
+        only_asg.create_service_linked_role(AWSServiceName="spot.amazonaws.com")
+    assert error(exc)[:2] == ("AccessDenied", 403)
 
 
 def test_aws_cli_instance_profile_and_service_linked_role(server: Server, admin_key: dict[str, str], iam: Any) -> None:

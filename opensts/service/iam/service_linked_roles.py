@@ -122,7 +122,9 @@ class ServiceLinkedRoleActions(IamBase):
         service = params["AWSServiceName"]
         name = role_name_for(service, params.get("CustomSuffix"))
         path = f"/aws-service-role/{service}/"
-        self.authorize(info, "CreateServiceLinkedRole", self.arn(info, f"role{path}{name}"))
+        # iam:AWSServiceName lets a policy allow service-linked roles of chosen services only.
+        self.authorizer.authorize(info, "iam:CreateServiceLinkedRole", self.arn(info, f"role{path}{name}"),
+                                  {"iam:AWSServiceName": service})
         account = self.caller(info).account_id
         taken = f"Service role name {name} has been taken in this account, please try a different suffix."
         if self.repo.get_role(account, name) is not None:
