@@ -161,6 +161,31 @@ def test_instance_profiles_need_permission(server: Server, iam: Any) -> None:
     assert error(exc)[:2] == ("AccessDenied", 403) and "iam:PassRole" in error(exc)[2]
 
 
+def test_tags_in_decisions(server: Server, iam: Any) -> None:
+    """aws:RequestTag / aws:TagKeys on create and tag, aws:ResourceTag on the profile's own tags."""
+    iam.create_instance_profile(InstanceProfileName="team-web", Tags=[{"Key": "team", "Value": "web"}])
+    iam.create_instance_profile(InstanceProfileName="team-db", Tags=[{"Key": "team", "Value": "db"}])
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iam:GetInstanceProfile", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:ResourceTag/team": "web"}}},
+        {"Effect": "Allow", "Action": ["iam:CreateInstanceProfile", "iam:TagInstanceProfile"], "Resource": "*",
+         "Condition": {"StringEquals": {"aws:RequestTag/team": "web"},
+                       "ForAllValues:StringEquals": {"aws:TagKeys": ["team"]}}}]}
+    web = user_client(server, iam, "ip-web", policy)
+    assert web.get_instance_profile(InstanceProfileName="team-web")["InstanceProfile"]["InstanceProfileName"] == "team-web"
+    with pytest.raises(ClientError) as exc:
+        web.get_instance_profile(InstanceProfileName="team-db")
+    assert error(exc)[:2] == ("AccessDenied", 403)
+    web.create_instance_profile(InstanceProfileName="team-web-2", Tags=[{"Key": "team", "Value": "web"}])
+    for tags in ([{"Key": "team", "Value": "db"}], [{"Key": "team", "Value": "web"}, {"Key": "cost", "Value": "1"}]):
+        with pytest.raises(ClientError) as exc:
+            web.create_instance_profile(InstanceProfileName="team-other", Tags=tags)
+        assert error(exc)[:2] == ("AccessDenied", 403)
+    with pytest.raises(ClientError) as exc:
+        web.tag_instance_profile(InstanceProfileName="team-db", Tags=[{"Key": "team", "Value": "db"}])
+    assert error(exc)[:2] == ("AccessDenied", 403)
+
+
 def test_instance_profiles_are_per_account(iam: Any, other_iam: Any) -> None:
     iam.create_instance_profile(InstanceProfileName="private")
     with pytest.raises(ClientError) as exc:

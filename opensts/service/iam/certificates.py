@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from opensts.fastrand import base32_upper
 from opensts.service.context import RequestInfo
 from opensts.service.iam._base import MAX_TAGS, IamBase, Params, Result, action, page, tag_list, tag_map, utc
+from opensts.service.iam.instance_profiles import tag_condition_keys
 from opensts.service.iam.tags import check_new_tags
 from opensts.service.identifiers import new_unique_id
 from opensts.store.credentials_repository import ServerCertificateRecord
@@ -139,7 +140,9 @@ class CertificateActions(IamBase):
         name = params["ServerCertificateName"]
         cert = self.repo.get_server_certificate(self.caller(info).account_id, name)
         resource = self.server_certificate_arn(info, cert) if cert else self.arn(info, f"server-certificate/{name}")
-        self.authorize(info, action_name, resource)
+        keys = tag_condition_keys(params.get("Tags"), params.get("TagKeys"),
+                                  self.repo.get_tags("servcert", cert.id) if cert else None)
+        self.authorizer.authorize(info, f"iam:{action_name}", resource, keys)
         if cert is None:
             raise self.no_such(f"The Server Certificate with name {name} cannot be found.")
         return cert
@@ -154,7 +157,8 @@ class CertificateActions(IamBase):
     @action("UploadServerCertificate")
     def upload_server_certificate(self, info: RequestInfo, params: Params) -> Result:
         name, path = params["ServerCertificateName"], params.get("Path", "/")
-        self.authorize(info, "UploadServerCertificate", self.arn(info, f"server-certificate{path}{name}"))
+        self.authorizer.authorize(info, "iam:UploadServerCertificate", self.arn(info, f"server-certificate{path}{name}"),
+                                  tag_condition_keys(params.get("Tags")))
         check_new_tags(self, params.get("Tags"), {})
         try:
             cert = parse_certificate(params["CertificateBody"])

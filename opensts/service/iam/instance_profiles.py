@@ -11,12 +11,24 @@ from opensts.service.identifiers import new_unique_id
 from opensts.store.credentials_repository import InstanceProfileRecord
 from opensts.store.repository import EntityAlreadyExists, LimitReached, ParentGone, StaleState
 
-__all__ = ["InstanceProfileActions", "ROLES_PER_INSTANCE_PROFILE"]
+__all__ = ["InstanceProfileActions", "ROLES_PER_INSTANCE_PROFILE", "tag_condition_keys"]
 
 ROLES_PER_INSTANCE_PROFILE = 1
 _ROLE_LIMIT = f"Cannot exceed quota for InstanceSessionsPerInstanceProfile: {ROLES_PER_INSTANCE_PROFILE}"
 _HOLDS_ROLES = "Cannot delete entity, must remove roles from instance profile first."
 _TOO_MANY_TAGS = "The number of tags has reached the maximum limit."
+
+
+def tag_condition_keys(request_tags: list[dict[str, str]] | None = None, tag_keys: list[str] | None = None,
+                       resource_tags: dict[str, str] | None = None) -> dict[str, object]:
+    """``aws:RequestTag/K``, ``aws:TagKeys`` and ``aws:ResourceTag/K`` of a request, for its decision."""
+    keys: dict[str, object] = {f"aws:ResourceTag/{k}": v for k, v in (resource_tags or {}).items()}
+    if request_tags:
+        keys.update({f"aws:RequestTag/{t['Key']}": t.get("Value", "") for t in request_tags})
+        keys["aws:TagKeys"] = [t["Key"] for t in request_tags]
+    if tag_keys:
+        keys["aws:TagKeys"] = list(tag_keys)
+    return keys
 
 
 class InstanceProfileActions(IamBase):
@@ -28,7 +40,9 @@ class InstanceProfileActions(IamBase):
         name = params["InstanceProfileName"]
         profile = self.repo.get_instance_profile(self.caller(info).account_id, name)
         resource = self.profile_arn(info, profile) if profile else self.arn(info, f"instance-profile/{name}")
-        self.authorize(info, action_name, resource)
+        keys = tag_condition_keys(params.get("Tags"), params.get("TagKeys"),
+                                  self.repo.get_tags("instprof", profile.id) if profile else None)
+        self.authorizer.authorize(info, f"iam:{action_name}", resource, keys)
         if profile is None:
             raise self.no_such(f"Instance Profile {name} cannot be found.")
         return profile
@@ -51,7 +65,8 @@ class InstanceProfileActions(IamBase):
     @action("CreateInstanceProfile")
     def create_instance_profile(self, info: RequestInfo, params: Params) -> Result:
         name, path = params["InstanceProfileName"], params.get("Path", "/")
-        self.authorize(info, "CreateInstanceProfile", self.arn(info, f"instance-profile{path}{name}"))
+        self.authorizer.authorize(info, "iam:CreateInstanceProfile", self.arn(info, f"instance-profile{path}{name}"),
+                                  tag_condition_keys(params.get("Tags")))
         check_new_tags(self, params.get("Tags"), {})
         try:
             profile = self.repo.create_instance_profile(new_unique_id("AIPA"), self.caller(info).account_id, name,
