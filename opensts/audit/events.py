@@ -34,7 +34,10 @@ READ_ONLY_STS = {
 _NO_RESPONSE = {"GetCallerIdentity", "DecodeAuthorizationMessage", "GetAccessKeyInfo", "GetWebIdentityToken"}
 _SECRET_FIELDS = {"secretAccessKey", "sessionToken", "webIdentityToken", "sAMLAssertion", "tokenCode",
                   "encodedMessage", "decodedMessage", "password", "tradeInToken", "base32StringSeed", "qRCodePNG",
-                  "authenticationCode1", "authenticationCode2", "privateKey", "sAMLMetadataDocument"}
+                  "authenticationCode1", "authenticationCode2", "privateKey", "sAMLMetadataDocument",
+                  # IAM user credentials (botocore marks them sensitive too; named here so they stay out
+                  # even where a model would not): console passwords, service-specific passwords
+                  "oldPassword", "newPassword", "servicePassword", "serviceCredentialSecret"}
 
 
 class Call:

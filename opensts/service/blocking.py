@@ -16,4 +16,7 @@ from __future__ import annotations
 
 __all__ = ["OFF_LOOP"]
 
-OFF_LOOP = frozenset({"SimulatePrincipalPolicy", "SimulateCustomPolicy", "AssumeRoleWithWebIdentity"})
+OFF_LOOP = frozenset({"SimulatePrincipalPolicy", "SimulateCustomPolicy", "AssumeRoleWithWebIdentity",
+                      # a password's scrypt hash costs tens of milliseconds of CPU (service/iam/passwords.py)
+                      "CreateLoginProfile", "UpdateLoginProfile", "ChangePassword",
+                      "CreateServiceSpecificCredential", "ResetServiceSpecificCredential"})

@@ -103,7 +103,8 @@ class MfaDeviceRecord:
 
 #: The row that owns an entity's tags (whose lock serializes TagUser/TagRole …).
 _TAGGED: dict[str, Table] = {"user": t.users, "role": t.roles, "policy": t.managed_policies,
-                             "oidc": t.oidc_providers, "saml": t.saml_providers, "mfa": t.mfa_devices}
+                             "oidc": t.oidc_providers, "saml": t.saml_providers, "mfa": t.mfa_devices,
+                             "instprof": t.instance_profiles, "servcert": t.server_certificates}
 _ATTACHED_TO: dict[str, Table] = {"user": t.users, "role": t.roles, "group": t.iam_groups}
 
 

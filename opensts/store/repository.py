@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from opensts.frozen import frozen
 from opensts.store import tables as t
 from opensts.store.cipher import SecretCipher
+from opensts.store.credentials_repository import CredentialRepositoryMixin
 from opensts.store.federation_repository import FederationRepositoryMixin
 from opensts.store.group_repository import GroupRepositoryMixin
 from opensts.store.iam_repository import IamRepositoryMixin
@@ -103,7 +104,7 @@ class Repository(Protocol):
 
 
 class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationRepositoryMixin, OrganizationRepositoryMixin,
-                    OrganizationTreeRepositoryMixin, GroupRepositoryMixin):
+                    OrganizationTreeRepositoryMixin, GroupRepositoryMixin, CredentialRepositoryMixin):
     """``Repository`` on SQLAlchemy Core (IAM entities: ``IamRepositoryMixin``)."""
 
     def __init__(self, engine: Engine, cipher: SecretCipher) -> None:

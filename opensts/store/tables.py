@@ -382,3 +382,130 @@ account_properties = Table(
     Column("key", String(50), primary_key=True),
     Column("value", String(1024), nullable=False),
 )
+
+# -- Instance profiles, service-linked roles and user credentials (migration 0009_credentials) -----
+
+instance_profiles = Table(
+    "instance_profiles",
+    metadata,
+    Column("id", String(32), primary_key=True),  # AIPA…
+    Column("account_id", String(12), ForeignKey("accounts.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("name_lower", String(128), nullable=False),
+    Column("path", String(512), nullable=False, server_default="/"),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ux_instance_profiles_account_name", "account_id", "name_lower", unique=True),
+)
+
+# The roles in a profile (AWS allows one; the limit is checked under the profile's row lock).
+instance_profile_roles = Table(
+    "instance_profile_roles",
+    metadata,
+    Column("profile_id", String(32), ForeignKey("instance_profiles.id"), primary_key=True),
+    Column("role_id", String(32), ForeignKey("roles.id"), primary_key=True),
+    Index("ix_instance_profile_roles_role", "role_id"),
+)
+
+# Roles created by CreateServiceLinkedRole (protected: trust policy and deletion only through the
+# service-linked role API) and their deletion tasks (kept after the role is gone, for the status).
+service_linked_roles = Table(
+    "service_linked_roles",
+    metadata,
+    Column("role_id", String(32), ForeignKey("roles.id"), primary_key=True),
+    Column("service_name", String(128), nullable=False),
+)
+
+service_linked_role_deletions = Table(
+    "service_linked_role_deletions",
+    metadata,
+    Column("task_id", String(1000), primary_key=True),  # task/aws-service-role/SERVICE/ROLE/UUID
+    Column("account_id", String(12), ForeignKey("accounts.id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# Console passwords: only a salted scrypt hash; previous hashes (JSON list) for PasswordReusePrevention.
+login_profiles = Table(
+    "login_profiles",
+    metadata,
+    Column("user_id", String(32), ForeignKey("users.id"), primary_key=True),
+    Column("password_hash", String(256), nullable=False),
+    Column("password_reset_required", Integer, nullable=False, server_default="0"),
+    Column("previous_hashes", Text, nullable=False, server_default="[]"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("password_changed_at", BigInteger, nullable=False),
+)
+
+# The account password policy (absent: none set, AWS's default rules apply to new passwords).
+password_policies = Table(
+    "password_policies",
+    metadata,
+    Column("account_id", String(12), ForeignKey("accounts.id"), primary_key=True),
+    Column("minimum_length", Integer, nullable=False),
+    Column("require_symbols", Integer, nullable=False),
+    Column("require_numbers", Integer, nullable=False),
+    Column("require_uppercase", Integer, nullable=False),
+    Column("require_lowercase", Integer, nullable=False),
+    Column("allow_users_to_change", Integer, nullable=False),
+    Column("max_password_age", Integer, nullable=True),
+    Column("reuse_prevention", Integer, nullable=True),
+    Column("hard_expiry", Integer, nullable=True),
+)
+
+ssh_public_keys = Table(
+    "ssh_public_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),  # APKA…
+    Column("user_id", String(32), ForeignKey("users.id"), nullable=False),
+    Column("body", Text, nullable=False),  # OpenSSH one-line form
+    Column("fingerprint", String(64), nullable=False),  # MD5, colon-separated hex
+    Column("status", String(16), nullable=False),
+    Column("uploaded_at", BigInteger, nullable=False),
+    Index("ix_ssh_public_keys_user", "user_id"),
+)
+
+# X.509 signing certificates of a user (user_id NULL: the account's root user).
+signing_certificates = Table(
+    "signing_certificates",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(12), ForeignKey("accounts.id"), nullable=False),
+    Column("user_id", String(32), ForeignKey("users.id"), nullable=True),
+    Column("body", Text, nullable=False),
+    Column("fingerprint", String(64), nullable=False),  # SHA-256 of the DER (duplicate detection)
+    Column("status", String(16), nullable=False),
+    Column("uploaded_at", BigInteger, nullable=False),
+    Index("ix_signing_certificates_user", "user_id"),
+)
+
+# Server certificates; the private key only as a SecretCipher ciphertext, never returned.
+server_certificates = Table(
+    "server_certificates",
+    metadata,
+    Column("id", String(32), primary_key=True),  # ASCA…
+    Column("account_id", String(12), ForeignKey("accounts.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("name_lower", String(128), nullable=False),
+    Column("path", String(512), nullable=False, server_default="/"),
+    Column("body", Text, nullable=False),
+    Column("chain", Text, nullable=True),
+    Column("key_sealed", LargeBinary, nullable=False),
+    Column("expiration", BigInteger, nullable=False),
+    Column("uploaded_at", BigInteger, nullable=False),
+    Index("ux_server_certificates_account_name", "account_id", "name_lower", unique=True),
+)
+
+# Service-specific credentials (CodeCommit, Keyspaces, Bedrock): the password as a salted scrypt hash.
+service_specific_credentials = Table(
+    "service_specific_credentials",
+    metadata,
+    Column("id", String(32), primary_key=True),  # ACCA…
+    Column("user_id", String(32), ForeignKey("users.id"), nullable=False),
+    Column("service_name", String(128), nullable=False),
+    Column("service_user_name", String(200), nullable=False),
+    Column("password_hash", String(256), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    Index("ix_service_specific_credentials_user", "user_id"),
+)

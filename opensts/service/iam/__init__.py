@@ -18,8 +18,15 @@ from opensts.service.context import RequestInfo
 from opensts.service.iam.account import AccountActions
 from opensts.service.iam.account_details import AccountDetailActions
 from opensts.service.iam.aws_managed import seed_aws_managed_policies
+from opensts.service.iam.certificates import CertificateActions
 from opensts.service.iam.context_keys import ContextKeyActions
 from opensts.service.iam.groups import GroupActions
+from opensts.service.iam.instance_profiles import InstanceProfileActions
+from opensts.service.iam.login_profiles import LoginProfileActions
+from opensts.service.iam.mfa_devices import MfaDeviceActions
+from opensts.service.iam.service_credentials import ServiceCredentialActions
+from opensts.service.iam.service_linked_roles import ServiceLinkedRoleActions
+from opensts.service.iam.ssh_keys import SshKeyActions
 from opensts.service.iam.inline import InlinePolicyActions
 from opensts.service.iam.managed import ManagedPolicyActions
 from opensts.service.iam.mfa import MfaActions
@@ -58,6 +65,14 @@ class IamService(
     GroupActions,
     AccountDetailActions,
     ContextKeyActions,
+    # instance profiles, service-linked roles and users' other credentials (iam-credentials)
+    InstanceProfileActions,
+    ServiceLinkedRoleActions,
+    LoginProfileActions,
+    SshKeyActions,
+    CertificateActions,
+    ServiceCredentialActions,
+    MfaDeviceActions,
 ):
     def __init__(self, repo: SqlRepository, cache: StoreCache, authorizer: Authorizer, spec: ServiceSpec,
                  settings: Any = None) -> None:

@@ -57,6 +57,7 @@ class AccountActions(IamBase):
             "ServerCertificates": 0,
             "AccountSigningCertificatesPresent": 0,
             "AccountMFAEnabled": 0,
+            **self.repo.credential_account_counts(account),  # InstanceProfiles, ServerCertificates, …
             "PolicyVersionsInUse": in_use,
             "GlobalEndpointTokenVersion": self.repo.global_endpoint_token_version(account),
         }

@@ -14,6 +14,7 @@ class InlinePolicyActions(IamBase):
     @action("PutRolePolicy")
     def put_role_policy(self, info: RequestInfo, params: Params) -> Result:
         role = self.authorized_role(info, params, "PutRolePolicy")
+        self.refuse_service_linked(role)  # type: ignore[attr-defined]  # ServiceLinkedRoleActions
         name, document = params["PolicyName"], params["PolicyDocument"]
         parse_policy(document, "identity")
         others = [d for n, d in self.repo.list_role_policies(role.id).items() if n != name]
@@ -34,6 +35,7 @@ class InlinePolicyActions(IamBase):
     @action("DeleteRolePolicy")
     def delete_role_policy(self, info: RequestInfo, params: Params) -> Result:
         role = self.authorized_role(info, params, "DeleteRolePolicy")
+        self.refuse_service_linked(role)  # type: ignore[attr-defined]  # ServiceLinkedRoleActions
         name = params["PolicyName"]
         if name not in self.repo.list_role_policies(role.id):
             raise self.no_such(f"The role policy with name {name} cannot be found.")

@@ -224,11 +224,13 @@ class ManagedPolicyActions(IamBase):
     @action("AttachRolePolicy")
     def attach_role_policy(self, info: RequestInfo, params: Params) -> Result:
         role = self.authorized_role(info, params, "AttachRolePolicy", policy_arn_key(params))
+        self.refuse_service_linked(role)  # type: ignore[attr-defined]  # ServiceLinkedRoleActions
         return self._attach(info, "role", role.id, role.name, params["PolicyArn"])
 
     @action("DetachRolePolicy")
     def detach_role_policy(self, info: RequestInfo, params: Params) -> Result:
         role = self.authorized_role(info, params, "DetachRolePolicy", policy_arn_key(params))
+        self.refuse_service_linked(role)  # type: ignore[attr-defined]  # ServiceLinkedRoleActions
         return self._detach("role", role.id, params["PolicyArn"])
 
     @action("ListAttachedRolePolicies")

@@ -118,6 +118,7 @@ class RoleActions(IamBase):
     @action("UpdateAssumeRolePolicy")
     def update_assume_role_policy(self, info: RequestInfo, params: Params) -> Result:
         role = self.authorized_role(info, params, "UpdateAssumeRolePolicy")
+        self.refuse_service_linked(role)  # type: ignore[attr-defined]  # ServiceLinkedRoleActions
         principal_ids = self.check_trust_policy(params["PolicyDocument"])
         self.repo.update_role(role.id, trust_policy=params["PolicyDocument"], trust_principal_ids=principal_ids)
         self.written()
@@ -126,6 +127,9 @@ class RoleActions(IamBase):
     @action("DeleteRole")
     def delete_role(self, info: RequestInfo, params: Params) -> Result:
         role = self.authorized_role(info, params, "DeleteRole")
+        self.refuse_service_linked(role)  # type: ignore[attr-defined]  # ServiceLinkedRoleActions
+        if self.repo.instance_profiles_for_role(role.id):
+            raise self.err("DeleteConflict", "Cannot delete entity, must remove roles from instance profile first.")
         if self.repo.attached_policies("role", role.id):
             raise self.err("DeleteConflict", "Cannot delete entity, must detach all policies first.")
         if self.repo.list_role_policies(role.id):
@@ -138,6 +142,7 @@ class RoleActions(IamBase):
     @action("PutRolePermissionsBoundary")
     def put_role_permissions_boundary(self, info: RequestInfo, params: Params) -> Result:
         role = self.authorized_role(info, params, "PutRolePermissionsBoundary")
+        self.refuse_service_linked(role)  # type: ignore[attr-defined]  # ServiceLinkedRoleActions
         arn = self._boundary_policy(info, params["PermissionsBoundary"])
         self.repo.update_role(role.id, permissions_boundary_arn=arn)
         self.written()

@@ -71,6 +71,7 @@ class UserActions(IamBase):
             raise self.err("DeleteConflict", "Cannot delete entity, must delete MFA device first.")
         if self.repo.groups_for_user(user.id):
             raise self.err("DeleteConflict", "Cannot delete entity, must remove user from all groups first.")
+        self.refuse_user_credentials(user)  # type: ignore[attr-defined]  # LoginProfileActions
         self.repo.delete_user(user.id)
         self.written()
         return {}
