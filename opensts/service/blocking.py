@@ -16,4 +16,7 @@ from __future__ import annotations
 
 __all__ = ["OFF_LOOP"]
 
-OFF_LOOP = frozenset({"SimulatePrincipalPolicy", "SimulateCustomPolicy", "AssumeRoleWithWebIdentity"})
+OFF_LOOP = frozenset({"SimulatePrincipalPolicy", "SimulateCustomPolicy", "AssumeRoleWithWebIdentity",
+                      # access advisor and the credential report read the whole account (or audit trail)
+                      "GenerateServiceLastAccessedDetails", "GenerateOrganizationsAccessReport",
+                      "GenerateCredentialReport"})

@@ -26,6 +26,7 @@ from opensts.store.federation_repository import FederationRepositoryMixin
 from opensts.store.iam_repository import IamRepositoryMixin
 from opensts.store.locking import EntityAlreadyExists, LimitReached, ParentGone, StaleState, lock_row
 from opensts.store.organization_repository import OrganizationRepositoryMixin, OrganizationTreeRepositoryMixin
+from opensts.store.reads_repository import ReadsRepositoryMixin
 from opensts.store.region_repository import RegionRepositoryMixin
 
 __all__ = [
@@ -102,7 +103,7 @@ class Repository(Protocol):
 
 
 class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationRepositoryMixin, OrganizationRepositoryMixin,
-                    OrganizationTreeRepositoryMixin):
+                    OrganizationTreeRepositoryMixin, ReadsRepositoryMixin):
     """``Repository`` on SQLAlchemy Core (IAM entities: ``IamRepositoryMixin``)."""
 
     def __init__(self, engine: Engine, cipher: SecretCipher) -> None:

@@ -1,0 +1,5 @@
+from opensts.service.iam._base import IamBase
+
+
+class DelegationActions(IamBase):
+    pass

@@ -1,0 +1,356 @@
+"""What security teams read, with real clients: tags on policies, OIDC/SAML providers and MFA
+devices (and the tag condition keys in their decisions), UpdateOpenIDConnectProvider,
+GetAccessKeyLastUsed from real use, the credential report (parsed with csv) and access advisor
+from the audit trail's real calls."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import Server
+
+ACCOUNT = "420987654321"
+OTHER = "430987654321"
+SAML_METADATA = (
+    '<?xml version="1.0"?><md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" '
+    'entityID="https://idp.example.com/saml" validUntil="2049-01-01T00:00:00Z">'
+    '<md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">'
+    + "<!-- padding -->" * 70
+    + '<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" '
+    'Location="https://idp.example.com/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>'
+)
+ALLOW_ALL = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+
+
+def error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, int, str]:
+    err = exc.value.response
+    return err["Error"]["Code"], err["ResponseMetadata"]["HTTPStatusCode"], err["Error"]["Message"]
+
+
+def _account(server: Server, account: str) -> Any:
+    key = json.loads(server.cli("account", "create", account, "--json").stdout)
+    return server.client("iam", key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+
+
+@pytest.fixture(scope="module")
+def iam(server: Server) -> Any:
+    return _account(server, ACCOUNT)
+
+
+@pytest.fixture(scope="module")
+def other(server: Server) -> Any:
+    return _account(server, OTHER)
+
+
+def user_client(server: Server, iam: Any, name: str, policy: dict[str, Any] | None, service: str = "iam") -> Any:
+    iam.create_user(UserName=name)
+    if policy is not None:
+        iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return server.client(service, key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+
+
+# -- tags on policies, providers and MFA devices ------------------------------------------------------
+def _entities(iam: Any) -> list[tuple[str, dict[str, str], Callable[..., Any], Callable[..., Any], Callable[..., Any]]]:
+    """(kind, identifying params, tag, untag, list) for one fresh entity of each kind."""
+    policy = iam.create_policy(PolicyName=f"tagged-{time.time_ns()}", PolicyDocument=ALLOW_ALL)["Policy"]["Arn"]
+    oidc = iam.create_open_id_connect_provider(Url=f"https://idp{time.time_ns()}.example.com",
+                                               ThumbprintList=["a" * 40])["OpenIDConnectProviderArn"]
+    saml = iam.create_saml_provider(Name=f"saml{time.time_ns()}", SAMLMetadataDocument=SAML_METADATA)["SAMLProviderArn"]
+    mfa = iam.create_virtual_mfa_device(VirtualMFADeviceName=f"mfa{time.time_ns()}")["VirtualMFADevice"]["SerialNumber"]
+    return [
+        ("policy", {"PolicyArn": policy}, iam.tag_policy, iam.untag_policy, iam.list_policy_tags),
+        ("oidc", {"OpenIDConnectProviderArn": oidc}, iam.tag_open_id_connect_provider,
+         iam.untag_open_id_connect_provider, iam.list_open_id_connect_provider_tags),
+        ("saml", {"SAMLProviderArn": saml}, iam.tag_saml_provider, iam.untag_saml_provider,
+         iam.list_saml_provider_tags),
+        ("mfa", {"SerialNumber": mfa}, iam.tag_mfa_device, iam.untag_mfa_device, iam.list_mfa_device_tags),
+    ]
+
+
+def test_tags_on_every_entity_kind(iam: Any) -> None:
+    for kind, ident, tag, untag, list_tags in _entities(iam):
+        tag(**ident, Tags=[{"Key": "team", "Value": "a"}, {"Key": "Env", "Value": "prod"}])
+        tag(**ident, Tags=[{"Key": "TEAM", "Value": "b"}])  # keys are case-insensitive; the latest spelling wins
+        assert list_tags(**ident)["Tags"] == [{"Key": "Env", "Value": "prod"}, {"Key": "TEAM", "Value": "b"}], kind
+        page = list_tags(**ident, MaxItems=1)
+        assert page["IsTruncated"] and len(page["Tags"]) == 1
+        untag(**ident, TagKeys=["team"])
+        assert list_tags(**ident)["Tags"] == [{"Key": "Env", "Value": "prod"}], kind
+        with pytest.raises(ClientError) as exc:
+            tag(**ident, Tags=[{"Key": "a", "Value": "1"}, {"Key": "A", "Value": "2"}])
+        assert error(exc) == ("InvalidInput", 400,
+                              "Duplicate tag keys found. Please note that Tag keys are case insensitive."), kind
+        tag(**ident, Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(49)])  # 49 + Env = 50: the limit
+        with pytest.raises(ClientError) as exc:
+            tag(**ident, Tags=[{"Key": "one-more", "Value": "v"}])
+        assert error(exc) == ("LimitExceeded", 409, "The number of tags has reached the maximum limit."), kind
+        assert len(list_tags(**ident)["Tags"]) == 50
+        with pytest.raises(ClientError) as exc:  # the model's own checks: a bad key pattern
+            tag(**ident, Tags=[{"Key": "bad#key", "Value": "v"}])
+        assert error(exc)[:2] == ("ValidationError", 400), kind
+
+
+def test_tag_errors_for_missing_and_foreign_entities(iam: Any, other: Any) -> None:
+    for kind, ident, *_ in _entities(iam):
+        name = {"policy": "tag_policy", "oidc": "tag_open_id_connect_provider", "saml": "tag_saml_provider",
+                "mfa": "tag_mfa_device"}[kind]
+        with pytest.raises(ClientError) as exc:  # another account's entity does not exist for it
+            getattr(other, name)(**ident, Tags=[{"Key": "k", "Value": "v"}])
+        assert error(exc)[:2] == ("NoSuchEntity", 404), kind
+    with pytest.raises(ClientError) as exc:
+        iam.list_policy_tags(PolicyArn=f"arn:aws:iam::{ACCOUNT}:policy/missing")
+    assert error(exc) == ("NoSuchEntity", 404, f"Policy arn:aws:iam::{ACCOUNT}:policy/missing was not found.")
+    with pytest.raises(ClientError) as exc:
+        iam.tag_policy(PolicyArn="arn:aws:iam::aws:policy/ReadOnlyAccess", Tags=[{"Key": "k", "Value": "v"}])
+    assert error(exc)[:2] == ("InvalidInput", 400)
+    assert iam.list_policy_tags(PolicyArn="arn:aws:iam::aws:policy/ReadOnlyAccess")["Tags"] == []
+
+
+def test_tag_condition_keys_decide(server: Server, iam: Any) -> None:
+    policy = iam.create_policy(PolicyName="cond-target", PolicyDocument=ALLOW_ALL)["Policy"]["Arn"]
+    iam.tag_policy(PolicyArn=policy, Tags=[{"Key": "owner", "Value": "alice"}])
+    alice = user_client(server, iam, "tagger", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["iam:TagPolicy", "iam:UntagPolicy", "iam:ListPolicyTags"], "Resource": "*",
+         "Condition": {"StringEquals": {"aws:ResourceTag/owner": "alice"}}},
+        {"Effect": "Deny", "Action": "iam:TagPolicy", "Resource": "*",
+         "Condition": {"ForAnyValue:StringEquals": {"aws:TagKeys": ["owner"]}}},
+        {"Effect": "Deny", "Action": "iam:TagPolicy", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:RequestTag/env": "prod"}}},
+    ]})
+    alice.tag_policy(PolicyArn=policy, Tags=[{"Key": "env", "Value": "dev"}])
+    assert {"Key": "env", "Value": "dev"} in alice.list_policy_tags(PolicyArn=policy)["Tags"]
+    for tags in ([{"Key": "owner", "Value": "mallory"}], [{"Key": "env", "Value": "prod"}]):
+        with pytest.raises(ClientError) as exc:
+            alice.tag_policy(PolicyArn=policy, Tags=tags)
+        assert error(exc)[:2] == ("AccessDenied", 403)
+    other_policy = iam.create_policy(PolicyName="cond-other", PolicyDocument=ALLOW_ALL)["Policy"]["Arn"]
+    with pytest.raises(ClientError) as exc:  # no owner=alice tag on it
+        alice.list_policy_tags(PolicyArn=other_policy)
+    assert error(exc)[:2] == ("AccessDenied", 403)
+    with pytest.raises(ClientError) as exc:  # a missing policy: denied before its absence is revealed
+        alice.list_policy_tags(PolicyArn=f"arn:aws:iam::{ACCOUNT}:policy/nope")
+    assert error(exc)[:2] == ("AccessDenied", 403)
+
+
+def test_tag_limit_holds_under_concurrency(iam: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    policy = iam.create_policy(PolicyName="racing-tags", PolicyDocument=ALLOW_ALL)["Policy"]["Arn"]
+
+    def tag(i: int) -> str:
+        try:
+            iam.tag_policy(PolicyArn=policy, Tags=[{"Key": f"k{i}-{j}", "Value": "v"} for j in range(5)])
+            return "ok"
+        except ClientError as exc:
+            return exc.response["Error"]["Code"]
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(tag, range(16)))
+    assert results.count("ok") == 10 and results.count("LimitExceeded") == 6
+    assert len(iam.list_policy_tags(PolicyArn=policy)["Tags"]) == 50
+
+
+def test_tags_with_the_cli(server: Server) -> None:
+    env = {**server.env, "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}
+    del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+    import subprocess
+    import sys
+
+    key = json.loads(server.cli("account", "create", "440987654321", "--json").stdout)
+    env.update(AWS_ACCESS_KEY_ID=key["AccessKeyId"], AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"],
+               AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+
+    def aws(*args: str) -> dict[str, Any]:
+        out = subprocess.run([sys.executable, "-m", "awscli", "--endpoint-url", server.url, "iam", *args,
+                              "--output", "json"], env=env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout) if out.stdout.strip() else {}
+
+    arn = aws("create-saml-provider", "--name", "cli-idp", "--saml-metadata-document", SAML_METADATA)["SAMLProviderArn"]
+    aws("tag-saml-provider", "--saml-provider-arn", arn, "--tags", "Key=team,Value=sec")
+    assert aws("list-saml-provider-tags", "--saml-provider-arn", arn)["Tags"] == [{"Key": "team", "Value": "sec"}]
+    aws("untag-saml-provider", "--saml-provider-arn", arn, "--tag-keys", "team")
+    assert aws("list-saml-provider-tags", "--saml-provider-arn", arn)["Tags"] == []
+
+
+# -- UpdateOpenIDConnectProvider --------------------------------------------------------------------
+def test_update_oidc_provider(iam: Any) -> None:
+    arn = iam.create_open_id_connect_provider(Url="https://propagation.example.com",
+                                              ThumbprintList=["c" * 40])["OpenIDConnectProviderArn"]
+    context = {"SubjectSourceKey": "sub", "KeyDefinitionList": [{"SourceKey": "email", "TargetKey": "mail"}]}
+    with pytest.raises(ClientError) as exc:  # an association needs a context provider first
+        iam.update_open_id_connect_provider(OpenIDConnectProviderArn=arn,
+                                            IdentityCenterInstanceArn="arn:aws:sso:::instance/ssoins-1")
+    assert error(exc)[:2] == ("InvalidInput", 400)
+    iam.update_open_id_connect_provider(OpenIDConnectProviderArn=arn, ContextProvider=context)
+    iam.update_open_id_connect_provider(OpenIDConnectProviderArn=arn,
+                                        IdentityCenterInstanceArn="arn:aws:sso:::instance/ssoins-1")
+    got = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+    assert got["ContextProvider"] == context and got["IdentityCenterInstanceArn"] == "arn:aws:sso:::instance/ssoins-1"
+    for bad in ({"ContextProvider": context, "RemoveContextProvider": True},  # a value and its Remove flag
+                {"ContextProvider": context, "IdentityCenterInstanceArn": "x"},  # both settings at once
+                {"RemoveContextProvider": True},  # the association must go first
+                {}):
+        with pytest.raises(ClientError) as exc:
+            iam.update_open_id_connect_provider(OpenIDConnectProviderArn=arn, **bad)
+        assert error(exc)[:2] == ("InvalidInput", 400), bad
+    iam.update_open_id_connect_provider(OpenIDConnectProviderArn=arn, RemoveIdentityCenterInstance=True)
+    iam.update_open_id_connect_provider(OpenIDConnectProviderArn=arn, RemoveContextProvider=True)
+    got = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+    assert "ContextProvider" not in got and "IdentityCenterInstanceArn" not in got
+    with pytest.raises(ClientError) as exc:
+        iam.update_open_id_connect_provider(OpenIDConnectProviderArn=arn + "x", RemoveContextProvider=True)
+    assert error(exc)[:2] == ("NoSuchEntity", 404)
+
+
+# -- GetAccessKeyLastUsed ------------------------------------------------------------------------------
+def _wait_for(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
+
+
+def test_access_key_last_used_reflects_real_calls(server: Server, iam: Any, other: Any) -> None:
+    iam.create_user(UserName="key-user")
+    key = iam.create_access_key(UserName="key-user")["AccessKey"]
+    never = iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])
+    assert never["UserName"] == "key-user"
+    assert never["AccessKeyLastUsed"] == {"ServiceName": "N/A", "Region": "N/A"}
+    sts = server.client("sts", key=key["AccessKeyId"], secret=key["SecretAccessKey"], region="eu-west-1")
+    before = time.time()
+    sts.get_caller_identity()  # authenticated with the key (no permission needed)
+
+    def used() -> Any:
+        last = iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])["AccessKeyLastUsed"]
+        return last if "LastUsedDate" in last else None
+
+    last = _wait_for(used)
+    assert last and last["ServiceName"] == "sts" and last["Region"] == "eu-west-1"
+    assert before - 2 <= last["LastUsedDate"].timestamp() <= time.time() + 1
+    with pytest.raises(ClientError) as exc:  # another account's key: not theirs to read
+        other.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])
+    assert error(exc)[:2] == ("AccessDenied", 403)
+    denied = user_client(server, iam, "no-rights", None)
+    with pytest.raises(ClientError) as exc:
+        denied.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])
+    assert error(exc)[:2] == ("AccessDenied", 403)
+
+
+# -- credential report ---------------------------------------------------------------------------------
+COLUMNS = ("user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,"
+           "password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,"
+           "access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,"
+           "access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,"
+           "access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated")
+
+
+def test_credential_report(server: Server) -> None:
+    iam = _account(server, "450987654321")
+    with pytest.raises(ClientError) as exc:
+        iam.get_credential_report()
+    assert error(exc)[:2] == ("ReportNotPresent", 410)
+    iam.create_user(UserName="reported", Path="/staff/")
+    key1 = iam.create_access_key(UserName="reported")["AccessKey"]
+    key2 = iam.create_access_key(UserName="reported")["AccessKey"]
+    iam.update_access_key(UserName="reported", AccessKeyId=key2["AccessKeyId"], Status="Inactive")
+    server.client("sts", key=key1["AccessKeyId"], secret=key1["SecretAccessKey"], region="ap-south-1").get_caller_identity()
+    time.sleep(3)  # the key's use is flushed within 2 s
+    first = iam.generate_credential_report()
+    assert first["State"] == "STARTED" and first["Description"]
+    assert iam.generate_credential_report()["State"] == "COMPLETE"
+    report = iam.get_credential_report()
+    assert report["ReportFormat"] == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(report["Content"].decode())))
+    assert ",".join(csv.DictReader(io.StringIO(report["Content"].decode())).fieldnames or []) == COLUMNS
+    root, user = rows[0], {r["user"]: r for r in rows}["reported"]
+    assert root["user"] == "<root_account>" and root["arn"] == "arn:aws:iam::450987654321:root"
+    assert root["password_enabled"] == "not_supported"
+    assert user["arn"] == "arn:aws:iam::450987654321:user/staff/reported"
+    assert user["password_enabled"] == "false" and user["mfa_active"] == "false"
+    assert user["access_key_1_active"] == "true" and user["access_key_2_active"] == "false"
+    assert user["access_key_1_last_used_service"] == "sts" and user["access_key_1_last_used_region"] == "ap-south-1"
+    assert user["access_key_1_last_used_date"].endswith("+00:00")
+    assert user["access_key_2_last_used_date"] == "N/A" and user["cert_1_active"] == "false"
+    denied = user_client(server, iam, "no-report", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iam:GenerateCredentialReport", "Resource": "*"}]})
+    assert denied.generate_credential_report()["State"] == "COMPLETE"
+    with pytest.raises(ClientError) as exc:
+        denied.get_credential_report()
+    assert error(exc)[:2] == ("AccessDenied", 403)
+
+
+def test_credential_report_with_the_cli(server: Server) -> None:
+    import subprocess
+    import sys
+
+    key = json.loads(server.cli("account", "create", "460987654321", "--json").stdout)
+    env = {**server.env, "AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+
+    def aws(*args: str) -> dict[str, Any]:
+        out = subprocess.run([sys.executable, "-m", "awscli", "--endpoint-url", server.url, "iam", *args,
+                              "--output", "json"], env=env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    assert aws("generate-credential-report")["State"] == "STARTED"
+    content = base64.b64decode(aws("get-credential-report")["Content"]).decode()
+    assert content.splitlines()[0] == COLUMNS
+
+
+# -- access advisor -------------------------------------------------------------------------------------
+def test_service_last_accessed_from_real_calls(server: Server) -> None:
+    iam = _account(server, "470987654321")
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["iam:Get*", "iam:List*", "sts:GetCallerIdentity", "s3:GetObject"],
+         "Resource": "*"}]}
+    user_iam = user_client(server, iam, "advised", policy)
+    user_iam.list_users()
+    user_iam.get_user()
+    arn = iam.get_user(UserName="advised")["User"]["Arn"]
+    job = iam.generate_service_last_accessed_details(Arn=arn, Granularity="ACTION_LEVEL")["JobId"]
+    got = iam.get_service_last_accessed_details(JobId=job)
+    assert got["JobStatus"] == "COMPLETED" and got["JobType"] == "ACTION_LEVEL"
+    services = {s["ServiceNamespace"]: s for s in got["ServicesLastAccessed"]}
+    assert set(services) == {"iam", "sts", "s3"}
+    assert services["iam"]["LastAuthenticatedEntity"] == arn and services["iam"]["TotalAuthenticatedEntities"] == 1
+    assert services["iam"]["LastAuthenticatedRegion"] == "us-east-1"
+    assert "LastAuthenticated" not in services["s3"] and services["s3"]["ServiceName"] == "Amazon S3"
+    actions = {a["ActionName"]: a for a in services["iam"]["TrackedActionsLastAccessed"]}
+    assert actions["ListUsers"]["LastAccessedEntity"] == arn and "LastAccessedTime" not in actions["GetRole"]
+    assert "CreateUser" not in actions  # not granted
+    entities = iam.get_service_last_accessed_details_with_entities(JobId=job, ServiceNamespace="iam")
+    assert [e["EntityInfo"]["Arn"] for e in entities["EntityDetailsList"]] == [arn]
+    with pytest.raises(ClientError) as exc:
+        iam.generate_service_last_accessed_details(Arn="arn:aws:iam::470987654321:user/nobody")
+    assert error(exc)[:2] == ("NoSuchEntity", 404)
+    with pytest.raises(ClientError) as exc:
+        iam.get_service_last_accessed_details(JobId="00000000-0000-0000-0000-000000000000")
+    assert error(exc)[:2] == ("NoSuchEntity", 404)
+    other = _account(server, "480987654321")
+    with pytest.raises(ClientError) as exc:  # another account's job
+        other.get_service_last_accessed_details(JobId=job)
+    assert error(exc)[:2] == ("NoSuchEntity", 404)
+    with pytest.raises(ClientError) as exc:
+        user_iam.generate_service_last_accessed_details(Arn=arn)  # not granted to the user
+    assert error(exc)[:2] == ("AccessDenied", 403)
+
+
+def test_organizations_access_report_without_an_organization(server: Server) -> None:
+    iam = _account(server, "490987654321")
+    job = iam.generate_organizations_access_report(EntityPath="o-abcdefghij/r-abcd")["JobId"]
+    got = iam.get_organizations_access_report(JobId=job)
+    assert got["JobStatus"] == "FAILED" and got["ErrorDetails"]["Code"] == "AWSOrganizationsNotInUseException"
