@@ -354,3 +354,161 @@ def test_organizations_access_report_without_an_organization(server: Server) -> 
     job = iam.generate_organizations_access_report(EntityPath="o-abcdefghij/r-abcd")["JobId"]
     got = iam.get_organizations_access_report(JobId=job)
     assert got["JobStatus"] == "FAILED" and got["ErrorDetails"]["Code"] == "AWSOrganizationsNotInUseException"
+
+
+# -- temporary delegation: IAM's delegation requests and STS GetDelegatedAccessToken ---------------------
+PARTNER, CUSTOMER, STRANGER = "510987654321", "520987654321", "530987654321"
+TEMPLATE = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*"},
+    {"Effect": "Allow", "Action": "iam:GetUser", "Resource": "arn:aws:iam::{{AccountId}}:user/{{UserName}}"}]})
+
+
+@pytest.fixture(scope="module")
+def parties(server: Server) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, account in (("partner", PARTNER), ("customer", CUSTOMER), ("stranger", STRANGER)):
+        key = json.loads(server.cli("account", "create", account, "--json").stdout)
+        out[name] = server.client("iam", key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+        out[name + "_sts"] = server.client("sts", key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+    out["template"] = out["partner"].create_policy(PolicyName="delegation-template",
+                                                   PolicyDocument=TEMPLATE)["Policy"]["Arn"]
+    return out
+
+
+def _create(parties: dict[str, Any], workflow: str, **extra: Any) -> str:
+    return parties["partner"].create_delegation_request(
+        OwnerAccountId=CUSTOMER, Description="Set up monitoring", RequestorWorkflowId=workflow,
+        NotificationChannel=f"arn:aws:sns:us-east-1:{PARTNER}:delegations", SessionDuration=extra.pop("duration", 900),
+        Permissions={"PolicyTemplateArn": parties["template"], "Parameters": [
+            {"Name": "AccountId", "Values": [CUSTOMER], "Type": "string"},
+            {"Name": "UserName", "Values": ["admin"], "Type": "string"}]}, **extra)["DelegationRequestId"]
+
+
+def _token(server: Server, request_id: str) -> str:
+    inbox = server.data_dir / "notifications" / f"arn_aws_sns_us-east-1_{PARTNER}_delegations.jsonl"
+    messages = [json.loads(line) for line in inbox.read_text().splitlines()]
+    return next(m["ExchangeToken"] for m in messages if m["DelegationRequestId"] == request_id)
+
+
+def test_delegation_request_lifecycle_and_trade_in(server: Server, parties: dict[str, Any]) -> None:
+    partner, customer, stranger = parties["partner"], parties["customer"], parties["stranger"]
+    request_id = _create(parties, "workflow-1", RequestMessage="Ticket 42")
+    got = customer.get_delegation_request(DelegationRequestId=request_id)["DelegationRequest"]
+    assert got["State"] == "UNASSIGNED" and got["RequestorId"] == PARTNER and got["OwnerAccountId"] == CUSTOMER
+    assert json.loads(got["PermissionPolicy"])["Statement"][1]["Resource"] == f"arn:aws:iam::{CUSTOMER}:user/admin"
+    with pytest.raises(ClientError) as exc:  # only the owner account may see it
+        stranger.get_delegation_request(DelegationRequestId=request_id)
+    assert error(exc)[:2] == ("NoSuchEntity", 404)
+    with pytest.raises(ClientError) as exc:
+        stranger.associate_delegation_request(DelegationRequestId=request_id)
+    assert error(exc)[:2] == ("NoSuchEntity", 404)
+    with pytest.raises(ClientError) as exc:  # not associated yet: nothing to accept
+        customer.accept_delegation_request(DelegationRequestId=request_id)
+    assert error(exc)[:2] == ("InvalidInput", 400)
+    customer.associate_delegation_request(DelegationRequestId=request_id)
+    customer.update_delegation_request(DelegationRequestId=request_id, Notes="looks fine")
+    got = customer.get_delegation_request(DelegationRequestId=request_id)["DelegationRequest"]
+    assert got["State"] == "PENDING_APPROVAL" and got["Notes"] == "looks fine"
+    assert got["OwnerId"] == f"arn:aws:iam::{CUSTOMER}:user/admin"
+    listed = customer.list_delegation_requests()["DelegationRequests"]
+    assert [r["DelegationRequestId"] for r in listed] == [request_id]
+    summary = customer.get_human_readable_summary(
+        EntityArn=f"arn:aws:iam::{CUSTOMER}:delegation-request/{request_id}")
+    assert summary["SummaryState"] == "AVAILABLE" and "iam:ListUsers" in summary["SummaryContent"]
+    customer.accept_delegation_request(DelegationRequestId=request_id)
+    assert customer.get_delegation_request(DelegationRequestId=request_id)["DelegationRequest"]["ApproverId"] == \
+        f"arn:aws:iam::{CUSTOMER}:user/admin"
+    customer.send_delegation_token(DelegationRequestId=request_id)
+    assert customer.get_delegation_request(DelegationRequestId=request_id)["DelegationRequest"]["State"] == "FINALIZED"
+    with pytest.raises(ClientError) as exc:  # final: cannot be rejected any more
+        customer.reject_delegation_request(DelegationRequestId=request_id)
+    assert error(exc)[:2] == ("InvalidInput", 400)
+
+    token = _token(server, request_id)
+    with pytest.raises(ClientError) as exc:  # only the requesting partner trades it in
+        parties["stranger_sts"].get_delegated_access_token(TradeInToken=token)
+    assert error(exc)[:2] == ("AccessDenied", 403)
+    out = parties["partner_sts"].get_delegated_access_token(TradeInToken=token)
+    assert out["AssumedPrincipal"] == f"arn:aws:iam::{CUSTOMER}:user/admin"
+    creds = out["Credentials"]
+    delegated = server.client("iam", key=creds["AccessKeyId"], secret=creds["SecretAccessKey"],
+                              token=creds["SessionToken"])
+    assert "Users" in delegated.list_users()  # granted by the template (and the approver)
+    assert delegated.get_user(UserName="admin")["User"]["UserName"] == "admin"
+    with pytest.raises(ClientError) as exc:  # the approver could; the delegation does not allow it
+        delegated.create_user(UserName="intruder")
+    assert error(exc)[:2] == ("AccessDenied", 403)
+    assert 800 <= (creds["Expiration"].timestamp() - time.time()) <= 901
+    with pytest.raises(ClientError) as exc:  # traded in once
+        parties["partner_sts"].get_delegated_access_token(TradeInToken=token)
+    assert error(exc)[:2] == ("ExpiredTradeInTokenException", 400)
+    with pytest.raises(ClientError) as exc:
+        parties["partner_sts"].get_delegated_access_token(TradeInToken="dt-" + "x" * 40)
+    assert error(exc)[:2] == ("ExpiredTradeInTokenException", 400)
+
+
+def test_delegation_request_refusals(server: Server, parties: dict[str, Any]) -> None:
+    partner, customer = parties["partner"], parties["customer"]
+    _create(parties, "workflow-dup")
+    with pytest.raises(ClientError) as exc:
+        _create(parties, "workflow-dup")
+    assert error(exc)[:2] == ("EntityAlreadyExists", 409)
+    with pytest.raises(ClientError) as exc:  # a template parameter without a value
+        partner.create_delegation_request(
+            Description="d", RequestorWorkflowId="workflow-x", NotificationChannel="chan",
+            SessionDuration=900, Permissions={"PolicyTemplateArn": parties["template"]})
+    assert error(exc)[:2] == ("InvalidInput", 400)
+    with pytest.raises(ClientError) as exc:  # SessionDuration beyond 12 hours: the model's limit
+        _create(parties, "workflow-long", duration=43201)
+    assert error(exc)[:2] == ("ValidationError", 400)
+    # an approver needs iam:AcceptDelegationRequest, even as the owner
+    reviewer = user_client(server, customer, "reviewer", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["iam:AssociateDelegationRequest"], "Resource": "*"}]})
+    request_id = _create(parties, "workflow-2", OnlySendByOwner=True)
+    reviewer.associate_delegation_request(DelegationRequestId=request_id)
+    reviewer.get_delegation_request(DelegationRequestId=request_id)  # the owner's default permission
+    with pytest.raises(ClientError) as exc:
+        reviewer.accept_delegation_request(DelegationRequestId=request_id)
+    assert error(exc)[:2] == ("AccessDenied", 403)
+    customer.accept_delegation_request(DelegationRequestId=request_id)  # the admin approves
+    with pytest.raises(ClientError) as exc:  # OnlySendByOwner: the approver may not send it
+        customer.send_delegation_token(DelegationRequestId=request_id)
+    assert error(exc)[:2] == ("AccessDenied", 403)
+    reviewer.reject_delegation_request(DelegationRequestId=request_id, Notes="changed my mind")
+    got = customer.get_delegation_request(DelegationRequestId=request_id)["DelegationRequest"]
+    assert got["State"] == "REJECTED" and got["RejectionReason"] == "changed my mind"
+    # the root user approves at most 4 hours
+    root_key = json.loads(server.cli("account", "create-root-key", CUSTOMER, "--json").stdout)
+    root = server.client("iam", key=root_key["AccessKeyId"], secret=root_key["SecretAccessKey"])
+    long_id = _create(parties, "workflow-3", duration=4 * 3600 + 1)
+    root.associate_delegation_request(DelegationRequestId=long_id)
+    with pytest.raises(ClientError) as exc:
+        root.accept_delegation_request(DelegationRequestId=long_id)
+    assert error(exc)[:2] == ("InvalidInput", 400)
+    with pytest.raises(ClientError) as exc:
+        customer.get_delegation_request(DelegationRequestId="dr-" + "0" * 32)
+    assert error(exc)[:2] == ("NoSuchEntity", 404)
+
+
+def test_root_approved_delegation_is_bounded_by_the_policy(server: Server, parties: dict[str, Any]) -> None:
+    root_key = json.loads(server.cli("account", "create-root-key", CUSTOMER, "--json").stdout)
+    root = server.client("iam", key=root_key["AccessKeyId"], secret=root_key["SecretAccessKey"])
+    request_id = _create(parties, "workflow-root")
+    root.associate_delegation_request(DelegationRequestId=request_id)
+    root.accept_delegation_request(DelegationRequestId=request_id)
+    root.send_delegation_token(DelegationRequestId=request_id)
+    creds = parties["partner_sts"].get_delegated_access_token(TradeInToken=_token(server, request_id))["Credentials"]
+    delegated = server.client("iam", key=creds["AccessKeyId"], secret=creds["SecretAccessKey"],
+                              token=creds["SessionToken"])
+    delegated.list_users()
+    with pytest.raises(ClientError) as exc:  # root could; the delegation does not allow it
+        delegated.create_user(UserName="intruder")
+    assert error(exc)[:2] == ("AccessDenied", 403)
+
+
+def test_role_templates_do_not_exist_here(iam: Any) -> None:
+    for call in (lambda: iam.get_role_template_version(TemplateArn="arn:aws:iam::aws:role-template/x"),
+                 lambda: iam.acquire_role(TemplateArn="arn:aws:iam::aws:role-template/x")):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert error(exc)[:2] == ("NoSuchEntity", 404)
