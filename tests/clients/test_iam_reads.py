@@ -512,3 +512,49 @@ def test_role_templates_do_not_exist_here(iam: Any) -> None:
         with pytest.raises(ClientError) as exc:
             call()
         assert error(exc)[:2] == ("NoSuchEntity", 404)
+
+
+# -- expiry: a second server on the same data folder whose clock runs 8 days ahead ----------------------
+LATER = 8 * 86400
+
+
+def test_reports_requests_and_tokens_expire(server: Server, parties: dict[str, Any]) -> None:
+    import datetime as dt
+
+    import botocore.auth
+
+    from tests.conftest import start_server, stop_server
+
+    customer = parties["customer"]
+    customer.generate_credential_report()
+    open_id = _create(parties, "workflow-expiring")  # never acted on
+    sent_id = _create(parties, "workflow-sent")
+    customer.associate_delegation_request(DelegationRequestId=sent_id)
+    customer.accept_delegation_request(DelegationRequestId=sent_id)
+    customer.send_delegation_token(DelegationRequestId=sent_id)
+    token = _token(server, sent_id)
+    srv = start_server(server.data_dir, {"OPENSTS_CLOCK_OFFSET_SECONDS": str(LATER)})
+    real = botocore.auth.get_current_datetime
+    try:
+        ahead = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=LATER)
+        botocore.auth.get_current_datetime = lambda: ahead.replace(tzinfo=None)  # type: ignore[assignment]
+        creds = customer._request_signer._credentials
+        later_iam = srv.client("iam", key=creds.access_key, secret=creds.secret_key)
+        partner_creds = parties["partner_sts"]._request_signer._credentials
+        later_sts = srv.client("sts", key=partner_creds.access_key, secret=partner_creds.secret_key)
+        with pytest.raises(ClientError) as exc:
+            later_iam.get_credential_report()
+        assert error(exc)[:2] == ("ReportExpired", 410)
+        assert later_iam.generate_credential_report()["State"] == "STARTED"  # a new one
+        assert later_iam.get_credential_report()["ReportFormat"] == "text/csv"
+        got = later_iam.get_delegation_request(DelegationRequestId=open_id)["DelegationRequest"]
+        assert got["State"] == "EXPIRED"
+        with pytest.raises(ClientError) as exc:
+            later_iam.associate_delegation_request(DelegationRequestId=open_id)
+        assert error(exc)[:2] == ("InvalidInput", 400)
+        with pytest.raises(ClientError) as exc:  # the delegation ended SessionDuration after the token was sent
+            later_sts.get_delegated_access_token(TradeInToken=token)
+        assert error(exc)[:2] == ("ExpiredTradeInTokenException", 400)
+    finally:
+        botocore.auth.get_current_datetime = real  # type: ignore[assignment]
+        stop_server(srv)
