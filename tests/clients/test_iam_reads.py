@@ -558,3 +558,69 @@ def test_reports_requests_and_tokens_expire(server: Server, parties: dict[str, A
     finally:
         botocore.auth.get_current_datetime = real  # type: ignore[assignment]
         stop_server(srv)
+
+
+def test_organizations_access_report(server: Server) -> None:
+    key = json.loads(server.cli("account", "create", "560987654321", "--json").stdout)
+    orgs = server.client("organizations", key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+    iam = server.client("iam", key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+    org = orgs.create_organization(FeatureSet="ALL")["Organization"]
+    root = orgs.list_roots()["Roots"][0]["Id"]
+    status = orgs.create_account(Email="m@example.com", AccountName="M")["CreateAccountStatus"]
+    member = orgs.describe_create_account_status(CreateAccountRequestId=status["Id"])["CreateAccountStatus"]["AccountId"]
+    creds = server.client("sts", key=key["AccessKeyId"], secret=key["SecretAccessKey"]).assume_role(
+        RoleArn=f"arn:aws:iam::{member}:role/OrganizationAccountAccessRole", RoleSessionName="audit")["Credentials"]
+    server.client("iam", key=creds["AccessKeyId"], secret=creds["SecretAccessKey"],
+                  token=creds["SessionToken"]).list_roles()  # a call in the member account
+    job = iam.generate_organizations_access_report(EntityPath=f"{org['Id']}/{root}")["JobId"]
+    got = iam.get_organizations_access_report(JobId=job, SortKey="LAST_AUTHENTICATED_TIME_DESCENDING")
+    assert got["JobStatus"] == "COMPLETED" and got["NumberOfServicesAccessible"] >= 5
+    details = {d["ServiceNamespace"]: d for d in got["AccessDetails"]}
+    assert details["iam"]["LastAuthenticatedTime"] and details["iam"]["TotalAuthenticatedEntities"] >= 1
+    assert details["s3"].keys() == {"ServiceName", "ServiceNamespace"}  # allowed, never used
+    assert got["NumberOfServicesNotAccessed"] == sum(1 for d in got["AccessDetails"] if "LastAuthenticatedTime" not in d)
+    job = iam.generate_organizations_access_report(EntityPath=f"{org['Id']}/{root}/{member}")["JobId"]
+    only_member = iam.get_organizations_access_report(JobId=job)
+    assert {d["EntityPath"] for d in only_member["AccessDetails"] if "EntityPath" in d} == {
+        f"{org['Id']}/{root}/{member}"}
+    job = iam.generate_organizations_access_report(EntityPath=f"{org['Id']}/{root}/999999999999")["JobId"]
+    assert iam.get_organizations_access_report(JobId=job)["JobStatus"] == "FAILED"
+    member_iam = server.client("iam", key=creds["AccessKeyId"], secret=creds["SecretAccessKey"],
+                               token=creds["SessionToken"])
+    job = member_iam.generate_organizations_access_report(EntityPath=f"{org['Id']}/{root}")["JobId"]
+    failed = member_iam.get_organizations_access_report(JobId=job)  # only the management account may
+    assert failed["JobStatus"] == "FAILED" and failed["ErrorDetails"]["Code"] == "AccessDeniedException"
+    managements = iam.generate_organizations_access_report(EntityPath=f"{org['Id']}/{root}")["JobId"]
+    with pytest.raises(ClientError) as exc:  # another account's job does not exist for it
+        member_iam.get_organizations_access_report(JobId=managements)
+    assert error(exc)[:2] == ("NoSuchEntity", 404)
+
+
+def _aws(server: Server, key: dict[str, str], *args: str) -> dict[str, Any]:
+    import subprocess
+    import sys
+
+    env = {**server.env, "AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+    out = subprocess.run([sys.executable, "-m", "awscli", "--endpoint-url", server.url, *args, "--output", "json"],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout) if out.stdout.strip() else {}
+
+
+def test_reads_and_delegation_with_the_cli(server: Server, parties: dict[str, Any]) -> None:
+    key = json.loads(server.cli("account", "create", "570987654321", "--json").stdout)
+    last = _aws(server, key, "iam", "get-access-key-last-used", "--access-key-id", key["AccessKeyId"])
+    assert last["UserName"] == "admin"
+    job = _aws(server, key, "iam", "generate-service-last-accessed-details", "--arn",
+               "arn:aws:iam::570987654321:user/admin")["JobId"]
+    got = _aws(server, key, "iam", "get-service-last-accessed-details", "--job-id", job)
+    assert got["JobStatus"] == "COMPLETED" and {s["ServiceNamespace"] for s in got["ServicesLastAccessed"]} >= {"iam"}
+    request_id = _create(parties, "workflow-cli")
+    customer_key = {"AccessKeyId": parties["customer"]._request_signer._credentials.access_key,
+                    "SecretAccessKey": parties["customer"]._request_signer._credentials.secret_key}
+    _aws(server, customer_key, "iam", "associate-delegation-request", "--delegation-request-id", request_id)
+    listed = _aws(server, customer_key, "iam", "list-delegation-requests")["DelegationRequests"]
+    assert request_id in [r["DelegationRequestId"] for r in listed]
+    got = _aws(server, customer_key, "iam", "get-delegation-request", "--delegation-request-id", request_id)
+    assert got["DelegationRequest"]["State"] == "ASSIGNED"
