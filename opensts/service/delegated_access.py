@@ -4,9 +4,10 @@ request (``service/iam/delegation.py``) for temporary credentials.
 The credentials are the *approver's* identity as recorded at acceptance (an IAM user, a role
 session or the root user of the owner account), bounded by the request's permission policy — a
 scope-down layer sealed in the token that every decision must also pass (authorization.py's
-``scope_refusal``; for a root approver, whom no identity policy binds, a sealed session policy), so the partner never gets more than both the approver and the policy allow.
-They expire when the delegation does: ``SessionDuration`` seconds after the token was sent. A
-token is traded in once, by an identity of the account that made the request.
+``scope_refusal``; for a root approver, whom no identity policy binds, a sealed session
+policy), so the partner never gets more than both the approver and the policy allow. They
+expire when the delegation does: ``SessionDuration`` seconds after the token was sent. A token is
+traded in once, by an identity of the account that made the request.
 """
 
 from __future__ import annotations

@@ -131,10 +131,10 @@ class CredentialReportActions(IamBase):
         return ["true", _iso(last_used) if last_used else "no_information", _iso(changed), "N/A"]
 
     def _root_row(self, info: RequestInfo, account: str) -> list[str]:
-        mfa = any(d.user_id is None and d.enabled_at for d in self.repo.list_mfa_devices(account)
-                  if d.serial.endswith(":mfa/root-account-mfa-device"))
+        # MFA devices are enabled for IAM users only here (EnableMFADevice names a user): the
+        # root user has none, so its mfa_active is false.
         return ["<root_account>", self.arn(info, "root"), _iso(account_created_at(self.repo, account)),
-                "not_supported", "no_information", "not_supported", "not_supported", _bool(mfa),
+                "not_supported", "no_information", "not_supported", "not_supported", "false",
                 *self._key_columns(None, account), "false", "N/A", "false", "N/A"]
 
     def _user_row(self, info: RequestInfo, user: Any) -> list[str]:
