@@ -23,6 +23,7 @@ from opensts.regions.rules import RegionRules
 from opensts.service.authorization import Authorizer
 from opensts.service.context import RequestInfo
 from opensts.service.iam import IamService
+from opensts.service.iam.last_used import KeyUseRecorder, KeyUseSink
 from opensts.service.organizations import OrganizationsService
 from opensts.service.sts import StsService
 from opensts.settings import Settings
@@ -51,6 +52,7 @@ class AppState:
     iam_service: IamService
     organizations: OrganizationsService
     audit: AuditTrail | None = None
+    key_use: KeyUseRecorder | None = None
 
     def now(self) -> datetime:
         """The server clock (plus the configured offset, a testing aid)."""
@@ -65,6 +67,8 @@ class AppState:
         check_scope(auth, service=service, regions=regions)
         caller, secret = self.resolver.resolve(auth.access_key_id, auth.security_token, now.timestamp())
         verify(http, auth, secret, now=now, key_cache=self.key_cache)
+        if self.key_use is not None and caller.session is None:  # long-term keys: note the use (in memory)
+            self.key_use.note(auth.access_key_id, now.timestamp(), service, auth.region)
         return caller
 
     def service_for(self, signing_name: str) -> ServiceSpec:
@@ -77,9 +81,16 @@ class AppState:
         return self.iam_service.handle(info, params)
 
 
-def build_state(settings: Settings, quota_store: QuotaStore | None = None) -> AppState:
-    """``quota_store``: the buckets shared by the server's workers (default: this process's own)."""
+_LOCAL = object()
+
+
+def build_state(settings: Settings, quota_store: QuotaStore | None = None,
+                key_use_sink: KeyUseSink | None | object = _LOCAL) -> AppState:
+    """``quota_store``: the buckets shared by the server's workers (default: this process's own).
+    ``key_use_sink``: where access keys' last use is flushed in batches (default: this server's
+    own database; a fleet node on a read-only replica passes the control plane's writer, or None)."""
     repo = open_store(settings.data_dir, run_migrations=False)
+    sink = repo.record_key_use if key_use_sink is _LOCAL else key_use_sink
     cache = StoreCache(repo, settings.cache_check_interval)
     keyring = KeyRing(repo)
     authorizer = Authorizer(cache)
@@ -106,4 +117,5 @@ def build_state(settings: Settings, quota_store: QuotaStore | None = None) -> Ap
         iam_service=IamService(repo, cache, authorizer, iam, settings),
         organizations=OrganizationsService(cache, authorizer),
         audit=AuditTrail(settings.data_dir, config, settings.node) if settings.audit else None,
+        key_use=KeyUseRecorder(sink),  # type: ignore[arg-type]
     )

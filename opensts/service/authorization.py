@@ -235,7 +235,8 @@ class Authorizer:
         ctx = self.context(info, action, resource, keys)
         caller = info.caller
         assert caller is not None
-        if caller.type == "Root" and not is_assumed_root(caller) and not self.scp_levels(caller.account_id):
+        if (caller.type == "Root" and not is_assumed_root(caller) and not self.scp_levels(caller.account_id)
+                and not (caller.session is not None and caller.session.session_policies)):
             return ctx, None  # the root user, outside any SCP: no policy applies
         decision = evaluate(self.caller_policies(caller).policy_set(), ctx, explain=explain)
         if decision.allowed:

@@ -19,4 +19,7 @@ __all__ = ["OFF_LOOP"]
 OFF_LOOP = frozenset({"SimulatePrincipalPolicy", "SimulateCustomPolicy", "AssumeRoleWithWebIdentity",
                       # a password's scrypt hash costs tens of milliseconds of CPU (service/iam/passwords.py)
                       "CreateLoginProfile", "UpdateLoginProfile", "ChangePassword",
-                      "CreateServiceSpecificCredential", "ResetServiceSpecificCredential"})
+                      "CreateServiceSpecificCredential", "ResetServiceSpecificCredential",
+                      # access advisor and the credential report read the whole account (or audit trail)
+                      "GenerateServiceLastAccessedDetails", "GenerateOrganizationsAccessReport",
+                      "GenerateCredentialReport"})

@@ -121,6 +121,12 @@ class StsService:
         )
         return {"Credentials": minted.credentials, **self._minter.result_sizes(minted)}
 
+    @action("GetDelegatedAccessToken")
+    def get_delegated_access_token(self, info: RequestInfo, params: dict[str, Any]) -> dict[str, Any]:
+        from opensts.service.delegated_access import delegated_access_token
+
+        return delegated_access_token(self._cache.repo, self._minter, info, params)
+
     @action("AssumeRole")
     def assume_role(self, info: RequestInfo, params: dict[str, Any]) -> dict[str, Any]:
         return self._assume_role(info, params)

@@ -558,7 +558,8 @@ class IamRepositoryMixin:
         self._write(update(t.oidc_providers).where(t.oidc_providers.c.arn == arn).values(**values))
 
     def delete_oidc_provider(self, arn: str) -> None:
-        self._write(delete(t.oidc_providers).where(t.oidc_providers.c.arn == arn), self._clear_tags("oidc", arn))
+        self._write(delete(t.oidc_providers).where(t.oidc_providers.c.arn == arn), self._clear_tags("oidc", arn),
+                    delete(t.oidc_provider_configs).where(t.oidc_provider_configs.c.arn == arn))
 
     def create_saml_provider(self, arn: str, account_id: str, name: str, metadata_document: str,
                              valid_until: int | None, tags: dict[str, str] | None = None) -> None:
@@ -630,7 +631,7 @@ class IamRepositoryMixin:
         return bool(done)
 
     def delete_mfa_device(self, serial: str) -> None:
-        self._write(delete(t.mfa_devices).where(t.mfa_devices.c.serial == serial))
+        self._write(delete(t.mfa_devices).where(t.mfa_devices.c.serial == serial), self._clear_tags("mfa", serial))
 
     def use_mfa_step(self, serial: str, step: int) -> bool:
         """Record a TOTP time step as used; False when it (or a later one) was used already.

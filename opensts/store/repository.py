@@ -28,6 +28,7 @@ from opensts.store.group_repository import GroupRepositoryMixin
 from opensts.store.iam_repository import IamRepositoryMixin
 from opensts.store.locking import EntityAlreadyExists, LimitReached, ParentGone, StaleState, lock_row
 from opensts.store.organization_repository import OrganizationRepositoryMixin, OrganizationTreeRepositoryMixin
+from opensts.store.reads_repository import ReadsRepositoryMixin
 from opensts.store.region_repository import RegionRepositoryMixin
 
 __all__ = [
@@ -104,7 +105,7 @@ class Repository(Protocol):
 
 
 class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationRepositoryMixin, OrganizationRepositoryMixin,
-                    OrganizationTreeRepositoryMixin, GroupRepositoryMixin, CredentialRepositoryMixin):
+                    OrganizationTreeRepositoryMixin, GroupRepositoryMixin, CredentialRepositoryMixin, ReadsRepositoryMixin):
     """``Repository`` on SQLAlchemy Core (IAM entities: ``IamRepositoryMixin``)."""
 
     def __init__(self, engine: Engine, cipher: SecretCipher) -> None:

@@ -509,3 +509,73 @@ service_specific_credentials = Table(
     Column("expires_at", BigInteger, nullable=True),
     Index("ix_service_specific_credentials_user", "user_id"),
 )
+
+# -- What security teams read; delegation requests (migration 0010_reads) --------------------------
+
+# OIDC providers' trusted identity propagation settings (UpdateOpenIDConnectProvider).
+oidc_provider_configs = Table(
+    "oidc_provider_configs",
+    metadata,
+    Column("arn", String(2048), primary_key=True),
+    Column("context_provider", Text, nullable=True),  # JSON of the ContextProvider structure
+    Column("identity_center_instance_arn", String(1224), nullable=True),
+)
+
+# When, where and for which service each access key was last used (GetAccessKeyLastUsed, the
+# credential report). Written in batches off the request path (service/iam/last_used.py).
+access_key_last_used = Table(
+    "access_key_last_used",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("used_at", BigInteger, nullable=False),
+    Column("service", String(64), nullable=False),
+    Column("region", String(32), nullable=False),
+)
+
+# The account's one credential report (GenerateCredentialReport / GetCredentialReport).
+credential_reports = Table(
+    "credential_reports",
+    metadata,
+    Column("account_id", String(12), ForeignKey("accounts.id"), primary_key=True),
+    Column("started_at", BigInteger, nullable=False),
+    Column("generated_at", BigInteger, nullable=True),  # NULL: in progress
+    Column("content", LargeBinary, nullable=True),  # the CSV
+)
+
+# Access-advisor jobs (GenerateServiceLastAccessedDetails, GenerateOrganizationsAccessReport):
+# the result is computed once and kept as JSON, as AWS keeps a job's result for its lifetime.
+access_report_jobs = Table(
+    "access_report_jobs",
+    metadata,
+    Column("job_id", String(36), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("kind", String(16), nullable=False),  # SERVICE | ORGANIZATIONS
+    Column("granularity", String(16), nullable=False),
+    Column("target", String(2048), nullable=False),  # the entity ARN or the organization entity path
+    Column("created_at", BigInteger, nullable=False),
+    Column("completed_at", BigInteger, nullable=False),
+    Column("result", Text, nullable=False),
+    Index("ix_access_report_jobs_account", "account_id"),
+)
+
+# Delegation requests (CreateDelegationRequest … SendDelegationToken, STS GetDelegatedAccessToken).
+delegation_requests = Table(
+    "delegation_requests",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("requestor_account_id", String(12), nullable=False),
+    Column("requestor_workflow_id", String(400), nullable=False),
+    Column("owner_account_id", String(12), nullable=True),
+    Column("owner_id", String(2048), nullable=True),
+    Column("approver_id", String(2048), nullable=True),
+    Column("state", String(20), nullable=False),
+    Column("document", Text, nullable=False),  # JSON: description, permissions, message, channel …
+    Column("notes", Text, nullable=True),
+    Column("rejection_reason", Text, nullable=True),
+    Column("token_hash", String(64), nullable=True, unique=True),  # sha256 of the exchange token
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_delegation_requests_owner", "owner_account_id"),
+    Index("ix_delegation_requests_workflow", "requestor_account_id", "requestor_workflow_id", unique=True),
+)

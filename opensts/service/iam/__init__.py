@@ -37,6 +37,12 @@ from opensts.service.iam.roles import RoleActions
 from opensts.service.iam.simulate import SimulationActions
 from opensts.service.iam.tags import TagActions
 from opensts.service.iam.users import UserActions
+from opensts.service.iam.tagging import EntityTaggingActions
+from opensts.service.iam.last_used import LastUsedActions
+from opensts.service.iam.oidc_config import OidcConfigActions
+from opensts.service.iam.credential_report import CredentialReportActions
+from opensts.service.iam.access_advisor import AccessAdvisorActions
+from opensts.service.iam.delegation import DelegationActions
 from opensts.protocol.errors import NotImplementedYet
 from opensts.store.cache import StoreCache
 from opensts.store.repository import EntityAlreadyExists, ParentGone, SqlRepository, StaleState
@@ -73,6 +79,12 @@ class IamService(
     CertificateActions,
     ServiceCredentialActions,
     MfaDeviceActions,
+    EntityTaggingActions,
+    LastUsedActions,
+    OidcConfigActions,
+    CredentialReportActions,
+    AccessAdvisorActions,
+    DelegationActions,
 ):
     def __init__(self, repo: SqlRepository, cache: StoreCache, authorizer: Authorizer, spec: ServiceSpec,
                  settings: Any = None) -> None:

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from opensts.service.context import RequestInfo
 from opensts.service.iam._base import IamBase, Params, Result, action, tag_list, tag_map, utc
+from opensts.service.iam.oidc_config import oidc_config_result
 from opensts.service.iam.tags import check_new_tags
 from opensts.store.iam_repository import OidcProviderRecord, SamlProviderRecord
 from opensts.store.repository import EntityAlreadyExists, LimitReached, ParentGone
@@ -67,7 +68,7 @@ class ProviderActions(IamBase):
         tags = self.repo.get_tags("oidc", provider.arn)
         if tags:
             out["Tags"] = tag_list(tags)
-        return out
+        return {**out, **oidc_config_result(self.repo, provider.arn)}
 
     @action("ListOpenIDConnectProviders")
     def list_oidc_providers(self, info: RequestInfo, params: Params) -> Result:
