@@ -66,6 +66,7 @@ _MAX_KEY = 200  # longer bucket names (an account from an unsigned call's RoleAr
 #: Returns {granted, 0} or, when nothing could be granted, {0, microseconds until one token}.
 #: The key expires when the bucket would be full again: an absent key is a full bucket.
 BUCKET_SCRIPT = """
+if redis.replicate_commands then redis.replicate_commands() end  -- Redis < 5: TIME before writes
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local want = tonumber(ARGV[3])

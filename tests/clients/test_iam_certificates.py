@@ -20,8 +20,8 @@ from cryptography.x509.oid import NameOID
 from tests.clients.iam_support import allow, at_rest, aws_cli, client_for, error, new_account, recorded_events, user_client
 from tests.conftest import Server
 
-ACCOUNT = "430987654321"
-OTHER = "430987654322"
+ACCOUNT = "731500000021"
+OTHER = "731500000022"
 CA = trustme.CA()
 
 

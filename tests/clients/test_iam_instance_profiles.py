@@ -15,8 +15,8 @@ from botocore.exceptions import ClientError
 from tests.clients.iam_support import allow, aws_cli, client_for, error, new_account, user_client
 from tests.conftest import Server
 
-ACCOUNT = "410987654321"
-OTHER = "410987654322"
+ACCOUNT = "731500000001"
+OTHER = "731500000002"
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
 

@@ -15,8 +15,8 @@ from tests.clients.iam_support import (
 )
 from tests.conftest import Server
 
-ACCOUNT = "420987654321"
-OTHER = "420987654322"
+ACCOUNT = "731500000011"
+OTHER = "731500000012"
 SECRET_PASSWORD = "Zq!unguessable-Passw0rd-7731"  # grepped for in everything the server wrote
 
 

@@ -22,8 +22,8 @@ from opensts.service.iam.mfa import hotp
 from tests.clients.iam_support import allow, at_rest, aws_cli, client_for, error, new_account, recorded_events, user_client
 from tests.conftest import Server
 
-ACCOUNT = "440987654321"
-OTHER = "440987654322"
+ACCOUNT = "731500000031"
+OTHER = "731500000032"
 
 
 def openssh(key: Any) -> str:
