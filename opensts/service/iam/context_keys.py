@@ -123,7 +123,7 @@ class ContextKeyActions(IamBase):
             raise self.no_such(f"The {kind} with name {name} cannot be found.")
         return kind, record
 
-    def _owned(self, kind: str, record: Any) -> list[_Owned]:
+    def _owned_policies(self, kind: str, record: Any) -> list[_Owned]:
         """The entity's permissions policies; a user's include its groups'."""
         inline = {"user": self.repo.list_user_policies, "role": self.repo.list_role_policies,
                   "group": self.repo.list_group_policies}[kind](record.id)
@@ -146,7 +146,7 @@ class ContextKeyActions(IamBase):
         arn = params["PolicySourceArn"]
         self.authorize(info, "GetContextKeysForPrincipalPolicy", arn)
         kind, record = self._entity(info, arn)
-        docs = [o.document for o in self._owned(kind, record)] + list(params.get("PolicyInputList") or ())
+        docs = [o.document for o in self._owned_policies(kind, record)] + list(params.get("PolicyInputList") or ())
         return {"ContextKeyNames": context_keys(self._parsed(docs))}
 
     @action("ListPoliciesGrantingServiceAccess")
@@ -154,7 +154,7 @@ class ContextKeyActions(IamBase):
         arn = params["Arn"]
         self.authorize(info, "ListPoliciesGrantingServiceAccess", arn)
         kind, record = self._entity(info, arn)
-        owned = [(o, self._parsed([o.document])[0]) for o in self._owned(kind, record)]
+        owned = [(o, self._parsed([o.document])[0]) for o in self._owned_policies(kind, record)]
         entries = []
         for service in dict.fromkeys(params["ServiceNamespaces"]):
             policies = []

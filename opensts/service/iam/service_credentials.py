@@ -50,7 +50,7 @@ class ServiceCredentialActions(IamBase):
     def _no_credential(self, cred_id: str) -> Exception:
         return self.no_such(f"The Service Specific Credential with id {cred_id} cannot be found.")
 
-    def _owned(self, user: UserRecord, cred_id: str) -> Any:
+    def _owned_credential(self, user: UserRecord, cred_id: str) -> Any:
         row = self.repo.get_service_credential(user.id, cred_id)
         if row is None:
             raise self._no_credential(cred_id)
@@ -102,7 +102,7 @@ class ServiceCredentialActions(IamBase):
     @action("ResetServiceSpecificCredential")
     def reset_service_specific_credential(self, info: RequestInfo, params: Params) -> Result:
         user = self.authorized_user(info, params, "ResetServiceSpecificCredential")
-        row = self._owned(user, params["ServiceSpecificCredentialId"])
+        row = self._owned_credential(user, params["ServiceSpecificCredentialId"])
         secret = _new_password(row.service_name)
         if not self.repo.update_service_credential(user.id, row.id, password_hash=hash_password(secret)):
             raise self._no_credential(row.id)
