@@ -132,9 +132,7 @@ class AccessAdvisorActions(IamBase):
             user = self.repo.get_user_by_name(caller.account_id, name)
             if user is None or self.user_arn(info, user) != arn:
                 raise missing
-            docs, _ = self.authorizer.user_policies(user.id)
-            groups = getattr(self.repo, "group_documents_for_user", None)  # groups: another module's
-            docs = (*docs, *(groups(user.id) if groups else ()))
+            docs, _ = self.authorizer.user_policies(user.id)  # its groups' included
             return list(docs), [_entity("USER", arn, user.name, user.id, user.path)]
         if kind == "role":
             role = self.repo.get_role(caller.account_id, name)
@@ -147,12 +145,13 @@ class AccessAdvisorActions(IamBase):
             if policy is None:
                 raise missing
             return self._policy_entity(info, arn)
-        if kind == "group" and hasattr(self.repo, "get_group"):
-            group = self.repo.get_group(caller.account_id, name)  # type: ignore[attr-defined]
-            if group is None:
+        if kind == "group":
+            group = self.repo.get_group(caller.account_id, name)
+            if group is None or self.arn(info, f"group{group.path}{group.name}") != arn:
                 raise missing
-            docs = list(getattr(self.repo, "group_documents", lambda _g: [])(group.id))
-            members = getattr(self.repo, "group_members", lambda _g: [])(group.id)
+            docs = [*self.repo.list_group_policies(group.id).values(),
+                    *(doc for _, doc in self.repo.attached_documents("group", group.id))]
+            members = self.repo.group_members(group.id)
             return docs, [_entity("USER", self.user_arn(info, u), u.name, u.id, u.path) for u in members]
         raise self.invalid(f"ARN {arn} is not valid.")
 

@@ -100,9 +100,8 @@ class AccountDetailActions(IamBase):
         return out
 
     def _instance_profiles(self, info: RequestInfo, role: Any) -> list[Result]:
-        """The role's instance profiles, where the store has them (another module adds them)."""
-        lister = getattr(self, "instance_profiles_for_role", None)
-        return list(lister(info, role)) if callable(lister) else []
+        """The role's instance profiles (InstanceProfileList), as GetInstanceProfile shows them."""
+        return [self.profile_result(info, p) for p in self.repo.instance_profiles_for_role(role.id)]  # type: ignore[attr-defined]
 
     def _policy_detail(self, account: str, policy: PolicyRecord) -> Result:
         count = self._used_in(account, policy.arn) if policy.account_id is None else policy.attachment_count

@@ -110,25 +110,23 @@ class CredentialReportActions(IamBase):
                      use.service if use else "N/A"]
         return cols
 
-    def _cert_columns(self, user_id: str) -> list[str]:
-        reader = getattr(self.repo, "signing_certificates", None)
-        certs = list(reader(user_id))[:2] if reader else []
+    def _cert_columns(self, account_id: str, user_id: str) -> list[str]:
+        certs = self.repo.list_signing_certificates(account_id, user_id)[:2]
         cols: list[str] = []
         for i in range(2):
             if i >= len(certs):
                 cols += ["false", "N/A"]
             else:
-                cols += [_bool(getattr(certs[i], "status", "") == "Active"), _iso(getattr(certs[i], "uploaded_at", None))]
+                cols += [_bool(certs[i].status == "Active"), _iso(certs[i].uploaded_at)]
         return cols
 
     def _password_columns(self, user_id: str) -> list[str]:
-        reader = getattr(self.repo, "login_profile", None)
-        profile: Any = reader(user_id) if reader else None
+        """password_enabled, password_last_used (this server keeps no console sign-ins:
+        no_information), password_last_changed, password_next_rotation (N/A: no expiry here)."""
+        profile = self.repo.get_login_profile(user_id)
         if profile is None:
             return ["false", "N/A", "N/A", "N/A"]
-        last_used = getattr(profile, "password_last_used", None)
-        changed = getattr(profile, "password_last_changed", None) or getattr(profile, "created_at", None)
-        return ["true", _iso(last_used) if last_used else "no_information", _iso(changed), "N/A"]
+        return ["true", "no_information", _iso(profile.password_changed_at), "N/A"]
 
     def _root_row(self, info: RequestInfo, account: str) -> list[str]:
         # MFA devices are enabled for IAM users only here (EnableMFADevice names a user): the
@@ -141,4 +139,4 @@ class CredentialReportActions(IamBase):
         mfa = bool(self.repo.list_mfa_devices(user.account_id, user.id))
         return [user.name, self.arn(info, f"user{user.path}{user.name}"), _iso(user.created_at),
                 *self._password_columns(user.id), _bool(mfa), *self._key_columns(user.id, user.account_id),
-                *self._cert_columns(user.id)]
+                *self._cert_columns(user.account_id, user.id)]
