@@ -38,3 +38,26 @@ def test_group_policies_cached_per_generation(tmp_path: Path) -> None:
     repo.remove_user_from_group(groups[0].id, user.id)
     cache._refresh()  # what the next check interval does  # noqa: SLF001
     assert authz.user_policies(user.id)[0] == (DOC, DOC)
+
+
+def test_group_limits_in_the_store(tmp_path: Path) -> None:
+    """300 groups per account; names unique case-insensitively; 10 groups per user (the HTTP
+    answers and the concurrent forms are in tests/clients/test_iam_groups.py and races.py)."""
+    import pytest
+
+    from opensts.store.repository import EntityAlreadyExists, LimitReached
+
+    repo = open_store(tmp_path)
+    repo.create_account(ACCOUNT, "a")
+    for i in range(300):
+        repo.create_group(f"AGPALIMIT{i:012d}", ACCOUNT, f"grp{i}", "/", 300)
+    with pytest.raises(LimitReached):
+        repo.create_group("AGPALIMITOVER0000000", ACCOUNT, "one-too-many", "/", 300)
+    with pytest.raises(EntityAlreadyExists):
+        repo.create_group("AGPALIMITDUP00000000", ACCOUNT, "GRP7", "/other/", 301)
+    user = repo.create_user("AIDAGROUPLIMITUSER01", ACCOUNT, "u")
+    for i in range(10):
+        repo.add_user_to_group(f"AGPALIMIT{i:012d}", user.id, 10)
+    with pytest.raises(LimitReached):
+        repo.add_user_to_group(f"AGPALIMIT{10:012d}", user.id, 10)
+    assert len(repo.groups_for_user(user.id)) == 10
