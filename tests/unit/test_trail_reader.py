@@ -22,7 +22,6 @@ from opensts.audit.trail_reader import TrailReader, connect_lookup
 from tests.trail_s3 import S3Server, start_s3, stop_s3
 
 ACCOUNT = "111122223333"
-NOW = int(time.time())
 
 
 def _record(event_id: str, when: int, region: str = "us-west-2") -> tuple[str, str, dict[str, Any]]:
@@ -88,36 +87,39 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> TrailStore:
 
 
 def test_every_nodes_files_once_newest_first_and_only_new_files_read(tmp_path: Path, store: TrailStore) -> None:
+    now = int(time.time())
     counted = Counting(store)
     a, b = _node(tmp_path, "nodeaaaa", counted), _node(tmp_path, "nodebbbb", counted)
-    _deliver(a, [_record("a1", NOW - 50), _record("a2", NOW - 30)], NOW - 30)
-    _deliver(b, [_record("b1", NOW - 40), _record("b2", NOW - 20)], NOW - 20)
-    _deliver(a, [_record("a3", NOW - 60, region="us-east-1")], NOW - 10)  # another Region's trail
+    _deliver(a, [_record("a1", now - 50), _record("a2", now - 30)], now - 30)
+    _deliver(b, [_record("b1", now - 40), _record("b2", now - 20)], now - 20)
+    _deliver(a, [_record("a3", now - 60, region="us-east-1")], now - 10)  # another Region's trail
     reader = TrailReader(counted, "us-west-2", tmp_path / "lookup.db")
     assert reader.scan() == 4 and counted.gets == 2  # both nodes' batch 1: two files, not one overwritten
     assert _ids(tmp_path / "lookup.db") == ["b2", "a2", "b1", "a1"]  # by eventTime, whoever delivered
     counted.gets = 0
     assert reader.scan() == 0 and counted.gets == 0  # nothing new: nothing read again
-    _deliver(b, [_record("b3", NOW - 5)], NOW - 5)
+    _deliver(b, [_record("b3", now - 5)], now - 5)
     assert reader.scan() == 1 and counted.gets == 1
     assert _ids(tmp_path / "lookup.db", MaxResults=2) == ["b3", "b2"]
 
 
 def test_an_event_in_two_files_counts_once(tmp_path: Path) -> None:
+    now = int(time.time())
     store = FolderStore(tmp_path / "trail")
-    body = gzip.compress(json.dumps({"Records": [_record("same", NOW)[2], _record("other", NOW - 1)[2]]}).encode())
-    store.put(object_key(ACCOUNT, "us-west-2", "nodeaaaa", 1, NOW), body)
-    store.put(object_key(ACCOUNT, "us-west-2", "nodebbbb", 7, NOW), body)  # e.g. a node's data folder cloned
+    body = gzip.compress(json.dumps({"Records": [_record("same", now)[2], _record("other", now - 1)[2]]}).encode())
+    store.put(object_key(ACCOUNT, "us-west-2", "nodeaaaa", 1, now), body)
+    store.put(object_key(ACCOUNT, "us-west-2", "nodebbbb", 7, now), body)  # e.g. a node's data folder cloned
     reader = TrailReader(store, "us-west-2", tmp_path / "lookup.db")
     assert reader.scan() == 2
     assert _ids(tmp_path / "lookup.db") == ["same", "other"]
 
 
 def test_a_scan_reads_a_bounded_number_of_files_and_catches_up(tmp_path: Path) -> None:
+    now = int(time.time())
     counted = Counting(FolderStore(tmp_path / "trail"))
     node = _node(tmp_path, "nodeaaaa", counted)
     for i in range(7):
-        _deliver(node, [_record(f"e{i}", NOW - 100 + i)], NOW - 100 + i)
+        _deliver(node, [_record(f"e{i}", now - 100 + i)], now - 100 + i)
     reader = TrailReader(counted, "us-west-2", tmp_path / "lookup.db", max_objects=3)
     assert [reader.scan() for _ in range(4)] == [3, 3, 1, 0]
     assert counted.gets == 7
@@ -125,17 +127,18 @@ def test_a_scan_reads_a_bounded_number_of_files_and_catches_up(tmp_path: Path) -
 
 
 def test_recent_scans_list_only_the_window_and_late_files_come_with_the_full_scan(tmp_path: Path) -> None:
-    clock = [float(NOW)]
+    now = int(time.time())
+    clock = [float(now)]
     counted = Counting(FolderStore(tmp_path / "trail"))
     node = _node(tmp_path, "nodeaaaa", counted)
     for i in range(5):  # an old day's files: listed by the first (full) scan only
-        _deliver(node, [_record(f"old{i}", NOW - 3 * 86400 + i)], NOW - 3 * 86400 + i)
+        _deliver(node, [_record(f"old{i}", now - 3 * 86400 + i)], now - 3 * 86400 + i)
     reader = TrailReader(counted, "us-west-2", tmp_path / "lookup.db", window=900, full_every=600,
                          clock=lambda: clock[0])
     assert reader.scan() == 5
     counted.listed = 0
-    _deliver(node, [_record("now", NOW)], NOW)
-    _deliver(node, [_record("late", NOW - 3600)], NOW - 3600)  # a store back after an hour: named an hour ago
+    _deliver(node, [_record("now", now)], now)
+    _deliver(node, [_record("late", now - 3600)], now - 3600)  # a store back after an hour: named an hour ago
     clock[0] += 2
     assert reader.scan() == 1 and counted.listed == 1  # the window: today's newest file, nothing older
     assert "late" not in _ids(tmp_path / "lookup.db")
@@ -145,10 +148,11 @@ def test_recent_scans_list_only_the_window_and_late_files_come_with_the_full_sca
 
 
 def test_unreadable_files_and_records_are_skipped_not_fatal(tmp_path: Path) -> None:
+    now = int(time.time())
     store = FolderStore(tmp_path / "trail")
-    store.put(object_key(ACCOUNT, "us-west-2", "nodeaaaa", 1, NOW), b"not gzip")
-    store.put(object_key(ACCOUNT, "us-west-2", "nodeaaaa", 2, NOW),
-              gzip.compress(json.dumps({"Records": [{"eventID": "no-time"}, 5, _record("good", NOW)[2]]}).encode()))
+    store.put(object_key(ACCOUNT, "us-west-2", "nodeaaaa", 1, now), b"not gzip")
+    store.put(object_key(ACCOUNT, "us-west-2", "nodeaaaa", 2, now),
+              gzip.compress(json.dumps({"Records": [{"eventID": "no-time"}, 5, _record("good", now)[2]]}).encode()))
     store.put(f"AWSLogs/{ACCOUNT}/CloudTrail/us-west-2/notes.txt", b"a foreign file")
     reader = TrailReader(store, "us-west-2", tmp_path / "lookup.db")
     assert reader.scan() == 1 and reader.scan() == 0
@@ -158,6 +162,7 @@ def test_unreadable_files_and_records_are_skipped_not_fatal(tmp_path: Path) -> N
 
 
 def test_a_file_gone_between_listing_and_reading_is_skipped_and_the_scan_goes_on(tmp_path: Path) -> None:
+    now = int(time.time())
     class Vanishing(Counting):
         """The real folder store, whose first file is deleted right after it was listed."""
 
@@ -168,8 +173,8 @@ def test_a_file_gone_between_listing_and_reading_is_skipped_and_the_scan_goes_on
 
     store = Vanishing(FolderStore(tmp_path / "trail"))
     node = _node(tmp_path, "nodeaaaa", store)
-    _deliver(node, [_record("gone", NOW - 2)], NOW - 2)
-    _deliver(node, [_record("kept", NOW - 1)], NOW - 1)
+    _deliver(node, [_record("gone", now - 2)], now - 2)
+    _deliver(node, [_record("kept", now - 1)], now - 1)
     reader = TrailReader(store, "us-west-2", tmp_path / "lookup.db")
     assert reader.scan() == 1 and _ids(tmp_path / "lookup.db") == ["kept"]
     assert reader.scan() == 0
@@ -178,10 +183,11 @@ def test_a_file_gone_between_listing_and_reading_is_skipped_and_the_scan_goes_on
 def test_after_an_outage_the_scans_reach_back_to_its_start(tmp_path: Path) -> None:
     """The store is lost for an hour; when a store answers again, the other nodes' outboxes arrive
     in it named for the outage's minutes: found by the next scans, not only the next full one."""
+    now = int(time.time())
     server = start_s3()
     try:
         server.client().create_bucket(Bucket="trail")
-        start = NOW - 7200  # two hours ago: the outage, an hour, is over by now
+        start = now - 7200  # two hours ago: the outage, an hour, is over by now
         clock = [float(start)]
         store = S3Store(**server.store_args("trail"))
         node = _node(tmp_path, "nodeaaaa", store)
