@@ -137,7 +137,8 @@ def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None,
     directory = _data_dir(data_dir)
     config = _load_config(config_file, directory, quota_rps, quota_burst)
     check_listener_regions(listeners, config)
-    boot = _open_and_bootstrap(directory)
+    _check_node(node, listeners, config)
+    boot = _open_and_bootstrap(directory, node, config)
     socks = bind_sockets(listeners)
     bound = tuple(type(lst)(lst.host, s.getsockname()[1], lst.region) for lst, s in zip(listeners, socks))
     settings = Settings(
@@ -157,22 +158,52 @@ def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None,
     run_server(settings, socks)
 
 
-def _open_and_bootstrap(directory: Path) -> object:
+def _check_node(node: object, listeners: tuple[object, ...], config: object) -> None:
+    """A fleet node's Region must exist, and its listeners are its own Region's entry points:
+    one marked ``=OTHER-REGION`` would accept requests this node must refuse."""
+    region = getattr(node, "region", None)
+    if region is None:
+        return
+    if config.catalog().region(region) is None:  # type: ignore[attr-defined]
+        raise StartupError(f"--region {region}: unknown Region (see `opensts audit endpoints`, or add a partition "
+                           "in the config file)")
+    for lst in listeners:
+        if lst.region and lst.region != region:  # type: ignore[attr-defined]
+            raise StartupError(f"--listen {lst.url_host}:{lst.port}={lst.region}: this server is a node of "  # type: ignore[attr-defined]
+                               f"{region}; its listeners are {region}'s entry points (run a node of "
+                               f"{lst.region} for that Region; see docs/DEPLOYMENT.md)")  # type: ignore[attr-defined]
+
+
+def _open_and_bootstrap(directory: Path, node: object = None, config: object = None) -> object:
     """Open (create, migrate) the store and ensure the default account; a data folder this user
-    cannot write, or a database that cannot be opened, is a :class:`StartupError` naming it."""
+    cannot write, or a database that cannot be opened, is a :class:`StartupError` naming it.
+
+    On a fleet node whose own database is a read-only hot standby nothing is written (the first
+    node on the primary, or ``opensts migrate``, did it); a fleet node on a writable database
+    also creates the token-sealing key of every Region that lacks one."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from opensts.service.bootstrap import bootstrap
-    from opensts.store.database import database_url, open_store
+    from opensts.service.bootstrap import bootstrap, describe
+    from opensts.store.database import database_url, open_node_stores
 
     try:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not os.access(directory, os.W_OK | os.X_OK):
             raise PermissionError(13, "Permission denied", str(directory))
         check_master_key_file(directory)
-        repo = open_store(directory)
-        boot = bootstrap(repo, directory)
-        repo.engine.dispose()
+        stores = open_node_stores(directory, getattr(node, "control_plane_url", None), run_migrations=True)
+        if not stores.writable and not getattr(node, "region_store", None):
+            raise StartupError("this node's database is a read-only replica, so what STS writes (MFA codes and SAML "
+                               "assertions used) must go to the Region's Redis: set OPENSTS_REGION_STORE (or "
+                               "OPENSTS_QUOTA_STORE) to redis://HOST:PORT/N")
+        if stores.writable:
+            boot = bootstrap(stores.data, directory)
+            if getattr(node, "region", None) is not None:
+                _create_region_keys(stores.data, config)
+        else:
+            boot = describe(stores.data, directory)
+        stores.data.engine.dispose()
+        stores.control.engine.dispose()
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename and str(exc.filename) != str(directory) else ""
         raise StartupError(f"cannot use data folder {directory}: {where}{(exc.strerror or str(exc)).lower()} "
@@ -222,14 +253,46 @@ def _print_banner(settings: Settings, boot: object) -> None:
     sys.stdout.flush()
 
 
+def _create_region_keys(repo: object, config: object) -> list[str]:
+    """The token-sealing key of every Region of every partition (AWS's catalog and the config
+    file's), created on the primary so that each reaches every Region by replication."""
+    from opensts.auth.keyring import create_missing_keys
+    from opensts.regions.catalog import default_catalog
+
+    catalog = config.catalog() if config is not None else default_catalog()  # type: ignore[attr-defined]
+    return create_missing_keys(repo, [r.name for r in catalog.regions()])  # type: ignore[arg-type]
+
+
 @main.command()
 @_data_dir_option
 def migrate(data_dir: Path | None) -> None:
-    """Create or upgrade the database schema."""
-    from opensts.store.database import open_store
+    """Create or upgrade the database schema, and what every Region needs from the primary.
 
-    open_store(_data_dir(data_dir))
+    Run against a fleet's control-plane primary (OPENSTS_DATABASE_URL = the primary) it also
+    creates the token-sealing key of every Region of every partition, the AWS managed policies and
+    the outbound-federation signing keys, so that nodes on the replicas (which never write) can serve."""
+    import time
+
+    from opensts.service.federation.outbound import SigningKeys
+    from opensts.service.iam.aws_managed import seed_aws_managed_policies
+    from opensts.store.database import database_url, is_hot_standby, make_engine, open_store
+
+    directory = _data_dir(data_dir)
+    if os.environ.get("OPENSTS_DATABASE_URL"):
+        probe = make_engine(database_url(directory))
+        standby = is_hot_standby(probe)
+        probe.dispose()
+        if standby:
+            raise _OneLineError("OPENSTS_DATABASE_URL is a read-only hot standby: run `opensts migrate` against "
+                                "the control plane's primary (the standby receives everything by replication)")
+    repo = open_store(directory)
+    created = _create_region_keys(repo, _load_config(None, directory, None, None))
+    seed_aws_managed_policies(repo)
+    SigningKeys(repo).create_ahead(int(time.time()))
+    repo.engine.dispose()
     click.echo("database is at the newest schema revision")
+    if created:
+        click.echo(f"token-sealing keys created for {len(created)} Regions and purposes")
 
 
 @main.group()
