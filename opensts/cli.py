@@ -11,10 +11,12 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from opensts import __version__
+from opensts.node import NodeRole
 from opensts.settings import (
     DEFAULT_PORT,
     Settings,
@@ -26,6 +28,11 @@ from opensts.settings import (
     default_data_dir,
     parse_listen,
 )
+
+if TYPE_CHECKING:
+    from opensts.config import FileConfig
+    from opensts.settings import Listener
+    from opensts.store.repository import SqlRepository
 
 __all__ = ["main"]
 
@@ -125,7 +132,6 @@ def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None,
     """Run the server (SQLite in the data folder by default)."""
     from opensts.config import check_listener_regions
     from opensts.edge.serve import bind_sockets, run_server
-    from opensts.node import NodeRole
 
     check_environment()
     node = NodeRole.from_environment(region)
@@ -158,23 +164,23 @@ def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None,
     run_server(settings, socks)
 
 
-def _check_node(node: object, listeners: tuple[object, ...], config: object) -> None:
+def _check_node(node: NodeRole, listeners: tuple[Listener, ...], config: FileConfig) -> None:
     """A fleet node's Region must exist, and its listeners are its own Region's entry points:
     one marked ``=OTHER-REGION`` would accept requests this node must refuse."""
-    region = getattr(node, "region", None)
+    region = node.region
     if region is None:
         return
-    if config.catalog().region(region) is None:  # type: ignore[attr-defined]
+    if config.catalog().region(region) is None:
         raise StartupError(f"--region {region}: unknown Region (see `opensts audit endpoints`, or add a partition "
                            "in the config file)")
     for lst in listeners:
-        if lst.region and lst.region != region:  # type: ignore[attr-defined]
-            raise StartupError(f"--listen {lst.url_host}:{lst.port}={lst.region}: this server is a node of "  # type: ignore[attr-defined]
+        if lst.region and lst.region != region:
+            raise StartupError(f"--listen {lst.url_host}:{lst.port}={lst.region}: this server is a node of "
                                f"{region}; its listeners are {region}'s entry points (run a node of "
-                               f"{lst.region} for that Region; see docs/DEPLOYMENT.md)")  # type: ignore[attr-defined]
+                               f"{lst.region} for that Region; see docs/DEPLOYMENT.md)")
 
 
-def _open_and_bootstrap(directory: Path, node: object = None, config: object = None) -> object:
+def _open_and_bootstrap(directory: Path, node: NodeRole | None = None, config: FileConfig | None = None) -> object:
     """Open (create, migrate) the store and ensure the default account; a data folder this user
     cannot write, or a database that cannot be opened, is a :class:`StartupError` naming it.
 
@@ -191,14 +197,15 @@ def _open_and_bootstrap(directory: Path, node: object = None, config: object = N
         if not os.access(directory, os.W_OK | os.X_OK):
             raise PermissionError(13, "Permission denied", str(directory))
         check_master_key_file(directory)
-        stores = open_node_stores(directory, getattr(node, "control_plane_url", None), run_migrations=True)
-        if not stores.writable and not getattr(node, "region_store", None):
+        node = node or NodeRole()
+        stores = open_node_stores(directory, node.control_plane_url, run_migrations=True)
+        if not stores.writable and not node.region_store:
             raise StartupError("this node's database is a read-only replica, so what STS writes (MFA codes and SAML "
                                "assertions used) must go to the Region's Redis: set OPENSTS_REGION_STORE (or "
                                "OPENSTS_QUOTA_STORE) to redis://HOST:PORT/N")
         if stores.writable:
             boot = bootstrap(stores.data, directory)
-            if getattr(node, "region", None) is not None:
+            if node.region is not None:
                 _create_region_keys(stores.data, config)
         else:
             boot = describe(stores.data, directory)
@@ -229,7 +236,7 @@ def _first_line(exc: BaseException) -> str:
     return lines[0]
 
 
-def _load_config(path: Path | None, directory: Path, rps: float | None, burst: float | None) -> object:
+def _load_config(path: Path | None, directory: Path, rps: float | None, burst: float | None) -> FileConfig:
     import dataclasses
 
     from opensts.config import load_config
@@ -253,14 +260,14 @@ def _print_banner(settings: Settings, boot: object) -> None:
     sys.stdout.flush()
 
 
-def _create_region_keys(repo: object, config: object) -> list[str]:
+def _create_region_keys(repo: SqlRepository, config: FileConfig | None) -> list[str]:
     """The token-sealing key of every Region of every partition (AWS's catalog and the config
     file's), created on the primary so that each reaches every Region by replication."""
     from opensts.auth.keyring import create_missing_keys
     from opensts.regions.catalog import default_catalog
 
-    catalog = config.catalog() if config is not None else default_catalog()  # type: ignore[attr-defined]
-    return create_missing_keys(repo, [r.name for r in catalog.regions()])  # type: ignore[arg-type]
+    catalog = config.catalog() if config is not None else default_catalog()
+    return create_missing_keys(repo, [r.name for r in catalog.regions()])
 
 
 @main.command()

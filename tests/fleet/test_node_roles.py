@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -50,14 +51,16 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         standby = start_standby(primary)
         standby_db = f"{standby.url}/{primary_db.rsplit('/', 1)[1]}"
         west_env = node_env(standby_db, control_plane=primary_db, region_store=redis_server.url)
-        east = start_node(root / "east", "us-east-1", node_env(primary_db))
+        east = start_node(root / "east", "us-east-1", node_env(primary_db))  # bootstraps the account
         servers.append(east)
-        west_a = start_node(root / "west-a", "us-west-2", west_env)
-        servers.append(west_a)
-        west_b = start_node(root / "west-b", "us-west-2", west_env)
-        servers.append(west_b)
-        opt_in = start_node(root / "opt-in", "af-south-1", west_env)
-        servers.append(opt_in)
+        with ThreadPoolExecutor(3) as pool:  # the replica nodes start together (each takes seconds)
+            futures = [pool.submit(start_node, root / name, region, west_env)
+                       for name, region in (("west-a", "us-west-2"), ("west-b", "us-west-2"), ("opt-in", "af-south-1"))]
+            errors = [f.exception() for f in futures]
+            servers += [f.result() for f, e in zip(futures, errors) if e is None]  # stopped in any case
+            if any(errors):
+                raise next(e for e in errors if e is not None)
+        west_a, west_b, opt_in = servers[1:]
         yield {"primary": primary, "standby": standby, "redis": redis_server, "primary_db": primary_db,
                "standby_db": standby_db, "east": east, "west_a": west_a, "west_b": west_b, "opt_in": opt_in,
                "west_env": west_env, "root": root}
@@ -191,6 +194,26 @@ def test_a_totp_code_used_on_one_node_is_refused_on_another(fleet: dict[str, Any
         code, status, message, _ = _error(lambda n=node: n.get_session_token(SerialNumber=user["serial"],
                                                                               TokenCode=user["code"]))
         assert (code, status) == ("AccessDenied", 403) and "invalid MFA one time pass code" in message
+
+
+def test_replica_node_signs_outbound_tokens_with_existing_keys(fleet: dict[str, Any]) -> None:
+    """GetWebIdentityToken on a replica node: signed with a key the primary made (migrate), published
+    in the node's JWKS, and no key created."""
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+
+    west = fleet["west_a"]
+    count = "SELECT count(*) FROM federation_signing_keys"
+    before = _sql(fleet["primary_db"], count)
+    issuer = _client(west, "iam", "us-east-1").enable_outbound_web_identity_federation()["IssuerIdentifier"]
+    time.sleep(0.3)  # the issuer reaches the replica
+    for alg in ("RS256", "ES384"):
+        token = _client(west).get_web_identity_token(Audience=["https://api.example.com"],
+                                                     SigningAlgorithm=alg)["WebIdentityToken"]
+        with urllib.request.urlopen(issuer + "/.well-known/jwks.json", timeout=5) as resp:
+            keys = KeySet.import_key_set(json.loads(resp.read()))
+        assert jwt.decode(token, keys, algorithms=[alg]).claims["iss"] == issuer
+    assert _sql(fleet["primary_db"], count) == before
 
 
 # -- wrong Region ------------------------------------------------------------------------------
