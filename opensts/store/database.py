@@ -81,6 +81,10 @@ def make_engine(url: str, *, remote: bool = False) -> Engine:
         if remote:
             ms = CONTROL_PLANE_STATEMENT_TIMEOUT_MS
             connect_args["options"] = f"-c statement_timeout={ms} -c lock_timeout={ms}"
+            # a primary lost without a reset (a partition): the socket itself gives up in seconds,
+            # so no thread waits on it for the kernel's hours and calls recover when it returns
+            connect_args.update(keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=2,
+                                tcp_user_timeout=5000)
             options["pool_pre_ping"] = True
         options["connect_args"] = connect_args
     engine = create_engine(url, future=True, hide_parameters=True, **options)

@@ -288,6 +288,58 @@ def test_single_server_health(server: Server) -> None:
     assert status == 200 and body["checks"]["database"]["ok"] and "sealing_key" not in body["checks"]
 
 
+def _postgres_processes(primary: Any) -> list[int]:
+    """The PIDs of the primary's server: its postmaster and every child (backends, WAL sender)."""
+    postmaster = int((primary.data / "postmaster.pid").read_text().split()[0])
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == postmaster:
+            children.append(int(stat.parent.name))
+    return [postmaster, *children]
+
+
+def test_control_plane_that_hangs_answers_unavailable_in_2s_without_stalling_sts(fleet: dict[str, Any]) -> None:
+    """The primary frozen (SIGSTOP: connections and queries get no answer at all, as in a network
+    partition): IAM answers ServiceUnavailable within 2 s, and STS on the same worker is served
+    meanwhile; thawed, IAM works again."""
+    import os
+    import signal
+    from concurrent.futures import ThreadPoolExecutor as Pool
+
+    west = fleet["west_a"]
+    iam, sts = _client(west, "iam", "us-east-1"), _client(west)
+    iam.list_users(), sts.get_caller_identity()  # botocore loads its models now, not while timing
+    pids = _postgres_processes(fleet["primary"])
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        with Pool(1) as pool:
+            pending = pool.submit(_error, iam.list_users)
+            time.sleep(0.2)
+            began = time.monotonic()
+            for _ in range(5):
+                assert sts.get_caller_identity()["Account"] == ACCOUNT_ID
+            sts_took = time.monotonic() - began
+            code, status, _, took = pending.result(timeout=10)
+        assert (code, status) == ("ServiceUnavailable", 503) and took <= 2.0
+        assert sts_took < 1.0
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            iam.list_users()
+            break
+        except ClientError:
+            assert time.monotonic() < deadline, "IAM did not come back after the primary thawed"
+            time.sleep(0.2)
+
+
 # -- the control plane lost, and back ------------------------------------------------------------
 def test_control_plane_down_iam_unavailable_fast_sts_keeps_working(fleet: dict[str, Any]) -> None:
     west = fleet["west_a"]
