@@ -3,6 +3,11 @@
 ``build_state(settings)`` opens the store, loads the key ring and compiles the service models,
 so the request path only does dictionary look-ups, one AES-GCM open for session tokens and one
 HMAC chain for the signature.
+
+Two storage seams, decided here once from the node's role (``node.py``): ``repo``/``cache`` are
+the data plane (the node's own Region's database: authentication, authorization, all of STS) and
+``control_repo``/``control_cache`` the control plane (the primary: every IAM, Organizations and
+Account call). On a single server they are the same objects.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from opensts.service.organizations import OrganizationsService
 from opensts.service.sts import StsService
 from opensts.settings import Settings
 from opensts.store.cache import StoreCache
-from opensts.store.database import open_store
+from opensts.store.database import open_node_stores
+from opensts.store.region_state import RegionState, region_state_for
 from opensts.store.repository import SqlRepository
 
 __all__ = ["AppState", "build_state"]
@@ -53,6 +59,23 @@ class AppState:
     organizations: OrganizationsService
     audit: AuditTrail | None = None
     key_use: KeyUseRecorder | None = None
+    control_repo: SqlRepository | None = None  # None: ``repo`` (single server, or a node on the primary)
+    control_cache: StoreCache | None = None
+    control_rules: RegionRules | None = None
+    region_state: RegionState | None = None
+    writable: bool = True  # the node's own database takes writes (False: a hot standby)
+    control_is_remote: bool = False  # control-plane calls run off the event loop, bounded (edge/control_plane.py)
+
+    def __post_init__(self) -> None:
+        self.control_repo = self.control_repo or self.repo
+        self.control_cache = self.control_cache or self.cache
+        self.control_rules = self.control_rules or self.region_rules
+
+    def written(self) -> None:
+        """After a control-plane write made here: this process's caches see it at once."""
+        self.cache.invalidate()
+        if self.control_cache is not self.cache:
+            self.control_cache.invalidate()  # type: ignore[union-attr]
 
     def now(self) -> datetime:
         """The server clock (plus the configured offset, a testing aid)."""
@@ -87,19 +110,27 @@ _LOCAL = object()
 def build_state(settings: Settings, quota_store: QuotaStore | None = None,
                 key_use_sink: KeyUseSink | None | object = _LOCAL) -> AppState:
     """``quota_store``: the buckets shared by the server's workers (default: this process's own).
-    ``key_use_sink``: where access keys' last use is flushed in batches (default: this server's
-    own database; a fleet node on a read-only replica passes the control plane's writer, or None)."""
-    repo = open_store(settings.data_dir, run_migrations=False)
-    sink = repo.record_key_use if key_use_sink is _LOCAL else key_use_sink
+    ``key_use_sink``: where access keys' last use is flushed in batches, off the request path
+    (default: the control plane's database, which takes writes; None: not recorded)."""
+    node = settings.node
+    stores = open_node_stores(settings.data_dir, node.control_plane_url)
+    repo = stores.data
+    sink = stores.control.record_key_use if key_use_sink is _LOCAL else key_use_sink
     cache = StoreCache(repo, settings.cache_check_interval)
-    keyring = KeyRing(repo)
+    control_cache = StoreCache(stores.control, settings.cache_check_interval, lazy=True) \
+        if stores.control_is_remote else cache
+    keyring = KeyRing(repo, writable=stores.writable)
     authorizer = Authorizer(cache)
     sts, iam = load_service("sts"), load_service("iam")
     config = settings.config
     catalog = default_catalog().with_partitions(config.partitions) if config.partitions else default_catalog()
-    listener_regions = {(lst.host, lst.port): lst.region for lst in settings.listeners if lst.region}
-    topology = Topology(catalog, listener_regions, config.client_regions)
+    # A node's listeners are its Region's entry points unless marked (the CLI refused other Regions).
+    listener_regions = {(lst.host, lst.port): lst.region or node.region for lst in settings.listeners
+                        if lst.region or node.region}
+    served = frozenset({node.region}) if node.region else None
+    topology = Topology(catalog, listener_regions, config.client_regions, served=served)
     rules = RegionRules(catalog, cache)
+    region_state = region_state_for(node.region_store, repo) if node.region_store or stores.writable else None
     return AppState(
         settings=settings,
         repo=repo,
@@ -113,9 +144,16 @@ def build_state(settings: Settings, quota_store: QuotaStore | None = None,
         topology=topology,
         region_rules=rules,
         quotas=Quotas(config.quotas, quota_store),
-        sts_service=StsService(keyring, cache, authorizer, rules, settings),
-        iam_service=IamService(repo, cache, authorizer, iam, settings),
-        organizations=OrganizationsService(cache, authorizer),
+        sts_service=StsService(keyring, cache, authorizer, rules, settings, region_state=region_state,
+                               signing_keys_writable=stores.writable),
+        iam_service=IamService(stores.control, control_cache, authorizer, iam, settings, seed=stores.writable),
+        organizations=OrganizationsService(control_cache, authorizer),
         audit=AuditTrail(settings.data_dir, config, settings.node) if settings.audit else None,
         key_use=KeyUseRecorder(sink),  # type: ignore[arg-type]
+        control_repo=stores.control,
+        control_cache=control_cache,
+        control_rules=RegionRules(catalog, control_cache) if stores.control_is_remote else rules,
+        region_state=region_state,
+        writable=stores.writable,
+        control_is_remote=stores.control_is_remote,
     )

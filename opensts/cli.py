@@ -11,10 +11,12 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from opensts import __version__
+from opensts.node import NodeRole
 from opensts.settings import (
     DEFAULT_PORT,
     Settings,
@@ -26,6 +28,11 @@ from opensts.settings import (
     default_data_dir,
     parse_listen,
 )
+
+if TYPE_CHECKING:
+    from opensts.config import FileConfig
+    from opensts.settings import Listener
+    from opensts.store.repository import SqlRepository
 
 __all__ = ["main"]
 
@@ -125,7 +132,6 @@ def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None,
     """Run the server (SQLite in the data folder by default)."""
     from opensts.config import check_listener_regions
     from opensts.edge.serve import bind_sockets, run_server
-    from opensts.node import NodeRole
 
     check_environment()
     node = NodeRole.from_environment(region)
@@ -137,7 +143,8 @@ def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None,
     directory = _data_dir(data_dir)
     config = _load_config(config_file, directory, quota_rps, quota_burst)
     check_listener_regions(listeners, config)
-    boot = _open_and_bootstrap(directory)
+    _check_node(node, listeners, config)
+    boot = _open_and_bootstrap(directory, node, config)
     socks = bind_sockets(listeners)
     bound = tuple(type(lst)(lst.host, s.getsockname()[1], lst.region) for lst, s in zip(listeners, socks))
     settings = Settings(
@@ -157,22 +164,53 @@ def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None,
     run_server(settings, socks)
 
 
-def _open_and_bootstrap(directory: Path) -> object:
+def _check_node(node: NodeRole, listeners: tuple[Listener, ...], config: FileConfig) -> None:
+    """A fleet node's Region must exist, and its listeners are its own Region's entry points:
+    one marked ``=OTHER-REGION`` would accept requests this node must refuse."""
+    region = node.region
+    if region is None:
+        return
+    if config.catalog().region(region) is None:
+        raise StartupError(f"--region {region}: unknown Region (see `opensts audit endpoints`, or add a partition "
+                           "in the config file)")
+    for lst in listeners:
+        if lst.region and lst.region != region:
+            raise StartupError(f"--listen {lst.url_host}:{lst.port}={lst.region}: this server is a node of "
+                               f"{region}; its listeners are {region}'s entry points (run a node of "
+                               f"{lst.region} for that Region; see docs/DEPLOYMENT.md)")
+
+
+def _open_and_bootstrap(directory: Path, node: NodeRole | None = None, config: FileConfig | None = None) -> object:
     """Open (create, migrate) the store and ensure the default account; a data folder this user
-    cannot write, or a database that cannot be opened, is a :class:`StartupError` naming it."""
+    cannot write, or a database that cannot be opened, is a :class:`StartupError` naming it.
+
+    On a fleet node whose own database is a read-only hot standby nothing is written (the first
+    node on the primary, or ``opensts migrate``, did it); a fleet node on a writable database
+    also creates the token-sealing key of every Region that lacks one."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from opensts.service.bootstrap import bootstrap
-    from opensts.store.database import database_url, open_store
+    from opensts.service.bootstrap import bootstrap, describe
+    from opensts.store.database import database_url, open_node_stores
 
     try:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not os.access(directory, os.W_OK | os.X_OK):
             raise PermissionError(13, "Permission denied", str(directory))
         check_master_key_file(directory)
-        repo = open_store(directory)
-        boot = bootstrap(repo, directory)
-        repo.engine.dispose()
+        node = node or NodeRole()
+        stores = open_node_stores(directory, node.control_plane_url, run_migrations=True)
+        if not stores.writable and not node.region_store:
+            raise StartupError("this node's database is a read-only replica, so what STS writes (MFA codes and SAML "
+                               "assertions used) must go to the Region's Redis: set OPENSTS_REGION_STORE (or "
+                               "OPENSTS_QUOTA_STORE) to redis://HOST:PORT/N")
+        if stores.writable:
+            boot = bootstrap(stores.data, directory)
+            if node.region is not None:
+                _create_region_keys(stores.data, config)
+        else:
+            boot = describe(stores.data, directory)
+        stores.data.engine.dispose()
+        stores.control.engine.dispose()
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename and str(exc.filename) != str(directory) else ""
         raise StartupError(f"cannot use data folder {directory}: {where}{(exc.strerror or str(exc)).lower()} "
@@ -198,7 +236,7 @@ def _first_line(exc: BaseException) -> str:
     return lines[0]
 
 
-def _load_config(path: Path | None, directory: Path, rps: float | None, burst: float | None) -> object:
+def _load_config(path: Path | None, directory: Path, rps: float | None, burst: float | None) -> FileConfig:
     import dataclasses
 
     from opensts.config import load_config
@@ -222,14 +260,46 @@ def _print_banner(settings: Settings, boot: object) -> None:
     sys.stdout.flush()
 
 
+def _create_region_keys(repo: SqlRepository, config: FileConfig | None) -> list[str]:
+    """The token-sealing key of every Region of every partition (AWS's catalog and the config
+    file's), created on the primary so that each reaches every Region by replication."""
+    from opensts.auth.keyring import create_missing_keys
+    from opensts.regions.catalog import default_catalog
+
+    catalog = config.catalog() if config is not None else default_catalog()
+    return create_missing_keys(repo, [r.name for r in catalog.regions()])
+
+
 @main.command()
 @_data_dir_option
 def migrate(data_dir: Path | None) -> None:
-    """Create or upgrade the database schema."""
-    from opensts.store.database import open_store
+    """Create or upgrade the database schema, and what every Region needs from the primary.
 
-    open_store(_data_dir(data_dir))
+    Run against a fleet's control-plane primary (OPENSTS_DATABASE_URL = the primary) it also
+    creates the token-sealing key of every Region of every partition, the AWS managed policies and
+    the outbound-federation signing keys, so that nodes on the replicas (which never write) can serve."""
+    import time
+
+    from opensts.service.federation.outbound import SigningKeys
+    from opensts.service.iam.aws_managed import seed_aws_managed_policies
+    from opensts.store.database import database_url, is_hot_standby, make_engine, open_store
+
+    directory = _data_dir(data_dir)
+    if os.environ.get("OPENSTS_DATABASE_URL"):
+        probe = make_engine(database_url(directory))
+        standby = is_hot_standby(probe)
+        probe.dispose()
+        if standby:
+            raise _OneLineError("OPENSTS_DATABASE_URL is a read-only hot standby: run `opensts migrate` against "
+                                "the control plane's primary (the standby receives everything by replication)")
+    repo = open_store(directory)
+    created = _create_region_keys(repo, _load_config(None, directory, None, None))
+    seed_aws_managed_policies(repo)
+    SigningKeys(repo).create_ahead(int(time.time()))
+    repo.engine.dispose()
     click.echo("database is at the newest schema revision")
+    if created:
+        click.echo(f"token-sealing keys created for {len(created)} Regions and purposes")
 
 
 @main.group()

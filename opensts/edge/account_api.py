@@ -28,6 +28,7 @@ from opensts.protocol.json_errors import REST_JSON, json_code, json_error
 from opensts.protocol.json_input import JsonInputError, JsonInputModel, json_body, load_json_model, offset_token
 from opensts.regions.rules import DISABLED, ENABLED, ENABLED_BY_DEFAULT
 from opensts.service.context import RequestInfo
+from opensts.store.outage import is_outage
 from opensts.service.organizations import administers
 
 if TYPE_CHECKING:
@@ -111,6 +112,8 @@ def serve_account_api(state: AppState, req: Request, http: HttpRequest, auth: Si
                                                      **({"reason": err.reason} if getattr(err, "reason", None) else {}))
         return status, payload, ctype, headers, _call(seen, None, (json_code(err.code), err.message))
     except Exception as exc:  # noqa: BLE001 - our bug: still a JSON answer, still an audit record
+        if is_outage(exc):  # the control plane is down: ServiceUnavailable (edge/control_plane.py, edge/asgi.py)
+            raise
         log.error("internal error in Account request %s: %s", request_id, type(exc).__name__)
         message = "We encountered an internal error. Please try again."
         status, payload, ctype, headers = json_error("InternalServerException", message, 500, rest=True)
@@ -152,7 +155,7 @@ def _serve(state: AppState, req: Request, http: HttpRequest, auth: SigV4Auth, re
     account, resource = _account(state, params, caller.account_id)
     prefix = "opensts" if operation.endswith("StsRegionStatus") else "account"
     state.authorizer.authorize(info, f"{prefix}:{operation}", resource)
-    rules = state.region_rules
+    rules = state.control_rules  # a control-plane call: reads its own writes
     if operation == "ListRegions":
         return _list_regions(state, account, params)
     region = _region_name(state, params)
@@ -165,14 +168,14 @@ def _serve(state: AppState, req: Request, http: HttpRequest, auth: SigV4Auth, re
         return {}
     if rules.opt_status(account, region) == ENABLED_BY_DEFAULT:
         raise _error("ValidationException", 400, f"{region} is enabled by default and cannot be enabled or disabled.")
-    state.repo.set_region_opt_status(account, region, ENABLED if operation == "EnableRegion" else DISABLED)
-    state.cache.invalidate()
+    state.control_repo.set_region_opt_status(account, region, ENABLED if operation == "EnableRegion" else DISABLED)
+    state.written()
     return {}
 
 
 def set_sts_active(state: Any, account: str, region: str, active: bool) -> None:
     """Shared by the admin call and ``opensts sts activate-region|deactivate-region``."""
-    reg = state.region_rules.catalog.region(region)
+    reg = state.control_rules.catalog.region(region)
     if reg is None:
         raise _error("ValidationException", 400, f"Unknown Region {region}.")
     if reg.opt_in:
@@ -180,8 +183,8 @@ def set_sts_active(state: Any, account: str, region: str, active: bool) -> None:
                      f"STS in the opt-in Region {region} is active exactly when the Region is enabled.")
     if not reg.can_deactivate and not active:
         raise _error("ValidationException", 400, f"STS cannot be deactivated in {region}.")
-    state.repo.set_sts_active(account, region, active)
-    state.cache.invalidate()
+    state.control_repo.set_sts_active(account, region, active)
+    state.written()
 
 
 def _body(raw: bytes) -> dict[str, Any]:
@@ -200,8 +203,8 @@ def _account(state: AppState, params: dict[str, Any], own: str) -> tuple[str, st
     account = params.get("AccountId", own)  # 12 ASCII digits: the model's pattern
     if account == own:
         return own, f"arn:aws:account::{own}:account"
-    org = state.cache.organization(own)
-    if org is None or not _administers(state, org, own) or state.cache.organization(account) != org \
+    org = state.control_cache.organization(own)
+    if org is None or not _administers(state, org, own) or state.control_cache.organization(account) != org \
             or account == org.management_account_id:
         raise _error("AccessDeniedException", 403, "You can only access or modify your own account.")
     return account, f"arn:aws:account::{org.management_account_id}:account/{org.id}/{account}"
@@ -209,18 +212,18 @@ def _account(state: AppState, params: dict[str, Any], own: str) -> tuple[str, st
 
 def _administers(state: AppState, org: Any, account: str) -> bool:
     return (org.feature_set == "ALL" and ACCOUNT_SERVICE_PRINCIPAL in org.service_access
-            and administers(state.repo, org, account, ACCOUNT_SERVICE_PRINCIPAL))
+            and administers(state.control_repo, org, account, ACCOUNT_SERVICE_PRINCIPAL))
 
 
 def _region_name(state: AppState, params: dict[str, Any]) -> str:
     region = params["RegionName"]  # 1–50 characters: the model's bounds
-    if state.region_rules.catalog.region(region) is None:
+    if state.control_rules.catalog.region(region) is None:
         raise _error("ValidationException", 400, f"The Region {region} is not valid.")
     return region
 
 
 def _list_regions(state: AppState, account: str, params: dict[str, Any]) -> dict[str, Any]:
-    rules = state.region_rules
+    rules = state.control_rules
     wanted = params.get("RegionOptStatusContains")  # types and bounds: the model's
     size = params.get("MaxResults", 50)
     start = offset_token(params.get("NextToken") or None)  # the model allows an empty token: the first page

@@ -20,6 +20,8 @@ from typing import Any
 
 from opensts.app_state import AppState
 from opensts.auth.sigv4 import HttpRequest, extract_auth
+from opensts.edge.control_plane import ControlPlane
+from opensts.edge.health import HEALTH_PATHS, serve_health
 from opensts.edge.pipeline import QueryPipeline, Request
 from opensts.edge.proxy import TrustedProxies
 from opensts.edge.wellknown import serve_wellknown
@@ -27,7 +29,9 @@ from opensts.fastrand import request_id as fast_request_id
 from opensts.audit.events import Call
 from opensts.protocol.errors import InternalFailure, ServiceError, ServiceUnavailable
 from opensts.protocol.render import render_error, render_json_error
+from opensts.regions.elsewhere import refuse_unless_served
 from opensts.service.blocking import OFF_LOOP
+from opensts.store.outage import StoreUnavailable, is_outage
 
 __all__ = ["StsAsgiApp"]
 
@@ -64,6 +68,9 @@ class StsAsgiApp:
         self.proxies = TrustedProxies(state.settings.config.trusted_proxies)
         # one thread per worker, started on first use: heavy calls queue there, not on the event loop
         self._off_loop = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opensts-off-loop")
+        # IAM, Organizations and Account calls: off the loop and bounded where the control plane is remote
+        self.control = ControlPlane(state.control_is_remote)
+        self._health_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opensts-health")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -82,10 +89,14 @@ class StsAsgiApp:
             status, payload, ctype, extra = await self._serve(req, request_id, wants_json)
         except ServiceError as err:
             status, payload, ctype, extra = self.error_response(scope, lookup, err, request_id, wants_json)
-        except Exception:  # noqa: BLE001 - the last line of defence: never a stack trace on the wire
-            log.exception("internal error in request %s", request_id)
-            err = InternalFailure("We encountered an internal error. Please try again.")
-            status, payload, ctype, extra = self.error_response(scope, lookup, err, request_id, wants_json)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: never a stack trace on the wire
+            if is_outage(exc):  # a store this node depends on is down: retry later, not our bug
+                log.warning("store unavailable in request %s: %s", request_id, _first_line(exc))
+                err = ServiceUnavailable(str(exc) if isinstance(exc, StoreUnavailable)
+                                         else "Service is unavailable. Please try again.")
+                status, payload, ctype, extra = self.error_response(scope, lookup, err, request_id, wants_json)
+            else:
+                status, payload, ctype, extra = self._internal_failure(scope, lookup, request_id, wants_json)
         response_headers = [
             (b"content-type", ctype),
             (b"content-length", str(len(payload)).encode()),
@@ -95,7 +106,15 @@ class StsAsgiApp:
         await send({"type": "http.response.start", "status": status, "headers": response_headers})
         await send({"type": "http.response.body", "body": payload})
 
+    def _internal_failure(self, scope: Scope, lookup: dict[str, str], request_id: str,
+                          wants_json: bool) -> tuple[int, bytes, bytes, dict[str, str]]:
+        log.exception("internal error in request %s", request_id)
+        err = InternalFailure("We encountered an internal error. Please try again.")
+        return self.error_response(scope, lookup, err, request_id, wants_json)
+
     async def _serve(self, req: Request, request_id: str, wants_json: bool) -> tuple[int, bytes, bytes, dict[str, str]]:
+        if req.method == "GET" and req.raw_path in HEALTH_PATHS:
+            return await serve_health(req.raw_path, self.state, self.control, self._health)
         if req.method == "GET" and not req.query:
             public = serve_wellknown(self.state, req)
             if public is not None:
@@ -106,27 +125,47 @@ class StsAsgiApp:
         if auth is not None and auth.service == "account" and "Action" not in params:
             from opensts.edge.account_api import serve_account_api
 
-            status, payload, ctype, extra, call = serve_account_api(self.state, req, http, auth, request_id)
+            status, payload, ctype, extra, call = await self.control.run(serve_account_api, self.state, req, http, auth,
+                                                                         request_id)
             await self._audit_or_refuse(call, request_id)
             return status, payload, ctype, extra
         if auth is not None and auth.service == "organizations" and "Action" not in params:
             from opensts.edge.organizations_api import serve_organizations_api
 
-            status, payload, ctype, extra, call = serve_organizations_api(self.state, req, http, auth, request_id)
+            status, payload, ctype, extra, call = await self.control.run(serve_organizations_api, self.state, req, http,
+                                                                         auth, request_id)
             await self._audit_or_refuse(call, request_id)
             return status, payload, ctype, extra
         if auth is not None and auth.service == "cloudtrail" and "Action" not in params:
             from opensts.edge.cloudtrail_api import serve_cloudtrail_api
 
+            # a trail is a Region's: LookupEvents signed for another Region is that Region's to answer
+            refuse_unless_served(self.state.topology.served, auth.region, "LookupEvents signed for this Region")
             return serve_cloudtrail_api(self.state, req, http, auth, request_id)
         try:
-            payload, _, call = await self._maybe_off_loop(params.get("Action") in OFF_LOOP, self.query.run,
-                                                          req, http, auth, request_id, wants_json, params)
+            if self._is_iam(req, auth):  # the control plane: off the loop and bounded where it is remote
+                payload, _, call = await self.control.run(self.query.run, req, http, auth, request_id, wants_json,
+                                                          params)
+            else:
+                payload, _, call = await self._maybe_off_loop(params.get("Action") in OFF_LOOP, self.query.run,
+                                                              req, http, auth, request_id, wants_json, params)
         except ServiceError as err:
             await self._audit(getattr(err, "audit_call", None))
             raise
         await self._audit_or_refuse(call, request_id)
         return 200, payload, _ctype(wants_json), {}
+
+    def _is_iam(self, req: Request, auth: object) -> bool:
+        """An IAM call, routed as the pipeline routes it (credential scope, or an IAM endpoint host);
+        only asked where the control plane is remote."""
+        if not self.control.remote:
+            return False
+        if auth is not None and getattr(auth, "service", None) == "iam":
+            return True
+        return self.state.topology.endpoint(req.header("host"), req.raw_path).is_iam
+
+    def _health(self, fn: Callable[[], Any]) -> Any:
+        return asyncio.get_running_loop().run_in_executor(self._health_pool, fn)
 
     async def _audit_or_refuse(self, call: Call | None, request_id: str) -> None:
         """Write ``call``'s record; when the journal cannot take it, the answer (credentials, or a
@@ -201,6 +240,13 @@ def _request(scope: Scope, headers: list[tuple[str, str]], lookup: dict[str, str
     local = (server[0], server[1]) if server else None
     return Request(scope["method"], raw_path, scope.get("query_string", b""), headers, body, client[0], local,
                    scope.get("scheme") == "https", tls, lookup)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The exception's kind and first line (driver messages name hosts, never statement values:
+    engines hide parameters)."""
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200] if text else ''}"
 
 
 def _ctype(wants_json: bool) -> bytes:

@@ -21,6 +21,7 @@ from opensts.protocol.errors import ServiceError
 from opensts.protocol.json_errors import JSON_11, json_error
 from opensts.protocol.json_input import JsonInputError, JsonInputModel, json_body, load_json_model
 from opensts.service.context import RequestInfo
+from opensts.store.outage import is_outage
 
 if TYPE_CHECKING:
     from opensts.app_state import AppState
@@ -56,6 +57,8 @@ def serve_cloudtrail_api(state: AppState, req: Request, http: HttpRequest, auth:
     except ServiceError as err:
         return json_error(err.code, err.message, err.status)
     except Exception as exc:  # noqa: BLE001 - our bug: still an answer a JSON client can read
+        if is_outage(exc):  # a store is down: ServiceUnavailable at the edge's barrier (edge/asgi.py)
+            raise
         log.error("internal error in CloudTrail request %s: %s", request_id, type(exc).__name__)
         return json_error("InternalFailure", "We encountered an internal error. Please try again.", 500)
 

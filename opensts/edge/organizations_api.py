@@ -20,6 +20,7 @@ from opensts.protocol.errors import ServiceError
 from opensts.protocol.json_errors import JSON_11, json_code, json_error
 from opensts.protocol.json_input import JsonInputError, JsonInputModel, json_body, load_json_model
 from opensts.service.context import RequestInfo
+from opensts.store.outage import is_outage
 from opensts.service.organizations import OrganizationsError
 
 if TYPE_CHECKING:
@@ -56,6 +57,8 @@ def serve_organizations_api(state: AppState, req: Request, http: HttpRequest, au
                                                   message_key="Message", **({"Reason": reason} if reason else {}))
         return status, body, ctype, headers, _call(seen, None, (json_code(err.code), err.message))
     except Exception as exc:  # noqa: BLE001 - our bug: still a JSON answer, still an audit record
+        if is_outage(exc):  # the control plane is down: ServiceUnavailable (edge/control_plane.py, edge/asgi.py)
+            raise
         log.error("internal error in Organizations request %s: %s", request_id, type(exc).__name__)
         message = "We encountered an internal error. Please try again."
         status, body, ctype, headers = json_error("InternalFailure", message, 500, message_key="Message")

@@ -24,6 +24,7 @@ from opensts.protocol.errors import (
     ServiceError,
 )
 from opensts.protocol.form import parse_form
+from opensts.regions.elsewhere import refuse_unless_served
 from opensts.regions.resolve import GLOBAL, Placement
 from opensts.service.context import RequestInfo
 from opensts.service.identifiers import parse_arn
@@ -92,6 +93,8 @@ class QueryPipeline:
             raise MissingAction("Could not find action or operation in request")
         op = spec.operation(action, params.get("Version"))
         placement = topo.place(endpoint, topo.origin(req.local, req.client_ip), auth.region if auth else None)
+        if spec.name == "sts":  # IAM calls go to the control plane from every node
+            refuse_unless_served(topo.served, placement.serving_region)  # before any key, quota or trail is used
         info = self._info(req, request_id, op.name, placement)
         parsed: dict[str, Any] | None = None
         try:

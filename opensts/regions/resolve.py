@@ -62,14 +62,21 @@ class Topology:
         catalog: Catalog,
         listener_regions: Mapping[tuple[str, int], str] | None = None,
         client_networks: Sequence[tuple[str, str]] = (),
+        served: frozenset[str] | None = None,
     ) -> None:
         """``listener_regions``: (bound host, port) → Region; a wildcard host ("0.0.0.0", "::",
-        "") matches any local address on that port."""
+        "") matches any local address on that port. ``served``: the Regions this process serves
+        (a fleet node: its own; None: every Region, a single server)."""
         self.catalog = catalog
+        self.served = served
         self._listeners: dict[tuple[str, int], str] = {}
         for (host, port), region in (listener_regions or {}).items():
             self._listeners[("*" if host in ("0.0.0.0", "::", "") else host, port)] = region
         self._networks = [(ipaddress.ip_network(cidr, strict=False), region) for cidr, region in client_networks]
+
+    def serves(self, region: str) -> bool:
+        """Whether a request served in ``region`` is this process's to answer."""
+        return self.served is None or region in self.served
 
     # -- endpoint -------------------------------------------------------------------------
     def endpoint(self, host_header: str, raw_path: str) -> Endpoint:

@@ -17,7 +17,7 @@ from opensts.service.accounts import ADMIN_POLICY, AccountKey, create_account
 from opensts.service.identifiers import new_account_id, new_unique_id
 from opensts.store.repository import Repository
 
-__all__ = ["BootstrapResult", "bootstrap", "CREDENTIALS_FILE", "PROFILE"]
+__all__ = ["BootstrapResult", "bootstrap", "describe", "CREDENTIALS_FILE", "PROFILE"]
 
 CREDENTIALS_FILE = "credentials"
 PROFILE = "opensts"
@@ -51,6 +51,16 @@ def bootstrap(repo: Repository, data_dir: Path) -> BootstrapResult:
         return BootstrapResult(account_id, created.access_key_id, created, cred_file)
     narrow(cred_file, FILE_MODE)  # one written wider by an older version
     return BootstrapResult(account_id, env_key or _key_in_file(cred_file), None, cred_file)
+
+
+def describe(repo: Repository, data_dir: Path) -> BootstrapResult:
+    """What ``bootstrap`` would report, without writing (a fleet node on a read-only replica:
+    the first node on the primary bootstrapped the account, ``OPENSTS_ADMIN_*`` included)."""
+    accounts = repo.list_accounts()
+    account_id = os.environ.get("OPENSTS_ACCOUNT_ID") or (accounts[0].id if accounts else "(none yet)")
+    cred_file = data_dir / CREDENTIALS_FILE
+    return BootstrapResult(account_id, os.environ.get("OPENSTS_ADMIN_ACCESS_KEY_ID") or _key_in_file(cred_file),
+                           None, cred_file)
 
 
 def _add_admin_key(repo: Repository, account_id: str, key_id: str, secret: str) -> AccountKey:

@@ -6,6 +6,8 @@ recorded atomically by ``verify_totp``, so a replay in the same window fails, as
 
 from __future__ import annotations
 
+from typing import Any
+
 from opensts.auth.principals import Caller
 from opensts.protocol.errors import AccessDenied
 from opensts.service.iam.mfa import verify_totp
@@ -21,8 +23,9 @@ UNABLE = (
 
 
 class MfaChecker:
-    def __init__(self, repo: SqlRepository) -> None:
+    def __init__(self, repo: SqlRepository, used_steps: Any = None) -> None:
         self._repo = repo
+        self._used_steps = used_steps  # store/region_state.py (None: the device's row)
 
     def __call__(self, serial: str | None, code: str | None, caller: Caller, now: float) -> bool:
         if not serial or not code:
@@ -31,6 +34,6 @@ class MfaChecker:
         user_id = caller.iam_user_id
         if device is None or device.user_id is None or device.user_id != user_id:
             raise AccessDenied(UNABLE)
-        if not verify_totp(self._repo, serial, code, now, user_id=user_id):
+        if not verify_totp(self._repo, serial, code, now, user_id=user_id, used_steps=self._used_steps):
             raise AccessDenied(INVALID_CODE)
         return True

@@ -60,16 +60,19 @@ class StsService:
     """One method per STS action; ``handlers`` is the dispatch table, built once."""
 
     def __init__(self, keyring: KeyRing, cache: StoreCache, authorizer: Authorizer, regions: RegionRules,
-                 settings: Any = None) -> None:
+                 settings: Any = None, region_state: Any = None, signing_keys_writable: bool = True) -> None:
+        """``region_state``: where STS's own writes go (``store/region_state.py``; None: the
+        node's own database); ``signing_keys_writable``: outbound-federation keys may be created here."""
         self._cache = cache
         self._authz = authorizer
         self._minter = Minter(keyring, regions)
-        self._mfa = MfaChecker(cache.repo)  # type: ignore[arg-type]
+        self._mfa = MfaChecker(cache.repo, region_state)  # type: ignore[arg-type]
         self._assume_role = AssumeRoleAction(cache, authorizer, self._minter, self._mfa)
         self._assume_root = AssumeRootAction(cache, self._minter, self._authorize)
         self.messages = AuthorizationMessages(keyring)
         self.federation = FederationActions(cache=cache, authorizer=authorizer, minter=self._minter, regions=regions,
-                                            settings=settings, keyring=keyring)
+                                            settings=settings, keyring=keyring, region_state=region_state,
+                                            signing_keys_writable=signing_keys_writable)
         self.handlers: dict[str, Handler] = {}
         for attr in dir(type(self)):
             fn = getattr(self, attr)

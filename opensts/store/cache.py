@@ -27,10 +27,12 @@ _NO_ORG = ("no organization",)
 
 
 class StoreCache:
-    def __init__(self, repo: Repository, check_interval: float = 1.0) -> None:
+    def __init__(self, repo: Repository, check_interval: float = 1.0, *, lazy: bool = False) -> None:
+        """``lazy``: do not ask the store now (the control plane of a fleet node may be down at
+        start); the first look-up fills the cache."""
         self.repo = repo
         self._interval = check_interval
-        self._generation = repo.generation()
+        self._generation = -1 if lazy else repo.generation()
         self._checked = time.monotonic()
         self._entries: dict[tuple[str, str], object] = {}
 

@@ -4,6 +4,11 @@ The embedded default is ``sqlite:///DATA_DIR/opensts.db`` in WAL mode, so the se
 processes and the ``opensts`` admin commands can read and write it at the same time. Any other
 SQLAlchemy URL (``OPENSTS_DATABASE_URL``, e.g. ``postgresql+psycopg://…``) goes through the same
 migrations and repository.
+
+A fleet node (``node.py``) may run on a PostgreSQL hot standby: ``open_node_stores`` detects it
+(``pg_is_in_recovery()``), never writes to it (no migration, no master-key-check insert), and
+opens the control plane's primary (``OPENSTS_CONTROL_PLANE_DATABASE_URL``) as a second
+repository with short timeouts, so a lost primary fails fast instead of hanging.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import Engine, create_engine, event, insert, inspect, make_url, select
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, create_engine, event, insert, inspect, make_url, select, text
 from sqlalchemy.exc import IntegrityError
 
 from opensts.private_files import DIR_MODE, narrow, private_dir, private_sqlite
@@ -24,7 +31,8 @@ from opensts.store.cipher import MASTER_KEY_ENV, SecretCipher, load_master_key
 from opensts.store.repository import SqlRepository
 from opensts.store.tables import meta
 
-__all__ = ["DATABASE_URL_ENV", "open_store", "migrate", "database_url", "check_master_key"]
+__all__ = ["DATABASE_URL_ENV", "open_store", "migrate", "database_url", "check_master_key", "NodeStores",
+           "open_node_stores", "is_hot_standby", "ReplicaNotReady"]
 
 DATABASE_URL_ENV = "OPENSTS_DATABASE_URL"
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -51,13 +59,35 @@ def _sqlite_file(url: str) -> Path | None:
     return Path(database.database)
 
 
-def make_engine(url: str) -> Engine:
+#: Seconds to open a PostgreSQL connection (libpq's minimum that is honoured is 2).
+CONNECT_TIMEOUT = 2
+#: A statement on the remote control plane gives up after this (ms): an IAM call answers
+#: ServiceUnavailable within AWS's 2 seconds instead of waiting on a primary that does not answer.
+CONTROL_PLANE_STATEMENT_TIMEOUT_MS = 1500
+
+
+def make_engine(url: str, *, remote: bool = False) -> Engine:
     """The engine; ``hide_parameters``: an error's text (which may reach a log) never quotes the
-    statement's values (policy documents, sealed secrets)."""
+    statement's values (policy documents, sealed secrets). PostgreSQL connections give up
+    connecting after ``CONNECT_TIMEOUT``; ``remote`` (the control plane seen from another Region)
+    adds a statement and lock timeout and checks a pooled connection before use, so calls after
+    the primary restarts work again without restarting anything."""
     file = _sqlite_file(url)
     if file is not None:
         private_sqlite(file)  # 0600 before SQLite makes it (and so its -wal/-shm) 0644
-    engine = create_engine(url, future=True, hide_parameters=True)
+    options: dict[str, Any] = {}
+    if make_url(url).get_backend_name() == "postgresql":
+        connect_args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT}
+        if remote:
+            ms = CONTROL_PLANE_STATEMENT_TIMEOUT_MS
+            connect_args["options"] = f"-c statement_timeout={ms} -c lock_timeout={ms}"
+            # a primary lost without a reset (a partition): the socket itself gives up in seconds,
+            # so no thread waits on it for the kernel's hours and calls recover when it returns
+            connect_args.update(keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=2,
+                                tcp_user_timeout=5000)
+            options["pool_pre_ping"] = True
+        options["connect_args"] = connect_args
+    engine = create_engine(url, future=True, hide_parameters=True, **options)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
@@ -86,7 +116,7 @@ def open_store(data_dir: Path, *, run_migrations: bool = True) -> SqlRepository:
 _KEY_CHECK = "master_key_check"
 
 
-def check_master_key(engine: Engine, cipher: SecretCipher) -> None:
+def check_master_key(engine: Engine, cipher: SecretCipher, *, writable: bool = True) -> None:
     """Refuse a master key that cannot open this database's secrets, before anything uses it.
 
     Why: a second server pointed at a shared (PostgreSQL) database without the first one's
@@ -95,6 +125,9 @@ def check_master_key(engine: Engine, cipher: SecretCipher) -> None:
     a small value sealed with the key; every later open must be able to unseal it.
     """
     sealed = _stored_check(engine)
+    if sealed is None and not writable:
+        raise ReplicaNotReady("this Region's database has no master-key check yet: run `opensts migrate` "
+                              "against the control plane's primary first")
     if sealed is None:
         value = base64.b64encode(cipher.seal(b"opensts", _KEY_CHECK)).decode()
         try:
@@ -115,3 +148,65 @@ def check_master_key(engine: Engine, cipher: SecretCipher) -> None:
 def _stored_check(engine: Engine) -> str | None:
     with engine.connect() as conn:
         return conn.execute(select(meta.c.value).where(meta.c.key == _KEY_CHECK)).scalar()
+
+
+class ReplicaNotReady(SystemExit):
+    """A read-only replica that lacks what the primary must create first (schema, master-key check)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"error: {message}")
+
+
+def is_hot_standby(engine: Engine) -> bool:
+    """The database is a PostgreSQL server in recovery: a read-only hot standby."""
+    if engine.dialect.name != "postgresql":
+        return False
+    with engine.connect() as conn:
+        return bool(conn.execute(text("SELECT pg_is_in_recovery()")).scalar())
+
+
+@dataclass
+class NodeStores:
+    """The two seams of a node's storage.
+
+    ``data``: the node's own Region's database (``OPENSTS_DATABASE_URL``): every authentication,
+    authorization decision and all of STS read it. ``control``: the control plane's primary:
+    every IAM, Organizations and Account call, reads included (a client reads its own writes).
+    The same object on a single server and on a node whose own database is the primary.
+    ``writable``: the node's own database takes writes (False on a hot standby).
+    """
+
+    data: SqlRepository
+    control: SqlRepository
+    writable: bool
+
+    @property
+    def control_is_remote(self) -> bool:
+        return self.control is not self.data
+
+
+def open_node_stores(data_dir: Path, control_plane_url: str | None, *, run_migrations: bool = False) -> NodeStores:
+    """Open the node's databases without writing to a replica (schema and master key are checked,
+    read-only, where the database is a hot standby: ``ReplicaNotReady`` if the primary has not
+    been migrated). SystemExit (one line) when the own database is a replica and
+    ``control_plane_url`` is not given. ``run_migrations``: upgrade a writable database to the
+    newest revision (server start; workers only create a missing schema)."""
+    narrow(private_dir(data_dir), DIR_MODE)
+    url = database_url(data_dir)
+    engine = make_engine(url)
+    writable = not is_hot_standby(engine)
+    if not writable and not control_plane_url:
+        raise SystemExit("error: the database OPENSTS_DATABASE_URL is a read-only hot standby: set "
+                         "OPENSTS_CONTROL_PLANE_DATABASE_URL to the control plane's primary (docs/DEPLOYMENT.md)")
+    if writable:
+        if run_migrations or not inspect(engine).has_table("meta"):
+            migrate(engine)
+    elif not inspect(engine).has_table("meta"):
+        raise ReplicaNotReady("this Region's database has no schema yet: run `opensts migrate` against the "
+                              "control plane's primary first")
+    cipher = SecretCipher(load_master_key(data_dir))
+    check_master_key(engine, cipher, writable=writable)
+    data = SqlRepository(engine, cipher)
+    if not control_plane_url or control_plane_url == url:
+        return NodeStores(data, data, writable)
+    return NodeStores(data, SqlRepository(make_engine(control_plane_url, remote=True), cipher), writable)

@@ -23,7 +23,7 @@ __all__ = ["FederationActions"]
 
 class FederationActions:
     def __init__(self, *, cache: Any, authorizer: Any, minter: Any, regions: Any, settings: Any, keyring: Any,
-                 transport: Any = None) -> None:
+                 transport: Any = None, region_state: Any = None, signing_keys_writable: bool = True) -> None:
         self.cache = cache
         self.authorizer = authorizer
         self.minter = minter
@@ -32,9 +32,9 @@ class FederationActions:
         self.keyring = keyring
         assume = FederatedAssume(cache, authorizer, minter)
         self.jwks = JwksCache(ca_bundle=getattr(settings, "ca_bundle", None), transport=transport)
-        self.signing_keys = SigningKeys(cache.repo)
+        self.signing_keys = SigningKeys(cache.repo, writable=signing_keys_writable)
         self._web_identity = WebIdentityAction(assume, cache, self.jwks)
-        self._saml = SamlAction(assume, cache, settings)
+        self._saml = SamlAction(assume, cache, settings, region_state)
         self._outbound = OutboundTokens(cache, authorizer, settings, self.signing_keys)
 
     def assume_role_with_web_identity(self, info: RequestInfo, params: dict[str, Any]) -> dict[str, Any]:

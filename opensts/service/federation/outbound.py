@@ -5,6 +5,11 @@ listener). Keys: one per algorithm (RS256, ES384) and rotation slot of
 ``OPENSTS_OUTBOUND_KEY_ROTATION_SECONDS`` (default 7 days); the next slot's key is created
 ahead and published early, and a key stays published until every token it signed has expired
 (slot end + the 1-hour maximum token lifetime + skew).
+
+Keys live in the control plane's database and reach every Region by replication. A node whose own
+database is writable creates them (current and next slot, ahead of use); a node on a read-only
+replica never creates one: it signs with the current slot's key (else the next slot's, already
+published) and publishes what exists. Neither there: ``StoreUnavailable`` (ServiceUnavailable, 503).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
 from opensts.protocol.errors import AccessDenied
+from opensts.store.outage import StoreUnavailable
 from opensts.service.context import RequestInfo
 from opensts.service.federation.errors import (
     JWTPayloadSizeExceeded,
@@ -41,8 +47,9 @@ def issuer_url(settings: Any, issuer_id: str) -> str:
 
 
 class SigningKeys:
-    def __init__(self, repo: Any, rotation: int | None = None) -> None:
+    def __init__(self, repo: Any, rotation: int | None = None, *, writable: bool = True) -> None:
         self._repo = repo
+        self.writable = writable
         self.rotation = rotation or int(os.environ.get("OPENSTS_OUTBOUND_KEY_ROTATION_SECONDS", 7 * 86400))
         self._keys: dict[tuple[str, int], tuple[str, Any]] = {}
         self._lock = threading.Lock()
@@ -50,13 +57,16 @@ class SigningKeys:
     def _slot(self, now: int) -> int:
         return now // self.rotation
 
-    def _ensure(self, alg: str, slot: int) -> tuple[str, Any]:
+    def _ensure(self, alg: str, slot: int) -> tuple[str, Any] | None:
+        """The key of (alg, slot), created when missing on a writable node (None: missing here)."""
         cached = self._keys.get((alg, slot))
         if cached is not None:
             return cached
         with self._lock:
             record = self._repo.signing_key(alg, slot)
             if record is None:
+                if not self.writable:
+                    return None
                 key = _GENERATE[alg]()
                 record = self._repo.add_signing_key(f"{alg.lower()}-{slot}-{secrets.token_hex(6)}", alg, slot,
                                                     key.as_pem(private=True))
@@ -66,13 +76,21 @@ class SigningKeys:
 
     def signing(self, alg: str, now: int) -> tuple[str, Any]:
         slot = self._slot(now)
-        self._ensure(alg, slot + 1)  # published ahead of use
-        return self._ensure(alg, slot)
+        ahead = self._ensure(alg, slot + 1)  # published ahead of use
+        found = self._ensure(alg, slot) or ahead  # a replica: the next slot's key is published already
+        if found is None:
+            raise StoreUnavailable(f"no {alg} signing key of the current rotation slot has reached this Region yet")
+        return found
+
+    def create_ahead(self, now: int) -> None:
+        """Create the current and next slots' keys of every algorithm (a writable node)."""
+        for alg in _GENERATE:
+            self.signing(alg, now)
 
     def published(self, now: int) -> list[dict[str, Any]]:
         """Public JWKs still needed by relying parties: keys whose tokens may not have expired."""
-        for alg in _GENERATE:
-            self.signing(alg, now)
+        if self.writable:
+            self.create_ahead(now)
         min_slot = (now - MAX_TOKEN_LIFETIME - SKEW) // self.rotation
         out = []
         for record in self._repo.signing_keys_since(min_slot):

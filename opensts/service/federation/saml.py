@@ -48,9 +48,11 @@ OID_KEYS = {
 
 
 class SamlAction:
-    def __init__(self, assume: FederatedAssume, cache: Any, settings: Any) -> None:
+    def __init__(self, assume: FederatedAssume, cache: Any, settings: Any, region_state: Any = None) -> None:
         self._assume = assume
         self._cache = cache
+        # assertion ids used: the Region's store (store/region_state.py), else the node's own database
+        self._used = region_state if region_state is not None else cache.repo
         self._settings = settings
 
     def _ours(self) -> frozenset[str]:
@@ -112,7 +114,7 @@ class SamlAction:
         policies = self._assume.policies(params, ref.account_id)
         role = self._assume.decide(info, ref, self._assume.role(ref), arn, req)
         replay_key = hashlib.sha256(f"{assertion.issuer}\n{assertion.assertion_id}".encode()).hexdigest()
-        if not self._cache.repo.remember_assertion(replay_key, assertion.expires_at + SKEW, now):
+        if not self._used.remember_assertion(replay_key, assertion.expires_at + SKEW, now):
             raise InvalidIdentityToken("The SAML assertion has already been used (assertion ID replay).")
         cap = assertion.session_not_on_or_after - now if assertion.session_not_on_or_after else None
         result, _ = self._assume.mint(info, ref, role, req, params.get("DurationSeconds"), policies, cap=cap,

@@ -87,13 +87,15 @@ class IamService(
     DelegationActions,
 ):
     def __init__(self, repo: SqlRepository, cache: StoreCache, authorizer: Authorizer, spec: ServiceSpec,
-                 settings: Any = None) -> None:
+                 settings: Any = None, *, seed: bool = True) -> None:
+        """``seed``: create the AWS managed policies missing from the store (never from a node
+        whose own database is a read-only replica: the primary's first node or migrate did)."""
         self.repo = repo
         self.settings = settings
         self.cache = cache
         self.authorizer = authorizer
         self.spec = spec
-        if seed_aws_managed_policies(repo):
+        if seed and seed_aws_managed_policies(repo):
             cache.invalidate()
         self.handlers: dict[str, Handler] = {}
         for attr in dir(type(self)):

@@ -67,12 +67,13 @@ def _matching_step(seed: str, code: str, current: int, window: int = WINDOW) -> 
 
 
 def verify_totp(repo: Any, serial: str, code: str, now: datetime | float | int, *,
-                user_id: str | None = None, account_id: str | None = None) -> bool:
+                user_id: str | None = None, account_id: str | None = None, used_steps: Any = None) -> bool:
     """True when ``code`` is a fresh, valid TOTP of the enabled device ``serial``.
 
     ``user_id``/``account_id`` (optional) require the device to be enabled for that IAM user /
     to belong to that account. A code's time step is consumed: the same code (or an older one)
-    is refused afterwards.
+    is refused afterwards — in ``used_steps`` (``store/region_state.py``: the Region's store, so
+    STS never writes to a replica) when given, else in the device's row.
     """
     if not code or len(code) != DIGITS or not (code.isascii() and code.isdigit()):
         return False
@@ -86,6 +87,8 @@ def verify_totp(repo: Any, serial: str, code: str, now: datetime | float | int, 
     step = _matching_step(device.seed, code, step_of(now))
     if step is None:
         return False
+    if used_steps is not None:
+        return bool(used_steps.use_mfa_step(serial, step, device.last_step))
     return bool(repo.use_mfa_step(serial, step))
 
 
