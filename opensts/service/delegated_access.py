@@ -8,6 +8,11 @@ scope-down layer sealed in the token that every decision must also pass (authori
 policy), so the partner never gets more than both the approver and the policy allow. They
 expire when the delegation does: ``SessionDuration`` seconds after the token was sent. A token is
 traded in once, by an identity of the account that made the request.
+
+Spending the token is STS's own write, so it goes where STS writes in a Region (the Region
+store, ``store/region_state.py``; on a single server its own database) — never the control
+plane's database: a fleet Region keeps trading tokens in while us-east-1 is lost. In a fleet a
+token is therefore spent once per Region.
 """
 
 from __future__ import annotations
@@ -19,14 +24,16 @@ from opensts.protocol.model import modelled_error
 from opensts.service.context import RequestInfo
 from opensts.service.iam.delegation import token_hash
 from opensts.service.minting import Minter
-from opensts.store.reads_repository import redeem_delegation_token
 
 __all__ = ["delegated_access_token"]
 
 _EXPIRED = "The trade-in token is invalid, already used or expired."
 
 
-def delegated_access_token(repo: Any, minter: Minter, info: RequestInfo, params: dict[str, Any]) -> dict[str, Any]:
+def delegated_access_token(repo: Any, spent: Any, minter: Minter, info: RequestInfo,
+                           params: dict[str, Any]) -> dict[str, Any]:
+    """``repo``: the data plane's reads; ``spent``: the Region's record of spent tokens (its
+    ``remember_assertion``: False when the key was recorded already)."""
     caller = info.caller
     if caller is None:  # pragma: no cover - the edge refuses unsigned calls
         raise AccessDenied("Request is missing Authentication Token")
@@ -36,9 +43,9 @@ def delegated_access_token(repo: Any, minter: Minter, info: RequestInfo, params:
         raise modelled_error("sts", "ExpiredTradeInTokenException", _EXPIRED)
     if found.requestor_account_id != caller.account_id:
         raise AccessDenied(f"User: {caller.arn} is not authorized to perform: sts:GetDelegatedAccessToken")
-    record = redeem_delegation_token(repo, digest)
-    if record is None:  # traded in by a concurrent call
-        raise modelled_error("sts", "ExpiredTradeInTokenException", _EXPIRED)
+    if not spent.remember_assertion(f"delegation:{digest}", int(found.expires_at) + 1, int(info.epoch)):
+        raise modelled_error("sts", "ExpiredTradeInTokenException", _EXPIRED)  # traded in already
+    record = found
     approver = record.document["Approver"]
     policy = record.document["PermissionPolicy"]
     extra = dict(approver.get("extra") or {})

@@ -67,6 +67,7 @@ class StsService:
         self._authz = authorizer
         self._minter = Minter(keyring, regions)
         self._mfa = MfaChecker(cache.repo, region_state)  # type: ignore[arg-type]
+        self._spent = region_state if region_state is not None else cache.repo  # tokens traded in
         self._assume_role = AssumeRoleAction(cache, authorizer, self._minter, self._mfa)
         self._assume_root = AssumeRootAction(cache, self._minter, self._authorize)
         self.messages = AuthorizationMessages(keyring)
@@ -128,7 +129,7 @@ class StsService:
     def get_delegated_access_token(self, info: RequestInfo, params: dict[str, Any]) -> dict[str, Any]:
         from opensts.service.delegated_access import delegated_access_token
 
-        return delegated_access_token(self._cache.repo, self._minter, info, params)
+        return delegated_access_token(self._cache.repo, self._spent, self._minter, info, params)
 
     @action("AssumeRole")
     def assume_role(self, info: RequestInfo, params: dict[str, Any]) -> dict[str, Any]:

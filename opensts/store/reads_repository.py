@@ -191,16 +191,3 @@ def policy_attachment_entities(repo: Any, arn: str) -> list[tuple[str, str]]:
         rows = conn.execute(select(c.entity_type, c.entity_id).where(c.policy_arn == arn)
                             .order_by(c.entity_type, c.entity_id))
         return [(r.entity_type, r.entity_id) for r in rows]
-
-
-def redeem_delegation_token(repo: Any, token_hash: str) -> DelegationRecord | None:
-    """The finalized request whose exchange token hashes to ``token_hash``, its token spent in the
-    same compare-and-set (a token is traded in once; a concurrent second trade-in gets None)."""
-    c = t.delegation_requests.c
-    with repo.engine.begin() as conn:
-        row = conn.execute(select(t.delegation_requests).where(c.token_hash == token_hash)).first()
-        if row is None:
-            return None
-        done = conn.execute(update(t.delegation_requests).where(c.id == row.id, c.token_hash == token_hash)
-                            .values(token_hash=None)).rowcount
-    return _delegation(row) if done else None
