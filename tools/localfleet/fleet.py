@@ -156,9 +156,10 @@ class Fleet:
             args += ["--ca-bundle", str(self.options.ca_bundle)]
         return args
 
-    def start_node(self, name: str, region: str) -> Node:
+    def start_node(self, name: str, region: str, args: list[str] | None = None) -> Node:
+        """Start one more node of ``region`` (``args``: added to the fleet's ``serve`` options)."""
         node = node_mod.Node(name, region, self.folder / name, self.node_env(region),
-                             [node_mod.free_port()], self.node_args(), self.options.tls)
+                             [node_mod.free_port()], self.node_args() + list(args or []), self.options.tls)
         self.nodes.append(node)  # before it starts: stop() must find it even if start fails half-way
         node.start()
         return node
@@ -166,13 +167,17 @@ class Fleet:
     # -- operations ------------------------------------------------------------------------------
     def migrate(self) -> None:
         """``opensts migrate`` against the primary: the schema and every Region's sealing key."""
+        proc = self.cli("migrate", timeout=180)
+        if proc.returncode != 0:
+            raise RuntimeError(f"opensts migrate failed: {proc.stdout}{proc.stderr}")
+
+    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """``opensts ARGS`` against the control plane (the primary), as an operator runs it there."""
         env = self.node_env(CONTROL_PLANE_REGION)
         for name in ("OPENSTS_ACCOUNT_ID", "OPENSTS_ADMIN_ACCESS_KEY_ID", "OPENSTS_ADMIN_SECRET_ACCESS_KEY"):
             env.pop(name, None)
-        proc = subprocess.run([sys.executable, "-m", "opensts", "migrate", "--data-dir", str(self.folder / "migrate")],
-                              env=env, capture_output=True, text=True, timeout=180)
-        if proc.returncode != 0:
-            raise RuntimeError(f"opensts migrate failed: {proc.stdout}{proc.stderr}")
+        return subprocess.run([sys.executable, "-m", "opensts", *args, "--data-dir", str(self.folder / "operator")],
+                              env=env, capture_output=True, text=True, timeout=timeout)
 
     def wait_replicated(self, timeout: float = 30) -> None:
         """Until the standby has replayed everything the primary has written so far."""
@@ -209,14 +214,16 @@ class Fleet:
                                          f"aws_secret_access_key = {self.admin[2]}\n")
         self.credentials_path.chmod(0o600)
 
-    def stop(self) -> None:
-        """Stop every process this fleet started (by PID) and remove its folders."""
+    def stop(self, remove: bool = True) -> None:
+        """Stop every process this fleet started (by PID) and remove its folders (``remove``: also
+        the fleet's own folder: node logs, data folders, trail folder)."""
         with ThreadPoolExecutor(max(1, len(self.nodes))) as pool:
             list(pool.map(_quietly, [n.stop for n in self.nodes]))
         for part in [self.s3, *self.redis.values(), self.replica, self.primary]:
             if part is not None:
                 _quietly(part.stop)
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if remove:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _quietly(stop: Any) -> None:
