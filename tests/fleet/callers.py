@@ -99,7 +99,13 @@ class Workload:
 
     def aws(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """The AWS CLI (the virtualenv's ``aws``), run in this workload's Region with its DNS."""
+        return subprocess.run([*_aws_command(), *args, "--output", "json"], env=self.aws_env(), capture_output=True,
+                              text=True, timeout=timeout)
+
+    def aws_env(self) -> dict[str, str]:
+        """The environment of a shell in this workload: ``aws`` on PATH, its key, its Region, its DNS."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OPENSTS_"))}
+        env["PATH"] = os.pathsep.join([str(Path(_aws_command()[0]).parent), env.get("PATH", "")])
         env.update(AWS_ACCESS_KEY_ID=self.key, AWS_SECRET_ACCESS_KEY=self.secret, AWS_CA_BUNDLE=str(self.ca),
                    AWS_DEFAULT_REGION=self.region, AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null",
                    AWS_STS_REGIONAL_ENDPOINTS=self.mode, AWS_MAX_ATTEMPTS="1", AWS_RETRY_MODE="standard")
@@ -107,8 +113,7 @@ class Workload:
             env["AWS_SESSION_TOKEN"] = self.token
         env["OPENSTS_TEST_RESOLVE"] = json.dumps({h: ["127.0.0.1", self.node.port] for h in HOSTS})
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_SITE), os.environ.get("PYTHONPATH", "")]))
-        return subprocess.run([*_aws_command(), *args, "--output", "json"], env=env, capture_output=True, text=True,
-                              timeout=timeout)
+        return env
 
     def aws_json(self, *args: str) -> Any:
         out = self.aws(*args)

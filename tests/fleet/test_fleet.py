@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
 import threading
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -29,9 +32,11 @@ from botocore.exceptions import ClientError
 
 from tests.conftest import ACCOUNT_ID
 from tests.federation.idp import trusting_role
+from tests.readme.run_blocks import parse_blocks
 from tests.fleet import callers
 from tests.fleet.callers import Workload
 from tests.fleet.conftest import World
+from tools.localfleet import postgres
 from tools.localfleet.fleet import DATA_REGION
 
 OUTAGE_SECONDS = 30.0
@@ -400,22 +405,73 @@ def test_iam_writes_through_us_west_2_work_again_without_a_restart(
 
 
 # ----------------------------------------------------------------------------------------------
-# Runbook (docs/DEPLOYMENT.md, "Losing the control plane for good"): promote, repoint, carry on
+# Runbook (docs/DEPLOYMENT.md, "Runbook: losing the control plane for good"): its blocks, run here
 # ----------------------------------------------------------------------------------------------
-def test_runbook_losing_the_control_plane_for_good(world: World) -> None:
+RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "DEPLOYMENT.md"
+
+
+def runbook_blocks() -> list[str]:
+    """The shell blocks of the runbook section, in order: promote, repoint, check."""
+    text = RUNBOOK.read_text(encoding="utf-8")
+    section = text[text.index("## Runbook: losing the control plane for good"):]
+    section = section[:section.find("\n## ", 10)] if "\n## " in section[10:] else section
+    blocks = [b.lines for b in parse_blocks(RUNBOOK) if b.lang == "sh" and "\n".join(b.lines) in section]
+    assert len(blocks) == 3, blocks
+    return ["\n".join(lines) for lines in blocks]
+
+
+def run_as_postgres(script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """A runbook block as the database host's ``postgres`` user runs it (PostgreSQL refuses root)."""
+    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    assignments = [f"{k}={v}" for k, v in env.items()]
+    path = f"PATH={postgres.binaries()}{os.pathsep}{os.environ['PATH']}"
+    return subprocess.run([*prefix, "env", path, *assignments, "bash", "-euo", "pipefail", "-c", script],
+                          capture_output=True, text=True, timeout=120, cwd="/")
+
+
+def json_documents(text: str) -> list[Any]:
+    """The JSON documents the AWS CLI printed one after another."""
+    decoder, docs, at = json.JSONDecoder(), [], 0
+    while text[at:].strip():
+        at += len(text[at:]) - len(text[at:].lstrip())
+        doc, at = decoder.raw_decode(text, at)
+        docs.append(doc)
+    return docs
+
+
+def wait_ready(node: Any, timeout: float = 15) -> int | None:
+    deadline = time.monotonic() + timeout
+    while (status := node.health("/readyz")) != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return status
+
+
+def test_runbook_losing_the_control_plane_for_good(world: World, tmp_path: Path) -> None:
     fleet = world.fleet
+    promote, repoint, check = runbook_blocks()
     world.east.kill()
-    fleet.primary.stop_server()  # us-east-1 is gone for good
-    # Step 1: promote the us-west-2 standby (pg_ctl promote), and check it left recovery.
-    fleet.replica.promote()
-    with psycopg.connect(f"host=127.0.0.1 port={fleet.replica.port} user=opensts dbname=opensts") as conn:
-        assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is False
-    # Step 2: repoint OPENSTS_CONTROL_PLANE_DATABASE_URL of every node to it; restart them one at a time.
+    fleet.primary.stop_server()  # 0. us-east-1 is gone for good (and fenced: it is never started again)
+    # 1. promote us-west-2's standby: the block as printed, on the standby's data folder
+    new_primary = f"postgresql://opensts@127.0.0.1:{fleet.replica.port}/opensts"
+    out = run_as_postgres(promote, {"PGDATA": str(fleet.replica.data), "NEW_PRIMARY": new_primary})
+    assert out.returncode == 0 and out.stdout.split() == ["f"], (out.stdout, out.stderr)
+    # 2. repoint every us-west-2 node, one at a time (the variable the block sets), and restart it
+    variable = repoint.strip().splitlines()[-1].split("=", 1)[0]
+    assert variable == "OPENSTS_CONTROL_PLANE_DATABASE_URL"
     for node in world.west:
-        node.restart(OPENSTS_CONTROL_PLANE_DATABASE_URL=fleet.replica_url)
-        assert node.health("/readyz") == 200, node.log()[-3000:]
-    # Step 3: IAM writes work, and STS uses them at once.
-    w = world.workload(world.west[0])
+        node.restart(**{variable: fleet.replica_url})
+        assert wait_ready(node) == 200, node.log()[-3000:]
+    # 3. the check, as printed: the AWS CLI through a us-west-2 node (its Region's DNS)
+    cli = world.workload(world.west[0])
+    out = subprocess.run(["bash", "-euo", "pipefail", "-c", check], capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path, env={**cli.aws_env(), "ACCOUNT": ACCOUNT_ID})
+    assert out.returncode == 0, out.stderr[-3000:] + node_logs(world)
+    created, assumed = json_documents(out.stdout)
+    assert created["Role"]["RoleName"] == "runbook-check"
+    assert assumed["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/runbook-check/runbook-check"
+    assert kid_region(assumed["Credentials"]["SessionToken"]) == DATA_REGION
+    # and through boto3 on both nodes: a role made now is assumable in us-west-2 within 2 s
+    w = world.workload(world.west[1])
     arn = w.call(w.client("iam"), "create_role", RoleName=f"after-promotion-{uuid.uuid4().hex[:6]}",
                  AssumeRolePolicyDocument=trust_account())["Role"]["Arn"]
     seen = assume_until([world.workload(n) for n in world.west], arn, PROPAGATION_SECONDS)
