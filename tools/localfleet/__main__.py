@@ -91,13 +91,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="where the fleet keeps its files (default: a new temporary folder; removed at the end)")
     args = parser.parse_args(argv)
     _stop_on_sigterm()
-    missing = fleet_mod.missing_prerequisites()
-    if missing:
-        print("make fleet needs: " + "; ".join(missing), file=sys.stderr)
-        return 1
-    print("starting PostgreSQL (primary + hot standby), Redis, the trail stores and the nodes ...", flush=True)
     fleet: Fleet | None = None
     try:
+        missing = fleet_mod.missing_prerequisites()
+        if missing:
+            print("make fleet needs: " + "; ".join(missing), file=sys.stderr)
+            return 1
+        print("starting PostgreSQL (primary + hot standby), Redis, the trail stores and the nodes ...", flush=True)
         fleet = fleet_mod.start(Options(west_nodes=args.west_nodes, workers=args.workers, quota_rps=args.quota_rps,
                                         quota_burst=args.quota_burst), args.folder)
         print(describe(fleet), flush=True)

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -261,38 +261,50 @@ def start(options: Options | None = None, folder: Path | None = None) -> Fleet:
 
 
 def _start_parts(fleet: Fleet) -> None:
-    regions = (CONTROL_PLANE_REGION, DATA_REGION)
-    with ThreadPoolExecutor(4) as pool:
-        primary = pool.submit(postgres.start, replication=True)
-        redis = {r: pool.submit(redis_mod.start, fleet.folder / f"redis-{r}") for r in regions}
-        s3 = pool.submit(s3_mod.start, TRAIL_BUCKET, folder=fleet.folder / "s3")
-    # every piece that did start is the fleet's (stop() ends it) before any failure is raised
-    fleet.primary, fleet.s3 = _value(primary), _value(s3)
-    fleet.redis = {r: v for r, v in ((r, _value(f)) for r, f in redis.items()) if v is not None}
-    _raise_first(primary, s3, *redis.values())
+    """Every piece is recorded in ``fleet`` by the thread that started it, the moment it has
+    started: an interruption (Ctrl-C) or a failure anywhere leaves nothing that stop() misses."""
+    def primary() -> None:
+        fleet.primary = postgres.start(replication=True)
+
+    def redis(region: str) -> None:
+        fleet.redis[region] = redis_mod.start(fleet.folder / f"redis-{region}")
+
+    def s3() -> None:
+        fleet.s3 = s3_mod.start(TRAIL_BUCKET, folder=fleet.folder / "s3")
+
+    def replica() -> None:
+        fleet.replica = postgres.start_standby(fleet.primary)  # type: ignore[arg-type]
+
+    _all(primary, s3, *[lambda r=r: redis(r) for r in (CONTROL_PLANE_REGION, DATA_REGION)])
+    assert fleet.primary is not None
     fleet.write_config()
     _create_database(fleet.primary)
-    with ThreadPoolExecutor(2) as pool:
-        replica = pool.submit(postgres.start_standby, fleet.primary)
-        migrated = pool.submit(fleet.migrate)
-    fleet.replica = _value(replica)
-    _raise_first(replica, migrated)
+    _all(replica, fleet.migrate)
     fleet.start_node(f"{CONTROL_PLANE_REGION}-a", CONTROL_PLANE_REGION)
     fleet.admin = fleet.read_admin()
     fleet.write_credentials()
     fleet.wait_replicated()
     names = [f"{DATA_REGION}-{chr(ord('a') + i)}" for i in range(fleet.options.west_nodes)]
-    with ThreadPoolExecutor(max(1, len(names))) as pool:
-        started = [pool.submit(fleet.start_node, name, DATA_REGION) for name in names]
-    _raise_first(*started)
+    _all(*[lambda n=n: fleet.start_node(n, DATA_REGION) for n in names])
 
 
-def _value(future: Future[Any]) -> Any:
-    """The future's value, None if it failed (after the pool has ended: never blocks)."""
-    return None if future.exception() is not None else future.result()
-
-
-def _raise_first(*futures: Future[Any]) -> None:
+def _all(*tasks: Any) -> None:
+    """Run ``tasks`` at once; when all have ended, raise the first failure. A Ctrl-C meanwhile is
+    raised only after every task has ended (and recorded what it started)."""
+    if not tasks:
+        return
+    pool = ThreadPoolExecutor(len(tasks))
+    futures = [pool.submit(task) for task in tasks]
+    interrupted: BaseException | None = None
+    while True:
+        try:
+            wait(futures)
+            break
+        except BaseException as exc:  # noqa: BLE001 - KeyboardInterrupt: finish waiting, then raise it
+            interrupted = interrupted or exc
+    pool.shutdown()
+    if interrupted is not None:
+        raise interrupted
     for future in futures:
         if future.exception() is not None:
             raise future.exception()  # type: ignore[misc]
