@@ -60,7 +60,8 @@ def describe(fleet: Fleet, aws: str = ".venv/bin/aws") -> str:
         "within about a second",
         f"{aws} iam list-roles --endpoint-url {w1} --region us-east-1",
         f"# each Region's trail: global-endpoint calls in {CONTROL_PLANE_REGION}'s, regional calls in their Region's",
-        f"{aws} cloudtrail lookup-events --endpoint-url {east.url} --region {CONTROL_PLANE_REGION} --max-results 5",
+        f"{aws} cloudtrail lookup-events --endpoint-url {east.url} --region {CONTROL_PLANE_REGION} --max-results 1 "
+        "--lookup-attributes AttributeKey=EventName,AttributeValue=GetSessionToken",
         f"{aws} cloudtrail lookup-events --endpoint-url {w1} --region {DATA_REGION} --max-results 5",
         f"# {CONTROL_PLANE_REGION} itself: {east.url} (regional endpoint), {east.url}/sts.amazonaws.com (global)",
         "",
