@@ -255,7 +255,7 @@ def _probe_iam(world: World, until: float, out: list[tuple[str, str, float, str]
 def _probe_ready(world: World, until: float, out: list[tuple[str, int | None]]) -> None:
     while time.monotonic() < until:
         for node in world.west:
-            out.append((node.name, node.health("/readyz")))
+            out.append((node.name, node.health("/readyz", timeout=5.0)))
         time.sleep(0.5)
 
 
@@ -322,7 +322,8 @@ def test_us_west_2_keeps_serving_sts_while_us_east_1_is_lost(world: World, outag
             for action in ("GetCallerIdentity", "AssumeRole", "GetSessionToken", "AssumeRoleWithWebIdentity",
                            "GetCallerIdentity(v2 token from us-east-1)"):
                 assert seen[(node.name, endpoint, action)] >= 5, (node.name, endpoint, action, seen)
-    assert max(c.seconds for c in outage.calls) < 2.0, sorted(outage.calls, key=lambda c: -c.seconds)[:3]
+    # answered, never hung on the lost control plane (bounded well under the client's 10 s read timeout)
+    assert max(c.seconds for c in outage.calls) < 5.0, sorted(outage.calls, key=lambda c: -c.seconds)[:3]
     sts_cli = outage.cli["sts"]
     assert sts_cli.returncode == 0 and json.loads(sts_cli.stdout)["Account"] == ACCOUNT_ID, sts_cli.stderr
 
