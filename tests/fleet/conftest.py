@@ -10,6 +10,7 @@ a green run without them has not tested the fleet.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 class World:
     """The fleet plus what the tests need around it: the CA clients trust, an OIDC issuer, the admin."""
 
-    def __init__(self, fleet: fleet_mod.Fleet, ca: Path, issuer: Any) -> None:
-        self.fleet, self.ca, self.issuer = fleet, ca, issuer
+    def __init__(self, fleet: fleet_mod.Fleet, ca: Path, issuer: Any, started_at: datetime) -> None:
+        self.fleet, self.ca, self.issuer, self.started_at = fleet, ca, issuer, started_at
 
     @property
     def east(self) -> Any:
@@ -71,9 +72,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     issuer = OidcIssuer(folder)
     callers.install()
     options = fleet_mod.Options(tls=tls, ca_bundle=issuer.ca_path, admin=(ACCOUNT_ID, ADMIN_KEY, ADMIN_SECRET))
+    started_at = datetime.now(timezone.utc)
     fleet = fleet_mod.start(options, folder / "fleet")
     try:
-        yield World(fleet, tls[2], issuer)
+        yield World(fleet, tls[2], issuer, started_at)
     finally:
         fleet.stop(remove=False)  # node logs stay in pytest's folder
         issuer.close()

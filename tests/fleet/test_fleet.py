@@ -386,6 +386,10 @@ def test_global_calls_of_the_outage_reach_us_east_1s_trail_exactly_once(
             assert details == {"endpointType": "global", "awsServingRegion": DATA_REGION}, record
     regional = {c.request_id for c in outage.calls if c.endpoint == "regional"}
     assert not regional & {r.get("requestID") for r in records}  # us-west-2's regional calls are not in us-east-1's
+    time.sleep(3)  # a few more delivery rounds (every 0.5 s): nothing of the whole run arrives a second time,
+    everything = lookup(east, world.started_at - timedelta(minutes=1))  # the killed node's own records included
+    again = {rid: n for rid, n in Counter(r.get("requestID") for r in everything).items() if rid and n > 1}
+    assert not again, f"delivered more than once: {again}"
 
 
 def test_regional_calls_of_the_outage_are_in_us_west_2s_trail_exactly_once(
