@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import configparser
+import importlib.util
 import json
 import os
 import secrets
@@ -38,7 +39,8 @@ from tools.localfleet import redis as redis_mod
 from tools.localfleet import s3 as s3_mod
 from tools.localfleet.node import Node
 
-__all__ = ["CONTROL_PLANE_REGION", "DATA_REGION", "DATABASE", "Fleet", "Options", "start", "missing_prerequisites"]
+__all__ = ["CONTROL_PLANE_REGION", "DATA_REGION", "DATABASE", "TRAIL_BUCKET", "Fleet", "Options", "start",
+           "missing_prerequisites"]
 
 CONTROL_PLANE_REGION = "us-east-1"
 DATA_REGION = "us-west-2"
@@ -68,9 +70,7 @@ def missing_prerequisites() -> list[str]:
         missing.append("PostgreSQL server binaries (initdb, pg_ctl, pg_basebackup; Debian: apt-get install postgresql)")
     if redis_mod.binary() is None:
         missing.append("redis-server (Debian: apt-get install redis-server)")
-    try:
-        import moto.server  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("moto") is None or importlib.util.find_spec("werkzeug") is None:  # no import: cheap
         missing.append("moto's server (pip install 'moto[server]'; the S3-compatible trail store of us-east-1)")
     return missing
 
