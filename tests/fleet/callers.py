@@ -82,7 +82,9 @@ class Workload:
         return boto3.Session(botocore_session=core).client(
             service, region_name=self.region, verify=str(self.ca), aws_access_key_id=self.key,
             aws_secret_access_key=self.secret, aws_session_token=self.token,
-            config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=10))
+            # exactly one attempt: botocore's max_attempts counts *retries*, and a retried call would
+            # hide the very refusals (Throttling, ServiceUnavailable) and failures the tests look for
+            config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=10))
 
     def call(self, client: Any, method: str, **kwargs: Any) -> Any:
         with via(self.node):
