@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: serve test bench install clean
+.PHONY: serve test bench fleet install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ serve: $(STAMP)
 ## Run the whole test suite (this is what CI runs).
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## A local multi-Region fleet on loopback (PostgreSQL primary + hot standby, Redis, nodes of us-east-1
+## and us-west-2; needs the machine's PostgreSQL and redis-server). Ctrl-C stops it. docs/DEPLOYMENT.md.
+fleet: $(STAMP)
+	$(BIN)/python -m tools.localfleet $(ARGS)
 
 ## Load benchmark against moto and a trivial ASGI app (not part of CI; see bench/README.md).
 bench: $(STAMP)

@@ -66,8 +66,10 @@ def judge(claim: Claim, samples: list[Sample], connections: list[int], workers: 
     """One bullet: the claim, MET/MISSED, and the ratio at every connection count."""
     parts, oks = [], []
     for conns in connections:
-        ops = find(samples, "opensts", claim.action, workers, conns)
-        if claim.ref_kind == "opensts-noaudit":
+        ops = find(samples, claim.kind, claim.action, workers, conns)
+        if claim.ref_kind == "opensts":  # the single server, same workers
+            ref = find(samples, "opensts", claim.ref_action, workers, conns)
+        elif claim.ref_kind == "opensts-noaudit":
             ref = find(samples, "opensts", claim.ref_action, workers, conns, audit=False)
         elif claim.ref_kind == "trivial":
             ref = find(samples, "trivial", None, workers, conns)
@@ -95,7 +97,8 @@ def verdicts(samples: list[Sample], connections: list[int], gci_workers: int, sc
     out = []
     for claim in CLAIMS:
         # Claim 1 uses the best GetCallerIdentity worker count; the rest run at --scenario-workers.
-        w = gci_workers if claim.action == GCI and claim.ref_kind != "opensts-noaudit" else scenario_workers
+        w = (gci_workers if claim.action == GCI and claim.ref_kind not in ("opensts-noaudit", "opensts")
+             else scenario_workers)
         line = judge(claim, samples, connections, w)
         if line:
             out.append(line)

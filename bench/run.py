@@ -40,6 +40,7 @@ from importlib import metadata
 from pathlib import Path
 
 import analysis
+import fleet_mode
 import scenarios
 from scenarios import ACTIONS, GST, WEB, Target
 
@@ -49,6 +50,7 @@ MOTO_VENV = BENCH / ".venv-moto"
 OUT_DIR = BENCH / "out"
 RESULTS = BENCH / "RESULTS.md"
 SECTION = "## Load: every STS claim, side by side (bench/run.py)"
+FLEET_SECTION = "## Load: a fleet node next to the single server (bench/run.py --fleet)"
 
 WRK_INSTALL = "apt-get update && apt-get install -y wrk"
 
@@ -247,6 +249,10 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
 @contextmanager
 def running(target: Target, log_dir: Path, src: Path | None) -> Iterator[tuple[str, int]]:
     """Start ``target`` on a free 127.0.0.1 port; yield its base URL; always stop it."""
+    if target.kind == fleet_mode.KIND:  # a us-west-2 node of the run's fleet (bench/fleet_mode.py)
+        with fleet_mode.running_node(target.slug, target.workers, log_dir) as started:
+            yield started
+        return
     port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="opensts-bench-"))
     if target.kind == "opensts" and AUDIT_DURABILITY:
@@ -396,7 +402,10 @@ def measure(wrk: str, target: Target, args: argparse.Namespace, log_dir: Path, r
         script = log_dir / f"{target.slug}.lua"
         build = scenarios.prepare(target, url, args.issuer)  # provision roles/providers on the server
         headers, body = build()
-        check_once(url, headers, body, target.action)
+        if target.kind == fleet_mode.KIND:  # a role made through the node reaches its replica within a moment
+            fleet_mode.wait_assumable(lambda: check_once(url, headers, body, target.action))
+        else:
+            check_once(url, headers, body, target.action)
         write_lua(script, headers, body)
         if args.warmup > 0:
             run_wrk(wrk, url, script, max(args.connections), args.threads, args.warmup, sid)
@@ -472,7 +481,7 @@ def csv_ints(value: str) -> list[int]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="OpenSTS vs trivial ASGI app vs moto, with wrk.")
-    p.add_argument("--connections", type=csv_ints, default=[1, 8, 32], help="default 1,8,32")
+    p.add_argument("--connections", type=csv_ints, default=None, help="default 1,8,32 (--fleet: 32)")
     p.add_argument("--workers", type=csv_ints, default=[1, 2],
                    help="OpenSTS/trivial worker counts for GetCallerIdentity (default 1,2)")
     p.add_argument("--scenario-workers", type=int, default=2,
@@ -491,9 +500,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-session-token", action="store_true", help="skip OpenSTS GetSessionToken")
     p.add_argument("--install", action="store_true", help="apt-get install wrk if it is missing")
     p.add_argument("--write-results", action="store_true", help=f"replace '{SECTION}' in bench/RESULTS.md")
+    p.add_argument("--fleet", action="store_true",
+                   help="only the fleet comparison: a us-west-2 fleet node (replica database, Redis quotas on) "
+                        "next to the single server, GetCallerIdentity and AssumeRole at --scenario-workers "
+                        "(needs PostgreSQL and redis-server; see bench/README.md)")
     p.add_argument("--audit-durability", choices=["process", "disk"], default=None,
                    help="OpenSTS [audit] durability for audited targets (default: the server's, process)")
     args = p.parse_args(argv)
+    if args.connections is None:
+        args.connections = [32] if args.fleet else [1, 8, 32]
     args.actions = {a.strip() for a in args.actions.split(",") if a.strip()}
     unknown = args.actions - set(ACTIONS)
     if unknown:
@@ -507,8 +522,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cmdline = ".venv/bin/python bench/run.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     wrk = ensure_wrk(args.install)
-    targets = scenarios.plan({t.strip() for t in args.targets.split(",")}, args.actions, args.workers,
-                             args.scenario_workers)
+    if args.fleet:
+        targets = scenarios.plan_fleet(args.actions, args.scenario_workers)
+    else:
+        targets = scenarios.plan({t.strip() for t in args.targets.split(",")}, args.actions, args.workers,
+                                 args.scenario_workers)
+    section_heading = FLEET_SECTION if args.fleet else SECTION
     if any(t.kind == "moto" for t in targets):
         ensure_moto()
     OUT_DIR.mkdir(exist_ok=True)
@@ -520,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.audit_durability:
         AUDIT_DURABILITY[:] = [args.audit_durability]
         print(f"opensts audit durability: {args.audit_durability}", flush=True)
-    if any(t.kind == "opensts" for t in targets):
+    if any(t.kind in ("opensts", fleet_mode.KIND) for t in targets):
         args.src = log_dir / "src"
         snapshot = snapshot_source(args.src)
         OPENSTS_FLAGS[:] = opensts_bench_flags(args.src)
@@ -540,6 +559,12 @@ def main(argv: list[str] | None = None) -> int:
             args.issuer = scenarios.start_issuer(log_dir)
             CA_BUNDLE[:] = [str(args.issuer.ca_path)]
             print(f"OIDC issuer: {args.issuer.url} (CA {args.issuer.ca_path})", flush=True)
+        if any(t.kind == fleet_mode.KIND for t in targets):
+            print("starting the fleet (PostgreSQL primary + hot standby, Redis, us-east-1 node) ...", flush=True)
+            fleet = fleet_mode.start(args.src, log_dir / "fleet",
+                                     (scenarios.ACCOUNT_ID, scenarios.ADMIN_KEY, scenarios.ADMIN_SECRET))
+            facts["fleet node"] = fleet_mode.describe()
+            facts["PostgreSQL"] = f"primary {fleet.primary_url}, hot standby {fleet.replica_url}"
         for rnd in range(1, args.repeat + 1):
             for target in targets:
                 print(f"[round {rnd}/{args.repeat}] {target.label}:", flush=True)
@@ -548,14 +573,15 @@ def main(argv: list[str] | None = None) -> int:
         print("\ninterrupted; servers stopped", file=sys.stderr)
         return 130
     finally:
+        fleet_mode.stop()
         if args.issuer is not None:
             args.issuer.close()
         (log_dir / "samples.json").write_text(json.dumps([asdict(s) for s in samples], indent=2))
     samples = analysis.best_of_rounds(samples)
-    section = analysis.render_section(SECTION, samples, args, facts, cmdline, OPENSTS_FLAGS)
+    section = analysis.render_section(section_heading, samples, args, facts, cmdline, OPENSTS_FLAGS)
     print("\n" + section)
     if args.write_results:
-        analysis.replace_section(RESULTS, SECTION, section)
+        analysis.replace_section(RESULTS, section_heading, section)
         print(f"wrote {RESULTS}")
     return 0 if all(s.ok for s in samples) else 1
 

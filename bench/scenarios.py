@@ -49,7 +49,7 @@ ACTIONS = (GCI, GST, AR, WEB)
 class Target:
     """One server configuration to load: how to start it and what to send it."""
 
-    kind: str  # "opensts" | "trivial" | "moto"
+    kind: str  # "opensts" | "trivial" | "moto" | "fleet" (a us-west-2 fleet node: bench/fleet_mode.py)
     action: str
     workers: int
     audit: bool = True  # opensts only: False adds `serve --no-audit`
@@ -60,6 +60,8 @@ class Target:
             return f"moto {self.action}"
         if self.kind == "trivial":
             return f"trivial ASGI, {self.workers}w"
+        if self.kind == "fleet":
+            return f"fleet node us-west-2 {self.action}, {self.workers}w"
         return f"opensts {self.action}, {self.workers}w" + ("" if self.audit else ", no audit")
 
     @property
@@ -94,16 +96,27 @@ def plan(wanted: set[str], actions: set[str], workers: list[int], scenario_worke
     return t
 
 
+def plan_fleet(actions: set[str], workers: int) -> list[Target]:
+    """``--fleet``: the single server and a us-west-2 fleet node, side by side, per action."""
+    return [Target(kind, a, workers) for a in (GCI, AR) if a in actions for kind in ("opensts", "fleet")]
+
+
+def signing_region(target: Target) -> str:
+    """A fleet node of us-west-2 serves us-west-2's endpoints: a bare URL is the regional endpoint
+    of the Region the request is signed for."""
+    return "us-west-2" if target.kind == "fleet" else REGION
+
+
 # --------------------------------------------------------------------------------------------
 # Requests
 # --------------------------------------------------------------------------------------------
 Request = tuple[dict[str, str], str]  # headers, body
 
 
-def signed(url: str, body: str, key: str, secret: str) -> Request:
+def signed(url: str, body: str, key: str, secret: str, region: str = REGION) -> Request:
     """Headers and body of one SigV4-signed STS Query request, as an SDK would send it."""
     request = AWSRequest(method="POST", url=url, data=body, headers={"Content-Type": FORM})
-    SigV4Auth(Credentials(key, secret), "sts", REGION).add_auth(request)
+    SigV4Auth(Credentials(key, secret), "sts", region).add_auth(request)
     headers = dict(request.headers.items())
     headers["Host"] = urlsplit(url).netloc  # what botocore signed, and what wrk must send
     return headers, body
@@ -139,16 +152,17 @@ def prepare(target: Target, url: str, issuer: Any | None) -> Callable[[], Reques
     The builder is called before every wrk run, so SigV4 signatures are always fresh.
     """
     key, secret = (MOTO_KEY, MOTO_SECRET) if target.kind == "moto" else (ADMIN_KEY, ADMIN_SECRET)
+    region = signing_region(target)
     if target.action in (GCI, GST) or target.kind == "trivial":
         body = form(target.action)
-        return lambda: signed(url, body, key, secret)
+        return lambda: signed(url, body, key, secret, region)
     iam = iam_client(url, target.kind)
     name = f"bench-{uuid.uuid4().hex[:8]}"
     if target.action == AR:
         doc = trust_doc({"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}, "sts:AssumeRole")
         arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=doc)["Role"]["Arn"]
         body = form(AR, RoleArn=arn, RoleSessionName="bench")
-        return lambda: signed(url, body, key, secret)
+        return lambda: signed(url, body, key, secret, region)
     if target.action == WEB:
         if issuer is None:
             raise RuntimeError("AssumeRoleWithWebIdentity needs the OIDC issuer")
@@ -194,6 +208,7 @@ class Claim:
     minimum: float  # ratio opensts req/s ÷ reference req/s
     percent: bool  # print the ratio as a percentage (else as N×)
     p99: bool = False  # also: p99 < 20 ms at 32 connections
+    kind: str = "opensts"  # the measured side ("fleet": a us-west-2 fleet node)
 
 
 CLAIMS = [
@@ -204,4 +219,8 @@ CLAIMS = [
     Claim("3. GetCallerIdentity with audit vs --no-audit (shown; same 70 % bar)", GCI, "opensts-noaudit", GCI, 0.70,
           True),
     Claim("4. AssumeRoleWithWebIdentity (cached JWKS) ≥ 5× moto", WEB, "moto", WEB, 5.0, False),
+    Claim("5. fleet node in us-west-2 (replica database, Redis quotas) ≥ 85 % of the single server: AssumeRole",
+          AR, "opensts", AR, 0.85, True, kind="fleet"),
+    Claim("5. fleet node in us-west-2 (replica database, Redis quotas) ≥ 85 % of the single server: "
+          "GetCallerIdentity", GCI, "opensts", GCI, 0.85, True, kind="fleet"),
 ]

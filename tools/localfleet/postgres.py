@@ -123,7 +123,7 @@ def start_standby(primary: Cluster, *, slot: str | None = None) -> Cluster:
     ``primary_conninfo`` and ``standby.signal``), started on its own port, read-only."""
     folder, run_as = _new_folder("opensts-pg-standby-")
     args = [*run_as, str(primary.bin / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port), "-U", USER,
-            "-D", str(folder / "data"), "-R", "-X", "stream", "--no-sync"]
+            "-D", str(folder / "data"), "-R", "-X", "stream", "--no-sync", "--checkpoint=fast"]
     if slot:
         args += ["-C", "-S", slot]
     proc = subprocess.run(args, capture_output=True, timeout=180)
