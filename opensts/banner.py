@@ -126,13 +126,19 @@ def banner_lines(settings: Settings, boot: object) -> list[str]:
         lines.append("  administrator credentials (shown once; also saved, mode 0600, in the file below):")
         lines.append(f"    AWS_ACCESS_KEY_ID={boot.created.access_key_id}")
         lines.append(f"    AWS_SECRET_ACCESS_KEY={boot.created.secret_access_key}")
-    lines.append(f"  credentials file: {boot.credentials_file} (profile {PROFILE})")
+    region = settings.node.region or "us-east-1"  # a fleet node answers its own Region only
     aws, hints = _aws()
-    env = [f"AWS_SHARED_CREDENTIALS_FILE={shortest_path(boot.credentials_file)}", f"AWS_PROFILE={PROFILE}"]
+    if boot.credentials_file.exists():
+        lines.append(f"  credentials file: {boot.credentials_file} (profile {PROFILE})")
+        env = [f"AWS_SHARED_CREDENTIALS_FILE={shortest_path(boot.credentials_file)}", f"AWS_PROFILE={PROFILE}"]
+    else:  # a fleet node on a replica: the account was bootstrapped on the primary, not here
+        lines.append(f"  credentials: the administrator key {boot.access_key_id} made where the account was "
+                     "bootstrapped (the first node on the primary: its DATA_DIR/credentials, or OPENSTS_ADMIN_*)")
+        env = []
     if settings.tls_cert is not None:
         tls_env, url, tls_hints = _tls(settings, url)
         env, hints = env + tls_env, hints + tls_hints
     lines += hints
     lines.append("  try:")
-    lines.append(f"    {' '.join(env)} {aws} sts get-caller-identity --endpoint-url {url} --region us-east-1")
+    lines.append(f"    {' '.join([*env, aws])} sts get-caller-identity --endpoint-url {url} --region {region}")
     return lines
