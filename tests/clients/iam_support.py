@@ -30,6 +30,23 @@ def client_for(server: Server, key: dict[str, str], service: str = "iam") -> Any
     return server.client(service, key=key["AccessKeyId"], secret=key["SecretAccessKey"])
 
 
+@pytest.fixture(scope="module")
+def admin_key(request: pytest.FixtureRequest, server: Server) -> dict[str, str]:
+    """The administrator key of the module's own account (its ``ACCOUNT``)."""
+    return new_account(server, request.module.ACCOUNT)
+
+
+@pytest.fixture(scope="module")
+def iam(server: Server, admin_key: dict[str, str]) -> Any:
+    return client_for(server, admin_key)
+
+
+@pytest.fixture(scope="module")
+def other_iam(request: pytest.FixtureRequest, server: Server) -> Any:
+    """An IAM client of another account (the module's ``OTHER``): cross-account refusals."""
+    return client_for(server, new_account(server, request.module.OTHER))
+
+
 def user_client(server: Server, iam: Any, name: str, policy: dict[str, Any] | None = None) -> Any:
     """A new user of ``iam``'s account (with ``policy`` inline), and an IAM client signed by it."""
     iam.create_user(UserName=name)

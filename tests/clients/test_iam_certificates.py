@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.clients.iam_support import allow, at_rest, aws_cli, client_for, error, new_account, recorded_events, user_client
+from tests.clients.iam_support import admin_key, iam, other_iam  # noqa: F401  (fixtures)
 from tests.conftest import Server
 
 ACCOUNT = "731500000021"
@@ -41,20 +42,6 @@ def self_signed(days: tuple[int, int] = (-1, 30)) -> str:
             .not_valid_after(now + datetime.timedelta(days=days[1])).sign(key, hashes.SHA256()))
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
-
-@pytest.fixture(scope="module")
-def admin_key(server: Server) -> dict[str, str]:
-    return new_account(server, ACCOUNT)
-
-
-@pytest.fixture(scope="module")
-def iam(server: Server, admin_key: dict[str, str]) -> Any:
-    return client_for(server, admin_key)
-
-
-@pytest.fixture(scope="module")
-def other_iam(server: Server) -> Any:
-    return client_for(server, new_account(server, OTHER))
 
 
 # -- signing certificates ------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.clients.iam_support import allow, aws_cli, client_for, error, new_account, user_client
+from tests.clients.iam_support import admin_key, iam, other_iam  # noqa: F401  (fixtures)
 from tests.conftest import Server
 
 ACCOUNT = "731500000001"
@@ -20,20 +21,6 @@ OTHER = "731500000002"
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
 
-
-@pytest.fixture(scope="module")
-def admin_key(server: Server) -> dict[str, str]:
-    return new_account(server, ACCOUNT)
-
-
-@pytest.fixture(scope="module")
-def iam(server: Server, admin_key: dict[str, str]) -> Any:
-    return client_for(server, admin_key)
-
-
-@pytest.fixture(scope="module")
-def other_iam(server: Server) -> Any:
-    return client_for(server, new_account(server, OTHER))
 
 
 # -- instance profiles -------------------------------------------------------------------------------

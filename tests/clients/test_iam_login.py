@@ -13,26 +13,13 @@ from botocore.exceptions import ClientError
 from tests.clients.iam_support import (
     allow, at_rest, aws_cli, client_for, error, new_account, recorded_events, user_client,
 )
+from tests.clients.iam_support import admin_key, iam, other_iam  # noqa: F401  (fixtures)
 from tests.conftest import Server
 
 ACCOUNT = "731500000011"
 OTHER = "731500000012"
 SECRET_PASSWORD = "Zq!unguessable-Passw0rd-7731"  # grepped for in everything the server wrote
 
-
-@pytest.fixture(scope="module")
-def admin_key(server: Server) -> dict[str, str]:
-    return new_account(server, ACCOUNT)
-
-
-@pytest.fixture(scope="module")
-def iam(server: Server, admin_key: dict[str, str]) -> Any:
-    return client_for(server, admin_key)
-
-
-@pytest.fixture(scope="module")
-def other_iam(server: Server) -> Any:
-    return client_for(server, new_account(server, OTHER))
 
 
 def user_with_key(server: Server, iam: Any, name: str, policy: dict[str, Any] | None = None) -> Any:

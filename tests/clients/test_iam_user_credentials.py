@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from opensts.service.iam.mfa import hotp
 from tests.clients.iam_support import allow, at_rest, aws_cli, client_for, error, new_account, recorded_events, user_client
+from tests.clients.iam_support import admin_key, iam, other_iam  # noqa: F401  (fixtures)
 from tests.conftest import Server
 
 ACCOUNT = "731500000031"
@@ -41,20 +42,6 @@ def ssh_keygen_md5(body: str, tmp: Path) -> str:
                          check=True, timeout=30).stdout
     return out.split()[1].removeprefix("MD5:")
 
-
-@pytest.fixture(scope="module")
-def admin_key(server: Server) -> dict[str, str]:
-    return new_account(server, ACCOUNT)
-
-
-@pytest.fixture(scope="module")
-def iam(server: Server, admin_key: dict[str, str]) -> Any:
-    return client_for(server, admin_key)
-
-
-@pytest.fixture(scope="module")
-def other_iam(server: Server) -> Any:
-    return client_for(server, new_account(server, OTHER))
 
 
 # -- SSH public keys -----------------------------------------------------------------------------------
