@@ -5,58 +5,28 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 import subprocess
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import Server, free_port, start_server
+from tests.conftest import Server, start_server
+from tools.localfleet.redis import Redis
+from tools.localfleet.redis import binary as redis_binary
+from tools.localfleet.redis import start as start_local_redis
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 #: Every node of a fleet shares the master key.
 MASTER_KEY = base64.b64encode(bytes(range(32))).decode()
 
 
-@dataclass
-class Redis:
-    proc: subprocess.Popen[bytes]
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-
-
 def start_redis() -> Redis:
-    """A throwaway redis-server on a free loopback port (no persistence); fails loudly if absent."""
-    if not os.path.exists(REDIS_SERVER):
+    """A throwaway redis-server on a free loopback port (tools/localfleet/redis.py); fails loudly
+    when the machine has none."""
+    if redis_binary() is None:
         pytest.fail("redis-server not found: install Debian's redis-server package (see README, Tests)")
-    import redis
-
-    port = free_port()
-    proc = subprocess.Popen([REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                             "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            if redis.Redis(port=port, socket_timeout=0.5).ping():
-                return Redis(proc, port)
-        except redis.RedisError:
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            raise RuntimeError("redis-server did not start")
-        time.sleep(0.05)
+    return start_local_redis()
 
 
 def start_standby(primary: Any) -> Any:
