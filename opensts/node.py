@@ -19,14 +19,12 @@ from collections.abc import Mapping
 
 from opensts.frozen import frozen
 
-__all__ = ["NodeRole", "REGION_ENV", "CONTROL_PLANE_DATABASE_URL_ENV", "QUOTA_STORE_ENV", "REGION_STORE_ENV",
-           "CONTROL_PLANE_REGION"]
+__all__ = ["NodeRole", "REGION_ENV", "CONTROL_PLANE_DATABASE_URL_ENV", "QUOTA_STORE_ENV", "REGION_STORE_ENV"]
 
 REGION_ENV = "OPENSTS_REGION"
 CONTROL_PLANE_DATABASE_URL_ENV = "OPENSTS_CONTROL_PLANE_DATABASE_URL"
 QUOTA_STORE_ENV = "OPENSTS_QUOTA_STORE"
 REGION_STORE_ENV = "OPENSTS_REGION_STORE"
-CONTROL_PLANE_REGION = "us-east-1"  # IAM's control plane in the aws partition
 
 
 @frozen
@@ -38,12 +36,12 @@ class NodeRole:
     node's own database (``OPENSTS_DATABASE_URL``) is a replica (None: the node's own database
     is the primary). ``quota_store``: ``redis://…`` holding the Region's quota buckets, shared
     by its nodes (None: this server's own memory). ``region_store``: ``redis://…`` holding what
-    STS writes in the Region (TOTP steps used, SAML assertion ids); defaults to ``quota_store``,
+    STS writes in the Region (TOTP steps used, SAML assertion ids, delegation tokens traded in);
+    defaults to ``quota_store``,
     and is required where the node's database is a read-only replica.
     """
 
     region: str | None = None
-    control_plane_region: str = CONTROL_PLANE_REGION
     control_plane_url: str | None = None
     quota_store: str | None = None
     region_store: str | None = None
@@ -59,12 +57,3 @@ class NodeRole:
             quota_store=quota_store,
             region_store=env.get(REGION_STORE_ENV) or quota_store,
         )
-
-    @property
-    def local_is_primary(self) -> bool:
-        """The node's own database takes writes (a single server, or a control-plane node)."""
-        return self.control_plane_url is None
-
-    def serves(self, region: str) -> bool:
-        """Whether requests served in ``region`` are this node's to answer."""
-        return self.region is None or region == self.region

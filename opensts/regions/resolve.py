@@ -74,10 +74,6 @@ class Topology:
             self._listeners[("*" if host in ("0.0.0.0", "::", "") else host, port)] = region
         self._networks = [(ipaddress.ip_network(cidr, strict=False), region) for cidr, region in client_networks]
 
-    def serves(self, region: str) -> bool:
-        """Whether a request served in ``region`` is this process's to answer."""
-        return self.served is None or region in self.served
-
     # -- endpoint -------------------------------------------------------------------------
     def endpoint(self, host_header: str, raw_path: str) -> Endpoint:
         first = raw_path.lstrip("/").split("/", 1)[0]
