@@ -136,7 +136,7 @@ def iam_client(url: str, kind: str) -> Any:
 
     key, secret = (MOTO_KEY, MOTO_SECRET) if kind == "moto" else (ADMIN_KEY, ADMIN_SECRET)
     return boto3.client("iam", endpoint_url=url, region_name=REGION, aws_access_key_id=key,
-                        aws_secret_access_key=secret, config=Config(retries={"max_attempts": 1}))
+                        aws_secret_access_key=secret, config=Config(retries={"total_max_attempts": 1}))
 
 
 def trust_doc(principal: dict[str, str], action: str, condition: dict | None = None) -> str:

@@ -91,7 +91,8 @@ class Server:
             aws_access_key_id=key,
             aws_secret_access_key=secret,
             aws_session_token=token,
-            config=Config(retries={"max_attempts": 1}, **config),  # type: ignore[arg-type]
+            # one attempt, no retry (botocore's max_attempts counts retries): a retried failure would pass unseen
+            config=Config(retries={"total_max_attempts": 1}, **config),  # type: ignore[arg-type]
         )
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -31,7 +31,7 @@ from tests.tlsutil import make_cert
 def trail(srv: Server, region: str = "us-east-1", key: str = ADMIN_KEY, secret: str = ADMIN_SECRET,
           verify: str | None = None) -> Any:
     return boto3.client("cloudtrail", endpoint_url=srv.url, region_name=region, aws_access_key_id=key,
-                        aws_secret_access_key=secret, verify=verify, config=Config(retries={"max_attempts": 1}))
+                        aws_secret_access_key=secret, verify=verify, config=Config(retries={"total_max_attempts": 1}))
 
 
 def find(srv: Server, request_id: str, region: str = "us-east-1", **kw: Any) -> list[dict[str, Any]]:

@@ -47,12 +47,12 @@ class Node:
         region = "us-east-1" if endpoint == "sts.amazonaws.com" else "us-west-2"
         return boto3.client("sts", endpoint_url=f"http://127.0.0.1:{self.port}/{endpoint}", region_name=region,
                             aws_access_key_id=ADMIN_KEY, aws_secret_access_key=ADMIN_SECRET,
-                            config=Config(retries={"max_attempts": 1}))
+                            config=Config(retries={"total_max_attempts": 1}))
 
     def trail(self) -> Any:
         return boto3.client("cloudtrail", endpoint_url=f"http://127.0.0.1:{self.port}", region_name="us-west-2",
                             aws_access_key_id=ADMIN_KEY, aws_secret_access_key=ADMIN_SECRET,
-                            config=Config(retries={"max_attempts": 1}))
+                            config=Config(retries={"total_max_attempts": 1}))
 
     def call(self, endpoint: str = "sts.us-west-2.amazonaws.com") -> str:
         return str(self.sts(endpoint).get_caller_identity()["ResponseMetadata"]["RequestId"])

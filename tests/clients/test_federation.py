@@ -57,7 +57,7 @@ def provider(iam: Any, idp: OidcIssuer) -> str:
 
 def unsigned_sts(server: Server) -> Any:
     return boto3.client("sts", endpoint_url=server.url, region_name="us-east-1",
-                        config=Config(signature_version=__import__("botocore").UNSIGNED, retries={"max_attempts": 1}))
+                        config=Config(signature_version=__import__("botocore").UNSIGNED, retries={"total_max_attempts": 1}))
 
 
 def web_role(iam: Any, provider: str, idp: OidcIssuer, condition: dict | None = None, **kw: Any) -> str:

@@ -377,7 +377,7 @@ def test_a_malformed_web_identity_token_is_invalid_identity_token(srv: Server, t
     from botocore.config import Config
 
     sts = boto3.client("sts", endpoint_url=srv.url, region_name="us-east-1",
-                       config=Config(signature_version=UNSIGNED, retries={"max_attempts": 1}))
+                       config=Config(signature_version=UNSIGNED, retries={"total_max_attempts": 1}))
     with pytest.raises(ClientError) as exc:
         sts.assume_role_with_web_identity(RoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/any", RoleSessionName="web",
                                           WebIdentityToken=token)

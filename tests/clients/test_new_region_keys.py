@@ -28,7 +28,7 @@ def regional(server: Server, region: str, key: str = ADMIN_KEY, secret: str = AD
     """A new client (so a new connection) of ``region``'s STS endpoint (path-prefix form)."""
     return boto3.client("sts", endpoint_url=f"{server.url}/sts.{region}.amazonaws.com", region_name=region,
                         aws_access_key_id=key, aws_secret_access_key=secret, aws_session_token=token,
-                        config=Config(retries={"max_attempts": 1}))
+                        config=Config(retries={"total_max_attempts": 1}))
 
 
 def kid_region(token: str) -> str:

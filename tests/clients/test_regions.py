@@ -62,7 +62,7 @@ def client(topo: Any, where: str, region: str, mode: str = "regional", service: 
     key = key or {"AccessKeyId": ADMIN_KEY, "SecretAccessKey": ADMIN_SECRET}
     c = session.client(service, region_name=region, verify=topo["ca"], aws_access_key_id=key["AccessKeyId"],
                        aws_secret_access_key=key["SecretAccessKey"], aws_session_token=token,
-                       config=Config(retries={"max_attempts": 1}))
+                       config=Config(retries={"total_max_attempts": 1}))
     c._opensts_port = topo[where]  # noqa: SLF001 - which listener this workload's DNS points at
     return c
 

@@ -154,7 +154,7 @@ def _heavy_simulation(url: str, seed: str, failures: Any) -> None:
 
     client = boto3.client("iam", endpoint_url=url, region_name="us-east-1", aws_access_key_id=ADMIN_KEY,
                           aws_secret_access_key=ADMIN_SECRET,
-                          config=Config(read_timeout=300, retries={"max_attempts": 1}))
+                          config=Config(read_timeout=300, retries={"total_max_attempts": 1}))
     docs = [_large_policy(f"{seed}-{i}", 100_000) for i in range(5)]
     try:
         client.simulate_custom_policy(PolicyInputList=docs, ActionNames=[f"svc{i}:Get" for i in range(1000)],

@@ -141,7 +141,7 @@ def web_identity_session(srv: Server, iam: Any, idp: OidcIssuer, provider: str, 
     role = _role(iam, {"Effect": "Allow", "Principal": {"Federated": provider},
                        "Action": "sts:AssumeRoleWithWebIdentity"})
     sts = boto3.client("sts", endpoint_url=srv.url, region_name="us-east-1",
-                       config=Config(signature_version=UNSIGNED, retries={"max_attempts": 1}))
+                       config=Config(signature_version=UNSIGNED, retries={"total_max_attempts": 1}))
     out = sts.assume_role_with_web_identity(RoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{role.name}",
                                             RoleSessionName="web", WebIdentityToken=idp.token())
     return role, out["Credentials"], out["AssumedRoleUser"]["Arn"]
@@ -153,7 +153,7 @@ def saml_session(srv: Server, iam: Any, saml: dict[str, Any], **_: Any) -> Issue
     role_arn = f"arn:aws:iam::{ACCOUNT_ID}:role/{role.name}"
     assertion, _ = saml_idp.response(saml["key"], saml["cert"], role_arn=role_arn, provider_arn=saml["provider"])
     sts = boto3.client("sts", endpoint_url=srv.url, region_name="us-east-1",
-                       config=Config(signature_version=UNSIGNED, retries={"max_attempts": 1}))
+                       config=Config(signature_version=UNSIGNED, retries={"total_max_attempts": 1}))
     out = sts.assume_role_with_saml(RoleArn=role_arn, PrincipalArn=saml["provider"], SAMLAssertion=assertion)
     return role, out["Credentials"], out["AssumedRoleUser"]["Arn"]
 

@@ -35,7 +35,7 @@ def test_a_rotated_key_works_at_once_and_a_flood_of_unknown_kids_costs_one_fetch
     server = idp_server
     role = trusting_role(server.client("iam"), idp, "rotating")
     sts = boto3.client("sts", endpoint_url=server.url, region_name="us-east-1",
-                       config=Config(signature_version=botocore.UNSIGNED, retries={"max_attempts": 1}))
+                       config=Config(signature_version=botocore.UNSIGNED, retries={"total_max_attempts": 1}))
     sts.assume_role_with_web_identity(RoleArn=role, RoleSessionName="before", WebIdentityToken=idp.token())
 
     rotated = _new_key()

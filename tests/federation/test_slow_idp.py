@@ -26,7 +26,7 @@ def test_a_slow_idp_does_not_stall_other_callers(idp_server: Server, idp: OidcIs
     server = idp_server
     role = trusting_role(server.client("iam"), idp, "slow-idp")
     unsigned = boto3.client("sts", endpoint_url=server.url, region_name="us-east-1",
-                            config=Config(signature_version=botocore.UNSIGNED, retries={"max_attempts": 1},
+                            config=Config(signature_version=botocore.UNSIGNED, retries={"total_max_attempts": 1},
                                           read_timeout=30))
     sts: Any = server.client("sts")
     sts.get_caller_identity()  # connection and caches warm

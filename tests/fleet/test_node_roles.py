@@ -78,7 +78,7 @@ def _client(node: Server, service: str = "sts", region: str = "us-west-2", path:
                         aws_access_key_id=creds.get("key", ADMIN_KEY),
                         aws_secret_access_key=creds.get("secret", ADMIN_SECRET),
                         aws_session_token=creds.get("token"),
-                        config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=10))
+                        config=Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=10))
 
 
 def _sql(url: str, query: str) -> list[tuple[Any, ...]]:
