@@ -129,6 +129,7 @@ managed_policies = Table(
     Column("next_version", Integer, nullable=False, server_default="2"),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    Index("ix_managed_policies_account_name", "account_id", "name", "id"),  # ListPolicies' keyset (0012)
 )
 
 policy_versions = Table(
@@ -195,6 +196,7 @@ mfa_devices = Table(
     Column("enabled_at", BigInteger, nullable=True),
     Column("last_step", Integer, nullable=False, server_default="0"),  # replay protection
     Column("created_at", BigInteger, nullable=False),
+    Index("ix_mfa_devices_account_serial", "account_id", "serial"),  # ListVirtualMFADevices' keyset (0012)
 )
 
 # -- Regions (migration 0003) ---------------------------------------------------------------------

@@ -22,6 +22,7 @@ from opensts.service.iam._base import (
     tag_list,
     utc,
 )
+from opensts.service.iam.paging import Source, keyset_page
 from opensts.store.iam_repository import PolicyRecord
 from opensts.store.repository import EntityAlreadyExists
 
@@ -32,22 +33,27 @@ _KINDS = ("User", "Group", "Role", "LocalManagedPolicy", "AWSManagedPolicy")
 
 class AccountDetailActions(IamBase):
     # -- GetAccountAuthorizationDetails ---------------------------------------------------
-    def _entities(self, account: str, wanted: set[str]) -> list[tuple[str, Any]]:
-        out: list[tuple[str, Any]] = []
-        if "User" in wanted:
-            out += [("User", u) for u in self.repo.list_users(account)]
-        if "Group" in wanted:
-            out += [("Group", g) for g in self.repo.list_groups(account)]
-        if "Role" in wanted:
-            out += [("Role", r) for r in self.repo.list_roles(account)]
-        if wanted & {"LocalManagedPolicy", "AWSManagedPolicy"}:
-            for policy in self.repo.list_policies(account, include_aws="AWSManagedPolicy" in wanted):
-                if policy.account_id is None and not self._used_in(account, policy.arn):
-                    continue  # AWS managed policies: only those this account uses
-                if policy.account_id is not None and "LocalManagedPolicy" not in wanted:
-                    continue
-                out.append(("Policy", policy))
-        return out
+    def _sources(self, account: str, wanted: set[str]) -> list[Source[tuple[str, Any]]]:
+        """Users, groups, roles, then managed policies (the account's and the AWS managed ones it
+        uses, merged by name): each a keyset source, so a page reads only its own entities."""
+        repo = self.repo
+
+        def of(kind: str, fetch: Any, key: Any, arity: int = 1) -> Source[tuple[str, Any]]:
+            return Source(lambda k, limit: [(kind, e) for e in fetch(k, limit)], lambda item: key(item[1]), arity)
+
+        local, aws = "LocalManagedPolicy" in wanted, "AWSManagedPolicy" in wanted
+        none = lambda k, limit: []  # noqa: E731 - a kind the Filter leaves out
+        return [
+            of("User", (lambda k, n: repo.users_page(account, "/", k, n)) if "User" in wanted else none,
+               lambda u: (u.name_lower,)),
+            of("Group", (lambda k, n: repo.groups_page(account, "/", k, n)) if "Group" in wanted else none,
+               lambda g: (g.name.lower(),)),
+            of("Role", (lambda k, n: repo.roles_page(account, "/", k, n, tags=True)) if "Role" in wanted else none,
+               lambda r: (r.name.lower(),)),
+            of("Policy", (lambda k, n: repo.policies_page(account, local=local, aws=aws, aws_used_only=True,
+                                                          key=k, limit=n)) if local or aws else none,
+               lambda p: (p.name, p.id), 2),
+        ]
 
     def _used_in(self, account: str, arn: str) -> int:
         """How many of ``account``'s users, groups and roles use the policy (attached)."""
@@ -125,7 +131,7 @@ class AccountDetailActions(IamBase):
         self.authorize(info, "GetAccountAuthorizationDetails", "*")
         account = self.caller(info).account_id
         wanted = set(params.get("Filter") or _KINDS)
-        chunk, extra = page(self._entities(account, wanted), params)
+        chunk, extra = keyset_page(params, "account-details", self._sources(account, wanted))
         out: Result = {"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": [], "Policies": []}
         for kind, entity in chunk:
             if kind == "User":
@@ -147,19 +153,22 @@ class AccountDetailActions(IamBase):
             raise self.no_such(f"Policy {arn} was not found.")
         account = self.caller(info).account_id
         usage = params.get("PolicyUsageFilter")
-        found: dict[str, list[Any]] = {"user": [], "group": [], "role": []}
-        if usage in (None, "PermissionsPolicy"):
-            for kind, rows in self.repo.policy_entities(arn, account).items():
-                found[kind] += rows
-        if usage in (None, "PermissionsBoundary"):
-            for kind, rows in self.repo.boundary_entities(arn, account).items():
-                found[kind] += [r for r in rows if r.id not in {x.id for x in found[kind]}]
         entity_filter = params.get("EntityFilter")
         only = {"User": "user", "Group": "group", "Role": "role"}.get(entity_filter or "")
         prefix = params.get("PathPrefix", "/")
-        flat = [(kind, row) for kind in ("group", "user", "role") for row in sorted(found[kind], key=lambda r: r.name.lower())
-                if (entity_filter is None or kind == only) and row.path.startswith(prefix)]
-        chunk, extra = page(flat, params)
+
+        def source(kind: str) -> Source[tuple[str, Any]]:
+            def fetch(key: Any, limit: int) -> list[tuple[str, Any]]:
+                if entity_filter is not None and kind != only:
+                    return []
+                rows = self.repo.policy_entities_page(
+                    kind, arn, account, attached=usage in (None, "PermissionsPolicy"),
+                    boundary=usage in (None, "PermissionsBoundary"), path_prefix=prefix, key=key, limit=limit)
+                return [(kind, r) for r in rows]
+            return Source(fetch, lambda item: (item[1].name.lower(),))
+
+        # groups, then users, then roles, each by name: one query per kind at most per page
+        chunk, extra = keyset_page(params, "policy-entities", [source(k) for k in ("group", "user", "role")])
         return {
             "PolicyGroups": [{"GroupName": r.name, "GroupId": r.id} for k, r in chunk if k == "group"],
             "PolicyUsers": [{"UserName": r.name, "UserId": r.id} for k, r in chunk if k == "user"],

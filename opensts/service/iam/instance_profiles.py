@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from opensts.service.context import RequestInfo
 from opensts.service.iam._base import MAX_TAGS, IamBase, Params, Result, action, page, tag_list, tag_map, utc
+from opensts.service.iam.paging import Source, keyset_page
 from opensts.service.iam.tags import check_new_tags
 from opensts.service.identifiers import new_unique_id
 from opensts.store.credentials_repository import InstanceProfileRecord
@@ -84,7 +85,10 @@ class InstanceProfileActions(IamBase):
     def list_instance_profiles(self, info: RequestInfo, params: Params) -> Result:
         prefix = params.get("PathPrefix", "/")
         self.authorize(info, "ListInstanceProfiles", self.arn(info, "instance-profile" + prefix))
-        chunk, extra = page(self.repo.list_instance_profiles(self.caller(info).account_id, prefix), params)
+        account = self.caller(info).account_id
+        chunk, extra = keyset_page(params, "instance-profiles", [Source(
+            lambda key, limit: self.repo.instance_profiles_page(account, prefix, key, limit),
+            lambda p: (p.name.lower(),))])
         return {"InstanceProfiles": [self.profile_result(info, p) for p in chunk], **extra}
 
     @action("DeleteInstanceProfile")
@@ -134,7 +138,9 @@ class InstanceProfileActions(IamBase):
     @action("ListInstanceProfilesForRole")
     def list_instance_profiles_for_role(self, info: RequestInfo, params: Params) -> Result:
         role = self.authorized_role(info, params, "ListInstanceProfilesForRole")
-        chunk, extra = page(self.repo.instance_profiles_for_role(role.id), params)
+        chunk, extra = keyset_page(params, "role-instance-profiles", [Source(
+            lambda key, limit: self.repo.role_instance_profiles_page(role.id, key, limit),
+            lambda p: (p.name.lower(),))])
         return {"InstanceProfiles": [self.profile_result(info, p) for p in chunk], **extra}
 
     # -- tags -------------------------------------------------------------------------------

@@ -1,0 +1,180 @@
+"""Pages of every IAM listing that grows with an account, read in the database (keyset).
+
+WHY (issue 19): the listings used to read the whole account (and one tag query per role) for
+every page. Each method here reads one page — at most ``limit`` rows after the position ``after``
+(store/keyset.py), in the order IAM lists them, from an index on that order — plus, where a page
+needs more than its rows (attachment counts, tags, a device's user), one query for the whole
+page. So a page costs a constant number of queries and time proportional to its size.
+
+Keys (unique within each listing): users, roles, groups, instance profiles, server certificates
+by ``name_lower`` (unique per account); managed policies by ``(name, id)``; MFA devices by
+``serial``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Table, and_, exists, func, or_, select, union, union_all
+
+from opensts.store import tables as t
+from opensts.store.credentials_repository import InstanceProfileRecord, ServerCertificateRecord, _profile, _server_cert
+from opensts.store.group_repository import GroupRecord, _group
+from opensts.store.iam_repository import PolicyRecord, RoleRecord
+from opensts.store.keyset import Key, after
+
+__all__ = ["ListingRepositoryMixin"]
+
+_ENTITY_TABLES: dict[str, Table] = {"user": t.users, "group": t.iam_groups, "role": t.roles}
+
+
+def _under(table: Table, account_id: str, path_prefix: str) -> Any:
+    c = table.c
+    cond = c.account_id == account_id
+    return cond if path_prefix == "/" else and_(cond, c.path.startswith(path_prefix, autoescape=True))
+
+
+class ListingRepositoryMixin:
+    """Keyset page queries of ``SqlRepository`` (relies on its ``_rows``)."""
+
+    def _rows(self, query: Any) -> list[Any]:  # pragma: no cover - provided by IamRepositoryMixin
+        raise NotImplementedError
+
+    # -- batch look-ups for a page ------------------------------------------------------------
+    def tags_of(self, entity_type: str, entity_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+        """Every listed entity's tags, in one query (entities without tags are absent)."""
+        ids = list(dict.fromkeys(entity_ids))
+        out: dict[str, dict[str, str]] = {}
+        if not ids:
+            return out
+        c = t.tags.c
+        for row in self._rows(select(c.entity_id, c.key, c.value).where(c.entity_type == entity_type,
+                                                                         c.entity_id.in_(ids))):
+            out.setdefault(row.entity_id, {})[row.key] = row.value
+        return out
+
+    def attachment_counts(self, arns: Iterable[str]) -> dict[str, int]:
+        arns = list(dict.fromkeys(arns))
+        if not arns:
+            return {}
+        a = t.policy_attachments.c
+        rows = self._rows(select(a.policy_arn, func.count()).where(a.policy_arn.in_(arns)).group_by(a.policy_arn))
+        return {r[0]: int(r[1]) for r in rows}
+
+    # -- one-table listings by name ----------------------------------------------------------
+    def users_page(self, account_id: str, path_prefix: str = "/", key: Key | None = None,
+                   limit: int | None = None) -> list[Any]:
+        query = select(t.users).where(_under(t.users, account_id, path_prefix))
+        return self._rows(after(query, [t.users.c.name_lower], key, limit))
+
+    def roles_page(self, account_id: str, path_prefix: str = "/", key: Key | None = None,
+                   limit: int | None = None, *, tags: bool = False) -> list[RoleRecord]:
+        query = select(t.roles).where(_under(t.roles, account_id, path_prefix))
+        rows = self._rows(after(query, [t.roles.c.name_lower], key, limit))
+        tag_maps = self.tags_of("role", (r.id for r in rows)) if tags else {}
+        return [RoleRecord(r.id, r.account_id, r.name, r.path, r.trust_policy, r.description,
+                           r.max_session_duration, r.permissions_boundary_arn, r.created_at,
+                           tag_maps.get(r.id, {}), json.loads(r.trust_principal_ids or "{}")) for r in rows]
+
+    def groups_page(self, account_id: str, path_prefix: str = "/", key: Key | None = None,
+                    limit: int | None = None) -> list[GroupRecord]:
+        query = select(t.iam_groups).where(_under(t.iam_groups, account_id, path_prefix))
+        return [g for g in map(_group, self._rows(after(query, [t.iam_groups.c.name_lower], key, limit))) if g]
+
+    def instance_profiles_page(self, account_id: str, path_prefix: str = "/", key: Key | None = None,
+                               limit: int | None = None) -> list[InstanceProfileRecord]:
+        ip = t.instance_profiles
+        query = select(ip).where(_under(ip, account_id, path_prefix))
+        return [p for p in map(_profile, self._rows(after(query, [ip.c.name_lower], key, limit))) if p]
+
+    def server_certificates_page(self, account_id: str, path_prefix: str = "/", key: Key | None = None,
+                                 limit: int | None = None) -> list[ServerCertificateRecord]:
+        sc = t.server_certificates
+        query = select(sc).where(_under(sc, account_id, path_prefix))
+        return [s for s in map(_server_cert, self._rows(after(query, [sc.c.name_lower], key, limit))) if s]
+
+    # -- relations -------------------------------------------------------------------------
+    def group_members_page(self, group_id: str, key: Key | None = None, limit: int | None = None) -> list[Any]:
+        """GetGroup's members (user rows), by name."""
+        u, m = t.users.c, t.group_members.c
+        query = select(t.users).join(t.group_members, m.user_id == u.id).where(m.group_id == group_id)
+        return self._rows(after(query, [u.name_lower], key, limit))
+
+    def role_instance_profiles_page(self, role_id: str, key: Key | None = None,
+                                    limit: int | None = None) -> list[InstanceProfileRecord]:
+        ip, c = t.instance_profiles, t.instance_profile_roles.c
+        query = select(ip).join(t.instance_profile_roles, ip.c.id == c.profile_id).where(c.role_id == role_id)
+        return [p for p in map(_profile, self._rows(after(query, [ip.c.name_lower], key, limit))) if p]
+
+    def policy_entities_page(self, kind: str, arn: str, account_id: str, *, attached: bool, boundary: bool,
+                             path_prefix: str = "/", key: Key | None = None, limit: int | None = None) -> list[Any]:
+        """ListEntitiesForPolicy's ``kind`` ("user", "group", "role") rows (id, name, path) that
+        have the policy attached and/or (users, roles) as their permissions boundary, by name."""
+        table = _ENTITY_TABLES[kind]
+        a = t.policy_attachments.c
+        uses = []
+        if attached:
+            uses.append(exists().where(a.policy_arn == arn, a.entity_type == kind, a.entity_id == table.c.id))
+        if boundary and kind != "group":
+            uses.append(table.c.permissions_boundary_arn == arn)
+        if not uses:
+            return []
+        query = select(table.c.id, table.c.name, table.c.path).where(_under(table, account_id, path_prefix),
+                                                                     or_(*uses))
+        return self._rows(after(query, [table.c.name_lower], key, limit))
+
+    # -- MFA devices -------------------------------------------------------------------------
+    def virtual_mfa_devices_page(self, account_id: str, assigned: bool | None = None, key: Key | None = None,
+                                 limit: int | None = None, *, user_id: str | None = None) -> list[Any]:
+        """Device rows (serial, user_id, enabled_at) with the assigned user's columns (``u_*``,
+        outer join: one query for the page), by serial; ``user_id``: that user's devices only."""
+        d, u = t.mfa_devices.c, t.users.c
+        query = (select(d.serial, d.user_id, d.enabled_at, u.name.label("u_name"), u.path.label("u_path"),
+                        u.created_at.label("u_created_at"), u.permissions_boundary_arn.label("u_boundary"))
+                 .select_from(t.mfa_devices.outerjoin(t.users, u.id == d.user_id)))
+        query = query.where(d.account_id == account_id if user_id is None else d.user_id == user_id)
+        if assigned is not None:
+            query = query.where(d.user_id.is_not(None) if assigned else d.user_id.is_(None))
+        return self._rows(after(query, [d.serial], key, limit))
+
+    # -- managed policies -------------------------------------------------------------------
+    def policies_page(self, account_id: str, *, local: bool = True, aws: bool = True, path_prefix: str = "/",
+                      only_attached: bool = False, aws_used_only: bool = False, key: Key | None = None,
+                      limit: int | None = None) -> list[PolicyRecord]:
+        """ListPolicies' page by (name, id): the account's own (``local``) and/or the AWS managed
+        ones (``aws``; ``aws_used_only``: only those attached to one of this account's entities).
+        Each scope is one index seek on (account_id, name, id); the two are merged here."""
+        c = t.managed_policies.c
+        a = t.policy_attachments.c
+        scopes = [cond for wanted, cond in ((local, c.account_id == account_id), (aws, c.account_id.is_(None)))
+                  if wanted]
+        streams = []
+        for cond in scopes:
+            query = select(t.managed_policies).where(cond)
+            if path_prefix != "/":
+                query = query.where(c.path.startswith(path_prefix, autoescape=True))
+            if only_attached:
+                query = query.where(exists().where(a.policy_arn == c.arn))
+            if aws_used_only and cond is scopes[-1] and aws:
+                query = query.where(c.arn.in_(self._account_attached_arns(account_id)))
+            streams.append(after(query, [c.name, c.id], key, limit).subquery())
+        if not streams:
+            return []
+        if len(streams) == 1:
+            merged = streams[0]
+        else:  # the database merges the two seeks in its own collation (the order keys compare in)
+            merged = union_all(*(select(s) for s in streams)).subquery()
+        rows = self._rows(after(select(merged), [merged.c.name, merged.c.id], None, limit))
+        counts = self.attachment_counts(r.arn for r in rows)
+        return [PolicyRecord(r.arn, r.id, r.account_id, r.name, r.path, r.description, r.default_version,
+                             r.created_at, r.updated_at, counts.get(r.arn, 0)) for r in rows]
+
+    @staticmethod
+    def _account_attached_arns(account_id: str) -> Any:
+        """The ARNs attached to any of the account's users, groups or roles (a subquery)."""
+        a = t.policy_attachments.c
+        parts = [select(a.policy_arn).join(table, and_(a.entity_type == kind, a.entity_id == table.c.id))
+                 .where(table.c.account_id == account_id) for kind, table in _ENTITY_TABLES.items()]
+        return union(*parts).subquery().select()

@@ -1,0 +1,26 @@
+"""Indexes the keyset pages of IAM's listings seek in (issue 19: a page costs its size).
+
+Users, roles, groups, instance profiles and server certificates already have a unique index on
+(account_id, name_lower). Managed policies are listed by (name, id) within an account (or among
+the AWS managed ones, account_id NULL); virtual MFA devices by serial within an account.
+
+Revision ID: 0012_list_keys
+Revises: 0010_reads
+"""
+
+from alembic import op
+
+revision = "0012_list_keys"
+down_revision = "0010_reads"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index("ix_managed_policies_account_name", "managed_policies", ["account_id", "name", "id"])
+    op.create_index("ix_mfa_devices_account_serial", "mfa_devices", ["account_id", "serial"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_mfa_devices_account_serial", table_name="mfa_devices")
+    op.drop_index("ix_managed_policies_account_name", table_name="managed_policies")
