@@ -36,6 +36,11 @@ def _under(table: Table, account_id: str, path_prefix: str) -> Any:
     return cond if path_prefix == "/" else and_(cond, c.path.startswith(path_prefix, autoescape=True))
 
 
+def _role_record(r: Any, tags: dict[str, str]) -> RoleRecord:
+    return RoleRecord(r.id, r.account_id, r.name, r.path, r.trust_policy, r.description, r.max_session_duration,
+                      r.permissions_boundary_arn, r.created_at, tags, json.loads(r.trust_principal_ids or "{}"))
+
+
 class ListingRepositoryMixin:
     """Keyset page queries of ``SqlRepository`` (relies on its ``_rows``)."""
 
@@ -63,6 +68,29 @@ class ListingRepositoryMixin:
         rows = self._rows(select(a.policy_arn, func.count()).where(a.policy_arn.in_(arns)).group_by(a.policy_arn))
         return {r[0]: int(r[1]) for r in rows}
 
+    def boundary_usage_counts(self, arns: Iterable[str]) -> dict[str, int]:
+        """How many users and roles have each policy as permissions boundary (one query)."""
+        arns = list(dict.fromkeys(arns))
+        if not arns:
+            return {}
+        parts = [select(table.c.permissions_boundary_arn.label("arn")).where(table.c.permissions_boundary_arn.in_(arns))
+                 for table in (t.users, t.roles)]
+        both = union_all(*parts).subquery()
+        return {r[0]: int(r[1]) for r in self._rows(select(both.c.arn, func.count()).group_by(both.c.arn))}
+
+    def profile_roles_of(self, profile_ids: Iterable[str]) -> dict[str, list[RoleRecord]]:
+        """Each instance profile's roles (without tags), in one query."""
+        ids = list(dict.fromkeys(profile_ids))
+        out: dict[str, list[RoleRecord]] = {}
+        if not ids:
+            return out
+        c = t.instance_profile_roles.c
+        query = (select(c.profile_id, t.roles).join(t.roles, t.roles.c.id == c.role_id)
+                 .where(c.profile_id.in_(ids)).order_by(c.profile_id, t.roles.c.name_lower))
+        for r in self._rows(query):
+            out.setdefault(r.profile_id, []).append(_role_record(r, {}))
+        return out
+
     # -- one-table listings by name ----------------------------------------------------------
     def users_page(self, account_id: str, path_prefix: str = "/", key: Key | None = None,
                    limit: int | None = None) -> list[Any]:
@@ -74,9 +102,7 @@ class ListingRepositoryMixin:
         query = select(t.roles).where(_under(t.roles, account_id, path_prefix))
         rows = self._rows(after(query, [t.roles.c.name_lower], key, limit))
         tag_maps = self.tags_of("role", (r.id for r in rows)) if tags else {}
-        return [RoleRecord(r.id, r.account_id, r.name, r.path, r.trust_policy, r.description,
-                           r.max_session_duration, r.permissions_boundary_arn, r.created_at,
-                           tag_maps.get(r.id, {}), json.loads(r.trust_principal_ids or "{}")) for r in rows]
+        return [_role_record(r, tag_maps.get(r.id, {})) for r in rows]
 
     def groups_page(self, account_id: str, path_prefix: str = "/", key: Key | None = None,
                     limit: int | None = None) -> list[GroupRecord]:

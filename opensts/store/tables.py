@@ -48,6 +48,7 @@ users = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("permissions_boundary_arn", String(2048), nullable=True),  # added by migration 0002
     Index("ux_users_account_name", "account_id", "name_lower", unique=True),
+    Index("ix_users_boundary", "permissions_boundary_arn"),  # a policy's boundary uses (0012)
 )
 
 access_keys = Table(
@@ -106,6 +107,7 @@ roles = Table(
     # JSON: user/role ARN named by the trust policy → its unique id when the policy was saved
     Column("trust_principal_ids", Text, nullable=True),  # added by migration 0005
     Index("ux_roles_account_name", "account_id", "name_lower", unique=True),
+    Index("ix_roles_boundary", "permissions_boundary_arn"),  # a policy's boundary uses (0012)
 )
 
 role_policies = Table(

@@ -2,7 +2,8 @@
 
 Users, roles, groups, instance profiles and server certificates already have a unique index on
 (account_id, name_lower). Managed policies are listed by (name, id) within an account (or among
-the AWS managed ones, account_id NULL); virtual MFA devices by serial within an account.
+the AWS managed ones, account_id NULL); virtual MFA devices by serial within an account. A page
+of policies counts each one's permissions-boundary uses: users and roles by boundary ARN.
 
 Revision ID: 0012_list_keys
 Revises: 0010_reads
@@ -19,8 +20,12 @@ depends_on = None
 def upgrade() -> None:
     op.create_index("ix_managed_policies_account_name", "managed_policies", ["account_id", "name", "id"])
     op.create_index("ix_mfa_devices_account_serial", "mfa_devices", ["account_id", "serial"])
+    op.create_index("ix_users_boundary", "users", ["permissions_boundary_arn"])
+    op.create_index("ix_roles_boundary", "roles", ["permissions_boundary_arn"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_roles_boundary", table_name="roles")
+    op.drop_index("ix_users_boundary", table_name="users")
     op.drop_index("ix_mfa_devices_account_serial", table_name="mfa_devices")
     op.drop_index("ix_managed_policies_account_name", table_name="managed_policies")
