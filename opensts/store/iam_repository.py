@@ -57,6 +57,7 @@ class PolicyRecord:
     created_at: int
     updated_at: int
     attachment_count: int = 0
+    boundary_usage_count: int | None = None  # read with the record by a listing page (None: not read)
 
 
 @frozen

@@ -60,24 +60,6 @@ class ListingRepositoryMixin:
             out.setdefault(row.entity_id, {})[row.key] = row.value
         return out
 
-    def attachment_counts(self, arns: Iterable[str]) -> dict[str, int]:
-        arns = list(dict.fromkeys(arns))
-        if not arns:
-            return {}
-        a = t.policy_attachments.c
-        rows = self._rows(select(a.policy_arn, func.count()).where(a.policy_arn.in_(arns)).group_by(a.policy_arn))
-        return {r[0]: int(r[1]) for r in rows}
-
-    def boundary_usage_counts(self, arns: Iterable[str]) -> dict[str, int]:
-        """How many users and roles have each policy as permissions boundary (one query)."""
-        arns = list(dict.fromkeys(arns))
-        if not arns:
-            return {}
-        parts = [select(table.c.permissions_boundary_arn.label("arn")).where(table.c.permissions_boundary_arn.in_(arns))
-                 for table in (t.users, t.roles)]
-        both = union_all(*parts).subquery()
-        return {r[0]: int(r[1]) for r in self._rows(select(both.c.arn, func.count()).group_by(both.c.arn))}
-
     def profile_roles_of(self, profile_ids: Iterable[str]) -> dict[str, list[RoleRecord]]:
         """Each instance profile's roles (without tags), in one query."""
         ids = list(dict.fromkeys(profile_ids))
@@ -192,10 +174,14 @@ class ListingRepositoryMixin:
             merged = streams[0]
         else:  # the database merges the two seeks in its own collation (the order keys compare in)
             merged = union_all(*(select(s) for s in streams)).subquery()
-        rows = self._rows(after(select(merged), [merged.c.name, merged.c.id], None, limit))
-        counts = self.attachment_counts(r.arn for r in rows)
+        arn = merged.c.arn
+        attached = select(func.count()).where(a.policy_arn == arn).scalar_subquery()
+        boundary = (select(func.count()).where(t.users.c.permissions_boundary_arn == arn).scalar_subquery()
+                    + select(func.count()).where(t.roles.c.permissions_boundary_arn == arn).scalar_subquery())
+        query = select(merged, attached.label("attached"), boundary.label("boundary"))
+        rows = self._rows(after(query, [merged.c.name, merged.c.id], None, limit))
         return [PolicyRecord(r.arn, r.id, r.account_id, r.name, r.path, r.description, r.default_version,
-                             r.created_at, r.updated_at, counts.get(r.arn, 0)) for r in rows]
+                             r.created_at, r.updated_at, int(r.attached), int(r.boundary)) for r in rows]
 
     @staticmethod
     def _account_attached_arns(account_id: str) -> Any:

@@ -31,10 +31,7 @@ def policy_arn_key(params: Params) -> dict[str, str]:
 
 
 class ManagedPolicyActions(IamBase):
-    def policy_result(self, policy: PolicyRecord, *, description: bool = True, tags: bool = True,
-                      boundary_count: int | None = None) -> Result:
-        """``boundary_count``: PermissionsBoundaryUsageCount when the caller read it already (a
-        page reads every item's in one query)."""
+    def policy_result(self, policy: PolicyRecord, *, description: bool = True, tags: bool = True) -> Result:
         out: Result = {
             "PolicyName": policy.name,
             "PolicyId": policy.id,
@@ -43,7 +40,7 @@ class ManagedPolicyActions(IamBase):
             "DefaultVersionId": policy.default_version,
             "AttachmentCount": policy.attachment_count,
             "PermissionsBoundaryUsageCount": self.repo.boundary_usage_count(policy.arn)
-            if boundary_count is None else boundary_count,
+            if policy.boundary_usage_count is None else policy.boundary_usage_count,
             "IsAttachable": True,
             "CreateDate": utc(policy.created_at),
             "UpdateDate": utc(policy.updated_at),
@@ -106,9 +103,7 @@ class ManagedPolicyActions(IamBase):
                                                        path_prefix=prefix, only_attached=only_attached,
                                                        key=key, limit=limit),
             lambda p: (p.name, p.id), arity=2)])
-        counts = self.repo.boundary_usage_counts(p.arn for p in chunk)
-        return {"Policies": [self.policy_result(p, description=False, tags=False, boundary_count=counts.get(p.arn, 0))
-                             for p in chunk], **extra}
+        return {"Policies": [self.policy_result(p, description=False, tags=False) for p in chunk], **extra}
 
     @action("DeletePolicy")
     def delete_policy(self, info: RequestInfo, params: Params) -> Result:
