@@ -22,12 +22,14 @@ from sqlalchemy import Table, and_, exists, func, or_, select, union, union_all
 from opensts.store import tables as t
 from opensts.store.credentials_repository import InstanceProfileRecord, ServerCertificateRecord, _profile, _server_cert
 from opensts.store.group_repository import GroupRecord, _group
-from opensts.store.iam_repository import PolicyRecord, RoleRecord
+from opensts.store.iam_repository import PolicyRecord, PolicyVersionRecord, RoleRecord
 from opensts.store.keyset import Key, after
 
 __all__ = ["ListingRepositoryMixin"]
 
 _ENTITY_TABLES: dict[str, Table] = {"user": t.users, "group": t.iam_groups, "role": t.roles}
+_INLINE: dict[str, tuple[Table, str]] = {"user": (t.user_policies, "user_id"), "group": (t.group_policies, "group_id"),
+                                         "role": (t.role_policies, "role_id")}
 
 
 def _under(table: Table, account_id: str, path_prefix: str) -> Any:
@@ -72,6 +74,90 @@ class ListingRepositoryMixin:
         for r in self._rows(query):
             out.setdefault(r.profile_id, []).append(_role_record(r, {}))
         return out
+
+    # -- what GetAccountAuthorizationDetails shows of a page's entities (one query each) -------
+    def inline_policies_of(self, kind: str, ids: Iterable[str]) -> dict[str, dict[str, str]]:
+        """Each user's, group's or role's inline policies {name: document}, by name."""
+        table, column = _INLINE[kind]
+        ids = list(dict.fromkeys(ids))
+        out: dict[str, dict[str, str]] = {}
+        if ids:
+            c = table.c
+            for r in self._rows(select(c[column], c.name, c.document).where(c[column].in_(ids)).order_by(c.name)):
+                out.setdefault(r[0], {})[r.name] = r.document
+        return out
+
+    def attached_of(self, kind: str, ids: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
+        """Each entity's attached managed policies (name, ARN), by name."""
+        ids = list(dict.fromkeys(ids))
+        out: dict[str, list[tuple[str, str]]] = {}
+        if ids:
+            a, p = t.policy_attachments.c, t.managed_policies.c
+            query = (select(a.entity_id, p.name, p.arn).join(t.managed_policies, p.arn == a.policy_arn)
+                     .where(a.entity_type == kind, a.entity_id.in_(ids)).order_by(p.name))
+            for r in self._rows(query):
+                out.setdefault(r.entity_id, []).append((r.name, r.arn))
+        return out
+
+    def group_names_of(self, user_ids: Iterable[str]) -> dict[str, list[str]]:
+        """Each user's groups' names, by name."""
+        ids = list(dict.fromkeys(user_ids))
+        out: dict[str, list[str]] = {}
+        if ids:
+            g, m = t.iam_groups.c, t.group_members.c
+            query = (select(m.user_id, g.name).join(t.iam_groups, g.id == m.group_id)
+                     .where(m.user_id.in_(ids)).order_by(g.name_lower))
+            for r in self._rows(query):
+                out.setdefault(r.user_id, []).append(r.name)
+        return out
+
+    def instance_profiles_of(self, role_ids: Iterable[str]) -> dict[str, list[InstanceProfileRecord]]:
+        """Each role's instance profiles, by name."""
+        ids = list(dict.fromkeys(role_ids))
+        out: dict[str, list[InstanceProfileRecord]] = {}
+        if ids:
+            ip, c = t.instance_profiles, t.instance_profile_roles.c
+            query = (select(c.role_id, ip).join(t.instance_profile_roles, ip.c.id == c.profile_id)
+                     .where(c.role_id.in_(ids)).order_by(ip.c.name_lower))
+            for r in self._rows(query):
+                profile = _profile(r)
+                if profile is not None:
+                    out.setdefault(r.role_id, []).append(profile)
+        return out
+
+    def versions_of(self, policies: Iterable[PolicyRecord]) -> dict[str, list[PolicyVersionRecord]]:
+        """Each policy's versions, newest first."""
+        defaults = {p.arn: p.default_version for p in policies}
+        out: dict[str, list[PolicyVersionRecord]] = {}
+        if defaults:
+            v = t.policy_versions.c
+            for r in self._rows(select(t.policy_versions).where(v.policy_arn.in_(list(defaults)))):
+                out.setdefault(r.policy_arn, []).append(PolicyVersionRecord(
+                    r.policy_arn, r.version_id, r.document, r.created_at, r.version_id == defaults[r.policy_arn]))
+        for versions in out.values():
+            versions.sort(key=lambda x: int(x.version_id[1:]), reverse=True)
+        return out
+
+    def account_uses_of(self, account_id: str, arns: Iterable[str]) -> tuple[dict[str, int], dict[str, int]]:
+        """Per policy: how many of the account's users, groups and roles have it attached, and how
+        many of its users and roles have it as permissions boundary (two queries)."""
+        arns = list(dict.fromkeys(arns))
+        if not arns:
+            return {}, {}
+        a = t.policy_attachments.c
+        attached = union_all(*(
+            select(a.policy_arn.label("arn")).join(table, and_(a.entity_type == kind, a.entity_id == table.c.id))
+            .where(table.c.account_id == account_id, a.policy_arn.in_(arns)) for kind, table in _ENTITY_TABLES.items()
+        )).subquery()
+        bounded = union_all(*(
+            select(table.c.permissions_boundary_arn.label("arn"))
+            .where(table.c.account_id == account_id, table.c.permissions_boundary_arn.in_(arns))
+            for table in (t.users, t.roles)
+        )).subquery()
+        return tuple(  # type: ignore[return-value]
+            {r[0]: int(r[1]) for r in self._rows(select(q.c.arn, func.count()).group_by(q.c.arn))}
+            for q in (attached, bounded)
+        )
 
     # -- one-table listings by name ----------------------------------------------------------
     def users_page(self, account_id: str, path_prefix: str = "/", key: Key | None = None,
