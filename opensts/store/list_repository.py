@@ -39,15 +39,21 @@ def _under(table: Table, account_id: str, path_prefix: str) -> Any:
 
 
 def _role_record(r: Any, tags: dict[str, str]) -> RoleRecord:
+    ids = r.trust_principal_ids
     return RoleRecord(r.id, r.account_id, r.name, r.path, r.trust_policy, r.description, r.max_session_duration,
-                      r.permissions_boundary_arn, r.created_at, tags, json.loads(r.trust_principal_ids or "{}"))
+                      r.permissions_boundary_arn, r.created_at, tags, json.loads(ids) if ids and ids != "{}" else {})
 
 
 class ListingRepositoryMixin:
-    """Keyset page queries of ``SqlRepository`` (relies on its ``_rows``)."""
+    """Keyset page queries of ``SqlRepository`` (relies on its ``engine``)."""
 
-    def _rows(self, query: Any) -> list[Any]:  # pragma: no cover - provided by IamRepositoryMixin
-        raise NotImplementedError
+    engine: Any
+
+    def _page_rows(self, query: Any) -> list[Any]:
+        """All the rows at once (``fetchall``: a page of 1000 rows fetched one by one cost more
+        than the query)."""
+        with self.engine.connect() as conn:
+            return conn.execute(query).all()  # type: ignore[no-any-return]
 
     # -- batch look-ups for a page ------------------------------------------------------------
     def tags_of(self, entity_type: str, entity_ids: Iterable[str]) -> dict[str, dict[str, str]]:
@@ -57,7 +63,7 @@ class ListingRepositoryMixin:
         if not ids:
             return out
         c = t.tags.c
-        for row in self._rows(select(c.entity_id, c.key, c.value).where(c.entity_type == entity_type,
+        for row in self._page_rows(select(c.entity_id, c.key, c.value).where(c.entity_type == entity_type,
                                                                          c.entity_id.in_(ids))):
             out.setdefault(row.entity_id, {})[row.key] = row.value
         return out
@@ -71,7 +77,7 @@ class ListingRepositoryMixin:
         c = t.instance_profile_roles.c
         query = (select(c.profile_id, t.roles).join(t.roles, t.roles.c.id == c.role_id)
                  .where(c.profile_id.in_(ids)).order_by(c.profile_id, t.roles.c.name_lower))
-        for r in self._rows(query):
+        for r in self._page_rows(query):
             out.setdefault(r.profile_id, []).append(_role_record(r, {}))
         return out
 
@@ -83,7 +89,7 @@ class ListingRepositoryMixin:
         out: dict[str, dict[str, str]] = {}
         if ids:
             c = table.c
-            for r in self._rows(select(c[column], c.name, c.document).where(c[column].in_(ids)).order_by(c.name)):
+            for r in self._page_rows(select(c[column], c.name, c.document).where(c[column].in_(ids)).order_by(c.name)):
                 out.setdefault(r[0], {})[r.name] = r.document
         return out
 
@@ -95,7 +101,7 @@ class ListingRepositoryMixin:
             a, p = t.policy_attachments.c, t.managed_policies.c
             query = (select(a.entity_id, p.name, p.arn).join(t.managed_policies, p.arn == a.policy_arn)
                      .where(a.entity_type == kind, a.entity_id.in_(ids)).order_by(p.name))
-            for r in self._rows(query):
+            for r in self._page_rows(query):
                 out.setdefault(r.entity_id, []).append((r.name, r.arn))
         return out
 
@@ -107,7 +113,7 @@ class ListingRepositoryMixin:
             g, m = t.iam_groups.c, t.group_members.c
             query = (select(m.user_id, g.name).join(t.iam_groups, g.id == m.group_id)
                      .where(m.user_id.in_(ids)).order_by(g.name_lower))
-            for r in self._rows(query):
+            for r in self._page_rows(query):
                 out.setdefault(r.user_id, []).append(r.name)
         return out
 
@@ -119,7 +125,7 @@ class ListingRepositoryMixin:
             ip, c = t.instance_profiles, t.instance_profile_roles.c
             query = (select(c.role_id, ip).join(t.instance_profile_roles, ip.c.id == c.profile_id)
                      .where(c.role_id.in_(ids)).order_by(ip.c.name_lower))
-            for r in self._rows(query):
+            for r in self._page_rows(query):
                 profile = _profile(r)
                 if profile is not None:
                     out.setdefault(r.role_id, []).append(profile)
@@ -131,7 +137,7 @@ class ListingRepositoryMixin:
         out: dict[str, list[PolicyVersionRecord]] = {}
         if defaults:
             v = t.policy_versions.c
-            for r in self._rows(select(t.policy_versions).where(v.policy_arn.in_(list(defaults)))):
+            for r in self._page_rows(select(t.policy_versions).where(v.policy_arn.in_(list(defaults)))):
                 out.setdefault(r.policy_arn, []).append(PolicyVersionRecord(
                     r.policy_arn, r.version_id, r.document, r.created_at, r.version_id == defaults[r.policy_arn]))
         for versions in out.values():
@@ -155,7 +161,7 @@ class ListingRepositoryMixin:
             for table in (t.users, t.roles)
         )).subquery()
         return tuple(  # type: ignore[return-value]
-            {r[0]: int(r[1]) for r in self._rows(select(q.c.arn, func.count()).group_by(q.c.arn))}
+            {r[0]: int(r[1]) for r in self._page_rows(select(q.c.arn, func.count()).group_by(q.c.arn))}
             for q in (attached, bounded)
         )
 
@@ -163,44 +169,44 @@ class ListingRepositoryMixin:
     def users_page(self, account_id: str, path_prefix: str = "/", key: Key | None = None,
                    limit: int | None = None) -> list[Any]:
         query = select(t.users).where(_under(t.users, account_id, path_prefix))
-        return self._rows(after(query, [t.users.c.name_lower], key, limit))
+        return self._page_rows(after(query, [t.users.c.name_lower], key, limit))
 
     def roles_page(self, account_id: str, path_prefix: str = "/", key: Key | None = None,
                    limit: int | None = None, *, tags: bool = False) -> list[RoleRecord]:
         query = select(t.roles).where(_under(t.roles, account_id, path_prefix))
-        rows = self._rows(after(query, [t.roles.c.name_lower], key, limit))
+        rows = self._page_rows(after(query, [t.roles.c.name_lower], key, limit))
         tag_maps = self.tags_of("role", (r.id for r in rows)) if tags else {}
         return [_role_record(r, tag_maps.get(r.id, {})) for r in rows]
 
     def groups_page(self, account_id: str, path_prefix: str = "/", key: Key | None = None,
                     limit: int | None = None) -> list[GroupRecord]:
         query = select(t.iam_groups).where(_under(t.iam_groups, account_id, path_prefix))
-        return [g for g in map(_group, self._rows(after(query, [t.iam_groups.c.name_lower], key, limit))) if g]
+        return [g for g in map(_group, self._page_rows(after(query, [t.iam_groups.c.name_lower], key, limit))) if g]
 
     def instance_profiles_page(self, account_id: str, path_prefix: str = "/", key: Key | None = None,
                                limit: int | None = None) -> list[InstanceProfileRecord]:
         ip = t.instance_profiles
         query = select(ip).where(_under(ip, account_id, path_prefix))
-        return [p for p in map(_profile, self._rows(after(query, [ip.c.name_lower], key, limit))) if p]
+        return [p for p in map(_profile, self._page_rows(after(query, [ip.c.name_lower], key, limit))) if p]
 
     def server_certificates_page(self, account_id: str, path_prefix: str = "/", key: Key | None = None,
                                  limit: int | None = None) -> list[ServerCertificateRecord]:
         sc = t.server_certificates
         query = select(sc).where(_under(sc, account_id, path_prefix))
-        return [s for s in map(_server_cert, self._rows(after(query, [sc.c.name_lower], key, limit))) if s]
+        return [s for s in map(_server_cert, self._page_rows(after(query, [sc.c.name_lower], key, limit))) if s]
 
     # -- relations -------------------------------------------------------------------------
     def group_members_page(self, group_id: str, key: Key | None = None, limit: int | None = None) -> list[Any]:
         """GetGroup's members (user rows), by name."""
         u, m = t.users.c, t.group_members.c
         query = select(t.users).join(t.group_members, m.user_id == u.id).where(m.group_id == group_id)
-        return self._rows(after(query, [u.name_lower], key, limit))
+        return self._page_rows(after(query, [u.name_lower], key, limit))
 
     def role_instance_profiles_page(self, role_id: str, key: Key | None = None,
                                     limit: int | None = None) -> list[InstanceProfileRecord]:
         ip, c = t.instance_profiles, t.instance_profile_roles.c
         query = select(ip).join(t.instance_profile_roles, ip.c.id == c.profile_id).where(c.role_id == role_id)
-        return [p for p in map(_profile, self._rows(after(query, [ip.c.name_lower], key, limit))) if p]
+        return [p for p in map(_profile, self._page_rows(after(query, [ip.c.name_lower], key, limit))) if p]
 
     def policy_entities_page(self, kind: str, arn: str, account_id: str, *, attached: bool, boundary: bool,
                              path_prefix: str = "/", key: Key | None = None, limit: int | None = None) -> list[Any]:
@@ -217,7 +223,7 @@ class ListingRepositoryMixin:
             return []
         query = select(table.c.id, table.c.name, table.c.path).where(_under(table, account_id, path_prefix),
                                                                      or_(*uses))
-        return self._rows(after(query, [table.c.name_lower], key, limit))
+        return self._page_rows(after(query, [table.c.name_lower], key, limit))
 
     # -- MFA devices -------------------------------------------------------------------------
     def virtual_mfa_devices_page(self, account_id: str, assigned: bool | None = None, key: Key | None = None,
@@ -231,7 +237,7 @@ class ListingRepositoryMixin:
         query = query.where(d.account_id == account_id if user_id is None else d.user_id == user_id)
         if assigned is not None:
             query = query.where(d.user_id.is_not(None) if assigned else d.user_id.is_(None))
-        return self._rows(after(query, [d.serial], key, limit))
+        return self._page_rows(after(query, [d.serial], key, limit))
 
     # -- managed policies -------------------------------------------------------------------
     def policies_page(self, account_id: str, *, local: bool = True, aws: bool = True, path_prefix: str = "/",
@@ -265,7 +271,7 @@ class ListingRepositoryMixin:
         boundary = (select(func.count()).where(t.users.c.permissions_boundary_arn == arn).scalar_subquery()
                     + select(func.count()).where(t.roles.c.permissions_boundary_arn == arn).scalar_subquery())
         query = select(merged, attached.label("attached"), boundary.label("boundary"))
-        rows = self._rows(after(query, [merged.c.name, merged.c.id], None, limit))
+        rows = self._page_rows(after(query, [merged.c.name, merged.c.id], None, limit))
         return [PolicyRecord(r.arn, r.id, r.account_id, r.name, r.path, r.description, r.default_version,
                              r.created_at, r.updated_at, int(r.attached), int(r.boundary)) for r in rows]
 
