@@ -225,6 +225,21 @@ class ListingRepositoryMixin:
                                                                      or_(*uses))
         return self._page_rows(after(query, [table.c.name_lower], key, limit))
 
+    # -- Organizations ----------------------------------------------------------------------
+    def members_page(self, org_id: str, parent_id: str | None = None, root_id: str | None = None,
+                     key: Key | None = None, limit: int | None = None) -> list[Any]:
+        """An organization's member accounts (organization_accounts rows plus the account's
+        ``name``), in the order they joined; ``parent_id``: only those directly under it (the
+        root ``root_id`` holds the accounts without an OU)."""
+        m = t.organization_accounts.c
+        query = (select(t.organization_accounts, t.accounts.c.name)
+                 .select_from(t.organization_accounts.outerjoin(t.accounts, t.accounts.c.id == m.account_id))
+                 .where(m.organization_id == org_id))
+        if parent_id is not None:
+            query = query.where(or_(m.parent_id == parent_id, m.parent_id.is_(None)) if parent_id == root_id
+                                else m.parent_id == parent_id)
+        return self._page_rows(after(query, [m.joined_at, m.account_id], key, limit))
+
     # -- MFA devices -------------------------------------------------------------------------
     def virtual_mfa_devices_page(self, account_id: str, assigned: bool | None = None, key: Key | None = None,
                                  limit: int | None = None, *, user_id: str | None = None) -> list[Any]:

@@ -279,6 +279,7 @@ organization_accounts = Table(
     Column("create_request_id", String(40), nullable=True, unique=True),
     Column("parent_id", String(80), nullable=True),  # an OU id; NULL: directly under the root
     Index("ix_organization_accounts_org", "organization_id"),
+    Index("ix_organization_accounts_joined", "organization_id", "joined_at", "account_id"),  # keyset (0012)
 )
 
 # Organizational units: a tree under the organization's root.

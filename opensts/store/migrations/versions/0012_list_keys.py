@@ -2,8 +2,9 @@
 
 Users, roles, groups, instance profiles and server certificates already have a unique index on
 (account_id, name_lower). Managed policies are listed by (name, id) within an account (or among
-the AWS managed ones, account_id NULL); virtual MFA devices by serial within an account. A page
-of policies counts each one's permissions-boundary uses: users and roles by boundary ARN.
+the AWS managed ones, account_id NULL); virtual MFA devices by serial within an account;
+Organizations' member accounts by (joined_at, account_id). A page of policies counts each one's
+permissions-boundary uses: users and roles by boundary ARN.
 
 Revision ID: 0012_list_keys
 Revises: 0010_reads
@@ -22,9 +23,12 @@ def upgrade() -> None:
     op.create_index("ix_mfa_devices_account_serial", "mfa_devices", ["account_id", "serial"])
     op.create_index("ix_users_boundary", "users", ["permissions_boundary_arn"])
     op.create_index("ix_roles_boundary", "roles", ["permissions_boundary_arn"])
+    op.create_index("ix_organization_accounts_joined", "organization_accounts",
+                    ["organization_id", "joined_at", "account_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_organization_accounts_joined", table_name="organization_accounts")
     op.drop_index("ix_roles_boundary", table_name="roles")
     op.drop_index("ix_users_boundary", table_name="users")
     op.drop_index("ix_mfa_devices_account_serial", table_name="mfa_devices")
