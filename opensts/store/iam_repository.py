@@ -487,9 +487,15 @@ class IamRepositoryMixin:
         )
 
     def attached_policies(self, entity_type: str, entity_id: str) -> list[PolicyRecord]:
-        c = t.policy_attachments.c
-        rows = self._rows(select(c.policy_arn).where(c.entity_type == entity_type, c.entity_id == entity_id))
-        return sorted((p for p in (self.get_policy(r.policy_arn) for r in rows) if p), key=lambda p: p.name)
+        """The entity's managed policies by name, each with its attachment count (one query)."""
+        c, p = t.policy_attachments.c, t.managed_policies.c
+        other = t.policy_attachments.alias("other")
+        count = select(func.count()).select_from(other).where(other.c.policy_arn == p.arn).scalar_subquery()
+        rows = self._rows(select(t.managed_policies, count.label("attached"))
+                          .join(t.policy_attachments, c.policy_arn == p.arn)
+                          .where(c.entity_type == entity_type, c.entity_id == entity_id))
+        return sorted((PolicyRecord(r.arn, r.id, r.account_id, r.name, r.path, r.description, r.default_version,
+                                    r.created_at, r.updated_at, int(r.attached)) for r in rows), key=lambda x: x.name)
 
     def attached_documents(self, entity_type: str, entity_id: str) -> list[tuple[str, str]]:
         """(arn, default-version document) of every managed policy attached to the entity."""

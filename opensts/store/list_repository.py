@@ -225,6 +225,17 @@ class ListingRepositoryMixin:
                                                                      or_(*uses))
         return self._page_rows(after(query, [table.c.name_lower], key, limit))
 
+    def service_credentials_page(self, account_id: str, service_name: str | None = None, key: Key | None = None,
+                                 limit: int | None = None) -> list[Any]:
+        """ListServiceSpecificCredentials(AllUsers): the account's users' credentials (rows plus
+        the user's name, ``user_name``) by (created_at, id)."""
+        c, u = t.service_specific_credentials.c, t.users.c
+        query = (select(t.service_specific_credentials, u.name.label("user_name"))
+                 .join(t.users, u.id == c.user_id).where(u.account_id == account_id))
+        if service_name is not None:
+            query = query.where(c.service_name == service_name)
+        return self._page_rows(after(query, [c.created_at, c.id], key, limit))
+
     # -- Organizations ----------------------------------------------------------------------
     def members_page(self, org_id: str, parent_id: str | None = None, root_id: str | None = None,
                      key: Key | None = None, limit: int | None = None) -> list[Any]:

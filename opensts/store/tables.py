@@ -513,6 +513,7 @@ service_specific_credentials = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=True),
     Index("ix_service_specific_credentials_user", "user_id"),
+    Index("ix_service_specific_credentials_created", "created_at", "id"),  # AllUsers' keyset (0012)
 )
 
 # -- What security teams read; delegation requests (migration 0010_reads) --------------------------

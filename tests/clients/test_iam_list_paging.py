@@ -61,6 +61,8 @@ def world(iam: Any) -> dict[str, Any]:
         iam.attach_role_policy(RoleName=f"r{n}", PolicyArn=arns["delta"])
     for _ in range(4):
         iam.create_policy_version(PolicyArn=arns["delta"], PolicyDocument=DOC)
+    for n in NAMES[:5]:
+        iam.create_service_specific_credential(UserName=f"u{n}", ServiceName="codecommit.amazonaws.com")
     return {"policy": arns["delta"]}
 
 
@@ -100,6 +102,8 @@ LISTINGS: list[tuple[str, dict[str, Any], Callable[[dict[str, Any]], list[str]],
      [f"g{n}" for n in FIRST3] + [f"u{n}" for n in FIRST3] + [f"r{n}" for n in FIRST3], True),
     ("list_instance_profiles_for_role", {"RoleName": "rdelta"}, names("InstanceProfiles", "InstanceProfileName"),
      [f"i{n}" for n in BY_NAME], True),
+    ("list_service_specific_credentials", {"AllUsers": True}, names("ServiceSpecificCredentials", "UserName"), None,
+     True),
     ("get_account_authorization_details", {"Filter": ["User", "Group", "Role"]}, details, None, True),
     ("list_groups_for_user", {"UserName": "udelta"}, names("Groups", "GroupName"), [f"g{n}" for n in BY_NAME], False),
     ("list_role_policies", {"RoleName": "rdelta"}, lambda page: page["PolicyNames"],

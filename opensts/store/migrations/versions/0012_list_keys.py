@@ -3,7 +3,8 @@
 Users, roles, groups, instance profiles and server certificates already have a unique index on
 (account_id, name_lower). Managed policies are listed by (name, id) within an account (or among
 the AWS managed ones, account_id NULL); virtual MFA devices by serial within an account;
-Organizations' member accounts by (joined_at, account_id). A page of policies counts each one's
+Organizations' member accounts by (joined_at, account_id); service-specific credentials of
+all users by (created_at, id). A page of policies counts each one's
 permissions-boundary uses: users and roles by boundary ARN.
 
 Revision ID: 0012_list_keys
@@ -23,11 +24,13 @@ def upgrade() -> None:
     op.create_index("ix_mfa_devices_account_serial", "mfa_devices", ["account_id", "serial"])
     op.create_index("ix_users_boundary", "users", ["permissions_boundary_arn"])
     op.create_index("ix_roles_boundary", "roles", ["permissions_boundary_arn"])
+    op.create_index("ix_service_specific_credentials_created", "service_specific_credentials", ["created_at", "id"])
     op.create_index("ix_organization_accounts_joined", "organization_accounts",
                     ["organization_id", "joined_at", "account_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_service_specific_credentials_created", table_name="service_specific_credentials")
     op.drop_index("ix_organization_accounts_joined", table_name="organization_accounts")
     op.drop_index("ix_roles_boundary", table_name="roles")
     op.drop_index("ix_users_boundary", table_name="users")
