@@ -271,19 +271,20 @@ class ListingRepositoryMixin:
                       limit: int | None = None) -> list[PolicyRecord]:
         """ListPolicies' page by (name, id): the account's own (``local``) and/or the AWS managed
         ones (``aws``; ``aws_used_only``: only those attached to one of this account's entities).
-        Each scope is one index seek on (account_id, name, id); the two are merged here."""
+        Each scope is one index seek on (account_id, name, id); the database merges the two, and
+        counts each policy's attachments and boundary uses in the same statement."""
         c = t.managed_policies.c
         a = t.policy_attachments.c
-        scopes = [cond for wanted, cond in ((local, c.account_id == account_id), (aws, c.account_id.is_(None)))
-                  if wanted]
         streams = []
-        for cond in scopes:
-            query = select(t.managed_policies).where(cond)
+        for is_aws, wanted in ((False, local), (True, aws)):
+            if not wanted:
+                continue
+            query = select(t.managed_policies).where(c.account_id.is_(None) if is_aws else c.account_id == account_id)
             if path_prefix != "/":
                 query = query.where(c.path.startswith(path_prefix, autoescape=True))
             if only_attached:
                 query = query.where(exists().where(a.policy_arn == c.arn))
-            if aws_used_only and cond is scopes[-1] and aws:
+            if is_aws and aws_used_only:
                 query = query.where(c.arn.in_(self._account_attached_arns(account_id)))
             streams.append(after(query, [c.name, c.id], key, limit).subquery())
         if not streams:
