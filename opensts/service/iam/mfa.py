@@ -177,9 +177,11 @@ class MfaActions(IamBase):
         self.authorize(info, "ListVirtualMFADevices", self.arn(info, "mfa/"))
         assigned = {"Assigned": True, "Unassigned": False}.get(params.get("AssignmentStatus", "Any"))
         account = self.caller(info).account_id
+        prefix = self.arn(info, "mfa")  # every serial of the account starts so: the marker holds the rest
         chunk, extra = keyset_page(params, "virtual-mfa-devices", [Source(
-            lambda key, limit: self.repo.virtual_mfa_devices_page(account, assigned, key, limit),
-            lambda d: (d.serial,))])
+            lambda key, limit: self.repo.virtual_mfa_devices_page(
+                account, assigned, None if key is None else (prefix + key[0],), limit),
+            lambda d: (d.serial[len(prefix):],))])
         return {"VirtualMFADevices": [self._listed_device(info, d) for d in chunk], **extra}
 
     def _listed_device(self, info: RequestInfo, row: Any) -> Result:
