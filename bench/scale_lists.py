@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import os
 import platform
 import re
 import statistics
@@ -51,6 +52,7 @@ class Iam:
 
     def __init__(self, url: str) -> None:
         host, port = url.split("//", 1)[1].split(":")
+        self.address = (host, int(port))
         self.conn = http.client.HTTPConnection(host, int(port), timeout=120)
         self.url = url
         self.signer = SigV4Auth(Credentials(ADMIN_KEY, ADMIN_SECRET), "iam", "us-east-1")
@@ -60,8 +62,14 @@ class Iam:
         request = AWSRequest("POST", self.url + "/", data=body,
                              headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
         self.signer.add_auth(request)
-        self.conn.request("POST", "/", body=body, headers=dict(request.headers))
-        response = self.conn.getresponse()
+        try:
+            self.conn.request("POST", "/", body=body, headers=dict(request.headers))
+            response = self.conn.getresponse()
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            self.conn.close()  # the server closed an idle kept-alive connection (while rows loaded)
+            self.conn = http.client.HTTPConnection(*self.address, timeout=120)
+            self.conn.request("POST", "/", body=body, headers=dict(request.headers))
+            response = self.conn.getresponse()
         text = response.read().decode()
         if response.status != 200:
             raise RuntimeError(f"{action}: HTTP {response.status}: {text[:300]}")
@@ -152,6 +160,8 @@ def main() -> None:
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print("| backend | operation | store | first page of 100 (median) | full paging at MaxItems 1000 | |")
     print("|---|---|---|---|---|---|")
+    if hasattr(os, "getloadavg"):
+        print(f"(load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     for backend in args.backends.split(","):
         run_backend(backend.strip(), sizes, args.policies, args.repeat)
 
