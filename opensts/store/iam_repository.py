@@ -57,6 +57,7 @@ class PolicyRecord:
     created_at: int
     updated_at: int
     attachment_count: int = 0
+    boundary_usage_count: int | None = None  # read with the record by a listing page (None: not read)
 
 
 @frozen
@@ -249,9 +250,8 @@ class IamRepositoryMixin:
         return self._role(self._first(select(t.roles).where(t.roles.c.id == role_id)))
 
     def list_roles(self, account_id: str, path_prefix: str = "/") -> list[RoleRecord]:
-        c = t.roles.c
-        query = select(t.roles).where(c.account_id == account_id, c.path.startswith(path_prefix, autoescape=True))
-        return [r for r in (self._role(row) for row in self._rows(query.order_by(c.name_lower))) if r]
+        """Every role of the account with its tags (two queries: store/list_repository.py)."""
+        return self.roles_page(account_id, path_prefix, tags=True)  # type: ignore[attr-defined, no-any-return]
 
     def update_role(self, role_id: str, **values: Any) -> None:
         """Set any of: description, max_session_duration, trust_policy (+ trust_principal_ids),
@@ -383,12 +383,8 @@ class IamRepositoryMixin:
         )
 
     def list_policies(self, account_id: str | None, *, include_aws: bool = True) -> list[PolicyRecord]:
-        c = t.managed_policies.c
-        cond = c.account_id == account_id
-        if include_aws:
-            cond = cond | c.account_id.is_(None)
-        rows = self._rows(select(c.arn).where(cond).order_by(c.name))
-        return [p for p in (self.get_policy(r.arn) for r in rows) if p]
+        """The account's (and AWS's) managed policies by name, counts included (two queries)."""
+        return self.policies_page(account_id, aws=include_aws)  # type: ignore[attr-defined, no-any-return]
 
     def delete_policy(self, arn: str) -> None:
         """Delete a policy with its one version; StaleState when, under its lock, it has more
@@ -491,9 +487,15 @@ class IamRepositoryMixin:
         )
 
     def attached_policies(self, entity_type: str, entity_id: str) -> list[PolicyRecord]:
-        c = t.policy_attachments.c
-        rows = self._rows(select(c.policy_arn).where(c.entity_type == entity_type, c.entity_id == entity_id))
-        return sorted((p for p in (self.get_policy(r.policy_arn) for r in rows) if p), key=lambda p: p.name)
+        """The entity's managed policies by name, each with its attachment count (one query)."""
+        c, p = t.policy_attachments.c, t.managed_policies.c
+        other = t.policy_attachments.alias("other")
+        count = select(func.count()).select_from(other).where(other.c.policy_arn == p.arn).scalar_subquery()
+        rows = self._rows(select(t.managed_policies, count.label("attached"))
+                          .join(t.policy_attachments, c.policy_arn == p.arn)
+                          .where(c.entity_type == entity_type, c.entity_id == entity_id))
+        return sorted((PolicyRecord(r.arn, r.id, r.account_id, r.name, r.path, r.description, r.default_version,
+                                    r.created_at, r.updated_at, int(r.attached)) for r in rows), key=lambda x: x.name)
 
     def attached_documents(self, entity_type: str, entity_id: str) -> list[tuple[str, str]]:
         """(arn, default-version document) of every managed policy attached to the entity."""

@@ -48,6 +48,7 @@ users = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("permissions_boundary_arn", String(2048), nullable=True),  # added by migration 0002
     Index("ux_users_account_name", "account_id", "name_lower", unique=True),
+    Index("ix_users_boundary", "permissions_boundary_arn"),  # a policy's boundary uses (0012)
 )
 
 access_keys = Table(
@@ -106,6 +107,7 @@ roles = Table(
     # JSON: user/role ARN named by the trust policy → its unique id when the policy was saved
     Column("trust_principal_ids", Text, nullable=True),  # added by migration 0005
     Index("ux_roles_account_name", "account_id", "name_lower", unique=True),
+    Index("ix_roles_boundary", "permissions_boundary_arn"),  # a policy's boundary uses (0012)
 )
 
 role_policies = Table(
@@ -129,6 +131,7 @@ managed_policies = Table(
     Column("next_version", Integer, nullable=False, server_default="2"),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    Index("ix_managed_policies_account_name", "account_id", "name", "id"),  # ListPolicies' keyset (0012)
 )
 
 policy_versions = Table(
@@ -195,6 +198,7 @@ mfa_devices = Table(
     Column("enabled_at", BigInteger, nullable=True),
     Column("last_step", Integer, nullable=False, server_default="0"),  # replay protection
     Column("created_at", BigInteger, nullable=False),
+    Index("ix_mfa_devices_account_serial", "account_id", "serial"),  # ListVirtualMFADevices' keyset (0012)
 )
 
 # -- Regions (migration 0003) ---------------------------------------------------------------------
@@ -275,6 +279,7 @@ organization_accounts = Table(
     Column("create_request_id", String(40), nullable=True, unique=True),
     Column("parent_id", String(80), nullable=True),  # an OU id; NULL: directly under the root
     Index("ix_organization_accounts_org", "organization_id"),
+    Index("ix_organization_accounts_joined", "organization_id", "joined_at", "account_id"),  # keyset (0012)
 )
 
 # Organizational units: a tree under the organization's root.
@@ -508,6 +513,7 @@ service_specific_credentials = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=True),
     Index("ix_service_specific_credentials_user", "user_id"),
+    Index("ix_service_specific_credentials_created", "created_at", "id"),  # AllUsers' keyset (0012)
 )
 
 # -- What security teams read; delegation requests (migration 0010_reads) --------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 from opensts.auth.principals import Caller
 from opensts.protocol.errors import AccessDenied, ServiceError, ValidationError
@@ -45,9 +44,18 @@ def utc(epoch: int | float | None) -> datetime | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, tz=timezone.utc)
 
 
+_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.!~*'()")
+#: every byte (as the latin-1 code point it decodes to) → itself if safe, else %XX
+_QUOTED = {b: (chr(b) if b in _SAFE else f"%{b:02X}") for b in range(256)}
+
+
 def encode_document(text: str) -> str:
-    """Policy documents travel URL-encoded in IAM's XML (boto3 decodes them back to dicts)."""
-    return quote(text, safe="-_.!~*'()")
+    """Policy documents travel URL-encoded in IAM's XML (boto3 decodes them back to dicts).
+
+    ``quote(text, safe="-_.!~*'()")``, in C: the UTF-8 bytes, read as latin-1 code points, go
+    through one ``str.translate`` table (a listing page encodes a document per role: ``quote``'s
+    per-byte Python loop was the largest cost of a page of 1000 roles)."""
+    return text.encode("utf-8").decode("latin-1").translate(_QUOTED)
 
 
 class IamBase:

@@ -22,6 +22,7 @@ from opensts.service.iam._base import (
     tag_list,
     utc,
 )
+from opensts.service.iam.paging import Source, keyset_page
 from opensts.store.iam_repository import PolicyRecord
 from opensts.store.repository import EntityAlreadyExists
 
@@ -32,92 +33,112 @@ _KINDS = ("User", "Group", "Role", "LocalManagedPolicy", "AWSManagedPolicy")
 
 class AccountDetailActions(IamBase):
     # -- GetAccountAuthorizationDetails ---------------------------------------------------
-    def _entities(self, account: str, wanted: set[str]) -> list[tuple[str, Any]]:
-        out: list[tuple[str, Any]] = []
-        if "User" in wanted:
-            out += [("User", u) for u in self.repo.list_users(account)]
-        if "Group" in wanted:
-            out += [("Group", g) for g in self.repo.list_groups(account)]
-        if "Role" in wanted:
-            out += [("Role", r) for r in self.repo.list_roles(account)]
-        if wanted & {"LocalManagedPolicy", "AWSManagedPolicy"}:
-            for policy in self.repo.list_policies(account, include_aws="AWSManagedPolicy" in wanted):
-                if policy.account_id is None and not self._used_in(account, policy.arn):
-                    continue  # AWS managed policies: only those this account uses
-                if policy.account_id is not None and "LocalManagedPolicy" not in wanted:
-                    continue
-                out.append(("Policy", policy))
-        return out
+    def _sources(self, account: str, wanted: set[str]) -> list[Source[tuple[str, Any]]]:
+        """Users, groups, roles, then managed policies (the account's and the AWS managed ones it
+        uses, merged by name): each a keyset source, so a page reads only its own entities."""
+        repo = self.repo
 
-    def _used_in(self, account: str, arn: str) -> int:
-        """How many of ``account``'s users, groups and roles use the policy (attached)."""
-        return sum(len(rows) for rows in self.repo.policy_entities(arn, account).values())
+        def of(kind: str, fetch: Any, key: Any, arity: int = 1) -> Source[tuple[str, Any]]:
+            return Source(lambda k, limit: [(kind, e) for e in fetch(k, limit)], lambda item: key(item[1]), arity)
+
+        local, aws = "LocalManagedPolicy" in wanted, "AWSManagedPolicy" in wanted
+        none = lambda k, limit: []  # noqa: E731 - a kind the Filter leaves out
+        return [
+            of("User", (lambda k, n: repo.users_page(account, "/", k, n)) if "User" in wanted else none,
+               lambda u: (u.name_lower,)),
+            of("Group", (lambda k, n: repo.groups_page(account, "/", k, n)) if "Group" in wanted else none,
+               lambda g: (g.name.lower(),)),
+            of("Role", (lambda k, n: repo.roles_page(account, "/", k, n, tags=True)) if "Role" in wanted else none,
+               lambda r: (r.name.lower(),)),
+            of("Policy", (lambda k, n: repo.policies_page(account, local=local, aws=aws, aws_used_only=True,
+                                                          key=k, limit=n)) if local or aws else none,
+               lambda p: (p.name, p.id), 2),
+        ]
 
     @staticmethod
-    def _attached(policies: list[PolicyRecord]) -> list[Result]:
-        return [{"PolicyName": p.name, "PolicyArn": p.arn} for p in policies]
+    def _attached(policies: list[tuple[str, str]]) -> list[Result]:
+        return [{"PolicyName": name, "PolicyArn": arn} for name, arn in policies]
 
     @staticmethod
     def _inline(docs: dict[str, str]) -> list[Result]:
         return [{"PolicyName": n, "PolicyDocument": encode_document(d)} for n, d in sorted(docs.items())]
 
-    def _user_detail(self, info: RequestInfo, row: Any) -> Result:
-        out: Result = {
-            "Path": row.path, "UserName": row.name, "UserId": row.id,
-            "Arn": self.arn(info, f"user{row.path}{row.name}"), "CreateDate": utc(row.created_at),
-            "UserPolicyList": self._inline(self.repo.list_user_policies(row.id)),
-            "GroupList": [g.name for g in self.repo.groups_for_user(row.id)],
-            "AttachedManagedPolicies": self._attached(self.repo.attached_policies("user", row.id)),
-        }
-        if row.permissions_boundary_arn:
-            out["PermissionsBoundary"] = boundary_result(row.permissions_boundary_arn)
-        tags = self.repo.get_tags("user", row.id)
-        if tags:
-            out["Tags"] = tag_list(tags)
+    # Each ``_*_details`` expands one page's entities of a kind with a fixed number of queries
+    # (each relation read for the whole page at once), whatever the page's size.
+    def _user_details(self, info: RequestInfo, rows: list[Any]) -> list[Result]:
+        ids = [r.id for r in rows]
+        inline, groups = self.repo.inline_policies_of("user", ids), self.repo.group_names_of(ids)
+        attached, tags = self.repo.attached_of("user", ids), self.repo.tags_of("user", ids)
+        out = []
+        for row in rows:
+            item: Result = {
+                "Path": row.path, "UserName": row.name, "UserId": row.id,
+                "Arn": self.arn(info, f"user{row.path}{row.name}"), "CreateDate": utc(row.created_at),
+                "UserPolicyList": self._inline(inline.get(row.id, {})),
+                "GroupList": groups.get(row.id, []),
+                "AttachedManagedPolicies": self._attached(attached.get(row.id, [])),
+            }
+            if row.permissions_boundary_arn:
+                item["PermissionsBoundary"] = boundary_result(row.permissions_boundary_arn)
+            if row.id in tags:
+                item["Tags"] = tag_list(tags[row.id])
+            out.append(item)
         return out
 
-    def _group_detail(self, info: RequestInfo, group: Any) -> Result:
-        return {
+    def _group_details(self, info: RequestInfo, groups: list[Any]) -> list[Result]:
+        ids = [g.id for g in groups]
+        inline, attached = self.repo.inline_policies_of("group", ids), self.repo.attached_of("group", ids)
+        return [{
             "Path": group.path, "GroupName": group.name, "GroupId": group.id,
             "Arn": self.arn(info, f"group{group.path}{group.name}"), "CreateDate": utc(group.created_at),
-            "GroupPolicyList": self._inline(self.repo.list_group_policies(group.id)),
-            "AttachedManagedPolicies": self._attached(self.repo.attached_policies("group", group.id)),
-        }
+            "GroupPolicyList": self._inline(inline.get(group.id, {})),
+            "AttachedManagedPolicies": self._attached(attached.get(group.id, [])),
+        } for group in groups]
 
-    def _role_detail(self, info: RequestInfo, role: Any) -> Result:
-        out: Result = {
-            "Path": role.path, "RoleName": role.name, "RoleId": role.id, "Arn": self.role_arn(info, role),
-            "CreateDate": utc(role.created_at), "AssumeRolePolicyDocument": encode_document(role.trust_policy),
-            "InstanceProfileList": self._instance_profiles(info, role),
-            "RolePolicyList": self._inline(self.repo.list_role_policies(role.id)),
-            "AttachedManagedPolicies": self._attached(self.repo.attached_policies("role", role.id)),
-            "RoleLastUsed": {},
-        }
-        if role.permissions_boundary_arn:
-            out["PermissionsBoundary"] = boundary_result(role.permissions_boundary_arn)
-        if role.tags:
-            out["Tags"] = tag_list(role.tags)
+    def _role_details(self, info: RequestInfo, roles: list[Any]) -> list[Result]:
+        ids = [r.id for r in roles]
+        inline, attached = self.repo.inline_policies_of("role", ids), self.repo.attached_of("role", ids)
+        profiles = self.repo.instance_profiles_of(ids)
+        shown = self.profile_results(  # type: ignore[attr-defined]  # InstanceProfileActions
+            info, list({p.id: p for ps in profiles.values() for p in ps}.values()))
+        by_id = {item["InstanceProfileId"]: item for item in shown}
+        out = []
+        for role in roles:
+            item: Result = {
+                "Path": role.path, "RoleName": role.name, "RoleId": role.id, "Arn": self.role_arn(info, role),
+                "CreateDate": utc(role.created_at), "AssumeRolePolicyDocument": encode_document(role.trust_policy),
+                "InstanceProfileList": [by_id[p.id] for p in profiles.get(role.id, [])],
+                "RolePolicyList": self._inline(inline.get(role.id, {})),
+                "AttachedManagedPolicies": self._attached(attached.get(role.id, [])),
+                "RoleLastUsed": {},
+            }
+            if role.permissions_boundary_arn:
+                item["PermissionsBoundary"] = boundary_result(role.permissions_boundary_arn)
+            if role.tags:
+                item["Tags"] = tag_list(role.tags)
+            out.append(item)
         return out
 
-    def _instance_profiles(self, info: RequestInfo, role: Any) -> list[Result]:
-        """The role's instance profiles (InstanceProfileList), as GetInstanceProfile shows them."""
-        return [self.profile_result(info, p) for p in self.repo.instance_profiles_for_role(role.id)]  # type: ignore[attr-defined]
-
-    def _policy_detail(self, account: str, policy: PolicyRecord) -> Result:
-        count = self._used_in(account, policy.arn) if policy.account_id is None else policy.attachment_count
-        out: Result = {
-            "PolicyName": policy.name, "PolicyId": policy.id, "Arn": policy.arn, "Path": policy.path,
-            "DefaultVersionId": policy.default_version, "AttachmentCount": count,
-            "PermissionsBoundaryUsageCount": sum(len(r) for r in self.repo.boundary_entities(policy.arn, account).values()),
-            "IsAttachable": True, "CreateDate": utc(policy.created_at), "UpdateDate": utc(policy.updated_at),
-            "PolicyVersionList": [
-                {"Document": encode_document(v.document), "VersionId": v.version_id,
-                 "IsDefaultVersion": v.is_default, "CreateDate": utc(v.created_at)}
-                for v in self.repo.policy_versions(policy.arn)
-            ],
-        }
-        if policy.description is not None:
-            out["Description"] = policy.description
+    def _policy_details(self, account: str, policies: list[PolicyRecord]) -> list[Result]:
+        versions = self.repo.versions_of(policies)
+        used, bounded = self.repo.account_uses_of(account, [p.arn for p in policies])
+        out = []
+        for policy in policies:
+            item: Result = {
+                "PolicyName": policy.name, "PolicyId": policy.id, "Arn": policy.arn, "Path": policy.path,
+                "DefaultVersionId": policy.default_version,
+                "AttachmentCount": used.get(policy.arn, 0) if policy.account_id is None else policy.attachment_count,
+                "PermissionsBoundaryUsageCount": bounded.get(policy.arn, 0),
+                "IsAttachable": True, "CreateDate": utc(policy.created_at), "UpdateDate": utc(policy.updated_at),
+                "PolicyVersionList": [
+                    {"Document": encode_document(v.document), "VersionId": v.version_id,
+                     "IsDefaultVersion": v.is_default, "CreateDate": utc(v.created_at)}
+                    for v in versions.get(policy.arn, [])
+                ],
+            }
+            if policy.description is not None:
+                item["Description"] = policy.description
+            out.append(item)
         return out
 
     @action("GetAccountAuthorizationDetails")
@@ -125,17 +146,14 @@ class AccountDetailActions(IamBase):
         self.authorize(info, "GetAccountAuthorizationDetails", "*")
         account = self.caller(info).account_id
         wanted = set(params.get("Filter") or _KINDS)
-        chunk, extra = page(self._entities(account, wanted), params)
-        out: Result = {"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": [], "Policies": []}
-        for kind, entity in chunk:
-            if kind == "User":
-                out["UserDetailList"].append(self._user_detail(info, entity))  # the user's full row
-            elif kind == "Group":
-                out["GroupDetailList"].append(self._group_detail(info, entity))
-            elif kind == "Role":
-                out["RoleDetailList"].append(self._role_detail(info, entity))
-            else:
-                out["Policies"].append(self._policy_detail(account, entity))
+        chunk, extra = keyset_page(params, "account-details", self._sources(account, wanted))
+        of = {kind: [e for k, e in chunk if k == kind] for kind in ("User", "Group", "Role", "Policy")}
+        out: Result = {
+            "UserDetailList": self._user_details(info, of["User"]) if of["User"] else [],
+            "GroupDetailList": self._group_details(info, of["Group"]) if of["Group"] else [],
+            "RoleDetailList": self._role_details(info, of["Role"]) if of["Role"] else [],
+            "Policies": self._policy_details(account, of["Policy"]) if of["Policy"] else [],
+        }
         return {**out, **extra}
 
     # -- ListEntitiesForPolicy ------------------------------------------------------------
@@ -147,19 +165,22 @@ class AccountDetailActions(IamBase):
             raise self.no_such(f"Policy {arn} was not found.")
         account = self.caller(info).account_id
         usage = params.get("PolicyUsageFilter")
-        found: dict[str, list[Any]] = {"user": [], "group": [], "role": []}
-        if usage in (None, "PermissionsPolicy"):
-            for kind, rows in self.repo.policy_entities(arn, account).items():
-                found[kind] += rows
-        if usage in (None, "PermissionsBoundary"):
-            for kind, rows in self.repo.boundary_entities(arn, account).items():
-                found[kind] += [r for r in rows if r.id not in {x.id for x in found[kind]}]
         entity_filter = params.get("EntityFilter")
         only = {"User": "user", "Group": "group", "Role": "role"}.get(entity_filter or "")
         prefix = params.get("PathPrefix", "/")
-        flat = [(kind, row) for kind in ("group", "user", "role") for row in sorted(found[kind], key=lambda r: r.name.lower())
-                if (entity_filter is None or kind == only) and row.path.startswith(prefix)]
-        chunk, extra = page(flat, params)
+
+        def source(kind: str) -> Source[tuple[str, Any]]:
+            def fetch(key: Any, limit: int) -> list[tuple[str, Any]]:
+                if entity_filter is not None and kind != only:
+                    return []
+                rows = self.repo.policy_entities_page(
+                    kind, arn, account, attached=usage in (None, "PermissionsPolicy"),
+                    boundary=usage in (None, "PermissionsBoundary"), path_prefix=prefix, key=key, limit=limit)
+                return [(kind, r) for r in rows]
+            return Source(fetch, lambda item: (item[1].name.lower(),))
+
+        # groups, then users, then roles, each by name: one query per kind at most per page
+        chunk, extra = keyset_page(params, "policy-entities", [source(k) for k in ("group", "user", "role")])
         return {
             "PolicyGroups": [{"GroupName": r.name, "GroupId": r.id} for k, r in chunk if k == "group"],
             "PolicyUsers": [{"UserName": r.name, "UserId": r.id} for k, r in chunk if k == "user"],

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from opensts.fastrand import base32_upper
 from opensts.service.context import RequestInfo
 from opensts.service.iam._base import MAX_TAGS, IamBase, Params, Result, action, page, tag_list, tag_map, utc
+from opensts.service.iam.paging import Source, keyset_page
 from opensts.service.iam.instance_profiles import tag_condition_keys
 from opensts.service.iam.tags import check_new_tags
 from opensts.service.identifiers import new_unique_id
@@ -215,7 +216,10 @@ class CertificateActions(IamBase):
     def list_server_certificates(self, info: RequestInfo, params: Params) -> Result:
         prefix = params.get("PathPrefix", "/")
         self.authorize(info, "ListServerCertificates", self.arn(info, "server-certificate" + prefix))
-        chunk, extra = page(self.repo.list_server_certificates(self.caller(info).account_id, prefix), params)
+        account = self.caller(info).account_id
+        chunk, extra = keyset_page(params, "server-certificates", [Source(
+            lambda key, limit: self.repo.server_certificates_page(account, prefix, key, limit),
+            lambda c: (c.name.lower(),))])
         return {"ServerCertificateMetadataList": [self._metadata(info, c) for c in chunk], **extra}
 
     @action("UpdateServerCertificate")

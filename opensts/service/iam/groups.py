@@ -12,6 +12,7 @@ from typing import Any
 from opensts.policy import check_inline_quota, parse_policy
 from opensts.service.context import RequestInfo
 from opensts.service.iam._base import IamBase, Params, Result, action, encode_document, page, utc
+from opensts.service.iam.paging import Source, keyset_page
 from opensts.service.iam.managed import policy_arn_key
 from opensts.service.identifiers import new_unique_id
 from opensts.store.group_repository import GroupRecord
@@ -65,7 +66,8 @@ class GroupActions(IamBase):
     @action("GetGroup")
     def get_group(self, info: RequestInfo, params: Params) -> Result:
         group = self.authorized_group(info, params, "GetGroup")
-        chunk, extra = page(self.repo.group_members(group.id), params)
+        chunk, extra = keyset_page(params, "group-members", [Source(
+            lambda key, limit: self.repo.group_members_page(group.id, key, limit), lambda u: (u.name_lower,))])
         users = [{"Path": u.path, "UserName": u.name, "UserId": u.id,
                   "Arn": self.arn(info, f"user{u.path}{u.name}"), "CreateDate": utc(u.created_at)} for u in chunk]
         return {"Group": self.group_result(info, group), "Users": users, **extra}
@@ -74,7 +76,9 @@ class GroupActions(IamBase):
     def list_groups(self, info: RequestInfo, params: Params) -> Result:
         prefix = params.get("PathPrefix", "/")
         self.authorize(info, "ListGroups", self.arn(info, "group" + prefix))
-        chunk, extra = page(self.repo.list_groups(self.caller(info).account_id, prefix), params)
+        account = self.caller(info).account_id
+        chunk, extra = keyset_page(params, "groups", [Source(
+            lambda key, limit: self.repo.groups_page(account, prefix, key, limit), lambda g: (g.name.lower(),))])
         return {"Groups": [self.group_result(info, g) for g in chunk], **extra}
 
     @action("UpdateGroup")

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from opensts.service.context import RequestInfo
 from opensts.service.iam._base import MAX_TAGS, IamBase, Params, Result, action, page, tag_list, tag_map, utc
+from opensts.service.iam.paging import Source, keyset_page
 from opensts.service.iam.tags import check_new_tags
 from opensts.service.identifiers import new_unique_id
 from opensts.store.credentials_repository import InstanceProfileRecord
+from opensts.store.iam_repository import RoleRecord
 from opensts.store.repository import EntityAlreadyExists, LimitReached, ParentGone, StaleState
 
 __all__ = ["InstanceProfileActions", "ROLES_PER_INSTANCE_PROFILE", "tag_condition_keys"]
@@ -47,8 +49,16 @@ class InstanceProfileActions(IamBase):
             raise self.no_such(f"Instance Profile {name} cannot be found.")
         return profile
 
-    def profile_result(self, info: RequestInfo, profile: InstanceProfileRecord) -> Result:
-        roles = [self.repo.get_role_by_id(role_id) for role_id in self.repo.instance_profile_role_ids(profile.id)]
+    def profile_results(self, info: RequestInfo, profiles: list[InstanceProfileRecord]) -> list[Result]:
+        """A page of profiles: their roles and tags read for the whole page (two queries)."""
+        ids = [p.id for p in profiles]
+        roles, tags = self.repo.profile_roles_of(ids), self.repo.tags_of("instprof", ids)
+        return [self.profile_result(info, p, roles.get(p.id, []), tags.get(p.id, {})) for p in profiles]
+
+    def profile_result(self, info: RequestInfo, profile: InstanceProfileRecord,
+                       roles: list[RoleRecord | None] | None = None, tags: dict[str, str] | None = None) -> Result:
+        if roles is None:
+            roles = [self.repo.get_role_by_id(role_id) for role_id in self.repo.instance_profile_role_ids(profile.id)]
         out: Result = {
             "Path": profile.path,
             "InstanceProfileName": profile.name,
@@ -57,7 +67,8 @@ class InstanceProfileActions(IamBase):
             "CreateDate": utc(profile.created_at),
             "Roles": [self.role_result(info, r, full=False) for r in roles if r is not None],
         }
-        tags = self.repo.get_tags("instprof", profile.id)
+        if tags is None:
+            tags = self.repo.get_tags("instprof", profile.id)
         if tags:
             out["Tags"] = tag_list(tags)
         return out
@@ -84,8 +95,11 @@ class InstanceProfileActions(IamBase):
     def list_instance_profiles(self, info: RequestInfo, params: Params) -> Result:
         prefix = params.get("PathPrefix", "/")
         self.authorize(info, "ListInstanceProfiles", self.arn(info, "instance-profile" + prefix))
-        chunk, extra = page(self.repo.list_instance_profiles(self.caller(info).account_id, prefix), params)
-        return {"InstanceProfiles": [self.profile_result(info, p) for p in chunk], **extra}
+        account = self.caller(info).account_id
+        chunk, extra = keyset_page(params, "instance-profiles", [Source(
+            lambda key, limit: self.repo.instance_profiles_page(account, prefix, key, limit),
+            lambda p: (p.name.lower(),))])
+        return {"InstanceProfiles": self.profile_results(info, chunk), **extra}
 
     @action("DeleteInstanceProfile")
     def delete_instance_profile(self, info: RequestInfo, params: Params) -> Result:
@@ -134,8 +148,10 @@ class InstanceProfileActions(IamBase):
     @action("ListInstanceProfilesForRole")
     def list_instance_profiles_for_role(self, info: RequestInfo, params: Params) -> Result:
         role = self.authorized_role(info, params, "ListInstanceProfilesForRole")
-        chunk, extra = page(self.repo.instance_profiles_for_role(role.id), params)
-        return {"InstanceProfiles": [self.profile_result(info, p) for p in chunk], **extra}
+        chunk, extra = keyset_page(params, "role-instance-profiles", [Source(
+            lambda key, limit: self.repo.role_instance_profiles_page(role.id, key, limit),
+            lambda p: (p.name.lower(),))])
+        return {"InstanceProfiles": self.profile_results(info, chunk), **extra}
 
     # -- tags -------------------------------------------------------------------------------
     @action("TagInstanceProfile")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from opensts.policy import parse_policy
 from opensts.service.context import RequestInfo
 from opensts.service.iam._base import IamBase, Params, Result, action, encode_document, page, tag_list, tag_map, utc
+from opensts.service.iam.paging import Source, keyset_page
 from opensts.service.iam.tags import check_new_tags
 from opensts.service.identifiers import new_unique_id
 from opensts.store.iam_repository import PolicyRecord
@@ -38,7 +39,8 @@ class ManagedPolicyActions(IamBase):
             "Path": policy.path,
             "DefaultVersionId": policy.default_version,
             "AttachmentCount": policy.attachment_count,
-            "PermissionsBoundaryUsageCount": self.repo.boundary_usage_count(policy.arn),
+            "PermissionsBoundaryUsageCount": self.repo.boundary_usage_count(policy.arn)
+            if policy.boundary_usage_count is None else policy.boundary_usage_count,
             "IsAttachable": True,
             "CreateDate": utc(policy.created_at),
             "UpdateDate": utc(policy.updated_at),
@@ -77,9 +79,7 @@ class ManagedPolicyActions(IamBase):
         check_new_tags(self, params.get("Tags"), {})
         account = self.caller(info).account_id
         duplicate = f"A policy called {name} already exists. Duplicate names are not allowed."
-        if any(p.name.lower() == name.lower() for p in self.repo.list_policies(account, include_aws=False)):
-            raise self.err("EntityAlreadyExists", duplicate)
-        try:
+        try:  # names are unique per account in any case: checked under the account's row lock
             policy = self.repo.create_policy(arn, new_unique_id("ANPA"), account, name, path, document,
                                              params.get("Description"), tag_map(params.get("Tags")))
         except EntityAlreadyExists:
@@ -97,12 +97,12 @@ class ManagedPolicyActions(IamBase):
         scope = params.get("Scope", "All")
         prefix = params.get("PathPrefix", "/")
         account = self.caller(info).account_id
-        policies = [
-            p for p in self.repo.list_policies(account, include_aws=scope != "Local")
-            if (scope != "AWS" or p.account_id is None) and p.path.startswith(prefix)
-            and (not params.get("OnlyAttached") or p.attachment_count > 0)
-        ]
-        chunk, extra = page(policies, params)
+        only_attached = bool(params.get("OnlyAttached"))
+        chunk, extra = keyset_page(params, "policies", [Source(
+            lambda key, limit: self.repo.policies_page(account, local=scope != "AWS", aws=scope != "Local",
+                                                       path_prefix=prefix, only_attached=only_attached,
+                                                       key=key, limit=limit),
+            lambda p: (p.name, p.id), arity=2)])
         return {"Policies": [self.policy_result(p, description=False, tags=False) for p in chunk], **extra}
 
     @action("DeletePolicy")

@@ -17,7 +17,8 @@ from datetime import datetime
 from typing import Any
 
 from opensts.service.context import RequestInfo
-from opensts.service.iam._base import IamBase, Params, Result, action, page, utc
+from opensts.service.iam._base import IamBase, Params, Result, action, boundary_result, page, utc
+from opensts.service.iam.paging import Source, keyset_page
 from opensts.store.iam_repository import MfaDeviceRecord
 from opensts.store.repository import EntityAlreadyExists
 
@@ -174,13 +175,28 @@ class MfaActions(IamBase):
     @action("ListVirtualMFADevices")
     def list_virtual_mfa_devices(self, info: RequestInfo, params: Params) -> Result:
         self.authorize(info, "ListVirtualMFADevices", self.arn(info, "mfa/"))
-        status = params.get("AssignmentStatus", "Any")
-        devices = [
-            d for d in sorted(self.repo.list_mfa_devices(self.caller(info).account_id), key=lambda d: d.serial)
-            if status == "Any" or (status == "Assigned") == (d.user_id is not None)
-        ]
-        chunk, extra = page(devices, params)
-        return {"VirtualMFADevices": [self._device_result(info, d) for d in chunk], **extra}
+        assigned = {"Assigned": True, "Unassigned": False}.get(params.get("AssignmentStatus", "Any"))
+        account = self.caller(info).account_id
+        prefix = self.arn(info, "mfa")  # every serial of the account starts so: the marker holds the rest
+        chunk, extra = keyset_page(params, "virtual-mfa-devices", [Source(
+            lambda key, limit: self.repo.virtual_mfa_devices_page(
+                account, assigned, None if key is None else (prefix + key[0],), limit),
+            lambda d: (d.serial[len(prefix):],))])
+        return {"VirtualMFADevices": [self._listed_device(info, d) for d in chunk], **extra}
+
+    def _listed_device(self, info: RequestInfo, row: Any) -> Result:
+        """``_device_result`` from a page row (the device with its user's columns joined)."""
+        out: Result = {"SerialNumber": row.serial}
+        if row.user_id is not None:
+            if row.u_name is not None:
+                user: Result = {"Path": row.u_path, "UserName": row.u_name, "UserId": row.user_id,
+                                "Arn": self.arn(info, f"user{row.u_path}{row.u_name}"),
+                                "CreateDate": utc(row.u_created_at)}
+                if row.u_boundary:
+                    user["PermissionsBoundary"] = boundary_result(row.u_boundary)
+                out["User"] = user
+            out["EnableDate"] = utc(row.enabled_at)
+        return out
 
     @action("DeleteVirtualMFADevice")
     def delete_virtual_mfa_device(self, info: RequestInfo, params: Params) -> Result:

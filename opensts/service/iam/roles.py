@@ -8,7 +8,8 @@ from typing import Any
 
 from opensts.policy import MalformedPolicyDocument, parse_policy
 from opensts.service.context import RequestInfo
-from opensts.service.iam._base import IamBase, Params, Result, action, page, tag_map
+from opensts.service.iam._base import IamBase, Params, Result, action, tag_map
+from opensts.service.iam.paging import Source, keyset_page
 from opensts.service.iam.tags import check_new_tags
 from opensts.service.identifiers import new_unique_id
 from opensts.store.repository import EntityAlreadyExists
@@ -92,7 +93,9 @@ class RoleActions(IamBase):
     def list_roles(self, info: RequestInfo, params: Params) -> Result:
         prefix = params.get("PathPrefix", "/")
         self.authorize(info, "ListRoles", self.arn(info, "role" + prefix))
-        chunk, extra = page(self.repo.list_roles(self.caller(info).account_id, prefix), params)
+        account = self.caller(info).account_id
+        chunk, extra = keyset_page(params, "roles", [Source(
+            lambda key, limit: self.repo.roles_page(account, prefix, key, limit), lambda r: (r.name.lower(),))])
         return {"Roles": [self.role_result(info, r, full=False) for r in chunk], **extra}
 
     @action("UpdateRole")

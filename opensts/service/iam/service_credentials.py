@@ -9,6 +9,7 @@ from typing import Any
 
 from opensts.service.context import RequestInfo
 from opensts.service.iam._base import IamBase, Params, Result, action, page, utc
+from opensts.service.iam.paging import Source, keyset_page
 from opensts.service.iam.passwords import hash_password
 from opensts.service.identifiers import new_unique_id
 from opensts.store.repository import LimitReached, ParentGone, UserRecord
@@ -85,13 +86,16 @@ class ServiceCredentialActions(IamBase):
         service = params.get("ServiceName")
         if service is not None:
             self._supported(service)
-        if params.get("AllUsers"):
+        if params.get("AllUsers"):  # every user's: a keyset page over the account's credentials
             self.authorize(info, "ListServiceSpecificCredentials", self.arn(info, "user/"))
-            users = {u.id: u.name for u in self.repo.list_users(self.caller(info).account_id)}
-        else:
-            user = self.authorized_user(info, params, "ListServiceSpecificCredentials")
-            users = {user.id: user.name}
-        rows = self.repo.list_service_credentials(list(users), service) if users else []
+            account = self.caller(info).account_id
+            found, more = keyset_page(params, "service-credentials", [Source(
+                lambda key, limit: self.repo.service_credentials_page(account, service, key, limit),
+                lambda row: (row.created_at, row.id), arity=2)])
+            return {"ServiceSpecificCredentials": [self._credential(row.user_name, row) for row in found], **more}
+        user = self.authorized_user(info, params, "ListServiceSpecificCredentials")
+        users = {user.id: user.name}  # one user's: at most two per service
+        rows = self.repo.list_service_credentials(list(users), service)
         chunk, extra = page(rows, params)
         items = []
         for row in chunk:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from opensts.service.context import RequestInfo
 from opensts.service.iam._base import IamBase, Params, Result, action, page, tag_map, utc
+from opensts.service.iam.paging import Source, keyset_page
 from opensts.service.iam.tags import check_new_tags
 from opensts.service.identifiers import new_access_key_id, new_secret_access_key, new_unique_id
 from opensts.store.repository import EntityAlreadyExists, LimitReached, ParentGone
@@ -47,8 +48,9 @@ class UserActions(IamBase):
     def list_users(self, info: RequestInfo, params: Params) -> Result:
         prefix = params.get("PathPrefix", "/")
         self.authorize(info, "ListUsers", self.arn(info, "user" + prefix))
-        rows = self.repo.list_users(self.caller(info).account_id, prefix)
-        chunk, extra = page(rows, params)
+        account = self.caller(info).account_id
+        chunk, extra = keyset_page(params, "users", [Source(
+            lambda key, limit: self.repo.users_page(account, prefix, key, limit), lambda r: (r.name_lower,))])
         users = []
         for row in chunk:
             item: Result = {

@@ -3,20 +3,21 @@ organization and the JSON shapes of organizations and accounts."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from opensts.protocol.errors import ServiceError
 from opensts.protocol.json_input import offset_token
 from opensts.service.context import RequestInfo
 from opensts.service.control_policies import FULL_AWS_ACCESS_ID, SCP
+from opensts.service.paging import Source, next_page
 from opensts.store.organization_repository import MemberRecord, OrganizationRecord
 
 if TYPE_CHECKING:  # the authorizer reads SCPs from this package: no import cycle at run time
     from opensts.service.authorization import Authorizer
     from opensts.store.cache import StoreCache
 
-__all__ = ["OrganizationsError", "OrganizationsBase", "default_scps", "op", "page", "administers", "is_delegated_admin", "IAM_SERVICE_PRINCIPAL", "ROOT_SESSIONS",
+__all__ = ["OrganizationsError", "OrganizationsBase", "default_scps", "op", "page", "keyset", "administers", "is_delegated_admin", "IAM_SERVICE_PRINCIPAL", "ROOT_SESSIONS",
            "ROOT_CREDENTIALS_MANAGEMENT", "management_email", "account_email", "describe_organization"]
 
 IAM_SERVICE_PRINCIPAL = "iam.amazonaws.com"
@@ -123,6 +124,33 @@ class OrganizationsBase:
             raise account_not_found()
         return member
 
+    def _account_sources(self, org: OrganizationRecord, parent_id: str | None = None) -> list[Source[Any]]:
+        """The organization's accounts (under ``parent_id`` only, if given) as ListAccounts orders
+        them: the management account (under the root), then the members as they joined, each
+        member row with its account's name (one query a page)."""
+        management = parent_id is None or parent_id == org.root_id
+
+        def the_management(key: Any, limit: int) -> list[Any]:
+            return [None] if management and key is None and limit > 0 else []
+
+        return [
+            Source(the_management, lambda _: (org.management_account_id,)),
+            Source(lambda key, limit: self._repo.members_page(org.id, parent_id, org.root_id, key, limit),
+                   lambda row: (row.joined_at, row.account_id), arity=2),
+        ]
+
+    def _listed_account(self, org: OrganizationRecord, row: Any) -> Result:
+        """``_account_result`` of an item of ``_account_sources`` (None: the management account)."""
+        if row is None:
+            return self._account_result(org, org.management_account_id, None)
+        return {
+            "Id": row.account_id,
+            "Arn": f"arn:aws:organizations::{org.management_account_id}:account/{org.id}/{row.account_id}",
+            "Email": row.email, "Name": row.name if row.name is not None else row.account_id,
+            "Status": "ACTIVE", "State": "ACTIVE", "JoinedMethod": row.joined_method,
+            "JoinedTimestamp": row.joined_at,
+        }
+
     def _account_result(self, org: OrganizationRecord, account_id: str, member: MemberRecord | None) -> Result:
         record = self._repo.get_account(account_id)
         return {
@@ -158,6 +186,26 @@ def describe_organization(org: OrganizationRecord) -> Result:
         "MasterAccountEmail": management_email(org),
         "AvailablePolicyTypes": [],
     }
+
+
+NEXT_TOKEN_MAX = 100_000  # botocore's NextToken
+
+
+def invalid_token() -> OrganizationsError:
+    return OrganizationsError("InvalidInputException", "The provided pagination token is not valid.",
+                              "INVALID_NEXT_TOKEN")
+
+
+def keyset(params: Params, key: str, listing: str, sources: Sequence[Source[Any]],
+           render: Callable[[Any], Result]) -> Result:
+    """A keyset page (service/paging.py) of a listing that grows with the organization:
+    ``NextToken`` names the position after the last item, ``MaxResults`` (default 20) caps it."""
+    chunk, token = next_page(params.get("NextToken"), params.get("MaxResults") or 20, listing, sources,
+                             invalid_token, NEXT_TOKEN_MAX)
+    out: Result = {key: [render(item) for item in chunk]}
+    if token:
+        out["NextToken"] = token
+    return out
 
 
 def page(items: list[Result], params: Params, key: str) -> Result:

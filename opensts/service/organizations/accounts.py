@@ -16,8 +16,8 @@ from opensts.service.organizations._base import (
     Result,
     account_not_found,
     not_in_use,
+    keyset,
     op,
-    page,
 )
 from opensts.store.organization_repository import MemberRecord
 
@@ -74,9 +74,8 @@ class AccountActions(OrganizationsBase):
     @op("ListAccounts")
     def list_accounts(self, info: RequestInfo, params: Params) -> Result:
         org = self._administered(info)
-        accounts = [self._account_result(org, org.management_account_id, None)]
-        accounts += [self._account_result(org, m.account_id, m) for m in self._repo.member_accounts(org.id)]
-        return page(accounts, params, "Accounts")
+        return keyset(params, "Accounts", "org-accounts", self._account_sources(org),
+                      lambda row: self._listed_account(org, row))
 
     @op("DescribeAccount")
     def describe_account(self, info: RequestInfo, params: Params) -> Result:

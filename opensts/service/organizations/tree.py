@@ -13,6 +13,7 @@ from opensts.service.organizations._base import (
     Params,
     Result,
     account_not_found,
+    keyset,
     op,
     page,
 )
@@ -153,19 +154,21 @@ class TreeActions(OrganizationsBase):
 
     @op("ListAccountsForParent")
     def list_accounts_for_parent(self, info: RequestInfo, params: Params) -> Result:
-        org = self._existing_parent(info, params["ParentId"])
-        accounts = self._children(org, params["ParentId"])[1]
-        return page([self._account_result(org, a, self._repo.member_account(a)) for a in accounts], params, "Accounts")
+        parent = params["ParentId"]
+        org = self._existing_parent(info, parent)
+        return keyset(params, "Accounts", "org-parent-accounts", self._account_sources(org, parent),
+                      lambda row: self._listed_account(org, row))
 
     @op("ListChildren")
     def list_children(self, info: RequestInfo, params: Params) -> Result:
-        org = self._existing_parent(info, params["ParentId"])
-        ous, accounts = self._children(org, params["ParentId"])
+        parent = params["ParentId"]
+        org = self._existing_parent(info, parent)
         if params["ChildType"] == "ACCOUNT":
-            children = [{"Id": a, "Type": "ACCOUNT"} for a in accounts]
-        else:
-            children = [{"Id": ou.id, "Type": "ORGANIZATIONAL_UNIT"} for ou in ous]
-        return page(children, params, "Children")
+            return keyset(params, "Children", "org-child-accounts", self._account_sources(org, parent),
+                          lambda row: {"Id": org.management_account_id if row is None else row.account_id,
+                                       "Type": "ACCOUNT"})
+        ous = self._children(org, parent)[0]  # OUs: at most 1,000 in an organization
+        return page([{"Id": ou.id, "Type": "ORGANIZATIONAL_UNIT"} for ou in ous], params, "Children")
 
     @op("ListParents")
     def list_parents(self, info: RequestInfo, params: Params) -> Result:
