@@ -26,6 +26,7 @@ from opensts.store.credentials_repository import CredentialRepositoryMixin
 from opensts.store.federation_repository import FederationRepositoryMixin
 from opensts.store.group_repository import GroupRepositoryMixin
 from opensts.store.iam_repository import IamRepositoryMixin
+from opensts.store.key_repository import KeyStateRepositoryMixin
 from opensts.store.locking import EntityAlreadyExists, LimitReached, ParentGone, StaleState, lock_row
 from opensts.store.organization_repository import OrganizationRepositoryMixin, OrganizationTreeRepositoryMixin
 from opensts.store.reads_repository import ReadsRepositoryMixin
@@ -105,7 +106,8 @@ class Repository(Protocol):
 
 
 class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationRepositoryMixin, OrganizationRepositoryMixin,
-                    OrganizationTreeRepositoryMixin, GroupRepositoryMixin, CredentialRepositoryMixin, ReadsRepositoryMixin):
+                    OrganizationTreeRepositoryMixin, GroupRepositoryMixin, CredentialRepositoryMixin, ReadsRepositoryMixin,
+                    KeyStateRepositoryMixin):
     """``Repository`` on SQLAlchemy Core (IAM entities: ``IamRepositoryMixin``)."""
 
     def __init__(self, engine: Engine, cipher: SecretCipher) -> None:
