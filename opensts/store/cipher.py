@@ -58,6 +58,8 @@ class SecretCipher:
         self._source = source
         self._reloaded = 0.0
         self._stale = False  # the database's secrets were re-sealed under a key we cannot read
+        self._read_check: Callable[[], str | None] | None = None
+        self._adopted: str | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -66,11 +68,21 @@ class SecretCipher:
         follows a rotation through ``master.key.next`` / a replaced ``master.key``."""
         return cls(load_master_key(data_dir), source=lambda: master_key_candidates(data_dir))
 
+    def follow(self, read_check: Callable[[], str | None]) -> None:
+        """Before each seal, read the database's check value and adopt the key that opens it: a
+        secret written right after a rotation is sealed with the new key, not the old one (writes
+        of secrets are rare: access keys, MFA devices, certificates, keys)."""
+        self._read_check = read_check
+
     @property
     def fingerprint(self) -> str:
         return fingerprint(self._key)
 
     def seal(self, plaintext: bytes, context: str) -> bytes:
+        if self._read_check is not None:
+            check = self._read_check()
+            if check is not None and check != self._adopted:
+                self.adopt(check)
         if self._stale:  # sealing with the key rotated away would leave a secret no one can open later
             raise StoreUnavailable("the database's master key was rotated and this server does not have the new "
                                    f"key: install it as DATA_DIR/{NEXT_KEY_FILE} (docs/operations/keys-and-backups.md)")
@@ -121,7 +133,7 @@ class SecretCipher:
                 with self._lock:
                     self._others = [AESGCM(k) for k in self._known if k != key]
                     self._key, self._aead = key, AESGCM(key)
-            self._stale = False
+            self._stale, self._adopted = False, check_blob
             return True
         self._stale = True
         return False

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from opensts.frozen import frozen
 from opensts.store import tables as t
@@ -78,6 +79,30 @@ class KeyStateRepositoryMixin:
             conn.execute(insert(t.sealing_keys).values(kid=kid, region=region, key_sealed=sealed, created_at=now))
             self._bump(conn)  # type: ignore[attr-defined]
         return retired
+
+    def ensure_sealing_key(self, region: str, kid: str, key: bytes, now: int) -> str:
+        """``region``'s current key: the one that exists, else ``kid`` (added). One at a time in
+        every process (the epoch row's lock), so two workers starting together do not each make
+        a current key of their own."""
+        sealed = self._cipher.seal(key, context=f"sealing:{kid}")
+        c = t.sealing_keys.c
+        for attempt in range(3):
+            try:
+                with self.engine.begin() as conn:
+                    self._bump_epoch(conn)
+                    found = conn.execute(select(c.kid).where(c.region == region, c.retired_at.is_(None))
+                                         .order_by(c.created_at.desc())).scalar()
+                    if found is not None:
+                        conn.rollback()
+                        return str(found)
+                    conn.execute(insert(t.sealing_keys).values(kid=kid, region=region, key_sealed=sealed,
+                                                               created_at=now))
+                    self._bump(conn)  # type: ignore[attr-defined]
+                return kid
+            except IntegrityError:  # the epoch row was inserted by another process first
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def prune_sealing_keys(self, retired_before: int) -> list[str]:
         """Remove the keys retired before ``retired_before``; the kids removed."""

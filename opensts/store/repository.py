@@ -113,6 +113,7 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
     def __init__(self, engine: Engine, cipher: SecretCipher) -> None:
         self.engine = engine
         self._cipher = cipher
+        cipher.follow(self._master_key_check)  # seal with the key the database uses now (store/master_key.py)
 
     # -- generation -----------------------------------------------------------------------
     def generation(self) -> int:
@@ -171,6 +172,10 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
     @staticmethod
     def _count(table: Table, *conds: Any) -> Select[Any]:
         return select(func.count()).select_from(table).where(*conds)
+
+    def _master_key_check(self) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.meta.c.value).where(t.meta.c.key == "master_key_check")).scalar()
 
     # -- accounts -------------------------------------------------------------------------
     def create_account(self, account_id: str, name: str) -> AccountRecord:
