@@ -26,6 +26,10 @@ SEALING_EPOCH = "sealing_keys_epoch"
 MASTER_KEY_CHECK = "master_key_check"
 
 
+class _Found(Exception):
+    """The Region has a current key already (ends ``ensure_sealing_key``'s transaction)."""
+
+
 @frozen
 class KeyInfo:
     """What `opensts keys list` shows of a key: never its material."""
@@ -93,12 +97,13 @@ class KeyStateRepositoryMixin:
                     found = conn.execute(select(c.kid).where(c.region == region, c.retired_at.is_(None))
                                          .order_by(c.created_at.desc())).scalar()
                     if found is not None:
-                        conn.rollback()
-                        return str(found)
+                        raise _Found(str(found))  # rolls the epoch bump back
                     conn.execute(insert(t.sealing_keys).values(kid=kid, region=region, key_sealed=sealed,
                                                                created_at=now))
                     self._bump(conn)  # type: ignore[attr-defined]
                 return kid
+            except _Found as exc:
+                return str(exc)
             except IntegrityError:  # the epoch row was inserted by another process first
                 if attempt == 2:
                     raise

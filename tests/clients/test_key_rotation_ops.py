@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import json
-import sqlite3
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import pyotp
 import pytest
 from botocore.exceptions import ClientError
 from cryptography.exceptions import InvalidTag
+from sqlalchemy import create_engine, select, text
 
 from opensts.auth.keyring import RETENTION
 from opensts.auth.session_token import token_kid
@@ -158,11 +158,15 @@ def test_command_errors_are_one_line(folder: Path, tmp_path: Path, args: tuple[s
     assert not (tmp_path / "empty").exists() or not any((tmp_path / "empty").iterdir())
 
 
-def _sealed_rows(db: Path) -> list[tuple[str, bytes, str]]:
-    with sqlite3.connect(db) as conn:
-        rows = [(f"{col.table.name}.{col.column}", blob, col.context(pk)) for col in SEALED
-                for pk, blob in conn.execute(f"SELECT {col.key}, {col.column} FROM {col.table.name}")]
-        check = conn.execute("SELECT value FROM meta WHERE key = 'master_key_check'").fetchone()[0]
+def _sealed_rows(server: Server) -> list[tuple[str, bytes, str]]:
+    """Every sealed value of the server's database, read directly (SQLite or PostgreSQL)."""
+    url = server.env.get("OPENSTS_DATABASE_URL") or f"sqlite:///{server.data_dir / 'opensts.db'}"
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = [(f"{col.table.name}.{col.column}", bytes(blob), col.context(pk)) for col in SEALED
+                for pk, blob in conn.execute(select(col.table.c[col.key], col.table.c[col.column]))]
+        check = conn.execute(text("SELECT value FROM meta WHERE key = 'master_key_check'")).scalar_one()
+    engine.dispose()
     return [*rows, ("meta.master_key_check", base64.b64decode(check), "master_key_check")]
 
 
@@ -211,7 +215,7 @@ def test_master_key_rotation_while_serving(tmp_path: Path) -> None:
         later = iam.create_access_key(UserName=name)["AccessKey"]  # sealed by a worker after the rotation
         assert srv.client(key=later["AccessKeyId"], secret=later["SecretAccessKey"]).get_caller_identity()
 
-        rows = _sealed_rows(srv.data_dir / "opensts.db")
+        rows = _sealed_rows(srv)
         kinds = {r[0] for r in rows}
         assert {"access_keys.secret_sealed", "sealing_keys.key_sealed", "mfa_devices.seed_sealed",
                 "federation_signing_keys.key_sealed"} <= kinds
