@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import sqlite3
 import tarfile
 import tempfile
@@ -98,41 +99,54 @@ def write_backup(directory: Path, target: Path) -> dict[str, object]:
     from opensts.private_files import private_opener
 
     database = _sqlite_database(directory)
-    with tempfile.TemporaryDirectory(prefix="opensts-backup-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=".opensts-backup-", dir=target.parent) as tmp:
         snapshot = Path(tmp) / _DB
         _snapshot(database, snapshot)
         with sqlite3.connect(snapshot) as conn:
             revision = conn.execute("SELECT version_num FROM alembic_version").fetchone()[0]
-        files = _folder_files(directory)
         manifest: dict[str, object] = {
             "format": FORMAT, "created_at": int(time.time()), "opensts_version": __version__,
             "schema_revision": revision, "database": _DB, "master_key": _master_key_of(directory, snapshot),
-            "files": [str(rel) for rel, _ in files],
             "not_included": sorted(_EXCLUDED - {f"{_DB}-wal", f"{_DB}-shm", f"{_DB}-journal", _DB}),
         }
-        partial = target.with_name(target.name + ".partial")
+        partial = Path(tmp) / "backup.partial"
         with open(partial, "wb", opener=private_opener) as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
-            _add_bytes(tar, _MANIFEST, json.dumps(manifest, indent=2).encode())
             tar.add(snapshot, arcname=_DB, recursive=False)
-            for rel, data in files:
-                _add_bytes(tar, _FILES + str(rel), data)
+            manifest["files"] = _add_folder(tar, directory, Path(tmp))
+            _add_bytes(tar, _MANIFEST, json.dumps(manifest, indent=2).encode())
         os.replace(partial, target)
     return manifest
 
 
-def _folder_files(directory: Path) -> list[tuple[PurePosixPath, bytes]]:
-    """Every other regular file of the data folder, read now (a journal being appended to is
-    copied up to where it was: its reader treats a torn last record as after a crash)."""
-    out = []
+def _add_folder(tar: tarfile.TarFile, directory: Path, tmp: Path) -> list[str]:
+    """Add every other regular file of the data folder. An SQLite file (the audit index) is
+    copied with the backup API, so it is consistent too; a journal segment being written is
+    copied up to where it was (its reader takes only complete lines, as after a crash)."""
+    added: list[str] = []
     for path in sorted(directory.rglob("*")):
         rel = PurePosixPath(path.relative_to(directory).as_posix())
-        if rel.parts[0] in _EXCLUDED or path.is_symlink() or not path.is_file() or path.name.endswith(".partial"):
+        if (rel.parts[0] in _EXCLUDED or rel.parts[0].startswith(".opensts-backup-") or path.is_symlink() or not path.is_file()
+                or path.name.endswith(("-wal", "-shm", "-journal", ".partial"))):
             continue
         try:
-            out.append((rel, path.read_bytes()))
+            if _is_sqlite(path):
+                copy = tmp / f"sqlite-{len(added)}"
+                _snapshot(path, copy)
+                tar.add(copy, arcname=_FILES + str(rel), recursive=False)
+            else:
+                with open(path, "rb") as fh:
+                    info = tar.gettarinfo(arcname=_FILES + str(rel), fileobj=fh)
+                    info.mode, info.uname, info.gname = 0o600, "", ""
+                    tar.addfile(info, fh)
         except FileNotFoundError:  # removed meanwhile (a journal segment delivered and dropped)
             continue
-    return out
+        added.append(str(rel))
+    return added
+
+
+def _is_sqlite(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(16) == b"SQLite format 3\0"
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -147,7 +161,7 @@ def restore_backup(source: Path, directory: Path, master_key_file: Path | None =
     not match the one the manifest names."""
     import base64
 
-    from opensts.private_files import DIR_MODE, narrow, private_dir, write_private_file
+    from opensts.private_files import DIR_MODE, narrow, private_dir, private_opener, write_private_file
     from opensts.store.cipher import fingerprint
 
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
@@ -155,7 +169,7 @@ def restore_backup(source: Path, directory: Path, master_key_file: Path | None =
     try:
         with tarfile.open(source, mode="r:gz") as tar:
             members = {m.name: m for m in tar.getmembers() if m.isfile()}
-            manifest = json.loads(tar.extractfile(members[_MANIFEST]).read())  # type: ignore[union-attr]
+            manifest = json.loads(tar.extractfile(members[_MANIFEST]).read(1 << 20))  # type: ignore[union-attr]
             if manifest.get("format") != FORMAT or _DB not in members:
                 raise KeyError(_MANIFEST)
             key = None
@@ -174,7 +188,8 @@ def restore_backup(source: Path, directory: Path, master_key_file: Path | None =
                     raise KeyError(name)
                 target = directory.joinpath(*rel.parts)
                 private_dir(target.parent)
-                write_private_file(target, tar.extractfile(member).read())  # type: ignore[union-attr]
+                with open(target, "wb", opener=private_opener) as out:
+                    shutil.copyfileobj(tar.extractfile(member), out, 1 << 20)  # type: ignore[misc]
             if key is not None:
                 write_private_file(directory / "master.key", base64.b64encode(key) + b"\n")
     except (tarfile.TarError, OSError, KeyError, ValueError, EOFError) as exc:
