@@ -225,7 +225,8 @@ def create_missing_keys(repo: Repository, regions: list[str]) -> list[str]:
     for region in [*regions, *INTERNAL_PURPOSES]:
         if region not in have:
             kid = new_kid(region)
-            if repo.ensure_sealing_key(region, kid, secrets.token_bytes(32), int(time.time())) == kid:  # type: ignore[attr-defined]
+            made = repo.ensure_sealing_key(region, kid, secrets.token_bytes(32), int(time.time()))  # type: ignore[attr-defined]
+            if made == kid:
                 created.append(region)
             have.add(region)
     return created

@@ -125,8 +125,8 @@ def _add_folder(tar: tarfile.TarFile, directory: Path, tmp: Path) -> list[str]:
     added: list[str] = []
     for path in sorted(directory.rglob("*")):
         rel = PurePosixPath(path.relative_to(directory).as_posix())
-        if (rel.parts[0] in _EXCLUDED or rel.parts[0].startswith(".opensts-backup-") or path.is_symlink() or not path.is_file()
-                or path.name.endswith(("-wal", "-shm", "-journal", ".partial"))):
+        if (rel.parts[0] in _EXCLUDED or rel.parts[0].startswith(".opensts-backup-") or path.is_symlink()
+                or not path.is_file() or path.name.endswith(("-wal", "-shm", "-journal", ".partial"))):
             continue
         try:
             if _is_sqlite(path):
@@ -164,6 +164,10 @@ def restore_backup(source: Path, directory: Path, master_key_file: Path | None =
     from opensts.private_files import DIR_MODE, narrow, private_dir, private_opener, write_private_file
     from opensts.store.cipher import fingerprint
 
+    url = os.environ.get("OPENSTS_DATABASE_URL")
+    if url and not url.startswith("sqlite"):
+        raise _OneLineError("OPENSTS_DATABASE_URL names another database: an `opensts backup` restores the embedded "
+                            "SQLite store (unset it; PostgreSQL: pg_restore, see docs/operations/keys-and-backups.md)")
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise _OneLineError(f"{directory} is not an empty folder: restore into a new or empty data folder")
     try:
@@ -177,8 +181,8 @@ def restore_backup(source: Path, directory: Path, master_key_file: Path | None =
                 key = _key_file(master_key_file)
                 wanted = manifest["master_key"]["fingerprint"]
                 if fingerprint(key) != wanted:
-                    raise _OneLineError(f"--master-key-file {master_key_file}: its fingerprint {fingerprint(key)} is not "
-                                        f"the backup's master key {wanted}")
+                    raise _OneLineError(f"--master-key-file {master_key_file}: its fingerprint {fingerprint(key)} "
+                                        f"is not the backup's master key {wanted}")
             narrow(private_dir(directory), DIR_MODE)
             for name, member in members.items():
                 if name == _MANIFEST:
@@ -233,8 +237,8 @@ def restore(file: Path, master_key_file: Path | None, data_dir: Path | None) -> 
     """Restore a backup made by `opensts backup` into an empty data folder."""
     directory = _data_dir(data_dir)
     manifest = restore_backup(file, directory, master_key_file)
-    key = manifest["master_key"]
+    key: dict[str, str] = manifest["master_key"]  # type: ignore[assignment]
     click.echo(f"restored {file} into {directory} (schema {manifest['schema_revision']})")
     if master_key_file is None:
-        click.echo(f"install its master key {key['fingerprint']} as {directory / 'master.key'} (or set "  # type: ignore[index]
+        click.echo(f"install its master key {key['fingerprint']} as {directory / 'master.key'} (or set "
                    "OPENSTS_MASTER_KEY) before `opensts serve`")

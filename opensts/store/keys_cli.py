@@ -45,7 +45,8 @@ def _writable_store(directory: Path) -> object:
     except SystemExit as exc:
         raise _OneLineError(str(exc.code).removeprefix("error: ")) from None
     except SQLAlchemyError as exc:
-        raise _OneLineError(f"cannot open the database: {str(getattr(exc, 'orig', None) or exc).splitlines()[0]}") from None
+        first = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise _OneLineError(f"cannot open the database: {first}") from None
 
 
 @click.group()

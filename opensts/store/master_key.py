@@ -88,7 +88,8 @@ def _reseal_column(conn: Connection, col: SealedColumn, old: SecretCipher, new: 
         try:
             plain = old.open(blob, context)
         except InvalidTag:
-            raise MasterKeyMismatch(f"{col.table.name} {pk}: opens with neither the old nor the new master key") from None
+            raise MasterKeyMismatch(f"{col.table.name} {pk}: opens with neither the old nor the new master key") \
+                from None
         conn.execute(update(col.table).where(key == pk).values({col.column: new.seal(plain, context)}))
         count += 1
     return count

@@ -132,6 +132,10 @@ CASES = [
     (("restore", "{backup}", "--data-dir", "{data}"), "is not an empty folder"),
     (("restore", "{backup}", "--data-dir", "{empty}", "--master-key-file", "{other_key}"), "is not the backup's master key"),
     (("backup", "{out}", "--env", "OPENSTS_DATABASE_URL=postgresql+psycopg://u@127.0.0.1:9/x"), "pg_dump or pg_basebackup"),
+    (("restore", "{backup}", "--data-dir", "{empty}", "--env", "OPENSTS_DATABASE_URL=postgresql+psycopg://u@h/x"),
+     "restores the embedded SQLite store"),
+    (("master-key", "rotate", "--new-key-file", "{bad_key}", "--data-dir", "{empty}"), "no database in"),
+    (("keys", "prune", "--data-dir", "{empty}"), "no database in"),
 ]
 
 
