@@ -53,7 +53,9 @@ class _LazyGroup(click.Group):
     ``opensts audit``) are imported only when used: importing the policy engine for
     ``opensts audit endpoints`` cost a tenth of a second of every run."""
 
-    lazy = {"policy": "opensts.policy.cli", "audit": "opensts.audit.cli"}
+    lazy = {"policy": "opensts.policy.cli", "audit": "opensts.audit.cli", "keys": "opensts.store.keys_cli",
+            "master-key": "opensts.store.keys_cli:master_key", "backup": "opensts.store.backup",
+            "restore": "opensts.store.backup"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.lazy))
@@ -62,7 +64,8 @@ class _LazyGroup(click.Group):
         if cmd_name in self.lazy and cmd_name not in self.commands:
             import importlib
 
-            self.add_command(getattr(importlib.import_module(self.lazy[cmd_name]), cmd_name))
+            module, _, attr = self.lazy[cmd_name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attr or cmd_name), cmd_name)
         return super().get_command(ctx, cmd_name)
 
 

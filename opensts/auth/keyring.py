@@ -15,6 +15,14 @@ In a fleet every Region's key is made on the control plane's primary (``opensts 
 Region opens in every Region. A key ring on a read-only replica (``writable=False``) never
 writes: a Region whose key has not arrived yet is re-read at most once per ``_RELOAD_INTERVAL``
 and is otherwise ``StoreUnavailable`` (the node is not ready, ``/readyz`` says why).
+
+Rotation (`opensts keys rotate`, auth/key_rotation.py) adds a Region's new key and retires the old
+one in one transaction and moves the store's sealing-key epoch. Each ring polls that epoch (and
+the master-key check row) at most once per ``_CHECK_INTERVAL`` on use, so every worker of every
+server sharing the database — and every node reading a replica — seals with the new key within
+about a second; a retired key still opens its tokens until it is pruned, ``RETENTION`` after its
+retirement (by `opensts keys rotate`/`keys prune`, and by every ring on a writable database at
+most once per ``_PRUNE_INTERVAL``).
 """
 
 from __future__ import annotations
@@ -24,11 +32,13 @@ import secrets
 import threading
 import time
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from opensts.auth.session_token import SessionClaims, TokenError, open_token, seal_token, token_kid
 from opensts.store.outage import StoreUnavailable
 from opensts.store.repository import EntityAlreadyExists, Repository
 
-__all__ = ["KeyRing", "KID_SHAPE", "INTERNAL_PURPOSES", "create_missing_keys"]
+__all__ = ["KeyRing", "KID_SHAPE", "INTERNAL_PURPOSES", "RETENTION", "create_missing_keys", "new_kid"]
 
 #: Keys the ring holds besides the Regions' (encoded authorization messages: service/authz_message.py).
 INTERNAL_PURPOSES = ("authz-messages",)
@@ -40,6 +50,17 @@ _MISS_TTL = 2.0  # seconds an id found missing is refused without asking the dat
 _MAX_MISSES = 4096  # bound of the remembered missing ids
 _LOOKUPS_PER_SECOND = 10.0  # database look-ups of unknown ids, per process (token bucket)
 _LOOKUP_BURST = 20.0
+_CHECK_INTERVAL = 1.0  # seconds between polls of the store's key state (a rotation is seen within it)
+_PRUNE_INTERVAL = 600.0  # seconds between prunes of long-retired keys by a ring on a writable database
+
+#: Seconds a retired sealing key keeps opening tokens: the longest any sealed thing lives
+#: (GetSessionToken/GetFederationToken: 36 h; roles at most 12 h; authorization messages 24 h)
+#: plus the clock skew a token is accepted with.
+RETENTION = 129600 + 300
+
+
+def new_kid(region: str) -> str:
+    return f"{region}/{secrets.token_hex(4)}"
 
 
 class KeyRing:
@@ -54,17 +75,57 @@ class KeyRing:
         self._misses: dict[str, float] = {}  # kid -> when it was found missing
         self._tokens, self._tokens_at = _LOOKUP_BURST, time.monotonic()
         self._lock = threading.Lock()
+        self._state = self._key_state()
+        self._polled = self._pruned = time.monotonic()
         self.reload()
 
     def reload(self) -> None:
+        """Re-read every key: the new current ones, and retired ones pruned are forgotten."""
         records = self._repo.list_sealing_keys()
+        keys: dict[str, bytes] = {}
+        current: dict[str, str] = {}
+        for rec in records:
+            keys[rec.kid] = rec.key
+            if rec.retired_at is None:
+                current[rec.region] = rec.kid  # newest active key wins (ordered by age)
         with self._lock:
-            for rec in records:
-                self._keys[rec.kid] = rec.key
-                if rec.retired_at is None:
-                    self._current[rec.region] = rec.kid  # newest active key wins (ordered by age)
+            self._keys, self._current = keys, current
+            self._misses.clear()
+
+    def _key_state(self) -> tuple[str, str] | None:
+        read = getattr(self._repo, "key_state", None)
+        if read is None:
+            return None
+        try:
+            return read()  # type: ignore[no-any-return]
+        except (SQLAlchemyError, StoreUnavailable):  # the database is away: keep serving what is loaded
+            return self._state if hasattr(self, "_state") else None
+
+    def poll(self) -> None:
+        """At most once per ``_CHECK_INTERVAL``: follow a rotation made by another process (a new
+        current key, a pruned one, a new master key); on a writable database, now and then prune."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._polled < _CHECK_INTERVAL:
+                return
+            self._polled = now
+        state = self._key_state()
+        if state is not None and state != self._state:
+            if self._state is not None and state[1] != self._state[1]:
+                self._repo.follow_master_key()  # type: ignore[attr-defined]
+            self._state = state
+            self.reload()
+        if self._writable and now - self._pruned >= _PRUNE_INTERVAL:
+            self._pruned = now
+            prune = getattr(self._repo, "prune_sealing_keys", None)
+            if prune is not None:
+                try:
+                    prune(int(time.time()) - RETENTION)
+                except SQLAlchemyError:  # pragma: no cover - tried again next interval
+                    pass
 
     def current_kid(self, region: str) -> str:
+        self.poll()
         kid = self._current.get(region)
         if kid is None:
             kid = self._create(region) if self._writable else self._arrived(region)
@@ -94,17 +155,21 @@ class KeyRing:
         return kid
 
     def _create(self, region: str) -> str:
-        kid = f"{region}/{secrets.token_hex(4)}"
-        try:
-            self._repo.add_sealing_key(kid, region, secrets.token_bytes(32))
-        except EntityAlreadyExists:  # pragma: no cover - 32 bits of randomness collided
-            pass
+        ensure = getattr(self._repo, "ensure_sealing_key", None)
+        if ensure is not None:
+            ensure(region, new_kid(region), secrets.token_bytes(32), int(time.time()))
+        else:  # a store without key state (tests' stand-ins)
+            try:
+                self._repo.add_sealing_key(new_kid(region), region, secrets.token_bytes(32))
+            except EntityAlreadyExists:  # pragma: no cover - 32 bits of randomness collided
+                pass
         self.reload()
         return self._current[region]
 
     def key(self, kid: str) -> bytes:
         """The key named ``kid`` (looked up in the database if unknown, within the bounds
         above); KeyError if there is none."""
+        self.poll()
         key = self._keys.get(kid)
         if key is None:
             key = self._look_up(kid)
@@ -159,7 +224,9 @@ def create_missing_keys(repo: Repository, regions: list[str]) -> list[str]:
     created = []
     for region in [*regions, *INTERNAL_PURPOSES]:
         if region not in have:
-            repo.add_sealing_key(f"{region}/{secrets.token_hex(4)}", region, secrets.token_bytes(32))
+            kid = new_kid(region)
+            made = repo.ensure_sealing_key(region, kid, secrets.token_bytes(32), int(time.time()))  # type: ignore[attr-defined]
+            if made == kid:
+                created.append(region)
             have.add(region)
-            created.append(region)
     return created

@@ -20,14 +20,13 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from cryptography.exceptions import InvalidTag
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, create_engine, event, insert, inspect, make_url, select, text
 from sqlalchemy.exc import IntegrityError
 
 from opensts.private_files import DIR_MODE, narrow, private_dir, private_sqlite
-from opensts.store.cipher import MASTER_KEY_ENV, SecretCipher, load_master_key
+from opensts.store.cipher import MASTER_KEY_ENV, NEXT_KEY_FILE, SecretCipher, fingerprint
 from opensts.store.repository import SqlRepository
 from opensts.store.tables import meta
 
@@ -108,8 +107,9 @@ def open_store(data_dir: Path, *, run_migrations: bool = True) -> SqlRepository:
     engine = make_engine(database_url(data_dir))
     if run_migrations or not inspect(engine).has_table("meta"):
         migrate(engine)
-    cipher = SecretCipher(load_master_key(data_dir))
+    cipher = SecretCipher.from_data_dir(data_dir)
     check_master_key(engine, cipher)
+    promote_next_key(data_dir, cipher)
     return SqlRepository(engine, cipher)
 
 
@@ -136,13 +136,29 @@ def check_master_key(engine: Engine, cipher: SecretCipher, *, writable: bool = T
             return
         except IntegrityError:  # another process stored it first: check against theirs
             sealed = _stored_check(engine)
-    try:
-        cipher.open(base64.b64decode(sealed), _KEY_CHECK)
-    except (InvalidTag, ValueError):
+    if not cipher.adopt(sealed, _KEY_CHECK):  # the master key, or a rotation's next key (master.key.next)
         raise SystemExit(
             f"error: the master key ({MASTER_KEY_ENV}, else DATA_DIR/master.key) is not the one this "
             "database's secrets were sealed with; servers sharing a database must share the master key"
-        ) from None
+        )
+
+
+def promote_next_key(data_dir: Path, cipher: SecretCipher) -> None:
+    """After a master-key rotation, ``DATA_DIR/master.key.next`` (the key the database now uses)
+    becomes ``DATA_DIR/master.key`` (unless the key comes from OPENSTS_MASTER_KEY, which the
+    operator changes): the old key is not kept."""
+    nxt = data_dir / NEXT_KEY_FILE
+    if os.environ.get(MASTER_KEY_ENV) or not nxt.exists():
+        return
+    if _key_file_fingerprint(nxt) == cipher.fingerprint:
+        os.replace(nxt, data_dir / "master.key")
+
+
+def _key_file_fingerprint(path: Path) -> str | None:
+    try:
+        return fingerprint(base64.b64decode(path.read_bytes().strip()))
+    except (OSError, ValueError):
+        return None
 
 
 def _stored_check(engine: Engine) -> str | None:
@@ -204,8 +220,9 @@ def open_node_stores(data_dir: Path, control_plane_url: str | None, *, run_migra
     elif not inspect(engine).has_table("meta"):
         raise ReplicaNotReady("this Region's database has no schema yet: run `opensts migrate` against the "
                               "control plane's primary first")
-    cipher = SecretCipher(load_master_key(data_dir))
+    cipher = SecretCipher.from_data_dir(data_dir)
     check_master_key(engine, cipher, writable=writable)
+    promote_next_key(data_dir, cipher)
     data = SqlRepository(engine, cipher)
     if not control_plane_url or control_plane_url == url:
         return NodeStores(data, data, writable)

@@ -26,6 +26,7 @@ from opensts.store.credentials_repository import CredentialRepositoryMixin
 from opensts.store.federation_repository import FederationRepositoryMixin
 from opensts.store.group_repository import GroupRepositoryMixin
 from opensts.store.iam_repository import IamRepositoryMixin
+from opensts.store.key_repository import KeyStateRepositoryMixin
 from opensts.store.list_repository import ListingRepositoryMixin
 from opensts.store.locking import EntityAlreadyExists, LimitReached, ParentGone, StaleState, lock_row
 from opensts.store.organization_repository import OrganizationRepositoryMixin, OrganizationTreeRepositoryMixin
@@ -107,12 +108,13 @@ class Repository(Protocol):
 
 class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationRepositoryMixin, OrganizationRepositoryMixin,
                     OrganizationTreeRepositoryMixin, GroupRepositoryMixin, CredentialRepositoryMixin, ReadsRepositoryMixin,
-                    ListingRepositoryMixin):
+                    ListingRepositoryMixin, KeyStateRepositoryMixin):
     """``Repository`` on SQLAlchemy Core (IAM entities: ``IamRepositoryMixin``)."""
 
     def __init__(self, engine: Engine, cipher: SecretCipher) -> None:
         self.engine = engine
         self._cipher = cipher
+        cipher.follow(self._master_key_check)  # seal with the key the database uses now (store/master_key.py)
 
     # -- generation -----------------------------------------------------------------------
     def generation(self) -> int:
@@ -171,6 +173,10 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
     @staticmethod
     def _count(table: Table, *conds: Any) -> Select[Any]:
         return select(func.count()).select_from(table).where(*conds)
+
+    def _master_key_check(self) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.meta.c.value).where(t.meta.c.key == "master_key_check")).scalar()
 
     # -- accounts -------------------------------------------------------------------------
     def create_account(self, account_id: str, name: str) -> AccountRecord:
