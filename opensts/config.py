@@ -188,8 +188,9 @@ SCHEMA = Table({
         "folder": Leaf("string", "DATA_DIR/trail", "folder of the delivered trail files"),
         "durability": Leaf("string", '"process"', '"process": a credential-issuing call answers once its '
                            'record is written; "disk": once it is also fdatasync\'ed', _one_of(*_DURABILITY)),
-        "interval": Leaf("number", "2", "seconds between delivery rounds (and, on a fleet node, between reads of "
-                         "its Region's trail store for LookupEvents)", _at_least(0, strict=True)),
+        "interval": Leaf("number", "2", "seconds an idle delivery process waits before looking for new records (a "
+                         "backlog is delivered without pause); on a fleet node, between reads of its Region's trail "
+                         "store for LookupEvents", _at_least(0, strict=True)),
         "region_folders": MapOf("<region>", Leaf("string", "—", "this Region's own trail folder (as "
                                                               "audit.regions.<region>.folder)"),
                                 "a Region's own trail store", region_keys=True),
