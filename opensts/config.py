@@ -191,6 +191,13 @@ SCHEMA = Table({
         "interval": Leaf("number", "2", "seconds an idle delivery process waits before looking for new records (a "
                          "backlog is delivered without pause); on a fleet node, between reads of its Region's trail "
                          "store for LookupEvents", _at_least(0, strict=True)),
+        "index_retention_days": Leaf("number", "90", "days of records LookupEvents (and the access advisor) can "
+                                     "see; older delivered records are dropped from the audit index",
+                                     _at_least(0, strict=True)),
+        "index_max_mb": Leaf("number", "1024", "cap of the audit index file (MiB, each of a server's journal index "
+                             "and a fleet node's trail index): past it the oldest delivered records are dropped "
+                             "(≈ 0.5 KB a record, docs/operations/audit.md); records not yet delivered never are",
+                             _at_least(1)),
         "region_folders": MapOf("<region>", Leaf("string", "—", "this Region's own trail folder (as "
                                                               "audit.regions.<region>.folder)"),
                                 "a Region's own trail store", region_keys=True),

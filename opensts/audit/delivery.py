@@ -42,6 +42,7 @@ from typing import Any
 
 from isal import igzip
 
+from opensts.audit.event_index import MAX_INDEX_BYTES, bound, unpack
 from opensts.audit.index import connect, index_path, ingest
 from opensts.audit.stores import FolderStore, S3Store, TrailStore
 from opensts.node_id import ALPHABET
@@ -58,6 +59,7 @@ _BATCH = 20_000
 #: the lanes, which deliver it without waiting for the next round.
 _CLAIMS_PER_ROUND = 8
 RETENTION_SECONDS = 90 * 24 * 3600  # what LookupEvents can see, as on AWS
+PRUNE_EVERY = 60.0  # seconds between two bounds of the index
 #: Longest wait between two attempts on a store that is down (seconds): a returning store gets
 #: the records that waited within this (plus a delivery round).
 MAX_BACKOFF = 8.0
@@ -99,6 +101,7 @@ class Delivery:
         self._lanes = concurrent.futures.ThreadPoolExecutor(_LANES, thread_name_prefix="audit-deliver")
         self._pruned_at = 0.0
         self.retention = RETENTION_SECONDS
+        self.max_bytes = MAX_INDEX_BYTES
         self._lock_path = folder / "delivery.lock"
 
     def store_for(self, region: str) -> TrailStore:
@@ -175,9 +178,11 @@ class Delivery:
         return sum(f.result() for f in started) if wait else found
 
     def _prune(self, conn: Any) -> None:
-        """Forget delivered records older than the retention (LookupEvents' 90 days), once an hour."""
+        """Bound the index (``PRUNE_EVERY`` seconds apart): delivered records older than the
+        retention, and past ``max_bytes`` the oldest delivered ones, are dropped (event_index.bound).
+        Records not delivered yet are never dropped: they are the outbox."""
         now = time.time()
-        if now - self._pruned_at < 3600:
+        if now - self._pruned_at < PRUNE_EVERY:
             return
         self._pruned_at = now
         pending = conn.execute(
@@ -185,7 +190,17 @@ class Delivery:
         ).fetchone()[0]
         claimed = conn.execute("SELECT COALESCE(MAX(last_seq), 0) FROM batches").fetchone()[0]
         safe = (pending - 1) if pending is not None else claimed
-        conn.execute("DELETE FROM events WHERE seq <= ? AND event_time < ?", (safe, int(now - self.retention)))
+        oldest = int(now - self.retention)
+        dropped = bound(conn, droppable=safe, older_than=oldest, max_bytes=self.max_bytes)
+        conn.execute("DELETE FROM activity WHERE last < ?", (oldest,))
+        # delivered batches wholly before the oldest record left (the newest batch stays: claims follow it)
+        first = conn.execute("SELECT MIN(seq) FROM events").fetchone()[0]
+        conn.execute("DELETE FROM batch_parts WHERE delivered = 1 AND batch_id IN (SELECT id FROM batches WHERE "
+                     "last_seq < ? AND id < (SELECT MAX(id) FROM batches))", (first if first is not None else safe + 1,))
+        conn.execute("DELETE FROM batches WHERE id < (SELECT MAX(id) FROM batches) AND last_seq < ? AND id NOT IN "
+                     "(SELECT batch_id FROM batch_parts)", (first if first is not None else safe + 1,))
+        if dropped:
+            log.info("audit index bounded: %d oldest records dropped", dropped)
 
     def _claim(self, conn: Any) -> int:
         """Claim the records after the last batch into a new batch: a fixed seq range, and
@@ -248,7 +263,7 @@ class Delivery:
             key = object_key(account, region, self._node, batch, rows[0][0] if rows else 0)
             conn.execute("UPDATE batch_parts SET key = ? WHERE batch_id = ? AND account_id = ? AND trail_region = ?",
                          (key, *where))
-        payload = b'{"Records":[' + b",".join(r[1].encode() for r in rows) + b"]}"
+        payload = b'{"Records":[' + b",".join(unpack(r[1]) for r in rows) + b"]}"
         try:
             self.store_for(region).put(key, igzip.compress(payload, 2, mtime=0))  # ISA-L: ~10x zlib's speed
         except Exception as exc:  # noqa: BLE001 - the store is down: keep the part, retry later

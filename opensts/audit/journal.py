@@ -55,12 +55,15 @@ def encode_line(trail_region: str, account: str, when: int, record: dict[str, An
     """One journal line: ``META<TAB>RECORD``, both compact JSON (neither can contain a raw tab).
 
     META is ``[trail Region, recipient account, epoch seconds, eventID, eventName, eventSource,
-    user name, access key id, readOnly, resources]``: the index's columns, so the indexer stores
-    RECORD's text as it is instead of parsing and re-serialising every record."""
+    user name, access key id, readOnly, resources, entity]``: what the index keys and counts
+    (entity: the role behind a session, else the caller's ARN, for the access advisor), so the
+    indexer stores RECORD's text as it is instead of parsing every record."""
     ident = record.get("userIdentity") or {}
     username = ident.get("userName") or (ident.get("arn") or "").rsplit("/", 1)[-1] or None
+    issuer = (ident.get("sessionContext") or {}).get("sessionIssuer") or {}
     meta = [trail_region, account, when, record["eventID"], record["eventName"], record["eventSource"], username,
-            ident.get("accessKeyId"), bool(record.get("readOnly")), record.get("resources") or []]
+            ident.get("accessKeyId"), bool(record.get("readOnly")), record.get("resources") or [],
+            issuer["arn"] if issuer.get("arn") is not None else ident.get("arn")]
     return orjson.dumps(meta) + b"\t" + orjson.dumps(record) + b"\n"
 
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import orjson
 
-from opensts.audit.delivery import Delivery
+from opensts.audit.delivery import RETENTION_SECONDS, Delivery
+from opensts.audit.event_index import MAX_INDEX_BYTES
 from opensts.audit.events import Call, build_events, encodable
 from opensts.audit.journal import DEFAULT_DURABILITY, Journal
 from opensts.audit.lookup import JournalIndex, LookupSource, TrailIndex
@@ -40,7 +41,16 @@ def _audit(config: Any) -> dict[str, Any]:
 def make_delivery(data_dir: Path, config: Any, folder: Path) -> Delivery:
     audit = _audit(config)
     default, per_region = trail_stores(data_dir, audit)
-    return Delivery(folder, default, per_region, float(audit.get("interval", 2.0)), node=node_id(data_dir))
+    delivery = Delivery(folder, default, per_region, float(audit.get("interval", 2.0)), node=node_id(data_dir))
+    delivery.retention, delivery.max_bytes = index_bounds(audit)
+    return delivery
+
+
+def index_bounds(audit: dict[str, Any]) -> tuple[float, int]:
+    """(retention seconds, byte cap) of the audit indexes, from ``[audit] index_retention_days``
+    and ``index_max_mb``."""
+    days = float(audit.get("index_retention_days", RETENTION_SECONDS / 86400))
+    return days * 86400, int(float(audit.get("index_max_mb", MAX_INDEX_BYTES >> 20)) * (1 << 20))
 
 
 def lookup_source(data_dir: Path, node: NodeRole | None) -> LookupSource:
@@ -56,7 +66,9 @@ def _start_reader(data_dir: Path, config: Any, folder: Path, region: str) -> Non
     """A fleet node's trail reader, in a thread of the delivery process (its own store client)."""
     audit = _audit(config)
     default, per_region = trail_stores(data_dir, audit)
-    reader = TrailReader(per_region.get(region, default), region, lookup_index_path(folder))
+    retention, max_bytes = index_bounds(audit)
+    reader = TrailReader(per_region.get(region, default), region, lookup_index_path(folder), retention=retention)
+    reader.max_bytes = max_bytes
     interval = float(audit.get("interval", 2.0))
     threading.Thread(target=reader.run_forever, args=(interval,), name="audit-trail-reader", daemon=True).start()
 

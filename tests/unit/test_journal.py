@@ -7,8 +7,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
+from opensts.audit.event_index import unpack
 from opensts.audit.index import connect, index_path, ingest
 from opensts.audit.journal import END_MARK, LOG_GLOB, Journal, valid_end
 
@@ -21,7 +23,7 @@ def _event(i: int, pad: int = 0) -> tuple[str, str, dict[str, Any]]:
 
 def _indexed(folder: Path) -> list[str]:
     conn = connect(index_path(folder))
-    return [r[0] for r in conn.execute("SELECT event_id FROM events ORDER BY seq")]
+    return [orjson.loads(unpack(r[0]))["eventID"] for r in conn.execute("SELECT body FROM events ORDER BY seq")]
 
 
 def test_valid_end_stops_at_the_zero_filled_rest() -> None:
