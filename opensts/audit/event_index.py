@@ -243,21 +243,21 @@ def bound(conn: sqlite3.Connection, *, droppable: int, older_than: int, max_byte
     older than ``older_than`` (epoch seconds: the retention) and, when the index uses more than
     ``max_bytes``, as many more of the oldest as bring it to 90 % of that (freed pages are reused
     before the file grows). Returns how many were dropped."""
-    span = conn.execute("SELECT MIN(seq), MAX(seq) FROM events").fetchone()
-    if span[0] is None:
-        return 0
     used = used_bytes(conn)
     over = 0
-    if used > max_bytes:  # seqs are ≈ one per event: the share of them that is the excess
-        over = max(1, (span[1] - span[0] + 1) * (used - int(max_bytes * 0.9)) // used)
+    if used > max_bytes:  # the events that make the excess, at the index's bytes per event
+        count = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        over = max(1, count * (used - int(max_bytes * 0.9)) // used) if count else 0
     dropped = 0
     while True:
         oldest = conn.execute("SELECT seq FROM events ORDER BY seq LIMIT 1").fetchone()
         if oldest is None or oldest[0] > droppable:
             break
         first = last = oldest[0]
-        if dropped < over:
-            last = min(first + min(over - dropped, _SLICE) - 1, droppable)
+        if dropped < over:  # the next slice of the oldest events (seqs need not be dense)
+            nth = conn.execute("SELECT seq FROM events WHERE seq <= ? ORDER BY seq LIMIT 1 OFFSET ?",
+                               (droppable, min(over - dropped, _SLICE) - 1)).fetchone()
+            last = nth[0] if nth is not None else droppable
         else:  # the retention: the oldest run of events older than it
             last = first - 1
             for seq, when in conn.execute("SELECT seq, event_time FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq "

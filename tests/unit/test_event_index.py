@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 from opensts.audit.delivery import Delivery, FolderStore
-from opensts.audit.event_index import bound, event_keys, insert_events, lookup_key, pack, used_bytes
+from opensts.audit.event_index import bound, event_keys, insert_events, lookup_key, pack, unpack, used_bytes
 from opensts.audit.index import connect, index_path, ingest
 from opensts.audit.journal import Journal
 from opensts.audit.lookup import JournalIndex, lookup_events
@@ -283,3 +283,21 @@ def test_lookup_events_renders_each_record_as_it_was_written(tmp_path: Path) -> 
     folder = _journal(tmp_path, [(r, now) for r in records])
     out = lookup_events(JournalIndex(folder), ACCOUNT, REGION, {})
     assert out["Events"] == [_expected(r) for r in reversed(records)]
+
+
+def test_the_cap_drops_the_oldest_of_a_fleet_lookup_index_only(tmp_path: Path) -> None:
+    """A fleet node's lookup index numbers events by time (seq = second × 2²⁴ + n): sparse seqs.
+    Past the cap, the oldest go first and the rest stay."""
+    from opensts.audit.trail_reader import connect_lookup
+
+    conn = connect_lookup(tmp_path / "lookup.db")
+    now = int(time.time())
+    conn.execute("BEGIN")
+    insert_events(conn, [_row(((now - 3000 + i) << 24) + 1, _record(f"n{i}", "GetCallerIdentity", now - 3000 + i),
+                              now - 3000 + i) for i in range(3000)])
+    conn.execute("COMMIT")
+    cap = used_bytes(conn) // 2
+    dropped = bound(conn, droppable=2**63 - 1, older_than=0, max_bytes=cap)
+    left = [json.loads(unpack(b))["eventID"] for (b,) in conn.execute("SELECT body FROM events ORDER BY seq")]
+    assert 1000 < dropped < 3000 and len(left) == 3000 - dropped
+    assert left == [f"n{i}" for i in range(dropped, 3000)]  # the oldest went, in order
