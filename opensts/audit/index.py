@@ -22,7 +22,9 @@ from typing import Any
 import orjson
 
 from opensts.audit.event_index import EVENTS_COLUMNS, EVENTS_SCHEMA, run_script, event_keys, insert_events, pack
+from opensts.audit.events import extended_request_id_at
 from opensts.audit.journal import END_MARK, LOG_GLOB, encode_line, valid_end
+from opensts.fastrand import request_id
 from opensts.private_files import private_opener, private_sqlite
 
 __all__ = ["SCHEMA", "connect", "index_path", "ingest", "ingest_lock"]
@@ -157,8 +159,11 @@ def _row(line: bytes) -> tuple[Any, ...] | None:
         if not tab:  # the format before META (logs left by an older version)
             region, account, when, record = orjson.loads(line)
             return _row(encode_line(region, account, when, record))
-        region, account, when, event_id, name, source, username, key_id, read_only, resources, *entity = \
+        region, account, when, event_id, name, source, username, key_id, read_only, resources, *rest = \
             orjson.loads(meta)
+        entity = rest[:1]
+        if event_id is None:  # a deferred record: its identifiers are made now, once (exactly-once ingestion)
+            event_id, body = _complete(body, rest[1] if len(rest) > 1 else 0, int(when))
         row = (region, account, int(when), event_id, name, source, username, key_id)
         if not _storable(row):
             return None
@@ -167,6 +172,19 @@ def _row(line: bytes) -> tuple[Any, ...] | None:
                 _activity(region, account, int(when), source, name, entity[0] if entity else None, body))
     except (orjson.JSONDecodeError, ValueError, TypeError, KeyError, AttributeError, OverflowError):
         return None
+
+
+def _complete(body: bytes, when_ms: Any, when: int) -> tuple[str, bytes]:
+    """A deferred record (events.build_events) with its eventID and ExtendedRequestId made, in
+    their places (same key order: orjson keeps it)."""
+    record = orjson.loads(body)
+    event_id = record["eventID"] = request_id()
+    extra = record.get("additionalEventData")
+    if type(extra) is dict and "ExtendedRequestId" in extra and extra["ExtendedRequestId"] is None:
+        details = extra.get("RequestDetails") or {}
+        ms = when_ms if type(when_ms) is int and when_ms > 0 else when * 1000
+        extra["ExtendedRequestId"] = extended_request_id_at(str(details.get("awsServingRegion", "")), ms)
+    return event_id, orjson.dumps(record)
 
 
 def _activity(region: str, account: str, when: int, source: str, name: str, entity: Any,

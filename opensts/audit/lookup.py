@@ -26,6 +26,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
+import orjson
+
 from opensts.audit.event_index import ALL_EVENTS, lookup_key, matches, seq_range, unpack
 from opensts.audit.index import connect, index_path, ingest
 from opensts.audit.trail_reader import connect_lookup
@@ -162,7 +164,7 @@ def _readable(seq: int, body: bytes | str) -> dict[str, Any] | None:
     """The event of one indexed record, or None (logged once per record, without its content)
     when the record cannot be read back: one bad record must not hide the rest of the trail."""
     try:
-        return _event(json.loads(unpack(body)))
+        return _event(orjson.loads(unpack(body)))  # CloudTrailEvent stays json.dumps: ASCII-escaped, as before
     except (ValueError, KeyError, TypeError, AttributeError, OverflowError, zlib.error):
         if seq not in _reported and len(_reported) < 10_000:
             _reported.add(seq)

@@ -105,10 +105,11 @@ class AuditTrail:
         self.lookup_source = lookup_source(data_dir, node)
 
     async def record(self, call: Call) -> None:
-        events = build_events(call)
+        events = build_events(call, deferred=True)  # eventID etc. made by ingestion (events.py)
         durable = call.service == "sts" and call.info.action in ISSUING_ACTIONS and not call.error_code
+        epoch = call.info.epoch
         try:
-            await self.journal.write(events, durable=durable, when=int(call.info.epoch))
+            await self.journal.write(events, durable=durable, when=int(epoch), when_ms=int(epoch * 1000))
         except orjson.JSONEncodeError:  # raised before anything is written: write it made encodable
             safe = [(region, account, encodable(record)) for region, account, record in events]
-            await self.journal.write(safe, durable=durable, when=int(call.info.epoch))
+            await self.journal.write(safe, durable=durable, when=int(epoch), when_ms=int(epoch * 1000))
