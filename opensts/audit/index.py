@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from opensts.audit.event_index import EVENTS_COLUMNS, EVENTS_SCHEMA, run_script, event_keys, insert_events, pack
+from opensts.audit.event_index import EVENTS_COLUMNS, EVENTS_SCHEMA, event_keys, insert_events, pack, run_script
 from opensts.audit.events import extended_request_id_at
 from opensts.audit.journal import END_MARK, LOG_GLOB, encode_line, valid_end
 from opensts.fastrand import request_id
@@ -167,6 +167,7 @@ def _row(line: bytes) -> tuple[Any, ...] | None:
         row = (region, account, int(when), event_id, name, source, username, key_id)
         if not _storable(row):
             return None
+        body.decode()  # text, as LookupEvents and the trail files need it (UnicodeDecodeError: skipped)
         keys = event_keys(account, region, event_id, name, source, username, key_id, bool(read_only), resources)
         return (region, account, int(when), keys, pack(body),
                 _activity(region, account, int(when), source, name, entity[0] if entity else None, body))

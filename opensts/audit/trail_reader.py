@@ -42,7 +42,8 @@ from typing import Any
 
 import orjson
 
-from opensts.audit.event_index import EVENTS_COLUMNS, EVENTS_SCHEMA, run_script, MAX_INDEX_BYTES, bound, insert_events, lookup_key
+from opensts.audit.event_index import (EVENTS_COLUMNS, EVENTS_SCHEMA, MAX_INDEX_BYTES, bound, insert_events,
+                                      lookup_key, run_script)
 from opensts.audit.index import _row
 from opensts.audit.journal import encode_line
 from opensts.audit.stores import ObjectError, TrailStore
