@@ -165,6 +165,14 @@ def _sample_lines() -> list[bytes]:
     return [line for line in lines if b'"GetCallerIdentity"' in line or b'"AssumeRole"' in line]
 
 
+def _fresh(line: bytes) -> bytes:
+    """The line with a new eventID when its record has one (journals before ingestion made them)."""
+    import orjson
+
+    event_id = orjson.loads(line.split(b"\t", 1)[0])[3]
+    return line if event_id is None else line.replace(event_id.encode(), str(uuid.uuid4()).encode())
+
+
 def delivery_mode(args: argparse.Namespace) -> dict[str, Any]:
     lines = _sample_lines()
     work = Path(tempfile.mkdtemp(prefix="opensts-scale-audit-delivery-"))
@@ -173,10 +181,8 @@ def delivery_mode(args: argparse.Namespace) -> dict[str, Any]:
     per_log = args.records // 4
     for writer in range(4):  # four finished logs (their writers gone), as four workers leave them
         with open(folder / f"log-{999_000 + writer}-1-000000.jsonl", "wb") as fh:
-            for i in range(per_log):
-                line = lines[i % len(lines)]
-                event_id = line.split(b'"')[5]
-                fh.write(line.replace(event_id, str(uuid.uuid4()).encode()) + b"\n")
+            for i in range(per_log):  # eventIDs are made by ingestion (a record of a version
+                fh.write(_fresh(lines[i % len(lines)]) + b"\n")  # before that: replaced, _fresh)
     delivery = Delivery(folder, FolderStore(work / "trail"))
     began = time.perf_counter()
     total = 0
