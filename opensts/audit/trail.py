@@ -30,7 +30,7 @@ __all__ = ["AuditTrail", "trail_folder", "run_delivery", "make_delivery", "looku
 log = logging.getLogger("opensts.audit")
 
 
-#: The delivery process's niceness. Under saturating load it still gets a share of the CPU
+#: The delivery process's niceness (config ``[audit] delivery_nice``). Under saturating load it still gets a share of the CPU
 #: (weight 423 against 1024 per busy worker: ≈ 17 % of two cores with two workers), which is more
 #: than delivering the records the workers journal needs (bench/scale_audit.py: a record costs
 #: delivery a small fraction of what its call cost the worker), so the backlog stays bounded
@@ -87,7 +87,7 @@ def run_delivery(data_dir: Path, config: Any, node: NodeRole | None = None) -> N
     Region's trail."""
     import os
 
-    os.nice(DELIVERY_NICE)
+    os.nice(int(_audit(config).get("delivery_nice", DELIVERY_NICE)))
     folder = private_dir(data_dir / "audit")
     delivery = make_delivery(data_dir, config, folder)
     if node is not None and node.region is not None:
