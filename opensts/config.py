@@ -188,8 +188,19 @@ SCHEMA = Table({
         "folder": Leaf("string", "DATA_DIR/trail", "folder of the delivered trail files"),
         "durability": Leaf("string", '"process"', '"process": a credential-issuing call answers once its '
                            'record is written; "disk": once it is also fdatasync\'ed', _one_of(*_DURABILITY)),
-        "interval": Leaf("number", "2", "seconds between delivery rounds (and, on a fleet node, between reads of "
-                         "its Region's trail store for LookupEvents)", _at_least(0, strict=True)),
+        "interval": Leaf("number", "2", "seconds an idle delivery process waits before looking for new records (a "
+                         "backlog is delivered without pause); on a fleet node, between reads of its Region's trail "
+                         "store for LookupEvents", _at_least(0, strict=True)),
+        "delivery_nice": Leaf("number", "4", "niceness of the delivery process (0–19): lower delivers more during "
+                              "saturating load (at 10 a steady peak load outran delivery); higher defers delivery "
+                              "to idle moments", lambda v: None if 0 <= v <= 19 else "a number from 0 to 19"),
+        "index_retention_days": Leaf("number", "90", "days of records LookupEvents (and the access advisor) can "
+                                     "see; older delivered records are dropped from the audit index",
+                                     _at_least(0, strict=True)),
+        "index_max_mb": Leaf("number", "1024", "cap of the audit index file (MiB, each of a server's journal index "
+                             "and a fleet node's trail index): past it the oldest delivered records are dropped "
+                             "(≈ 0.5 KB a record, docs/operations/audit.md); records not yet delivered never are",
+                             _at_least(1)),
         "region_folders": MapOf("<region>", Leaf("string", "—", "this Region's own trail folder (as "
                                                               "audit.regions.<region>.folder)"),
                                 "a Region's own trail store", region_keys=True),

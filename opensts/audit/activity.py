@@ -1,9 +1,9 @@
 """Who used which service, when and where: the access advisor's source, read from the audit
 index (the same index LookupEvents reads; records still in the journal logs are indexed first).
 
-One aggregate query per report: for the accounts asked about, the latest call per (event source,
-event name, entity) — the entity being the role behind an assumed-role session, else the caller's
-own ARN — with the Region of that call. Failed calls count, as on AWS (access advisor reports
+One query per report: for the accounts asked about, the latest call per (event source, event
+name, entity) — the entity being the role behind an assumed-role session, else the caller's own
+ARN — with the Region of that call, kept up to date by ingestion (index.py's ``activity``). Failed calls count, as on AWS (access advisor reports
 attempts to access a service, successful or not).
 """
 
@@ -30,13 +30,8 @@ class Activity:
 
 
 _SQL = """
-SELECT event_source, event_name, account_id,
-       COALESCE(json_extract(body, '$.userIdentity.sessionContext.sessionIssuer.arn'),
-                json_extract(body, '$.userIdentity.arn')) AS entity,
-       MAX(event_time) AS last, trail_region
-FROM events
-WHERE account_id IN ({marks}) AND json_valid(body)
-GROUP BY event_source, event_name, account_id, entity
+SELECT event_source, event_name, account_id, entity, last, trail_region
+FROM activity WHERE account_id IN ({marks})
 """
 
 

@@ -21,7 +21,7 @@ Exactly once, even across crashes (kill -9 included) and a store that is down:
 Each Region's parts are delivered by their own thread (a lane), one at a time, oldest first, read
 from the index ``PARTS_PER_ROUND`` at a time: a store that hangs (S3 calls time out within seconds,
 stores.py) delays only its own Region, and the waiting records stay on disk, in the index, never
-in memory (one part's records at a time: at most 5000).
+in memory (one part's records at a time: at most ``_BATCH``).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import gzip
 import json
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -41,6 +42,7 @@ from typing import Any
 
 from isal import igzip
 
+from opensts.audit.event_index import MAX_INDEX_BYTES, bound, unpack
 from opensts.audit.index import connect, index_path, ingest
 from opensts.audit.stores import FolderStore, S3Store, TrailStore
 from opensts.node_id import ALPHABET
@@ -49,8 +51,15 @@ from opensts.private_files import private_opener
 __all__ = ["TrailStore", "FolderStore", "S3Store", "Delivery", "object_key", "MAX_BACKOFF"]
 
 log = logging.getLogger("opensts.audit")
-_BATCH = 5000
+#: Records claimed into one batch (a part — one trail file — per account and Region in it): large
+#: enough that files, fsyncs and index round trips are few under load (a part of 20,000 typical
+#: records is ≈ 30 MB of JSON, ≈ 2 MB gzip'ed, built in memory one part at a time).
+_BATCH = 20_000
+#: Batches claimed per round at most: a backlog is claimed (cheap, in the index) well ahead of
+#: the lanes, which deliver it without waiting for the next round.
+_CLAIMS_PER_ROUND = 8
 RETENTION_SECONDS = 90 * 24 * 3600  # what LookupEvents can see, as on AWS
+PRUNE_EVERY = 60.0  # seconds between two bounds of the index
 #: Longest wait between two attempts on a store that is down (seconds): a returning store gets
 #: the records that waited within this (plus a delivery round).
 MAX_BACKOFF = 8.0
@@ -92,6 +101,7 @@ class Delivery:
         self._lanes = concurrent.futures.ThreadPoolExecutor(_LANES, thread_name_prefix="audit-deliver")
         self._pruned_at = 0.0
         self.retention = RETENTION_SECONDS
+        self.max_bytes = MAX_INDEX_BYTES
         self._lock_path = folder / "delivery.lock"
 
     def store_for(self, region: str) -> TrailStore:
@@ -107,17 +117,33 @@ class Delivery:
                 return
             yield True
 
-    def run_forever(self) -> None:
-        """Deliver every ``interval`` seconds, holding the delivery lock for good (a second server
-        on the same data folder waits here). Rounds do not wait for a slow store."""
+    def run_forever(self, stop: threading.Event | None = None) -> None:
+        """Deliver, holding the delivery lock for good (a second server on the same data folder
+        waits here). While there is a backlog the next round starts as soon as a lane finishes
+        (or at once, when the round found new records): delivery is never capped by the
+        interval, which is only how long an idle server waits before looking again. Rounds do
+        not wait for a slow store (its lane backs off alone)."""
         with self._exclusive(blocking=True):
             conn = connect(self._path)
-            while True:
-                time.sleep(self._interval)
+            while stop is None or not stop.is_set():
                 try:
-                    self._round(conn, wait=False)
+                    busy = self._round(conn, wait=False)
                 except Exception:  # noqa: BLE001 - keep delivering; the next round retries
                     log.exception("audit delivery round failed")
+                    busy = False
+                self._pause(busy)
+
+    def _pause(self, busy: bool) -> None:
+        """Between rounds: none after a round that found work (a backlog is taken at full speed);
+        until a lane finishes (at most ``interval``) while lanes deliver; else ``interval``."""
+        if busy:
+            time.sleep(0.005)  # yield the GIL to the lanes for a moment
+            return
+        running = [f for f in self._running.values() if not f.done()]
+        if running:
+            concurrent.futures.wait(running, timeout=self._interval, return_when=concurrent.futures.FIRST_COMPLETED)
+        else:
+            time.sleep(self._interval)
 
     def deliver_once(self) -> int:
         """One round, waited for: claim and deliver pending records; returns how many records were delivered."""
@@ -131,9 +157,15 @@ class Delivery:
                 conn.close()
 
     def _round(self, conn: sqlite3.Connection, *, wait: bool) -> int:
-        """Ingest, claim, and start each Region's delivery that is not running or backing off."""
-        ingest(self._folder, conn)
-        self._claim(conn)
+        """Ingest, claim, and start each Region's delivery that is not running or backing off.
+        Returns the records delivered (``wait``), else how many records it ingested or claimed
+        (non-zero: there may be more, start the next round at once)."""
+        found = ingest(self._folder, conn)
+        for _ in range(_CLAIMS_PER_ROUND):
+            claimed = self._claim(conn)
+            found += claimed
+            if claimed < _BATCH:
+                break
         now = time.monotonic()
         started = []
         for (region,) in conn.execute("SELECT DISTINCT trail_region FROM batch_parts WHERE delivered = 0").fetchall():
@@ -143,12 +175,14 @@ class Delivery:
             self._running[region] = self._lanes.submit(self._deliver_region, region)
             started.append(self._running[region])
         self._prune(conn)
-        return sum(f.result() for f in started) if wait else 0
+        return sum(f.result() for f in started) if wait else found
 
     def _prune(self, conn: Any) -> None:
-        """Forget delivered records older than the retention (LookupEvents' 90 days), once an hour."""
+        """Bound the index (``PRUNE_EVERY`` seconds apart): delivered records older than the
+        retention, and past ``max_bytes`` the oldest delivered ones, are dropped (event_index.bound).
+        Records not delivered yet are never dropped: they are the outbox."""
         now = time.time()
-        if now - self._pruned_at < 3600:
+        if now - self._pruned_at < PRUNE_EVERY:
             return
         self._pruned_at = now
         pending = conn.execute(
@@ -156,11 +190,21 @@ class Delivery:
         ).fetchone()[0]
         claimed = conn.execute("SELECT COALESCE(MAX(last_seq), 0) FROM batches").fetchone()[0]
         safe = (pending - 1) if pending is not None else claimed
-        conn.execute("DELETE FROM events WHERE seq <= ? AND event_time < ?", (safe, int(now - self.retention)))
+        oldest = int(now - self.retention)
+        dropped = bound(conn, droppable=safe, older_than=oldest, max_bytes=self.max_bytes)
+        conn.execute("DELETE FROM activity WHERE last < ?", (oldest,))
+        # delivered batches wholly before the oldest record left (the newest batch stays: claims follow it)
+        first = conn.execute("SELECT MIN(seq) FROM events").fetchone()[0]
+        conn.execute("DELETE FROM batch_parts WHERE delivered = 1 AND batch_id IN (SELECT id FROM batches WHERE "
+                     "last_seq < ? AND id < (SELECT MAX(id) FROM batches))", (first if first is not None else safe + 1,))
+        conn.execute("DELETE FROM batches WHERE id < (SELECT MAX(id) FROM batches) AND last_seq < ? AND id NOT IN "
+                     "(SELECT batch_id FROM batch_parts)", (first if first is not None else safe + 1,))
+        if dropped:
+            log.info("audit index bounded: %d oldest records dropped", dropped)
 
-    def _claim(self, conn: Any) -> None:
+    def _claim(self, conn: Any) -> int:
         """Claim the records after the last batch into a new batch: a fixed seq range, and
-        one part per (account, Region) in it."""
+        one part per (account, Region) in it. Returns how many records it claimed."""
         conn.execute("BEGIN IMMEDIATE")
         try:
             last = conn.execute("SELECT COALESCE(MAX(last_seq), 0) FROM batches").fetchone()[0]
@@ -168,7 +212,7 @@ class Delivery:
                                (last, _BATCH)).fetchone()[0]
             if top is None:
                 conn.execute("COMMIT")
-                return
+                return 0
             batch = conn.execute("INSERT INTO batches (first_seq, last_seq) VALUES (?, ?)", (last + 1, top)).lastrowid
             conn.execute(
                 "INSERT INTO batch_parts (batch_id, account_id, trail_region) SELECT DISTINCT ?, account_id, "
@@ -179,6 +223,7 @@ class Delivery:
         except Exception:
             conn.execute("ROLLBACK")
             raise
+        return int(top - last)
 
     def _deliver_region(self, region: str) -> int:
         """Deliver one Region's pending parts, oldest first, ``PARTS_PER_ROUND`` read at a time
@@ -218,7 +263,7 @@ class Delivery:
             key = object_key(account, region, self._node, batch, rows[0][0] if rows else 0)
             conn.execute("UPDATE batch_parts SET key = ? WHERE batch_id = ? AND account_id = ? AND trail_region = ?",
                          (key, *where))
-        payload = b'{"Records":[' + b",".join(r[1].encode() for r in rows) + b"]}"
+        payload = b'{"Records":[' + b",".join(unpack(r[1]) for r in rows) + b"]}"
         try:
             self.store_for(region).put(key, igzip.compress(payload, 2, mtime=0))  # ISA-L: ~10x zlib's speed
         except Exception as exc:  # noqa: BLE001 - the store is down: keep the part, retry later

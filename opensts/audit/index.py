@@ -21,27 +21,21 @@ from typing import Any
 
 import orjson
 
+from opensts.audit.event_index import EVENTS_COLUMNS, EVENTS_SCHEMA, event_keys, insert_events, pack, run_script
+from opensts.audit.events import extended_request_id_at
 from opensts.audit.journal import END_MARK, LOG_GLOB, encode_line, valid_end
+from opensts.fastrand import request_id
 from opensts.private_files import private_opener, private_sqlite
 
 __all__ = ["SCHEMA", "connect", "index_path", "ingest", "ingest_lock"]
 
-SCHEMA = """
+#: ``PRAGMA user_version`` of this layout. 0: the layout before (record JSON as text, a column per
+#: attribute), converted in place by ``connect``.
+VERSION = 2
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    trail_region TEXT NOT NULL,
-    account_id TEXT NOT NULL,
-    event_time INTEGER NOT NULL,
-    event_id TEXT NOT NULL,
-    event_name TEXT NOT NULL,
-    event_source TEXT NOT NULL,
-    username TEXT,
-    access_key_id TEXT,
-    read_only INTEGER,
-    resources TEXT,
-    body TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS ix_events_lookup ON events (account_id, trail_region, seq);
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,{EVENTS_COLUMNS});
+{EVENTS_SCHEMA}
 -- Delivery claims contiguous ranges of seq (a batch); each (account, Region) in a batch is one
 -- trail file (a part), delivered independently of the others.
 CREATE TABLE IF NOT EXISTS batches (
@@ -62,6 +56,16 @@ CREATE TABLE IF NOT EXISTS ingested (
     log TEXT PRIMARY KEY,
     offset INTEGER NOT NULL
 );
+-- The access advisor's source (activity.py): each (service, action, entity)'s latest call.
+CREATE TABLE IF NOT EXISTS activity (
+    account_id TEXT NOT NULL,
+    event_source TEXT NOT NULL,
+    event_name TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    last INTEGER NOT NULL,
+    trail_region TEXT NOT NULL,
+    PRIMARY KEY (account_id, event_source, event_name, entity)
+) WITHOUT ROWID;
 """
 _CHUNK = 8 << 20
 _log = logging.getLogger("opensts.audit")
@@ -72,7 +76,8 @@ def index_path(folder: Path) -> Path:
 
 
 def connect(path: Path, *, prepare: bool = True) -> sqlite3.Connection:
-    """A connection to the index; ``prepare``: create the file (0600) and its tables first.
+    """A connection to the index; ``prepare``: create the file (0600) and its tables first (an
+    index of the layout before is converted, see ``_upgrade``).
 
     A process that already holds a connection to the file must open more with ``prepare=False``:
     preparing opens and closes the file itself, and closing any descriptor of a file drops every
@@ -81,13 +86,57 @@ def connect(path: Path, *, prepare: bool = True) -> sqlite3.Connection:
         private_sqlite(path)
     conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute("PRAGMA cache_size=-32768")  # 32 MiB: the key index's pages, where ingestion inserts
     if prepare:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(SCHEMA)
+        if conn.execute("PRAGMA user_version").fetchone()[0] != VERSION:
+            _prepare(conn)
     else:
         conn.execute("PRAGMA synchronous=NORMAL")
     return conn
+
+
+def _prepare(conn: sqlite3.Connection) -> None:
+    """Create the tables, or convert an index of the layout before, once (whoever comes first)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] != VERSION:
+            columns = {r[1] for r in conn.execute("PRAGMA table_info(events)")}
+            if "event_name" in columns:
+                conn.execute("DROP INDEX IF EXISTS ix_events_lookup")
+                conn.execute("ALTER TABLE events RENAME TO events_v1")
+            run_script(conn, SCHEMA)
+            if "event_name" in columns:
+                _upgrade(conn)
+            conn.execute(f"PRAGMA user_version = {VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """Convert the events of the layout before (same seqs: batches and parts stay valid)."""
+    after = -(2**63)
+    while True:
+        old = conn.execute("SELECT seq, trail_region, account_id, event_time, event_id, event_name, event_source, "
+                           "username, access_key_id, read_only, resources, body FROM events_v1 WHERE seq > ? "
+                           "ORDER BY seq LIMIT 5000", (after,)).fetchall()
+        if not old:
+            break
+        after = old[-1][0]
+        rows = []
+        for seq, region, account, when, event_id, name, source, username, key_id, read_only, resources, body in old:
+            try:
+                parsed = orjson.loads(resources or "[]")
+            except orjson.JSONDecodeError:
+                parsed = []
+            keys = event_keys(account, region, event_id, name, source, username, key_id, bool(read_only), parsed)
+            rows.append((seq, region, account, when, keys, pack(body.encode() if type(body) is str else body),
+                         _activity(region, account, when, source, name, None, body)))
+        _insert(conn, rows)
+    conn.execute("DROP TABLE events_v1")
 
 
 @contextmanager
@@ -102,19 +151,71 @@ def ingest_lock(folder: Path, *, blocking: bool = True) -> Iterator[bool]:
 
 
 def _row(line: bytes) -> tuple[Any, ...] | None:
-    """The index row of one journal line (see ``journal.encode_line``); None for a torn or
+    """The index row of one journal line (see ``journal.encode_line``) — ``(trail Region,
+    account, epoch seconds, lookup keys, packed record, activity)`` — or None for a torn or
     foreign line: never a record of ours that a caller was promised."""
     meta, tab, body = line.partition(b"\t")
     try:
         if not tab:  # the format before META (logs left by an older version)
             region, account, when, record = orjson.loads(line)
             return _row(encode_line(region, account, when, record))
-        region, account, when, event_id, name, source, username, key_id, read_only, resources = orjson.loads(meta)
-        row = (region, account, int(when), event_id, name, source, username, key_id, int(bool(read_only)),
-               orjson.dumps(resources).decode(), body.decode())
+        region, account, when, event_id, name, source, username, key_id, read_only, resources, *rest = \
+            orjson.loads(meta)
+        entity = rest[:1]
+        if event_id is None:  # a deferred record: its identifiers are made now, once (exactly-once ingestion)
+            event_id, body = _complete(body, rest[1] if len(rest) > 1 else 0, int(when))
+        row = (region, account, int(when), event_id, name, source, username, key_id)
+        if not _storable(row):
+            return None
+        body.decode()  # text, as LookupEvents and the trail files need it (UnicodeDecodeError: skipped)
+        keys = event_keys(account, region, event_id, name, source, username, key_id, bool(read_only), resources)
+        return (region, account, int(when), keys, pack(body),
+                _activity(region, account, int(when), source, name, entity[0] if entity else None, body))
     except (orjson.JSONDecodeError, ValueError, TypeError, KeyError, AttributeError, OverflowError):
         return None
-    return row if _storable(row) else None
+
+
+def _complete(body: bytes, when_ms: Any, when: int) -> tuple[str, bytes]:
+    """A deferred record (events.build_events) with its eventID and ExtendedRequestId made, in
+    their places (same key order: orjson keeps it)."""
+    record = orjson.loads(body)
+    event_id = record["eventID"] = request_id()
+    extra = record.get("additionalEventData")
+    if type(extra) is dict and "ExtendedRequestId" in extra and extra["ExtendedRequestId"] is None:
+        details = extra.get("RequestDetails") or {}
+        ms = when_ms if type(when_ms) is int and when_ms > 0 else when * 1000
+        extra["ExtendedRequestId"] = extended_request_id_at(str(details.get("awsServingRegion", "")), ms)
+    return event_id, orjson.dumps(record)
+
+
+def _activity(region: str, account: str, when: int, source: str, name: str, entity: Any,
+              body: bytes | str) -> tuple[str, str, str, str, int, str] | None:
+    """The access advisor's row of one event: the role behind a session, else the caller's ARN
+    (from the record when the journal line predates the entity in META); None without one."""
+    if entity is None:
+        try:
+            ident = orjson.loads(body).get("userIdentity") or {}
+            issuer = (ident.get("sessionContext") or {}).get("sessionIssuer") or {}
+            entity = issuer["arn"] if issuer.get("arn") is not None else ident.get("arn")
+        except (orjson.JSONDecodeError, AttributeError):
+            return None
+    return (account, source, name, entity, when, region) if type(entity) is str and entity else None
+
+
+def _insert(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Insert numbered rows ``(seq, region, account, when, keys, packed, activity)``."""
+    insert_events(conn, (row[:6] for row in rows))
+    latest: dict[tuple[str, str, str, str], tuple[str, str, str, str, int, str]] = {}
+    for row in rows:
+        activity = row[6]
+        if activity is not None:
+            seen = latest.get(activity[:4])
+            if seen is None or activity[4] >= seen[4]:
+                latest[activity[:4]] = activity
+    conn.executemany(
+        "INSERT INTO activity (account_id, event_source, event_name, entity, last, trail_region) VALUES (?,?,?,?,?,?) "
+        "ON CONFLICT DO UPDATE SET trail_region = CASE WHEN excluded.last >= last THEN excluded.trail_region "
+        "ELSE trail_region END, last = max(last, excluded.last)", list(latest.values()))
 
 
 def _storable(row: tuple[Any, ...]) -> bool:
@@ -173,11 +274,7 @@ def _ingest_one(conn: sqlite3.Connection, log: Path) -> int:
             _log.warning("skipped %d unreadable journal lines in %s", skipped, log.name)
         if end:
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(
-                "INSERT INTO events (trail_region, account_id, event_time, event_id, event_name, event_source, "
-                "username, access_key_id, read_only, resources, body) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
+            _insert(conn, [(seq, *row) for seq, row in enumerate(rows, _next_seq(conn))])
             conn.execute("INSERT OR REPLACE INTO ingested (log, offset) VALUES (?, ?)", (log.name, offset + end))
             conn.execute("COMMIT")
         finished = not alive or (seen + data[max(0, end - len(END_MARK)):end]).endswith(END_MARK)
@@ -186,6 +283,13 @@ def _ingest_one(conn: sqlite3.Connection, log: Path) -> int:
     log.unlink()  # finished, and everything in it is indexed
     conn.execute("DELETE FROM ingested WHERE log = ?", (log.name,))
     return len(rows)
+
+
+def _next_seq(conn: sqlite3.Connection) -> int:
+    """The seq the next event gets (never one used before, as AUTOINCREMENT promises)."""
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+    top = conn.execute("SELECT MAX(seq) FROM events").fetchone()[0]
+    return max(row[0] if row else 0, top or 0) + 1
 
 
 def _read_written(fh: Any, limit: int, block: int = 256 << 10) -> bytes:

@@ -51,16 +51,21 @@ END_MARK = b'["end"]\n'
 _ZEROS = bytes(1 << 20)
 
 
-def encode_line(trail_region: str, account: str, when: int, record: dict[str, Any]) -> bytes:
+def encode_line(trail_region: str, account: str, when: int, record: dict[str, Any], when_ms: int = 0) -> bytes:
     """One journal line: ``META<TAB>RECORD``, both compact JSON (neither can contain a raw tab).
 
     META is ``[trail Region, recipient account, epoch seconds, eventID, eventName, eventSource,
-    user name, access key id, readOnly, resources]``: the index's columns, so the indexer stores
-    RECORD's text as it is instead of parsing and re-serialising every record."""
+    user name, access key id, readOnly, resources, entity, epoch ms]``: what the index keys and
+    counts (entity: the role behind a session, else the caller's ARN, for the access advisor), so
+    the indexer need not parse RECORD. A record built ``deferred`` (events.build_events) has a
+    ``null`` eventID (and ExtendedRequestId), in META too: the indexer fills them in, the latter
+    from the epoch ms."""
     ident = record.get("userIdentity") or {}
     username = ident.get("userName") or (ident.get("arn") or "").rsplit("/", 1)[-1] or None
+    issuer = (ident.get("sessionContext") or {}).get("sessionIssuer") or {}
     meta = [trail_region, account, when, record["eventID"], record["eventName"], record["eventSource"], username,
-            ident.get("accessKeyId"), bool(record.get("readOnly")), record.get("resources") or []]
+            ident.get("accessKeyId"), bool(record.get("readOnly")), record.get("resources") or [],
+            issuer["arn"] if issuer.get("arn") is not None else ident.get("arn"), when_ms]
     return orjson.dumps(meta) + b"\t" + orjson.dumps(record) + b"\n"
 
 
@@ -144,9 +149,10 @@ class Journal:
         self._waiting: list[asyncio.Future[None]] = []  # durable records written since then
         self._syncing = False
 
-    async def write(self, events: list[tuple[str, str, dict[str, Any]]], *, durable: bool, when: int = 0) -> None:
+    async def write(self, events: list[tuple[str, str, dict[str, Any]]], *, durable: bool, when: int = 0,
+                    when_ms: int = 0) -> None:
         """Append ``events``; when ``durable``, return only once they are on disk (OSError if not)."""
-        lines = b"".join(encode_line(region, account, when, record) for region, account, record in events)
+        lines = b"".join(encode_line(region, account, when, record, when_ms) for region, account, record in events)
         self._append(lines)
         if durable and self.sync:
             future = asyncio.get_running_loop().create_future()

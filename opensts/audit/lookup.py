@@ -21,10 +21,14 @@ import json
 import logging
 import sqlite3
 import time
+import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
+import orjson
+
+from opensts.audit.event_index import ALL_EVENTS, lookup_key, matches, seq_range, unpack
 from opensts.audit.index import connect, index_path, ingest
 from opensts.audit.trail_reader import connect_lookup
 from opensts.protocol.json_input import decode_json
@@ -67,22 +71,12 @@ class TrailIndex:
     def open(self) -> sqlite3.Connection:
         return connect_lookup(self.path)
 
-ATTRIBUTES = {
-    "EventId": "event_id",
-    "EventName": "event_name",
-    "ReadOnly": "read_only",
-    "Username": "username",
-    "EventSource": "event_source",
-    "AccessKeyId": "access_key_id",
-    "ResourceType": None,
-    "ResourceName": None,
-}
+#: LookupEvents' attributes (botocore's LookupAttributeKey): each is a key of event_index.py.
+ATTRIBUTES = ("EventId", "EventName", "ReadOnly", "Username", "EventSource", "AccessKeyId", "ResourceType",
+              "ResourceName")
 _DEFAULT_WINDOW = 90 * 24 * 3600
 _MAX_SEQ = 2**63 - 1  # SQLite's INTEGER
 _MAX_TOKEN_CHARS = 1000
-#: A resource filter: one of the record's resources has exactly this type / ARN.
-_RESOURCE_SQL = ("EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(resources) THEN resources ELSE '[]' END) "
-                 "WHERE json_extract(value, '$.{field}') = ?)")
 _reported: set[int] = set()  # seqs of unreadable records already logged (bounded)
 
 
@@ -110,59 +104,68 @@ def _from_token(token: str) -> int:
 
 
 def lookup_events(source: LookupSource, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
-    """The account's events in ``region``'s trail, newest first, from ``source``."""
-    where, args = ["account_id = ?", "trail_region = ?"], [account, region]
+    """The account's events in ``region``'s trail, newest first, from ``source``: one range of
+    the key index (event_index.py) — the filter's, or every event's — read backwards within the
+    seq range of the time range, so the cost is the page, not the trail."""
     now = time.time()
     start, end = params.get("StartTime", now - _DEFAULT_WINDOW), params.get("EndTime", now)
     if start > end:
         raise LookupError_("InvalidTimeRangeException", "Start time must be earlier than end time.")
-    where += ["+event_time >= ?", "+event_time <= ?"]
-    args += [int(start), int(end)]
     attrs = params.get("LookupAttributes") or []
     if len(attrs) > 1:
         raise LookupError_("InvalidLookupAttributesException", "You cannot specify more than one lookup attribute.")
-    for attr in attrs:
-        clause, value = _attribute_filter(attr["AttributeKey"], attr["AttributeValue"])
-        where.append(clause)
-        args.append(value)
+    attribute, value = (attrs[0]["AttributeKey"], attrs[0]["AttributeValue"]) if attrs else (None, "")
+    key = lookup_key(account, region, *_attribute_key(attribute, value))
     size = params.get("MaxResults", 50)
-    if params.get("NextToken"):
-        where.append("seq < ?")
-        args.append(_from_token(params["NextToken"]))
-    sql = f"SELECT seq, body FROM events WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?"  # noqa: S608 - fixed columns
+    before = _from_token(params["NextToken"]) if params.get("NextToken") else _MAX_SEQ
     try:
         conn = source.open()
     except sqlite3.Error as exc:
         raise LookupError_("InternalFailure", "The trail could not be read.") from exc
     try:
-        rows = conn.execute(sql, [*args, size + 1]).fetchall()
+        rows = _page(conn, key, account, region, int(start), int(end), before, size + 1)
     except sqlite3.Error as exc:
         raise LookupError_("InternalFailure", "The trail could not be read.") from exc
     finally:
         conn.close()
     events = (_readable(seq, body) for seq, body in rows[:size])
-    out: dict[str, Any] = {"Events": [e for e in events if e is not None]}
+    out: dict[str, Any] = {"Events": [e for e in events if e is not None and matches(e, attribute, value)]}
     if len(rows) > size:
         out["NextToken"] = _token(rows[size - 1][0])
     return out
 
 
-def _attribute_filter(key: str, value: str) -> tuple[str, Any]:
-    """(SQL condition, its argument) for one lookup attribute: an exact match, never a pattern."""
-    column = ATTRIBUTES[key]
-    if column == "read_only":
-        return "read_only = ?", 1 if value.lower() == "true" else 0
-    if column:
-        return f"{column} = ?", value
-    return _RESOURCE_SQL.format(field="type" if key == "ResourceType" else "ARN"), value
+def _page(conn: sqlite3.Connection, key: int, account: str, region: str, start: int, end: int, before: int,
+          limit: int) -> list[tuple[int, bytes]]:
+    """Up to ``limit`` (seq, stored body) of the key's events in [start, end] before seq ``before``, newest first."""
+    span = seq_range(conn, start, end)
+    if span is None:
+        return []
+    return conn.execute(
+        "SELECT e.seq, e.body FROM event_keys k CROSS JOIN events e ON e.seq = k.seq "
+        "WHERE k.k = ? AND k.seq BETWEEN ? AND ? AND k.seq < ? AND e.account_id = ? AND e.trail_region = ? "
+        "AND e.event_time BETWEEN ? AND ? ORDER BY k.seq DESC LIMIT ?",
+        (key, span[0], span[1], before, account, region, start, end, limit),
+    ).fetchall()
 
 
-def _readable(seq: int, body: str) -> dict[str, Any] | None:
+def _attribute_key(attribute: str | None, value: str) -> tuple[str, str]:
+    """The (attribute, value) of the index key a filter reads: an exact match, never a pattern."""
+    if attribute is None:
+        return ALL_EVENTS, ""
+    if attribute not in ATTRIBUTES:
+        raise KeyError(attribute)
+    if attribute == "ReadOnly":
+        return attribute, "true" if value.lower() == "true" else "false"
+    return attribute, value
+
+
+def _readable(seq: int, body: bytes | str) -> dict[str, Any] | None:
     """The event of one indexed record, or None (logged once per record, without its content)
     when the record cannot be read back: one bad record must not hide the rest of the trail."""
     try:
-        return _event(json.loads(body))
-    except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
+        return _event(orjson.loads(unpack(body)))  # CloudTrailEvent stays json.dumps: ASCII-escaped, as before
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError, zlib.error):
         if seq not in _reported and len(_reported) < 10_000:
             _reported.add(seq)
             log.warning("skipped an unreadable audit record (index seq %d)", seq)

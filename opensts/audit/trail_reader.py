@@ -42,6 +42,8 @@ from typing import Any
 
 import orjson
 
+from opensts.audit.event_index import (EVENTS_COLUMNS, EVENTS_SCHEMA, MAX_INDEX_BYTES, bound, insert_events,
+                                      lookup_key, run_script)
 from opensts.audit.index import _row
 from opensts.audit.journal import encode_line
 from opensts.audit.stores import ObjectError, TrailStore
@@ -60,22 +62,13 @@ RETENTION_SECONDS = 90 * 24 * 3600
 _SECOND = 1 << 24  # seq values per second of eventTime
 _CHUNK = 500  # keys checked against the index at once
 
-LOOKUP_SCHEMA = """
+#: ``PRAGMA user_version`` of this layout; a lookup index of another is dropped and read again
+#: from the trail store (it holds nothing else).
+LOOKUP_VERSION = 2
+LOOKUP_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY,
-    trail_region TEXT NOT NULL,
-    account_id TEXT NOT NULL,
-    event_time INTEGER NOT NULL,
-    event_id TEXT NOT NULL UNIQUE,
-    event_name TEXT NOT NULL,
-    event_source TEXT NOT NULL,
-    username TEXT,
-    access_key_id TEXT,
-    read_only INTEGER,
-    resources TEXT,
-    body TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS ix_events_lookup ON events (account_id, trail_region, seq);
+    seq INTEGER PRIMARY KEY,{EVENTS_COLUMNS});
+{EVENTS_SCHEMA}
 -- trail files read (their events are in events), by the minute their name gives
 CREATE TABLE IF NOT EXISTS objects (
     key TEXT PRIMARY KEY,
@@ -96,7 +89,18 @@ def connect_lookup(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=30000")
-    conn.executescript(LOOKUP_SCHEMA)
+    if conn.execute("PRAGMA user_version").fetchone()[0] != LOOKUP_VERSION:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("PRAGMA user_version").fetchone()[0] != LOOKUP_VERSION:
+                for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+                    conn.execute(f'DROP TABLE "{table}"')  # noqa: S608 - names of the file's own tables
+                run_script(conn, LOOKUP_SCHEMA)
+                conn.execute(f"PRAGMA user_version = {LOOKUP_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
     return conn
 
 
@@ -117,6 +121,7 @@ class TrailReader:
         self.store, self.region, self.path = store, region, path
         self.window, self.full_every, self.max_objects = window, full_every, max_objects
         self.retention, self.clock = retention, clock
+        self.max_bytes = MAX_INDEX_BYTES
         self._full_at: float | None = None  # clock() of the last full scan
         self._catching_up = False
         self._failing = False
@@ -231,7 +236,7 @@ class TrailReader:
             return
         self._pruned_at = now
         oldest = int(now - self.retention)
-        conn.execute("DELETE FROM events WHERE seq < ?", (max(oldest, 0) * _SECOND,))
+        bound(conn, droppable=2**63 - 1, older_than=oldest, max_bytes=self.max_bytes)
         conn.execute("DELETE FROM objects WHERE key_time < ?", (oldest - 86400,))
 
 
@@ -262,25 +267,26 @@ def _rows(key: str, data: bytes, account: str, region: str) -> Iterator[tuple[An
 
 
 def _record_row(record: Any, account: str, region: str) -> tuple[Any, ...] | None:
+    """``(index row, eventID)`` of one delivered record, or None."""
     try:
         when = int(datetime.strptime(record["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp())
-        return _row(encode_line(region, account, when, record).rstrip(b"\n"))
+        row = _row(encode_line(region, account, when, record).rstrip(b"\n"))
     except (KeyError, TypeError, ValueError, AttributeError, orjson.JSONEncodeError):
         return None
+    return None if row is None else (row, record["eventID"])
 
 
-def _insert(conn: sqlite3.Connection, row: tuple[Any, ...]) -> int:
-    """Insert one event unless its eventID is indexed already; 1 if inserted."""
-    if conn.execute("SELECT 1 FROM events WHERE event_id = ?", (row[3],)).fetchone():
+def _insert(conn: sqlite3.Connection, found: tuple[Any, ...]) -> int:
+    """Insert one event unless its eventID is indexed already (in its account's trail); 1 if inserted."""
+    row, event_id = found
+    region, account, when, keys, packed = row[:5]
+    if conn.execute("SELECT 1 FROM event_keys WHERE k = ? LIMIT 1",
+                    (lookup_key(account, region, "EventId", event_id),)).fetchone():
         return 0
-    base = max(int(row[2]), 0) * _SECOND
+    base = max(int(when), 0) * _SECOND
     top = conn.execute("SELECT MAX(seq) FROM events WHERE seq >= ? AND seq < ?", (base, base + _SECOND)).fetchone()[0]
     seq = base if top is None else top + 1
     if seq >= base + _SECOND:
         return 0  # 16 million events in one second of one trail: beyond any use
-    conn.execute(
-        "INSERT INTO events (seq, trail_region, account_id, event_time, event_id, event_name, event_source, "
-        "username, access_key_id, read_only, resources, body) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        (seq, *row),
-    )
+    insert_events(conn, [(seq, region, account, when, keys, packed)])
     return 1

@@ -29,7 +29,9 @@ FULL: dict[str, Any] = {
                "store": "redis://127.0.0.1:6379/0"},
     "network": {"trusted_proxies": ["10.0.0.5/32"], "client_regions": {"10.20.0.0/16": "us-west-2"}},
     "audit": {
-        "folder": "/tmp/trail", "durability": "disk", "interval": 1.5,
+        "folder": "/tmp/trail", "durability": "disk", "interval": 1.5, "index_retention_days": 30,
+        "delivery_nice": 4,
+        "index_max_mb": 512,
         "region_folders": {"us-east-1": "/tmp/us-east-1"},
         "s3": {"bucket": "b", "prefix": "p", "endpoint_url": "https://s3.example.internal", "region_name": "us-east-1",
                "aws_access_key_id": "AKIAEXAMPLE", "aws_secret_access_key": "s", "aws_session_token": "t",

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from opensts.audit.delivery import Delivery, FolderStore, S3Store
+from opensts.audit.event_index import unpack
 from opensts.audit.index import connect, index_path, ingest
 from opensts.audit.journal import Journal
 
@@ -57,7 +58,8 @@ def test_prune_keeps_undelivered_and_recent_records(tmp_path: Path) -> None:
     ingest(journal.folder)  # indexed, not yet claimed
     delivery._pruned_at = 0  # noqa: SLF001
     delivery._prune(connect(index_path(journal.folder)))  # noqa: SLF001
-    left = [r[0] for r in connect(index_path(journal.folder)).execute("SELECT event_id FROM events ORDER BY seq")]
+    left = [json.loads(unpack(r[0]))["eventID"]
+            for r in connect(index_path(journal.folder)).execute("SELECT body FROM events ORDER BY seq")]
     assert left == ["id-4", "id-5"]
 
 
@@ -164,3 +166,33 @@ def test_a_long_outage_is_caught_up_in_one_round_oldest_first(tmp_path: Path) ->
     assert delivery.deliver_once() == 60
     assert sorted(r["eventID"] for r in _delivered(down)) == sorted(f"id-{i}" for i in range(60))
     assert len(list(down.rglob("*.json.gz"))) == 60
+
+
+def test_a_backlog_is_delivered_without_waiting_for_rounds(tmp_path: Path) -> None:
+    """Issue 19: one 5,000-record batch per round capped delivery at ≈ 2,300 records/s. A backlog
+    of several batches is delivered at full speed: well within one interval (30 s here; the old
+    loop slept an interval before its first round)."""
+    import threading
+
+    from opensts.audit.journal import encode_line
+
+    folder = tmp_path / "audit"
+    Journal(folder)  # makes the folder, private
+    count = 30_000  # two batches
+    base = _record(0)[2]
+    lines = b"".join(encode_line("us-east-1", "111122223333", int(time.time()), dict(base, eventID=f"id-{i}"))
+                     for i in range(count))
+    (folder / "log-1-1-000000.jsonl").write_bytes(lines)  # a dead writer's log (pid 1 is not ours)
+    delivery = Delivery(folder, FolderStore(tmp_path / "trail"), interval=30.0)
+    stop = threading.Event()
+    runner = threading.Thread(target=delivery.run_forever, args=(stop,), daemon=True)
+    started = time.monotonic()
+    runner.start()
+    try:
+        while len(ids := [r["eventID"] for r in _delivered(tmp_path / "trail")]) < count:
+            assert time.monotonic() - started < 20, f"{len(ids)} of {count} delivered"
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        runner.join(timeout=10)
+    assert sorted(ids) == sorted(f"id-{i}" for i in range(count))

@@ -7,8 +7,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
+from opensts.audit.event_index import unpack
 from opensts.audit.index import connect, index_path, ingest
 from opensts.audit.journal import END_MARK, LOG_GLOB, Journal, valid_end
 
@@ -21,7 +23,7 @@ def _event(i: int, pad: int = 0) -> tuple[str, str, dict[str, Any]]:
 
 def _indexed(folder: Path) -> list[str]:
     conn = connect(index_path(folder))
-    return [r[0] for r in conn.execute("SELECT event_id FROM events ORDER BY seq")]
+    return [orjson.loads(unpack(r[0]))["eventID"] for r in conn.execute("SELECT body FROM events ORDER BY seq")]
 
 
 def test_valid_end_stops_at_the_zero_filled_rest() -> None:
@@ -138,3 +140,39 @@ def test_logs_left_by_the_previous_format_are_still_indexed(tmp_path: Path) -> N
     assert ingest(folder) == 1
     assert _indexed(folder) == ["id-7"]
     assert not old.exists()
+
+
+def test_identifiers_are_made_once_by_ingestion_not_on_the_request_path(tmp_path: Path) -> None:
+    """Issue 19's hot path: the journal holds the record with eventID and ExtendedRequestId left
+    null; ingestion (exactly once) makes them, in their places, and they never change after."""
+    import base64
+    import re
+    import uuid
+    from datetime import datetime, timezone
+
+    from opensts.audit.events import Call
+    from opensts.audit.trail import AuditTrail
+    from opensts.auth.principals import Caller
+    from opensts.service.context import RequestInfo
+
+    caller = Caller("IAMUser", "111122223333", "arn:aws:iam::111122223333:user/admin", "AIDAEXAMPLE", "admin",
+                    "AKIAIOSFODNN7EXAMPLE")
+    now = datetime(2026, 12, 4, 12, 0, 0, 123000, tzinfo=timezone.utc)
+    info = RequestInfo("req-1", "GetCallerIdentity", now, caller, "eu-west-1", "eu-west-1")
+    trail = AuditTrail(tmp_path)
+    asyncio.run(trail.record(Call("sts", info, {}, {"Account": "111122223333"})))
+    folder = trail.journal.folder
+    raw = b"".join(p.read_bytes() for p in folder.glob(LOG_GLOB))
+    written = orjson.loads(raw[: valid_end(raw)].split(b"\t", 1)[1])
+    assert written["eventID"] is None and written["additionalEventData"]["ExtendedRequestId"] is None
+    ingest(folder)
+    conn = connect(index_path(folder))
+    (body,) = conn.execute("SELECT body FROM events").fetchone()
+    record = orjson.loads(unpack(body))
+    assert list(record) == list(written)  # same fields, same order
+    assert uuid.UUID(record["eventID"]).version == 4
+    decoded = base64.b64decode(record["additionalEventData"]["ExtendedRequestId"]).decode()
+    assert re.fullmatch(rf"1:eu-west-1:S:{int(now.timestamp() * 1000)}:R:[A-Za-z0-9]{{8}}", decoded)
+    assert {k: v for k, v in record.items() if k not in ("eventID", "additionalEventData")} == \
+        {k: v for k, v in written.items() if k not in ("eventID", "additionalEventData")}
+    assert ingest(folder) == 0 and conn.execute("SELECT body FROM events").fetchone()[0] == body  # made once
