@@ -200,6 +200,14 @@ SCHEMA = Table({
         }), "a Region's own trail store: where every node delivers that Region's trail, and what a fleet "
             "node of that Region reads for LookupEvents", region_keys=True),
     }, "the audit trail"),
+    "metrics": Table({
+        "enabled": Leaf("boolean", "true", "serve `GET /metrics` (Prometheus) and count; `--no-metrics` wins over it"),
+    }, "Prometheus metrics (docs/operations/observe.md)"),
+    "logging": Table({
+        "format": Leaf("string", '"text"', '"text": messages as plain lines; "json": one JSON object per line '
+                       '(`--log-format` wins over it)', _one_of("text", "json")),
+        "access": Leaf("boolean", "true with json, false with text", "one line per answered request"),
+    }, "the server's log output on stderr (docs/operations/observe.md)"),
     "partitions": ArrayOf(Table({
         "name": Leaf("string", "—", "partition name (as in ARNs)", _NAME, required=True),
         "dns_suffix": Leaf("string", "—", "domain: sts.SUFFIX, sts.REGION.SUFFIX", _HOST, required=True),
@@ -404,6 +412,9 @@ class FileConfig:
     partitions: tuple[dict[str, Any], ...] = ()
     audit: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    metrics: bool = True  # [metrics] enabled
+    log_format: str = "text"  # [logging] format
+    access_log: bool | None = None  # [logging] access (None: on with json, off with text)
 
     def catalog(self) -> Any:
         """The Region catalog with this file's partitions."""
@@ -445,6 +456,9 @@ def parse_config(raw: dict[str, Any], path: Path | None = None) -> FileConfig:
         partitions=tuple(partitions),
         audit=dict(raw.get("audit", {})),
         path=path,
+        metrics=bool(raw.get("metrics", {}).get("enabled", True)),
+        log_format=str(raw.get("logging", {}).get("format", "text")),
+        access_log=raw.get("logging", {}).get("access"),
     )
     _check_regions(walk.regions, config.catalog())
     return config

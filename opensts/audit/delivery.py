@@ -41,6 +41,8 @@ from typing import Any
 
 from isal import igzip
 
+from opensts import metrics
+from opensts.audit.backlog import BacklogGauge
 from opensts.audit.index import connect, index_path, ingest
 from opensts.audit.stores import FolderStore, S3Store, TrailStore
 from opensts.node_id import ALPHABET
@@ -93,6 +95,7 @@ class Delivery:
         self._pruned_at = 0.0
         self.retention = RETENTION_SECONDS
         self._lock_path = folder / "delivery.lock"
+        self._backlog = BacklogGauge()  # opensts_audit_delivery_backlog_* (audit/backlog.py)
 
     def store_for(self, region: str) -> TrailStore:
         return self._stores.get(region, self._default)
@@ -134,6 +137,7 @@ class Delivery:
         """Ingest, claim, and start each Region's delivery that is not running or backing off."""
         ingest(self._folder, conn)
         self._claim(conn)
+        self._backlog.measure(conn)
         now = time.monotonic()
         started = []
         for (region,) in conn.execute("SELECT DISTINCT trail_region FROM batch_parts WHERE delivered = 0").fetchall():
@@ -236,6 +240,7 @@ class Delivery:
         self._delay[region] = delay
         self._backoff[region] = time.monotonic() + delay
         failures = self._failures[region] = self._failures.get(region, 0) + 1
+        metrics.delivery_failure(region)
         if failures == 1 or failures % 100 == 0:  # said once per outage (and now and then), not per retry
             log.warning("trail store for %s unavailable (%s, %d attempts); its records wait in the outbox",
                         region, type(exc).__name__, failures)
