@@ -156,4 +156,5 @@ def start_event(settings: Settings, boot: object) -> None:
           listen=[settings.endpoint_url(lst) for lst in settings.listeners], data_dir=str(settings.data_dir),
           account=getattr(boot, "account_id", None), admin_access_key_id=getattr(boot, "access_key_id", None),
           credentials_file=str(getattr(boot, "credentials_file", "")) or None, workers=settings.workers,
-          region=settings.node.region, metrics=settings.metrics)
+          region=settings.node.region, metrics=settings.metrics,
+          try_command=banner_lines(settings, boot)[-1].strip())  # the banner's last line: names no secret

@@ -116,11 +116,11 @@ class StsAsgiApp:
             (b"x-amzn-requestid", request_id.encode()),
             *((k.encode(), v.encode()) for k, v in extra.items()),
         ]
-        await send({"type": "http.response.start", "status": status, "headers": response_headers})
-        await send({"type": "http.response.body", "body": payload})
         if not outcome.api:  # refused before the pipeline knew it: the API whose envelope it got
             outcome.api = self.api_of(scope, lookup)
-        finished(outcome, status)
+        finished(outcome, status)  # before the answer leaves: a scrape right after it sees it counted
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
+        await send({"type": "http.response.body", "body": payload})
 
     def _internal_failure(self, scope: Scope, lookup: dict[str, str], request_id: str,
                           wants_json: bool) -> tuple[int, bytes, bytes, dict[str, str]]:
