@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -31,3 +33,14 @@ def value(series: Series, name: str, **labels: Any) -> float:
 
 def label_values(series: Series) -> set[str]:
     return {v for (_, ls) in series for _, v in ls}
+
+
+def scrape_when(url: str, ready: Callable[[Series], bool], timeout: float = 5.0) -> Series:
+    """Scrape until ``ready(series)`` (each worker moves its counts into the shared files every
+    ``opensts.metrics.FLUSH_SECONDS``): the first scrape where it holds, or the last one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        series = scrape(url)
+        if ready(series) or time.monotonic() > deadline:
+            return series
+        time.sleep(0.05)

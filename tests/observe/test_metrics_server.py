@@ -31,7 +31,7 @@ from botocore.exceptions import ClientError
 from prometheus_client.mmap_dict import MmapedDict
 
 from tests.conftest import ACCOUNT_ID, ADMIN_KEY, Server, start_server, stop_server
-from tests.observe.scrape import label_values, scrape, value
+from tests.observe.scrape import label_values, scrape, scrape_when, value
 
 TOML = '[quotas.groups]\n"sts:GetWebIdentityToken" = { rps = 0.001, burst = 1 }\n'
 
@@ -90,10 +90,13 @@ def test_every_api_family_is_counted_with_its_labels(srv: Server, api: str, acti
         _role(srv)
     before = scrape(srv.url)
     status, code = _outcome(lambda: call(srv))
-    after = scrape(srv.url)
     labels: dict[str, Any] = {"api": api, "action": action, "status": status, "code": code}
     if api == "sts":
         labels.update(endpoint_type=endpoint_type, region="us-east-1")
+    after = scrape_when(srv.url, lambda s: value(s, "opensts_requests_total", **labels) > value(
+        before, "opensts_requests_total", **labels) and value(s, "opensts_request_duration_seconds_count", api=api,
+                                                              action=action) > value(
+        before, "opensts_request_duration_seconds_count", api=api, action=action))
     got = value(after, "opensts_requests_total", **labels) - value(before, "opensts_requests_total", **labels)
     assert got == 1, (labels, {k: v for k, v in after.items() if k[0] == "opensts_requests_total"})
     timed = (value(after, "opensts_request_duration_seconds_count", api=api, action=action)
@@ -112,7 +115,9 @@ def test_counts_of_both_workers_add_up_in_one_scrape(srv: Server) -> None:
         for _ in range(2):
             client.get_caller_identity()
             calls += 1
-    after = value(scrape(srv.url), "opensts_requests_total", action="GetCallerIdentity", status=200)
+    after = value(scrape_when(srv.url, lambda s: value(s, "opensts_requests_total", action="GetCallerIdentity",
+                                                       status=200) >= before + calls),
+                  "opensts_requests_total", action="GetCallerIdentity", status=200)
     assert after - before == calls
     per_process = _per_process_counts(srv.data_dir / "metrics", "GetCallerIdentity")
     assert sum(1 for n in per_process.values() if n > 0) >= 2, per_process  # both workers counted
@@ -143,7 +148,8 @@ def test_made_up_actions_regions_and_hosts_make_no_new_series(srv: Server) -> No
     signed_elsewhere = srv.client("sts", region=f"zz-{secrets.token_hex(3)}-1")  # a Region that does not exist
     status, _ = _outcome(signed_elsewhere.get_caller_identity)
     assert status >= 400
-    after = scrape(srv.url)
+    after = scrape_when(srv.url, lambda s: value(s, "opensts_requests_total", action="unknown")
+                        >= value(before, "opensts_requests_total", action="unknown") + 40)
     names = label_values(after)
     assert not any(j in v or j.lower() in v for j in junk for v in names)
     assert not any(v.startswith("zz-") for v in names)
@@ -158,6 +164,7 @@ def test_no_caller_data_in_any_label(srv: Server) -> None:
     iam.create_user(UserName=user)
     key = iam.create_access_key(UserName=user)["AccessKey"]
     srv.client("sts", key=key["AccessKeyId"], secret=key["SecretAccessKey"]).get_caller_identity()
+    time.sleep(1.0)  # every worker has flushed
     for v in label_values(scrape(srv.url)):
         assert ACCOUNT_ID not in v and "AKIA" not in v and "ASIA" not in v and "arn:" not in v, v
         assert user not in v and ADMIN_KEY not in v and key["AccessKeyId"] not in v
@@ -171,7 +178,8 @@ def test_throttled_requests_are_counted_by_quota_group(srv: Server) -> None:
     codes = [_outcome(lambda: sts.get_web_identity_token(Audience=["https://a.example"], SigningAlgorithm="RS256"))[1]
              for _ in range(3)]
     assert codes.count("Throttling") >= 2, codes  # burst 1, one token per 1000 s
-    after = scrape(srv.url)
+    after = scrape_when(srv.url, lambda s: value(s, "opensts_requests_total", **refused)
+                        >= value(before, "opensts_requests_total", **refused) + codes.count("Throttling"))
     throttled = value(after, "opensts_throttled_requests_total", **group) - value(before, "opensts_throttled_requests_total",
                                                                                **group)
     answered = value(after, "opensts_requests_total", **refused) - value(before, "opensts_requests_total", **refused)
@@ -181,6 +189,9 @@ def test_throttled_requests_are_counted_by_quota_group(srv: Server) -> None:
 def test_journal_records_and_cache_are_counted(srv: Server) -> None:
     before = scrape(srv.url)
     srv.client("sts").get_caller_identity()
+    after = scrape_when(srv.url, lambda s: value(s, "opensts_audit_records_written_total")
+                        > value(before, "opensts_audit_records_written_total"))
+    time.sleep(0.6)  # one more flush: nothing else was written
     after = scrape(srv.url)
     assert value(after, "opensts_audit_records_written_total") - value(before, "opensts_audit_records_written_total") == 1
     assert value(after, "opensts_cache_requests_total") > value(before, "opensts_cache_requests_total")
@@ -191,6 +202,7 @@ def test_folder_is_private_and_a_killed_worker_keeps_its_counts(srv: Server) -> 
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert all(stat.S_IMODE(p.stat().st_mode) & 0o077 == 0 for p in folder.iterdir())
     srv.client("sts").get_caller_identity()
+    time.sleep(1.0)  # every worker has flushed
     before = value(scrape(srv.url), "opensts_requests_total", action="GetCallerIdentity")
     workers = [int(p.stem.split("_")[-1]) for p in folder.glob("counter_*.db")]
     victim = next(pid for pid in workers if _is_child(srv, pid))
@@ -233,7 +245,7 @@ def test_single_worker_serves_metrics(tmp_path: Path) -> None:
                               aws_secret_access_key="wrong" * 8, config=Config(retries={"max_attempts": 1}))
         assert _outcome(client.get_caller_identity) == (403, "SignatureDoesNotMatch")
         client.close()
-        series = scrape(server.url)
+        series = scrape(server.url)  # a single worker: /metrics flushes its own counts first
         assert value(series, "opensts_requests_total", api="sts", action="GetCallerIdentity", status=403,
                      code="SignatureDoesNotMatch") == 1
     finally:
