@@ -37,7 +37,7 @@ from typing import Any
 
 __all__ = ["prepare", "enabled", "disable", "process_died", "render", "Bounded", "request_done", "throttled",
            "credentials_issued", "journal_written", "delivery_backlog", "delivery_failure", "cache",
-           "jwks_fetch", "database_error", "CONTENT_TYPE", "CREDENTIAL_ACTIONS"]
+           "jwks_fetch", "database_error", "CONTENT_TYPE", "CREDENTIAL_ACTIONS", "known_actions", "known_regions"]
 
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -110,15 +110,21 @@ class Bounded:
     anything else is ``other``. Why: label values that come from a request must not let a caller
     make unbounded series; the legitimate sets (AWS's actions, error codes, Regions) are far smaller."""
 
-    __slots__ = ("_seen", "_limit", "_pattern")
+    __slots__ = ("_known", "_seen", "_limit", "_pattern")
 
     def __init__(self, limit: int, pattern: str = r"[A-Za-z0-9.:_-]{1,64}", known: tuple[str, ...] = ()) -> None:
-        self._seen = set(known)
+        self._known = set(known)  # always pass, outside the limit (the model's action names)
+        self._seen: set[str] = set()
         self._limit = limit
         self._pattern = re.compile(pattern, re.ASCII)
 
+    def allow(self, names: object) -> None:
+        """Values that always pass (e.g. every action of the STS and IAM models), so that nothing
+        learned first can crowd them out."""
+        self._known.update(n for n in names if isinstance(n, str))  # type: ignore[attr-defined]
+
     def __call__(self, value: str) -> str:
-        if value in self._seen:
+        if value in self._known or value in self._seen:
             return value
         if len(self._seen) >= self._limit or not self._pattern.fullmatch(value):
             return "other"
@@ -127,7 +133,7 @@ class Bounded:
 
 
 _API = Bounded(16, r"[a-z0-9-]{1,32}", ("sts", "iam", "organizations", "cloudtrail", "account", "none"))
-_ACTION = Bounded(512, r"[A-Za-z][A-Za-z0-9]{0,63}", ("unknown",))  # the model's names only; see request_done
+_ACTION = Bounded(256, r"[A-Za-z][A-Za-z0-9]{0,63}", ("unknown",) + tuple(CREDENTIAL_ACTIONS))  # + known_actions
 _CODE = Bounded(256, r"[A-Za-z][A-Za-z0-9.]{0,63}", ("",))
 _REGION = Bounded(256, r"[a-z0-9-]{1,32}", ("", "unknown"))
 _ENDPOINT = Bounded(4, r"[a-z-]{1,16}", ("", "global", "regional"))
@@ -291,6 +297,16 @@ def _shared_timing(m: _Metrics, api: str, action: str) -> _Timing:
     if timing is None:
         timing = timings[(api, action)] = _Timing(m.latency.labels(api, action))
     return timing
+
+
+def known_actions(names: object) -> None:
+    """The served models' action names: labelled as themselves whatever else was seen."""
+    _ACTION.allow(names)
+
+
+def known_regions(names: object) -> None:
+    """Every Region of the catalog: labelled as itself whatever else was seen."""
+    _REGION.allow(names)
 
 
 def throttled(group: str) -> None:

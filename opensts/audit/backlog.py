@@ -33,8 +33,11 @@ class BacklogGauge:
     """Sets the backlog gauges of every trail Region seen (a Region whose backlog emptied reads 0)."""
 
     def __init__(self) -> None:
+        from opensts.regions.catalog import default_catalog
+
         self._regions: set[str] = set()
         self._at = 0.0
+        metrics.known_regions(r.name for r in default_catalog().regions())
 
     def measure(self, conn: sqlite3.Connection, *, force: bool = False) -> dict[str, tuple[int, float]]:
         """{trail Region: (records waiting, age in seconds of the oldest)} — also set as the gauges."""

@@ -75,6 +75,8 @@ class StsAsgiApp:
         self._health_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opensts-health")
         # GET /metrics on these listeners (docs/operations/observe.md: why here, and how to switch off)
         self.metrics_here = metrics.enabled() and getattr(state.settings, "metrics", True)
+        metrics.known_actions([*state.sts.operations, *state.iam.operations])
+        metrics.known_regions(r.name for r in state.topology.catalog.regions())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
