@@ -157,4 +157,6 @@ def start_event(settings: Settings, boot: object) -> None:
           account=getattr(boot, "account_id", None), admin_access_key_id=getattr(boot, "access_key_id", None),
           credentials_file=str(getattr(boot, "credentials_file", "")) or None, workers=settings.workers,
           region=settings.node.region, metrics=settings.metrics,
+          metrics_url=(settings.endpoint_url(settings.metrics_listen or settings.listeners[0]).replace("https:", "http:")
+                       if settings.metrics_listen else settings.endpoint_url()) + "/metrics" if settings.metrics else None,
           try_command=banner_lines(settings, boot)[-1].strip())  # the banner's last line: names no secret

@@ -140,10 +140,12 @@ class _StartupCommand(click.Command):
               help="Log output on stderr: text (default) or json (one object per line, one per request; "
               "config: [logging] format).")
 @click.option("--no-metrics", is_flag=True, help="Do not serve GET /metrics nor count (config: [metrics] enabled).")
+@click.option("--metrics-listen", default=None, metavar="HOST:PORT",
+              help="Serve GET /metrics on this address only, not on the API listeners (config: [metrics] listen).")
 def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None, tls_key: Path | None, workers: int,
           config_file: Path | None, quota_rps: float | None, quota_burst: float | None, public_url: str | None,
           ca_bundle: Path | None, no_audit: bool, region: str | None, log_format: str | None,
-          no_metrics: bool) -> None:
+          no_metrics: bool, metrics_listen: str | None) -> None:
     """Run the server (SQLite in the data folder by default)."""
     from opensts.config import check_listener_regions
     from opensts.edge.serve import bind_sockets, run_server
@@ -165,6 +167,8 @@ def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None,
     check_listener_regions(listeners, config)
     _check_node(node, listeners, config)
     boot = _open_and_bootstrap(directory, node, config)
+    metrics_on = config.metrics and not no_metrics
+    scrape = _metrics_listener(metrics_listen or config.metrics_listen) if metrics_on else None
     socks = bind_sockets(listeners)
     bound = tuple(type(lst)(lst.host, s.getsockname()[1], lst.region) for lst, s in zip(listeners, socks))
     settings = Settings(
@@ -179,11 +183,34 @@ def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None,
         ca_bundle=ca_bundle,
         audit=not no_audit,
         node=node,
-        metrics=config.metrics and not no_metrics,
+        metrics=metrics_on,
         log_format=log_format,
+        metrics_listen=scrape[0] if scrape else None,
     )
     _print_banner(settings, boot)
+    if scrape is not None:
+        from opensts.edge.metrics_listener import start
+        from opensts.edge.serve import prepare_metrics
+
+        prepare_metrics(settings)  # the folder exists before the first scrape
+        start(scrape[1])
     run_server(settings, socks)
+
+
+def _metrics_listener(value: str | None) -> tuple[Listener, object] | None:
+    """``--metrics-listen HOST:PORT``: its listener (port resolved) and bound socket, or None."""
+    if not value:
+        return None
+    from opensts.edge.serve import bind_sockets
+
+    try:
+        lst = parse_listen(value)
+    except StartupError as exc:
+        raise StartupError(str(exc).replace("--listen", "--metrics-listen").replace("[=REGION]", "")) from None
+    if lst.region:
+        raise StartupError(f"--metrics-listen {value}: no =REGION here (it serves only GET /metrics)")
+    sock = bind_sockets((lst,))[0]
+    return type(lst)(lst.host, sock.getsockname()[1]), sock
 
 
 def _check_node(node: NodeRole, listeners: tuple[Listener, ...], config: FileConfig) -> None:

@@ -202,6 +202,9 @@ SCHEMA = Table({
     }, "the audit trail"),
     "metrics": Table({
         "enabled": Leaf("boolean", "true", "serve `GET /metrics` (Prometheus) and count; `--no-metrics` wins over it"),
+        "listen": Leaf("string", "none (the API listeners)", "`HOST:PORT`: serve `GET /metrics` there only, not on "
+                       "the API listeners; `--metrics-listen` wins over it",
+                       _pattern(r"(?:\[[0-9A-Fa-f:.]+\]|[^:=\[\]\s]+)?:\d{1,5}", "HOST:PORT, e.g. 127.0.0.1:9108")),
     }, "Prometheus metrics (docs/operations/observe.md)"),
     "logging": Table({
         "format": Leaf("string", '"text"', '"text": messages as plain lines; "json": one JSON object per line '
@@ -413,6 +416,7 @@ class FileConfig:
     audit: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     metrics: bool = True  # [metrics] enabled
+    metrics_listen: str | None = None  # [metrics] listen
     log_format: str = "text"  # [logging] format
     access_log: bool | None = None  # [logging] access (None: on with json, off with text)
 
@@ -457,6 +461,7 @@ def parse_config(raw: dict[str, Any], path: Path | None = None) -> FileConfig:
         audit=dict(raw.get("audit", {})),
         path=path,
         metrics=bool(raw.get("metrics", {}).get("enabled", True)),
+        metrics_listen=raw.get("metrics", {}).get("listen"),
         log_format=str(raw.get("logging", {}).get("format", "text")),
         access_log=raw.get("logging", {}).get("access"),
     )

@@ -90,11 +90,13 @@ def process_died(pid: int) -> None:
         multiprocess.mark_process_dead(pid, folder)
 
 
-def render() -> bytes:
-    """The text exposition of every process's values (one scrape, all workers)."""
+def render(own: bool = True) -> bytes:
+    """The text exposition of every process's values (one scrape, all workers). ``own``: this
+    process counts too (a worker); False: only read the files (``--metrics-listen``'s parent)."""
     from prometheus_client import CollectorRegistry, generate_latest
 
-    _metrics().flush()  # this worker's latest counts; the others' are at most FLUSH_SECONDS old
+    if own:
+        _metrics().flush()  # this worker's latest counts; the others' are at most FLUSH_SECONDS old
     folder = os.environ.get(ENV)
     if folder and os.path.isdir(folder):
         from prometheus_client import multiprocess

@@ -68,6 +68,7 @@ class Settings:
     node: NodeRole = NodeRole()  # single server (every Region) unless --region makes it a fleet node
     metrics: bool = True  # GET /metrics (Prometheus, every worker's counts in one scrape); off: --no-metrics
     log_format: str = "text"  # "text" (today's output) or "json" (one object per line, one per request)
+    metrics_listen: Listener | None = None  # GET /metrics there only (--metrics-listen), not on the API listeners
 
     @property
     def scheme(self) -> str:

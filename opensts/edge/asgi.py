@@ -74,7 +74,8 @@ class StsAsgiApp:
         self.control = ControlPlane(state.control_is_remote)
         self._health_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opensts-health")
         # GET /metrics on these listeners (docs/operations/observe.md: why here, and how to switch off)
-        self.metrics_here = metrics.enabled() and getattr(state.settings, "metrics", True)
+        settings = state.settings
+        self.metrics_here = metrics.enabled() and settings.metrics and settings.metrics_listen is None
         metrics.known_actions([*state.sts.operations, *state.iam.operations])
         metrics.known_regions(r.name for r in state.topology.catalog.regions())
 

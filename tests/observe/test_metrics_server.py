@@ -30,7 +30,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from prometheus_client.mmap_dict import MmapedDict
 
-from tests.conftest import ACCOUNT_ID, ADMIN_KEY, Server, start_server, stop_server
+from tests.conftest import ACCOUNT_ID, ADMIN_KEY, Server, free_port, start_server, stop_server
 from tests.observe.scrape import label_values, scrape, scrape_when, value
 
 TOML = '[quotas.groups]\n"sts:GetWebIdentityToken" = { rps = 0.001, burst = 1 }\n'
@@ -234,6 +234,27 @@ def test_no_metrics_serves_none(tmp_path: Path) -> None:
             urllib.request.urlopen(server.url + "/metrics", timeout=10)
         assert err.value.code != 200 and b"opensts_" not in err.value.read()
         assert not (server.data_dir / "metrics").exists()
+    finally:
+        stop_server(server)
+
+
+def test_metrics_listen_moves_metrics_off_the_api_listeners(tmp_path: Path) -> None:
+    port = free_port()
+    server = start_server(tmp_path / "data", args=("--workers", "2", "--metrics-listen", f"127.0.0.1:{port}"))
+    try:
+        for _ in range(6):
+            client = server.client("sts")
+            client.get_caller_identity()
+            client.close()
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(server.url + "/metrics", timeout=10)
+        assert err.value.code != 200
+        private = f"http://127.0.0.1:{port}"
+        series = scrape_when(private, lambda s: value(s, "opensts_requests_total", action="GetCallerIdentity") >= 6)
+        assert value(series, "opensts_requests_total", action="GetCallerIdentity", status=200) == 6
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(private + "/", timeout=10)
+        assert err.value.code == 404
     finally:
         stop_server(server)
 

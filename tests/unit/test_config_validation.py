@@ -42,7 +42,7 @@ FULL: dict[str, Any] = {
             "eu-west-1": {"folder": "/tmp/eu-west-1"},
         },
     },
-    "metrics": {"enabled": False},
+    "metrics": {"enabled": False, "listen": "127.0.0.1:9108"},
     "logging": {"format": "json", "access": True},
     "partitions": [{
         "name": "corp", "dns_suffix": "example.internal", "global_region": "corp-east-1",
