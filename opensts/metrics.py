@@ -37,7 +37,7 @@ from typing import Any
 
 __all__ = ["prepare", "enabled", "disable", "process_died", "render", "Bounded", "request_done", "throttled",
            "credentials_issued", "journal_written", "delivery_backlog", "delivery_failure", "cache",
-           "jwks_fetch", "database_error", "CONTENT_TYPE", "CREDENTIAL_ACTIONS", "known_actions", "known_regions"]
+           "jwks_fetch", "database_error", "CONTENT_TYPE", "CREDENTIAL_ACTIONS", "known_actions", "known_regions", "start"]
 
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -299,6 +299,13 @@ def _shared_timing(m: _Metrics, api: str, action: str) -> _Timing:
     if timing is None:
         timing = timings[(api, action)] = _Timing(m.latency.labels(api, action))
     return timing
+
+
+def start() -> None:
+    """This process's metrics exist from now on (at zero), and its flusher runs: a worker calls it
+    as it starts, so a scrape before its first request already lists its series."""
+    if _on:
+        _metrics()
 
 
 def known_actions(names: object) -> None:

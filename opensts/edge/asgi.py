@@ -78,6 +78,7 @@ class StsAsgiApp:
         self.metrics_here = metrics.enabled() and settings.metrics and settings.metrics_listen is None
         metrics.known_actions([*state.sts.operations, *state.iam.operations])
         metrics.known_regions(r.name for r in state.topology.catalog.regions())
+        metrics.start()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
