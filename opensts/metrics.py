@@ -256,8 +256,9 @@ def _metrics() -> _Metrics:
 def request_done(api: str, action: str, status: int, code: str, endpoint_type: str, region: str,
                  seconds: float) -> None:
     """One answered request: counted by its labels and timed; a credential-issuing success also
-    counts as credentials issued. Pre-bound children per label tuple: a dict look-up and two
-    increments per request."""
+    counts as credentials issued. Pre-bound tallies per label tuple: a dict look-up and a few
+    integer additions per request. Called on the event loop thread only (edge/observe.py), so the
+    tallies of one worker have one writer."""
     if not _on:
         return
     m = _m if _m is not None else _metrics()
@@ -320,10 +321,10 @@ def known_regions(names: object) -> None:
 
 def throttled(group: str) -> None:
     if _on:
-        _metrics().throttled.labels(_ACTION_GROUP(group)).inc()
+        _metrics().throttled.labels(_GROUP(group)).inc()
 
 
-_ACTION_GROUP = Bounded(64, r"[A-Za-z0-9:_-]{1,64}")
+_GROUP = Bounded(64, r"[A-Za-z0-9:_-]{1,64}")
 
 
 def journal_written() -> None:
@@ -345,6 +346,8 @@ def delivery_failure(region: str) -> None:
 
 
 def cache(hit: bool) -> None:
+    """One entity-cache look-up. Counted without a lock: a look-up in an off-loop thread racing one
+    on the event loop may, rarely, be lost (a ratio, not an audit count)."""
     if _on:
         m = _m if _m is not None else _metrics()
         (m.cache_hit if hit else m.cache_miss).n += 1
@@ -361,7 +364,3 @@ def database_error(kind: str) -> None:
     """``kind``: ``outage`` (a store this node depends on is unreachable) or ``error``."""
     if _on:
         _metrics().db_errors.labels(kind if kind in ("outage", "error") else "error").inc()
-
-
-def now() -> float:
-    return time.perf_counter()
