@@ -99,12 +99,32 @@ def render(own: bool = True) -> bytes:
         _metrics().flush()  # this worker's latest counts; the others' are at most FLUSH_SECONDS old
     folder = os.environ.get(ENV)
     if folder and os.path.isdir(folder):
-        from prometheus_client import multiprocess
-
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry, folder)
+        registry.register(_Folder(folder))
         return generate_latest(registry)
     return generate_latest(_metrics().registry)  # in-process use (tests building the app directly)
+
+
+class _Folder:
+    """prometheus-client's multiprocess collector, minus one race: a process that is just starting
+    (a replacement worker) has created its file but not yet sized it, and reading an empty file
+    fails (``struct.error``: a 500 for that scrape). Such a file holds nothing yet: it is skipped."""
+
+    def __init__(self, folder: str) -> None:
+        self._folder = folder
+
+    def collect(self) -> Any:
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        files = []
+        for name in os.listdir(self._folder):
+            path = os.path.join(self._folder, name)
+            try:
+                if name.endswith(".db") and os.path.getsize(path) >= 8:
+                    files.append(path)
+            except OSError:  # gone since the listing (a dead worker's live gauge file)
+                continue
+        return MultiProcessCollector.merge(sorted(files), accumulate=True)
 
 
 class Bounded:
