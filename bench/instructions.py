@@ -15,6 +15,11 @@ HTTP server, no sockets) and run under ``valgrind --tool=callgrind`` twice: with
 ``--count`` requests after the same 200-request warm-up.  The difference of the two totals divided
 by ``--count`` is the cost of one request.  ``--src DIR`` measures the ``opensts`` package in DIR
 (e.g. a checkout of the previous commit) instead of the working tree.  Needs valgrind (apt).
+
+``--no-metrics`` runs the app as ``serve --no-metrics``. With metrics on, the metrics' flusher thread
+wakes every 0.5 s of *wall* time; under valgrind a request takes ~50× longer, so the flushes counted
+per request are ~50× what a real server does: metrics on vs off here is an upper bound, and (as any
+wall-clock-driven work: the key-use flusher too) it moves with the machine's load.
 """
 
 from __future__ import annotations
