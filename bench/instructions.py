@@ -1,6 +1,6 @@
 """Instructions per request, counted by callgrind: a timing-free way to compare two versions.
 
-    .venv/bin/python bench/instructions.py [--action AssumeRole] [--count 400] [--no-audit] [--src DIR]
+    .venv/bin/python bench/instructions.py [--action AssumeRole] [--count 400] [--no-audit] [--no-metrics] [--src DIR]
 
 Why: wall-clock time on this VM moves by ±10–20 % between back-to-back runs of the same code, so a
 change worth 3–5 % cannot be seen with bench/run.py.  Valgrind's callgrind counts the instructions
@@ -15,6 +15,11 @@ HTTP server, no sockets) and run under ``valgrind --tool=callgrind`` twice: with
 ``--count`` requests after the same 200-request warm-up.  The difference of the two totals divided
 by ``--count`` is the cost of one request.  ``--src DIR`` measures the ``opensts`` package in DIR
 (e.g. a checkout of the previous commit) instead of the working tree.  Needs valgrind (apt).
+
+``--no-metrics`` runs the app as ``serve --no-metrics``. With metrics on, the metrics' flusher thread
+wakes every 0.5 s of *wall* time; under valgrind a request takes ~50× longer, so the flushes counted
+per request are ~50× what a real server does: metrics on vs off here is an upper bound, and (as any
+wall-clock-driven work: the key-use flusher too) it moves with the machine's load.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ def provision(action: str, data_dir: Path) -> tuple[int, dict[str, str], str]:
 
 def inner(args: argparse.Namespace) -> None:
     """Runs under valgrind: WARMUP + ``count`` requests through the ASGI app, in-process."""
+    from opensts import metrics
     from opensts.app_state import build_state
     from opensts.config import FileConfig
     from opensts.edge.asgi import StsAsgiApp
@@ -63,6 +69,10 @@ def inner(args: argparse.Namespace) -> None:
     from opensts.settings import Listener, Settings
 
     spec = json.loads(Path(args.request).read_text())
+    if args.no_metrics:  # as `serve --no-metrics`
+        metrics.disable()
+    else:  # as a server: values in DATA_DIR/metrics' files, the flusher thread running
+        metrics.prepare(Path(args.data_dir) / "metrics")
     settings = Settings(data_dir=Path(args.data_dir), listeners=(Listener("127.0.0.1", spec["port"]),),
                         audit=not args.no_audit, config=FileConfig(quotas=QuotaSettings(rps=0, burst=0)))
     app = StsAsgiApp(build_state(settings))
@@ -98,6 +108,8 @@ def count(args: argparse.Namespace, data_dir: Path, request: Path, n: int) -> in
            "--data-dir", str(data_dir), "--request", str(request), "--count", str(n)]
     if args.no_audit:
         cmd.append("--no-audit")
+    if args.no_metrics:
+        cmd.append("--no-metrics")
     out = subprocess.run(cmd, env=env, capture_output=True, text=True)
     m = re.search(r"Collected : (\d+)", out.stderr)
     if out.returncode != 0 or m is None:
@@ -110,6 +122,7 @@ def main() -> None:
     ap.add_argument("--action", default="AssumeRole", choices=["GetCallerIdentity", "GetSessionToken", "AssumeRole"])
     ap.add_argument("--count", type=int, default=400, help="counted requests (default 400)")
     ap.add_argument("--no-audit", action="store_true")
+    ap.add_argument("--no-metrics", action="store_true", help="as serve --no-metrics (default: metrics on)")
     ap.add_argument("--src", help="directory holding the opensts package to measure (default: the installed one)")
     ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--data-dir", help=argparse.SUPPRESS)
@@ -129,7 +142,8 @@ def main() -> None:
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
     per = (total - base) / args.count
-    what = f"{args.action}{', no audit' if args.no_audit else ''}, in-process, {args.src or 'installed opensts'}"
+    what = (f"{args.action}{', no audit' if args.no_audit else ''}{', no metrics' if args.no_metrics else ''}, "
+            f"in-process, {args.src or 'installed opensts'}")
     print(f"{what}: {per:,.0f} instructions per request ({args.count} requests after {WARMUP} warm-up)")
 
 

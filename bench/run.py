@@ -41,6 +41,7 @@ from pathlib import Path
 
 import analysis
 import fleet_mode
+import metrics_mode
 import scenarios
 from scenarios import ACTIONS, GST, WEB, Target
 
@@ -78,6 +79,7 @@ class Sample:
     errors: dict[str, int] = field(default_factory=dict)
     other_cpu: float = 0.0  # share of all cores used by processes that are not ours, during the run
     round: int = 1
+    metrics: bool = True  # opensts: served with metrics on (--compare-metrics runs both)
 
     @property
     def ok(self) -> bool:
@@ -190,7 +192,7 @@ def server_command(target: Target, port: int, data_dir: Path) -> list[str]:
     """The exact command line per target; OpenSTS and the trivial app share uvicorn settings."""
     listen = f"127.0.0.1:{port}"
     if target.kind == "opensts":  # `python -m opensts` == the `opensts` console script
-        extra = ([] if target.audit else ["--no-audit"]) + (
+        extra = ([] if target.audit else ["--no-audit"]) + ([] if target.metrics else ["--no-metrics"]) + (
             ["--ca-bundle", CA_BUNDLE[0]] if target.action == WEB and CA_BUNDLE else [])
         return [sys.executable, "-m", "opensts", "serve", "--data-dir", str(data_dir), "--listen", listen,
                 "--workers", str(target.workers), *OPENSTS_FLAGS, *extra]
@@ -441,6 +443,7 @@ def to_sample(target: Target, conns: int, threads: int, raw: dict[str, float], r
         errors=errors,
         other_cpu=raw["other_cpu"],
         round=rnd,
+        metrics=target.metrics,
     )
 
 
@@ -504,6 +507,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="only the fleet comparison: a us-west-2 fleet node (replica database, Redis quotas on) "
                         "next to the single server, GetCallerIdentity and AssumeRole at --scenario-workers "
                         "(needs PostgreSQL and redis-server; see bench/README.md)")
+    p.add_argument("--compare-metrics", action="store_true",
+                   help="only the metrics' cost: GetCallerIdentity and AssumeRole at --scenario-workers with "
+                   "metrics on and off (serve --no-metrics), interleaved per round; prints on ÷ off")
     p.add_argument("--audit-durability", choices=["process", "disk"], default=None,
                    help="OpenSTS [audit] durability for audited targets (default: the server's, process)")
     args = p.parse_args(argv)
@@ -524,10 +530,12 @@ def main(argv: list[str] | None = None) -> int:
     wrk = ensure_wrk(args.install)
     if args.fleet:
         targets = scenarios.plan_fleet(args.actions, args.scenario_workers)
+    elif args.compare_metrics:
+        targets = metrics_mode.plan(args.actions, args.scenario_workers)
     else:
         targets = scenarios.plan({t.strip() for t in args.targets.split(",")}, args.actions, args.workers,
                                  args.scenario_workers)
-    section_heading = FLEET_SECTION if args.fleet else SECTION
+    section_heading = FLEET_SECTION if args.fleet else metrics_mode.SECTION if args.compare_metrics else SECTION
     if any(t.kind == "moto" for t in targets):
         ensure_moto()
     OUT_DIR.mkdir(exist_ok=True)
@@ -577,6 +585,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.issuer is not None:
             args.issuer.close()
         (log_dir / "samples.json").write_text(json.dumps([asdict(s) for s in samples], indent=2))
+    if args.compare_metrics:  # per-round ratios need every round: no best-of-rounds first
+        section = metrics_mode.render(samples, cmdline, facts)
+        print("\n" + section)
+        if args.write_results:
+            analysis.replace_section(RESULTS, section_heading, section)
+        return 0 if all(s.ok for s in samples) else 1
     samples = analysis.best_of_rounds(samples)
     section = analysis.render_section(section_heading, samples, args, facts, cmdline, OPENSTS_FLAGS)
     print("\n" + section)

@@ -53,6 +53,7 @@ class Target:
     action: str
     workers: int
     audit: bool = True  # opensts only: False adds `serve --no-audit`
+    metrics: bool = True  # opensts only: False adds `serve --no-metrics` (--compare-metrics)
 
     @property
     def label(self) -> str:
@@ -62,11 +63,13 @@ class Target:
             return f"trivial ASGI, {self.workers}w"
         if self.kind == "fleet":
             return f"fleet node us-west-2 {self.action}, {self.workers}w"
-        return f"opensts {self.action}, {self.workers}w" + ("" if self.audit else ", no audit")
+        return (f"opensts {self.action}, {self.workers}w" + ("" if self.audit else ", no audit")
+                + ("" if self.metrics else ", no metrics"))
 
     @property
     def slug(self) -> str:
-        return f"{self.kind}-{self.workers}w-{self.action}" + ("" if self.audit else "-noaudit")
+        return (f"{self.kind}-{self.workers}w-{self.action}" + ("" if self.audit else "-noaudit")
+                + ("" if self.metrics else "-nometrics"))
 
 
 def plan(wanted: set[str], actions: set[str], workers: list[int], scenario_workers: int) -> list[Target]:

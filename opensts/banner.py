@@ -142,3 +142,21 @@ def banner_lines(settings: Settings, boot: object) -> list[str]:
     lines.append("  try:")
     lines.append(f"    {' '.join([*env, aws])} sts get-caller-identity --endpoint-url {url} --region {region}")
     return lines
+
+
+def start_event(settings: Settings, boot: object) -> None:
+    """The banner as one ``start`` event (``--log-format json``): where the server listens and
+    where the administrator's credentials are — never the secret itself (it is in the 0600
+    credentials file, whose path is given)."""
+    import logging
+
+    from opensts.logs import event
+
+    event(logging.getLogger("opensts.server"), "start", "", version=__version__,
+          listen=[settings.endpoint_url(lst) for lst in settings.listeners], data_dir=str(settings.data_dir),
+          account=getattr(boot, "account_id", None), admin_access_key_id=getattr(boot, "access_key_id", None),
+          credentials_file=str(getattr(boot, "credentials_file", "")) or None, workers=settings.workers,
+          region=settings.node.region, metrics=settings.metrics,
+          metrics_url=(settings.endpoint_url(settings.metrics_listen or settings.listeners[0]).replace("https:", "http:")
+                       if settings.metrics_listen else settings.endpoint_url()) + "/metrics" if settings.metrics else None,
+          try_command=banner_lines(settings, boot)[-1].strip())  # the banner's last line: names no secret

@@ -82,6 +82,16 @@ class _OneLineError(click.ClickException):
     """Printed as one line, ``opensts: MESSAGE``, on stderr (exit status 1)."""
 
     def show(self, file: object = None) -> None:
+        from opensts.logs import json_mode
+
+        if json_mode():  # --log-format json: the problem as one JSON event too
+            import logging
+
+            from opensts.logs import event
+
+            event(logging.getLogger("opensts.server"), "startup_failed", "", logging.ERROR,
+                  problem=self.format_message())
+            return
         click.echo(f"opensts: {self.format_message()}", err=True)
 
 
@@ -129,13 +139,23 @@ class _StartupCommand(click.Command):
 @click.option("--region", default=None, metavar="REGION",
               help="Run as a node of REGION's fleet (default: $OPENSTS_REGION; unset: one server for every "
               "Region). See docs/DEPLOYMENT.md.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+              help="Log output on stderr: text (default) or json (one object per line, one per request; "
+              "config: [logging] format).")
+@click.option("--no-metrics", is_flag=True, help="Do not serve GET /metrics nor count (config: [metrics] enabled).")
+@click.option("--metrics-listen", default=None, metavar="HOST:PORT",
+              help="Serve GET /metrics on this address only, not on the API listeners (config: [metrics] listen).")
 def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None, tls_key: Path | None, workers: int,
           config_file: Path | None, quota_rps: float | None, quota_burst: float | None, public_url: str | None,
-          ca_bundle: Path | None, no_audit: bool, region: str | None) -> None:
+          ca_bundle: Path | None, no_audit: bool, region: str | None, log_format: str | None,
+          no_metrics: bool, metrics_listen: str | None) -> None:
     """Run the server (SQLite in the data folder by default)."""
     from opensts.config import check_listener_regions
     from opensts.edge.serve import bind_sockets, run_server
+    from opensts.logs import configure as configure_logs
 
+    if log_format:
+        configure_logs(log_format)  # a start-up problem found before the config file is read: in this format too
     check_environment()
     node = NodeRole.from_environment(region)
     if bool(tls_cert) != bool(tls_key):
@@ -145,9 +165,13 @@ def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None,
     listeners = tuple(parse_listen(v) for v in listen) or Settings(Path(".")).listeners
     directory = _data_dir(data_dir)
     config = _load_config(config_file, directory, quota_rps, quota_burst)
+    log_format = log_format or config.log_format
+    configure_logs(log_format, access=config.access_log)  # before anything logs, and before the fork
     check_listener_regions(listeners, config)
     _check_node(node, listeners, config)
     boot = _open_and_bootstrap(directory, node, config)
+    metrics_on = config.metrics and not no_metrics
+    scrape = _metrics_listener(metrics_listen or config.metrics_listen) if metrics_on else None
     socks = bind_sockets(listeners)
     bound = tuple(type(lst)(lst.host, s.getsockname()[1], lst.region) for lst, s in zip(listeners, socks))
     settings = Settings(
@@ -162,9 +186,34 @@ def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None,
         ca_bundle=ca_bundle,
         audit=not no_audit,
         node=node,
+        metrics=metrics_on,
+        log_format=log_format,
+        metrics_listen=scrape[0] if scrape else None,
     )
     _print_banner(settings, boot)
+    if scrape is not None:
+        from opensts.edge.metrics_listener import start
+        from opensts.edge.serve import prepare_metrics
+
+        prepare_metrics(settings)  # the folder exists before the first scrape
+        start(scrape[1])
     run_server(settings, socks)
+
+
+def _metrics_listener(value: str | None) -> tuple[Listener, object] | None:
+    """``--metrics-listen HOST:PORT``: its listener (port resolved) and bound socket, or None."""
+    if not value:
+        return None
+    from opensts.edge.serve import bind_sockets
+
+    try:
+        lst = parse_listen(value)
+    except StartupError as exc:
+        raise StartupError(str(exc).replace("--listen", "--metrics-listen").replace("[=REGION]", "")) from None
+    if lst.region:
+        raise StartupError(f"--metrics-listen {value}: no =REGION here (it serves only GET /metrics)")
+    sock = bind_sockets((lst,))[0]
+    return type(lst)(lst.host, sock.getsockname()[1]), sock
 
 
 def _check_node(node: NodeRole, listeners: tuple[Listener, ...], config: FileConfig) -> None:
@@ -257,8 +306,11 @@ def _load_config(path: Path | None, directory: Path, rps: float | None, burst: f
 
 
 def _print_banner(settings: Settings, boot: object) -> None:
-    from opensts.banner import banner_lines
+    from opensts.banner import banner_lines, start_event
 
+    if settings.log_format == "json":  # one JSON object; the one-time secret only in the 0600 file
+        start_event(settings, boot)
+        return
     click.echo("\n".join(banner_lines(settings, boot)))
     sys.stdout.flush()
 

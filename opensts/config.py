@@ -211,6 +211,17 @@ SCHEMA = Table({
         }), "a Region's own trail store: where every node delivers that Region's trail, and what a fleet "
             "node of that Region reads for LookupEvents", region_keys=True),
     }, "the audit trail"),
+    "metrics": Table({
+        "enabled": Leaf("boolean", "true", "serve `GET /metrics` (Prometheus) and count; `--no-metrics` wins over it"),
+        "listen": Leaf("string", "none (the API listeners)", "`HOST:PORT`: serve `GET /metrics` there only, not on "
+                       "the API listeners; `--metrics-listen` wins over it",
+                       _pattern(r"(?:\[[0-9A-Fa-f:.]+\]|[^:=\[\]\s]+)?:\d{1,5}", "HOST:PORT, e.g. 127.0.0.1:9108")),
+    }, "Prometheus metrics (docs/operations/observe.md)"),
+    "logging": Table({
+        "format": Leaf("string", '"text"', '"text": messages as plain lines; "json": one JSON object per line '
+                       '(`--log-format` wins over it)', _one_of("text", "json")),
+        "access": Leaf("boolean", "true with json, false with text", "one line per answered request"),
+    }, "the server's log output on stderr (docs/operations/observe.md)"),
     "partitions": ArrayOf(Table({
         "name": Leaf("string", "—", "partition name (as in ARNs)", _NAME, required=True),
         "dns_suffix": Leaf("string", "—", "domain: sts.SUFFIX, sts.REGION.SUFFIX", _HOST, required=True),
@@ -415,6 +426,10 @@ class FileConfig:
     partitions: tuple[dict[str, Any], ...] = ()
     audit: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    metrics: bool = True  # [metrics] enabled
+    metrics_listen: str | None = None  # [metrics] listen
+    log_format: str = "text"  # [logging] format
+    access_log: bool | None = None  # [logging] access (None: on with json, off with text)
 
     def catalog(self) -> Any:
         """The Region catalog with this file's partitions."""
@@ -456,6 +471,10 @@ def parse_config(raw: dict[str, Any], path: Path | None = None) -> FileConfig:
         partitions=tuple(partitions),
         audit=dict(raw.get("audit", {})),
         path=path,
+        metrics=bool(raw.get("metrics", {}).get("enabled", True)),
+        metrics_listen=raw.get("metrics", {}).get("listen"),
+        log_format=str(raw.get("logging", {}).get("format", "text")),
+        access_log=raw.get("logging", {}).get("access"),
     )
     _check_regions(walk.regions, config.catalog())
     return config

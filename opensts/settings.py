@@ -66,6 +66,9 @@ class Settings:
     ca_bundle: Path | None = None  # extra trusted CAs for fetching IdP discovery/JWKS documents
     audit: bool = True  # record every call in the audit journal (off only for benchmarking)
     node: NodeRole = NodeRole()  # single server (every Region) unless --region makes it a fleet node
+    metrics: bool = True  # GET /metrics (Prometheus, every worker's counts in one scrape); off: --no-metrics
+    log_format: str = "text"  # "text" (today's output) or "json" (one object per line, one per request)
+    metrics_listen: Listener | None = None  # GET /metrics there only (--metrics-listen), not on the API listeners
 
     @property
     def scheme(self) -> str:

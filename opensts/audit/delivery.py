@@ -42,6 +42,8 @@ from typing import Any
 
 from isal import igzip
 
+from opensts import metrics
+from opensts.audit.backlog import BacklogGauge
 from opensts.audit.event_index import MAX_INDEX_BYTES, bound, unpack
 from opensts.audit.index import connect, index_path, ingest
 from opensts.audit.stores import FolderStore, S3Store, TrailStore
@@ -103,6 +105,7 @@ class Delivery:
         self.retention = RETENTION_SECONDS
         self.max_bytes = MAX_INDEX_BYTES
         self._lock_path = folder / "delivery.lock"
+        self._backlog = BacklogGauge()  # opensts_audit_delivery_backlog_* (audit/backlog.py)
 
     def store_for(self, region: str) -> TrailStore:
         return self._stores.get(region, self._default)
@@ -166,6 +169,7 @@ class Delivery:
             found += claimed
             if claimed < _BATCH:
                 break
+        self._backlog.measure(conn)
         now = time.monotonic()
         started = []
         for (region,) in conn.execute("SELECT DISTINCT trail_region FROM batch_parts WHERE delivered = 0").fetchall():
@@ -281,6 +285,7 @@ class Delivery:
         self._delay[region] = delay
         self._backoff[region] = time.monotonic() + delay
         failures = self._failures[region] = self._failures.get(region, 0) + 1
+        metrics.delivery_failure(region)
         if failures == 1 or failures % 100 == 0:  # said once per outage (and now and then), not per retry
             log.warning("trail store for %s unavailable (%s, %d attempts); its records wait in the outbox",
                         region, type(exc).__name__, failures)

@@ -22,9 +22,11 @@ from opensts.app_state import AppState
 from opensts.auth.sigv4 import HttpRequest, extract_auth
 from opensts.edge.control_plane import ControlPlane
 from opensts.edge.health import HEALTH_PATHS, serve_health
+from opensts.edge.observe import Outcome, finished
 from opensts.edge.pipeline import QueryPipeline, Request
 from opensts.edge.proxy import TrustedProxies
 from opensts.edge.wellknown import serve_wellknown
+from opensts import metrics
 from opensts.fastrand import request_id as fast_request_id
 from opensts.audit.events import Call
 from opensts.protocol.errors import InternalFailure, ServiceError, ServiceUnavailable
@@ -71,6 +73,12 @@ class StsAsgiApp:
         # IAM, Organizations and Account calls: off the loop and bounded where the control plane is remote
         self.control = ControlPlane(state.control_is_remote)
         self._health_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opensts-health")
+        # GET /metrics on these listeners (docs/operations/observe.md: why here, and how to switch off)
+        settings = state.settings
+        self.metrics_here = metrics.enabled() and settings.metrics and settings.metrics_listen is None
+        metrics.known_actions([*state.sts.operations, *state.iam.operations])
+        metrics.known_regions(r.name for r in state.topology.catalog.regions())
+        metrics.start()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -79,23 +87,32 @@ class StsAsgiApp:
         if scope["type"] != "http":  # pragma: no cover - websockets are not ours
             return
         request_id = fast_request_id()
+        outcome = Outcome(request_id)
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         lookup = {k.lower(): v for k, v in reversed(headers)}  # first occurrence wins
         wants_json = "application/json" in lookup.get("accept", "")
+        outcome.user_agent = lookup.get("user-agent", "")
         try:
             body = await _read_body(receive, self.state.settings.max_body_bytes)
             req = _request(scope, headers, lookup, body)
-            req.client_ip = self.proxies.client_ip(req.client_ip, req.header("x-forwarded-for"))
-            status, payload, ctype, extra = await self._serve(req, request_id, wants_json)
+            req.client_ip = outcome.source_ip = self.proxies.client_ip(req.client_ip, req.header("x-forwarded-for"))
+            status, payload, ctype, extra = await self._serve(req, request_id, wants_json, outcome)
         except ServiceError as err:
+            outcome.from_call(getattr(err, "audit_call", None))
+            outcome.code = err.code
             status, payload, ctype, extra = self.error_response(scope, lookup, err, request_id, wants_json)
         except Exception as exc:  # noqa: BLE001 - the last line of defence: never a stack trace on the wire
             if is_outage(exc):  # a store this node depends on is down: retry later, not our bug
                 log.warning("store unavailable in request %s: %s", request_id, _first_line(exc))
+                metrics.database_error("outage")
                 err = ServiceUnavailable(str(exc) if isinstance(exc, StoreUnavailable)
                                          else "Service is unavailable. Please try again.")
+                outcome.code = err.code
                 status, payload, ctype, extra = self.error_response(scope, lookup, err, request_id, wants_json)
             else:
+                if _is_database_error(exc):
+                    metrics.database_error("error")
+                outcome.code = InternalFailure.code
                 status, payload, ctype, extra = self._internal_failure(scope, lookup, request_id, wants_json)
         response_headers = [
             (b"content-type", ctype),
@@ -103,6 +120,9 @@ class StsAsgiApp:
             (b"x-amzn-requestid", request_id.encode()),
             *((k.encode(), v.encode()) for k, v in extra.items()),
         ]
+        if not outcome.api:  # refused before the pipeline knew it: the API whose envelope it got
+            outcome.api = self.api_of(scope, lookup)
+        finished(outcome, status)  # before the answer leaves: a scrape right after it sees it counted
         await send({"type": "http.response.start", "status": status, "headers": response_headers})
         await send({"type": "http.response.body", "body": payload})
 
@@ -112,12 +132,19 @@ class StsAsgiApp:
         err = InternalFailure("We encountered an internal error. Please try again.")
         return self.error_response(scope, lookup, err, request_id, wants_json)
 
-    async def _serve(self, req: Request, request_id: str, wants_json: bool) -> tuple[int, bytes, bytes, dict[str, str]]:
+    async def _serve(self, req: Request, request_id: str, wants_json: bool,
+                     outcome: Outcome) -> tuple[int, bytes, bytes, dict[str, str]]:
         if req.method == "GET" and req.raw_path in HEALTH_PATHS:
+            outcome.api, outcome.action = "none", req.raw_path[1:]
             return await serve_health(req.raw_path, self.state, self.control, self._health)
+        if req.method == "GET" and req.raw_path == METRICS_PATH and self.metrics_here:
+            outcome.api, outcome.action = "none", "metrics"
+            payload = await self._health(metrics.render)
+            return 200, payload, metrics.CONTENT_TYPE, {"cache-control": "no-store"}
         if req.method == "GET" and not req.query:
             public = serve_wellknown(self.state, req)
             if public is not None:
+                outcome.api, outcome.action = "none", "wellknown"
                 return public
         params = await self._maybe_off_loop(len(req.body) > OFF_LOOP_BODY, self.query.params, req)
         http = HttpRequest(req.method, req.raw_path, req.query.decode("latin-1"), req.headers, req.body)
@@ -127,6 +154,7 @@ class StsAsgiApp:
 
             status, payload, ctype, extra, call = await self.control.run(serve_account_api, self.state, req, http, auth,
                                                                          request_id)
+            outcome.from_call(call)
             await self._audit_or_refuse(call, request_id)
             return status, payload, ctype, extra
         if auth is not None and auth.service == "organizations" and "Action" not in params:
@@ -134,12 +162,14 @@ class StsAsgiApp:
 
             status, payload, ctype, extra, call = await self.control.run(serve_organizations_api, self.state, req, http,
                                                                          auth, request_id)
+            outcome.from_call(call)
             await self._audit_or_refuse(call, request_id)
             return status, payload, ctype, extra
         if auth is not None and auth.service == "cloudtrail" and "Action" not in params:
             from opensts.edge.cloudtrail_api import serve_cloudtrail_api
 
             # a trail is a Region's: LookupEvents signed for another Region is that Region's to answer
+            outcome.api, outcome.action = "cloudtrail", "LookupEvents"
             refuse_unless_served(self.state.topology.served, auth.region, "LookupEvents signed for this Region")
             return serve_cloudtrail_api(self.state, req, http, auth, request_id)
         try:
@@ -152,6 +182,7 @@ class StsAsgiApp:
         except ServiceError as err:
             await self._audit(getattr(err, "audit_call", None))
             raise
+        outcome.from_call(call)
         await self._audit_or_refuse(call, request_id)
         return 200, payload, _ctype(wants_json), {}
 
@@ -213,6 +244,7 @@ class StsAsgiApp:
     async def _audit(self, call: Call | None) -> None:
         if call is not None and self.state.audit is not None:
             await self.state.audit.record(call)
+            metrics.journal_written()
 
 
 #: botocore's ``metadata.protocol`` of every API served on this listener: the error envelope it gets.
@@ -240,6 +272,14 @@ def _request(scope: Scope, headers: list[tuple[str, str]], lookup: dict[str, str
     local = (server[0], server[1]) if server else None
     return Request(scope["method"], raw_path, scope.get("query_string", b""), headers, body, client[0], local,
                    scope.get("scheme") == "https", tls, lookup)
+
+
+#: Where the Prometheus metrics are served (never audited, throttled or authenticated, as /healthz).
+METRICS_PATH = "/metrics"
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    return type(exc).__module__.startswith(("sqlalchemy", "sqlite3", "psycopg"))
 
 
 def _first_line(exc: BaseException) -> str:

@@ -17,17 +17,22 @@ import os
 import signal
 import socket
 import sys
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 import uvicorn
 
+from opensts import metrics
 from opensts.edge.http_limits import HttpLimits, LimitedHttpToolsProtocol
+from opensts.logs import event, json_mode
 from opensts.regions.quotas import QuotaStore, SharedQuotas
 from opensts.settings import DEFAULT_PORT, Listener, Settings, StartupError
 
-__all__ = ["ListenError", "bind_sockets", "quota_store", "run_server", "spread"]
+__all__ = ["ListenError", "bind_sockets", "quota_store", "run_server", "spread", "prepare_metrics"]
+
+log = logging.getLogger("opensts.server")
 
 
 class ListenError(StartupError, OSError):
@@ -185,6 +190,7 @@ def _uvicorn_config(settings: Settings, quota_store: QuotaStore | None = None) -
         ws="none",  # no WebSocket: an Upgrade request is served as the HTTP request it also is (was a 500)
         access_log=False,
         log_level="warning",
+        **({"log_config": None} if json_mode() else {}),  # json: uvicorn's loggers go through ours (opensts/logs.py)
         server_header=False,
         proxy_headers=False,  # X-Forwarded-For is handled by edge/proxy.py, from trusted proxies only
         ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
@@ -259,7 +265,8 @@ def quota_store(settings: Settings) -> QuotaStore | None:
     try:
         return SharedQuotas()
     except OSError as exc:  # no POSIX semaphores here (e.g. no /dev/shm): each worker its own buckets
-        print(f"warning: request quotas are kept per worker process ({exc})", file=sys.stderr)
+        event(log, "config_warning", f"warning: request quotas are kept per worker process ({exc})", logging.WARNING,
+              problem="request quotas are kept per worker process", reason=str(exc))
         return None
 
 
@@ -330,11 +337,13 @@ class _Supervisor:
             except InterruptedError:  # pragma: no cover - PEP 475 retries; kept for clarity
                 continue
             slot = self.children.pop(pid, None)
+            metrics.process_died(pid)  # its live gauges leave /metrics' sums
             if slot is None or self.stopping:
                 continue
             what = "the audit delivery process" if slot < 0 else f"worker {slot}"
-            print(f"opensts: {what} (pid {pid}) exited ({_exit_reason(status)}); starting a replacement",
-                  file=sys.stderr, flush=True)
+            event(log, "worker_restart", f"opensts: {what} (pid {pid}) exited ({_exit_reason(status)}); starting a "
+                  "replacement", logging.WARNING, process="delivery" if slot < 0 else "worker", slot=slot, pid=pid,
+                  reason=_exit_reason(status))
             time.sleep(self.RESTART_DELAY)
             if not self.stopping:
                 self._replace(slot)
@@ -351,6 +360,7 @@ def run_server(settings: Settings, socks: list[socket.socket]) -> None:
     worker, else ``settings.workers`` forked processes, each with its own sockets, supervised)."""
     groups = spread(socks, settings.workers)
     quotas = quota_store(settings)  # before the fork: every worker charges the same buckets
+    prepare_metrics(settings)  # before the fork: every process writes its values into one folder
     if settings.workers <= 1:
         children: list[int] = []
         if settings.audit:
@@ -363,10 +373,21 @@ def run_server(settings: Settings, socks: list[socket.socket]) -> None:
                     os.kill(pid, signal.SIGTERM)
                 except ProcessLookupError:
                     pass
+            event(log, "stop", "", workers=1)
         return
     supervisor = _Supervisor(settings, groups, quotas)
     signal.signal(signal.SIGTERM, supervisor.stop)
     signal.signal(signal.SIGINT, supervisor.stop)
     supervisor.start(groups)
     supervisor.wait()
+    event(log, "stop", "", workers=settings.workers)
     sys.stdout.flush()
+
+
+def prepare_metrics(settings: Settings) -> None:
+    """``DATA_DIR/metrics``, fresh and private, for every process's values (``opensts/metrics.py``);
+    nothing when metrics are off (``--no-metrics``)."""
+    if not settings.metrics:
+        metrics.disable()
+        return
+    metrics.prepare(settings.data_dir / "metrics")

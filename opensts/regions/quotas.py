@@ -23,6 +23,7 @@ import time
 from collections.abc import Mapping
 from typing import Protocol
 
+from opensts import metrics
 from opensts.frozen import frozen
 from opensts.protocol.errors import Throttling
 
@@ -153,4 +154,5 @@ class Quotas:
             return
         key = (account_id, serving_region, endpoint_type, group)
         if not self._store.take(key, rate, burst, time.monotonic()):
+            metrics.throttled(group)
             raise Throttling("Rate exceeded")

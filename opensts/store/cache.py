@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from opensts import metrics
 from opensts.store.organization_repository import OrganizationRecord
 from opensts.store.repository import AccessKeyRecord, AccountRecord, Repository, UserRecord
 
@@ -53,7 +54,9 @@ class StoreCache:
         slot = (kind, key)
         value = self._entries.get(slot, _MISSING)
         if value is not _MISSING:
+            metrics.cache(True)
             return value  # type: ignore[return-value]
+        metrics.cache(False)
         value = load(key)
         if value is not None:  # never cache absence: a key created a moment ago must be found
             if len(self._entries) >= _MAX_ENTRIES:

@@ -44,6 +44,8 @@ FULL: dict[str, Any] = {
             "eu-west-1": {"folder": "/tmp/eu-west-1"},
         },
     },
+    "metrics": {"enabled": False, "listen": "127.0.0.1:9108"},
+    "logging": {"format": "json", "access": True},
     "partitions": [{
         "name": "corp", "dns_suffix": "example.internal", "global_region": "corp-east-1",
         "global_hosts": ["sts.example.internal"], "iam_hosts": ["iam.example.internal"],

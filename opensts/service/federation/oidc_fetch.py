@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 from joserfc.jwk import KeySet
 
+from opensts import metrics
 from opensts.frozen import frozen
 
 __all__ = ["FetchError", "ProviderKeys", "JwksCache"]
@@ -98,7 +99,12 @@ class JwksCache:
                 if last is not None and now - last < self._refresh_interval / 12 and entry is None:
                     raise FetchError(issuer, transient=True)  # a failing IdP is not retried on every request either
             self._last_attempt[issuer] = now
-            entry = self._fetch(issuer, now)
+            try:
+                entry = self._fetch(issuer, now)
+            except Exception:
+                metrics.jwks_fetch(issuer, False)
+                raise
+            metrics.jwks_fetch(issuer, True)
             self._entries[issuer] = entry
             return entry
 
