@@ -126,9 +126,16 @@ class _StartupCommand(click.Command):
 @click.option("--region", default=None, metavar="REGION",
               help="Run as a node of REGION's fleet (default: $OPENSTS_REGION; unset: one server for every "
               "Region). See docs/DEPLOYMENT.md.")
+@click.option("--shutdown-timeout", type=click.FloatRange(0, min_open=True), default=None, metavar="SECONDS",
+              help="On SIGTERM/SIGINT: seconds for the requests in flight and the last audit delivery "
+              "(default: [server] shutdown_timeout, else 10).")
+@click.option("--reuse-port", is_flag=True,
+              help="Join the listening sockets of a running server on the same addresses (SO_REUSEPORT), for a "
+              "restart without dropped requests: docs/operations/lifecycle.md.")
 def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None, tls_key: Path | None, workers: int,
           config_file: Path | None, quota_rps: float | None, quota_burst: float | None, public_url: str | None,
-          ca_bundle: Path | None, no_audit: bool, region: str | None) -> None:
+          ca_bundle: Path | None, no_audit: bool, region: str | None, shutdown_timeout: float | None,
+          reuse_port: bool) -> None:
     """Run the server (SQLite in the data folder by default)."""
     from opensts.config import check_listener_regions
     from opensts.edge.serve import bind_sockets, run_server
@@ -145,7 +152,7 @@ def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None,
     check_listener_regions(listeners, config)
     _check_node(node, listeners, config)
     boot = _open_and_bootstrap(directory, node, config)
-    socks = bind_sockets(listeners)
+    socks = bind_sockets(listeners, reuse_port=reuse_port)
     bound = tuple(type(lst)(lst.host, s.getsockname()[1], lst.region) for lst, s in zip(listeners, socks))
     settings = Settings(
         directory,
@@ -159,9 +166,9 @@ def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None,
         ca_bundle=ca_bundle,
         audit=not no_audit,
         node=node,
+        shutdown_timeout=shutdown_timeout if shutdown_timeout is not None else config.shutdown_timeout,
     )
-    _print_banner(settings, boot)
-    run_server(settings, socks)
+    run_server(settings, socks, on_ready=lambda: _print_banner(settings, boot))  # the banner once it answers
 
 
 def _check_node(node: NodeRole, listeners: tuple[Listener, ...], config: FileConfig) -> None:

@@ -200,6 +200,11 @@ SCHEMA = Table({
         }), "a Region's own trail store: where every node delivers that Region's trail, and what a fleet "
             "node of that Region reads for LookupEvents", region_keys=True),
     }, "the audit trail"),
+    "server": Table({
+        "shutdown_timeout": Leaf("number", "10", "seconds a stopping server (SIGTERM/SIGINT) gives the requests in "
+                                 "flight, and the audit delivery its last round; `--shutdown-timeout` wins over it "
+                                 "(docs/operations/lifecycle.md)", _at_least(0, strict=True)),
+    }, "the server process"),
     "partitions": ArrayOf(Table({
         "name": Leaf("string", "—", "partition name (as in ARNs)", _NAME, required=True),
         "dns_suffix": Leaf("string", "—", "domain: sts.SUFFIX, sts.REGION.SUFFIX", _HOST, required=True),
@@ -404,6 +409,7 @@ class FileConfig:
     partitions: tuple[dict[str, Any], ...] = ()
     audit: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    shutdown_timeout: float = 10.0  # [server] shutdown_timeout
 
     def catalog(self) -> Any:
         """The Region catalog with this file's partitions."""
@@ -445,6 +451,7 @@ def parse_config(raw: dict[str, Any], path: Path | None = None) -> FileConfig:
         partitions=tuple(partitions),
         audit=dict(raw.get("audit", {})),
         path=path,
+        shutdown_timeout=float(raw.get("server", {}).get("shutdown_timeout", 10.0)),
     )
     _check_regions(walk.regions, config.catalog())
     return config

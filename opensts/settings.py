@@ -66,6 +66,7 @@ class Settings:
     ca_bundle: Path | None = None  # extra trusted CAs for fetching IdP discovery/JWKS documents
     audit: bool = True  # record every call in the audit journal (off only for benchmarking)
     node: NodeRole = NodeRole()  # single server (every Region) unless --region makes it a fleet node
+    shutdown_timeout: float = 10.0  # seconds a stop gives requests in flight and the last delivery round
 
     @property
     def scheme(self) -> str:

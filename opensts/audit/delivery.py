@@ -32,6 +32,7 @@ import gzip
 import json
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -107,17 +108,20 @@ class Delivery:
                 return
             yield True
 
-    def run_forever(self) -> None:
+    def run_forever(self, stop: threading.Event | None = None) -> None:
         """Deliver every ``interval`` seconds, holding the delivery lock for good (a second server
-        on the same data folder waits here). Rounds do not wait for a slow store."""
+        on the same data folder waits here). Rounds do not wait for a slow store. Once ``stop``
+        is set (the server stops), one last round, waited for: what the journal holds is
+        indexed, and delivered if the stores take it (else it waits in the outbox)."""
+        stop = stop or threading.Event()
         with self._exclusive(blocking=True):
             conn = connect(self._path)
-            while True:
-                time.sleep(self._interval)
+            while not stop.wait(self._interval):
                 try:
                     self._round(conn, wait=False)
                 except Exception:  # noqa: BLE001 - keep delivering; the next round retries
                     log.exception("audit delivery round failed")
+            self._round(conn, wait=True)
 
     def deliver_once(self) -> int:
         """One round, waited for: claim and deliver pending records; returns how many records were delivered."""

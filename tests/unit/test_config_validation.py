@@ -42,6 +42,7 @@ FULL: dict[str, Any] = {
             "eu-west-1": {"folder": "/tmp/eu-west-1"},
         },
     },
+    "server": {"shutdown_timeout": 15},
     "partitions": [{
         "name": "corp", "dns_suffix": "example.internal", "global_region": "corp-east-1",
         "global_hosts": ["sts.example.internal"], "iam_hosts": ["iam.example.internal"],
