@@ -29,7 +29,7 @@ import logging
 import signal
 import socket
 import threading
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import uvicorn
@@ -50,9 +50,19 @@ _POLL = 0.02
 class DrainingServer(uvicorn.Server):
     """uvicorn's server with the graceful stop described above."""
 
-    def __init__(self, config: uvicorn.Config, shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT) -> None:
+    def __init__(self, config: uvicorn.Config, shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+                 before_serving: Callable[[], None] | None = None) -> None:
         super().__init__(config)
         self.shutdown_timeout = shutdown_timeout
+        self.before_serving = before_serving
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """``before_serving`` (listen, tell the parent) runs here, on the running event loop, a
+        moment before uvicorn starts accepting: a connection queued earlier would wait for the
+        loop's creation."""
+        if self.before_serving is not None:
+            self.before_serving()
+        await super().startup(sockets)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:

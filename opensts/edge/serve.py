@@ -78,7 +78,8 @@ def _listen_problem(lst: Listener, exc: OSError) -> str:
         why = (f"unknown host name {lst.host!r} ({exc.strerror}); pass an IP address of this machine "
                "(e.g. 127.0.0.1 or 0.0.0.0) or a name it resolves")
     elif exc.errno == errno.EADDRINUSE:
-        why = f"address already in use (another OpenSTS server? stop it, or pass --listen {other})"
+        why = (f"address already in use (another OpenSTS server? stop it, or pass --listen {other}; to replace "
+               "it without dropping requests start this one with --reuse-port: docs/operations/lifecycle.md)")
     elif exc.errno == errno.EACCES:
         why = (f"permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE; "
                f"pass --listen {lst.url_host}:{DEFAULT_PORT}, or put a proxy in front)")
@@ -238,15 +239,20 @@ def _run_worker(settings: Settings, socks: list[socket.socket], quota_store: Quo
     state = build_state(settings, quota_store)
     app = StsAsgiApp(state)
     warm_up(app, state)
-    server = DrainingServer(_uvicorn_config(settings, app), settings.shutdown_timeout)
+    config = _uvicorn_config(settings, app)
+    config.load()
+
+    def listen() -> None:
+        start_listening(socks)
+        if ready is not None:
+            ready()
+
+    server = DrainingServer(config, settings.shutdown_timeout, before_serving=listen)
     # Everything built so far (compiled service models, policies, caches: ~110,000 objects) lives
     # as long as the process: frozen out of the collector, a full collection no longer walks it.
     # Measured in-process over 20,000 AssumeRole calls: the longest collection pause went from
     # 87 ms to 6 ms, and the time spent collecting from 160 ms to 20 ms.
     gc.freeze()
-    start_listening(socks)
-    if ready is not None:
-        ready()
     server.run(sockets=socks)
     flush = getattr(getattr(state.audit, "journal", None), "flush", None)
     if flush is not None:  # the journal: on the disk before the process goes
@@ -341,7 +347,7 @@ class _Supervisor:
         listening = [s for group in groups for s in group]
         if self.settings.audit:
             self.children[_fork(lambda: _run_delivery(self.settings), [], listening)] = -1
-        self._ready = ReadySignal(ready)
+        self._ready = ReadySignal(ready, expected=len(groups))
         for slot, group in enumerate(groups):
             self._start_worker(slot, group, listening)
         if not self.shared:
@@ -406,9 +412,12 @@ def run_server(settings: Settings, socks: list[socket.socket], on_ready: Callabl
     """Serve until SIGTERM/SIGINT, then drain and exit (docs/operations/lifecycle.md): one
     delivery process, and the workers (in-process for one worker, else ``settings.workers``
     forked processes, each with its own sockets, supervised). ``on_ready`` (the banner) is
-    called once the first worker is warm and listening: when the server really answers."""
+    called once every worker is warm and listening: when the server really answers."""
+    from opensts.edge.warmup import preload
+
     groups = worker_sockets(socks, settings.workers)
     quotas = quota_store(settings)  # before the fork: every worker charges the same buckets
+    preload()  # what every worker (and every replacement) would import and compile: once, here
     if settings.workers <= 1:
         children: dict[int, int] = {}
         if settings.audit:

@@ -28,16 +28,18 @@ KILL_MARGIN = 5.0
 
 class ReadySignal:
     """A pipe from the workers to the parent: one byte per worker that is ready. The parent's
-    reader thread calls ``on_ready`` at the first, and keeps draining (replacement workers
-    write too: the pipe never fills)."""
+    reader thread calls ``on_ready`` once ``expected`` workers are (all of them: a worker still
+    warming up takes CPU from the first requests of the others), and keeps draining (replacement
+    workers write too: the pipe never fills)."""
 
-    def __init__(self, on_ready: Callable[[], None] | None) -> None:
+    def __init__(self, on_ready: Callable[[], None] | None, expected: int = 1) -> None:
         self._read, self._write = os.pipe()
         self._on_ready = on_ready
+        self._expected = expected
         threading.Thread(target=self._wait, name="opensts-ready", daemon=True).start()
 
     def _wait(self) -> None:
-        told = False
+        seen = 0
         while True:
             try:
                 data = os.read(self._read, 64)
@@ -45,10 +47,9 @@ class ReadySignal:
                 return
             if not data:
                 return
-            if not told:
-                told = True
-                if self._on_ready is not None:
-                    self._on_ready()
+            before, seen = seen, seen + len(data)
+            if before < self._expected <= seen and self._on_ready is not None:
+                self._on_ready()
 
     def tell(self) -> None:
         """In a worker, once it listens."""
