@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -68,9 +69,11 @@ class StopOrder:
         self.children = children
         self.timeout = timeout
         self._delivery_stopped = False
+        self._began = time.monotonic()
 
     def stop_workers(self) -> None:
         workers = [pid for pid, slot in self.children.items() if slot >= 0]
+        _say(f"stopping: {len(workers)} worker(s) finish the requests in flight (at most {self.timeout:g} s)")
         for pid in workers:
             _signal(pid, signal.SIGTERM)
         _kill_later(self.children, workers, self.timeout + KILL_MARGIN)
@@ -81,6 +84,9 @@ class StopOrder:
             return
         self._delivery_stopped = True
         delivery = [pid for pid, slot in self.children.items() if slot < 0]
+        if delivery:
+            _say(f"stopping: workers done after {time.monotonic() - self._began:.1f} s; the audit delivery's "
+                 "last round")
         for pid in delivery:
             _signal(pid, signal.SIGTERM)
         _kill_later(self.children, delivery, self.timeout + KILL_MARGIN)
@@ -106,6 +112,10 @@ class StopOrder:
                 except ChildProcessError:
                     pass
             self.children.pop(pid, None)
+
+
+def _say(message: str) -> None:
+    print(f"opensts: {message}", file=sys.stderr, flush=True)
 
 
 def _signal(pid: int, sig: int) -> None:
