@@ -17,8 +17,8 @@ seen under a steady stream of requests during a restart:
   stop exits with status 0.
 
 Everything is bounded by the shutdown timeout (``--shutdown-timeout``, ``[server]
-shutdown_timeout``, default 10 s): past it, what is still open is closed and still-running
-requests are cancelled.
+shutdown_timeout``, default 10 s): past it — or at a second SIGINT (Ctrl-C twice) — what is
+still open is closed and still-running requests are cancelled.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ class DrainingServer(uvicorn.Server):
         loop = asyncio.get_running_loop()
         grace = min(IDLE_GRACE, self.shutdown_timeout / 2)
         idle_since: dict[int, float] = {}
-        while self.server_state.connections and loop.time() < deadline:
+        while self.server_state.connections and loop.time() < deadline and not self.force_exit:
             now = loop.time()
             for conn in list(self.server_state.connections):
                 cycle = getattr(conn, "cycle", None)
@@ -142,12 +142,12 @@ class DrainingServer(uvicorn.Server):
                     idle_since.pop(id(conn), None)
                     cycle.keep_alive = False
             await asyncio.sleep(_POLL)
-        for conn in list(self.server_state.connections):  # past the deadline
+        for conn in list(self.server_state.connections):  # past the deadline (or a second SIGINT)
             conn.transport.close()
 
     async def _finish_tasks(self, deadline: float) -> None:
         loop = asyncio.get_running_loop()
-        while self.server_state.tasks and loop.time() < deadline:
+        while self.server_state.tasks and loop.time() < deadline and not self.force_exit:
             await asyncio.sleep(_POLL)
         if self.server_state.tasks:
             log.error("shutdown timeout (%gs) passed: cancelling %d request(s)", self.shutdown_timeout,
