@@ -98,7 +98,8 @@ async def _requests(app: Any, state: AppState) -> None:
         await _call(app, state, "sts", {"Action": "AssumeRole", "Version": "2011-06-15",
                                         "RoleArn": f"arn:aws:iam::{_account(state)}:role/opensts-warm-up-no-such-role",
                                         "RoleSessionName": "warm-up"}, credentials)
-        await _call(app, state, "iam", {"Action": "GetUser", "Version": "2010-05-08"}, credentials)
+        if not state.control_is_remote:  # a remote primary may be down: start-up never waits on it
+            await _call(app, state, "iam", {"Action": "GetUser", "Version": "2010-05-08"}, credentials)
 
 
 def _account(state: AppState) -> str:
@@ -128,8 +129,8 @@ async def _call(app: Any, state: AppState, service: str, params: dict[str, str],
     host = f"{'127.0.0.1' if listener.host in ('0.0.0.0', '', '::') else listener.host}:{listener.port}"
     body = urlencode(params).encode()
     headers = {"Host": host, "Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
-    if credentials is not None:
-        headers = _signed(service, host, body, headers, credentials)
+    if credentials is not None:  # a fleet node serves its own Region only
+        headers = _signed(service, host, body, headers, credentials, state.settings.node.region or "us-east-1")
     scope = {
         "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
         "method": "POST", "scheme": state.settings.scheme, "path": "/", "raw_path": b"/", "query_string": b"",
@@ -154,11 +155,11 @@ async def _call(app: Any, state: AppState, service: str, params: dict[str, str],
 
 
 def _signed(service: str, host: str, body: bytes, headers: dict[str, str],
-            credentials: tuple[str, str]) -> dict[str, str]:
+            credentials: tuple[str, str], region: str) -> dict[str, str]:
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
     request = AWSRequest(method="POST", url=f"http://{host}/", data=body, headers=headers)
-    SigV4Auth(Credentials(*credentials), service, "us-east-1").add_auth(request)
+    SigV4Auth(Credentials(*credentials), service, region).add_auth(request)
     return dict(request.headers.items())
