@@ -1,11 +1,13 @@
 """Running the server: sockets, uvicorn (uvloop + httptools), worker processes, TLS.
 
 We bind every ``--listen`` socket in the parent (so a port in use is an error before anything
-starts), then give each worker process its own listening socket per listener, joined in one
-``SO_REUSEPORT`` group, and run uvicorn on them in each worker (forked after binding). The
-application state (database connections, key ring, compiled models) is built inside each worker,
-after the fork. SIGINT/SIGTERM to the parent stop the workers; a worker (or the delivery process)
-that dies is replaced (``_Supervisor``).
+starts), then give each worker process its own socket per listener, in one ``SO_REUSEPORT``
+group, and run uvicorn on them in each worker (forked after binding). The application state
+(database connections, key ring, compiled models) is built inside each worker, after the fork,
+and warmed up (edge/warmup.py) before the worker's sockets listen. SIGINT/SIGTERM to the parent
+drain the workers, then stop the delivery process after its last round (edge/lifecycle.py,
+edge/shutdown.py; docs/operations/lifecycle.md); a worker (or the delivery process) that dies is
+replaced (``_Supervisor``).
 """
 
 from __future__ import annotations
@@ -342,10 +344,12 @@ class _Supervisor:
         self.children: dict[int, int] = {}  # pid → worker slot (-1: the delivery process)
         self.stopping = False
         self._stop: StopOrder | None = None
+        self._started: dict[int, float] = {}  # worker slot → when its current process was forked
 
     def start(self, groups: list[list[socket.socket]], ready: Callable[[], None] | None = None) -> None:
         listening = [s for group in groups for s in group]
         if self.settings.audit:
+            self._started[-1] = time.monotonic()
             self.children[_fork(lambda: _run_delivery(self.settings), [], listening)] = -1
         self._ready = ReadySignal(ready, expected=len(groups))
         for slot, group in enumerate(groups):
@@ -356,12 +360,22 @@ class _Supervisor:
         else:
             self._shared_socks = groups[0]
 
+    def _restart_delay(self, slot: int) -> float:
+        """No delay for a child that had run a while (a worker killed under load is replaced at once:
+        issue 19 wants a new worker within 2 s); ``RESTART_DELAY`` for one that died young (a
+        crash at start must not become a busy loop)."""
+        started = self._started.get(slot)
+        young = started is None or time.monotonic() - started < 5 * self.RESTART_DELAY
+        return self.RESTART_DELAY if young else 0.0
+
     def _start_worker(self, slot: int, group: list[socket.socket], listening: list[socket.socket]) -> None:
+        self._started[slot] = time.monotonic()
         pid = _fork(lambda: _run_worker(self.settings, group, self.quotas, self._ready.tell), group, listening)
         self.children[pid] = slot
 
     def _replace(self, slot: int) -> None:
         if slot < 0:
+            self._started[-1] = time.monotonic()
             self.children[_fork(lambda: _run_delivery(self.settings))] = -1
             return
         if self.shared:
@@ -375,7 +389,7 @@ class _Supervisor:
 
     def stop(self, _signum: int = signal.SIGTERM, _frame: object = None) -> None:
         """The workers first (each drains: edge/lifecycle.py); the delivery process once they
-        are gone (``_after_stop``), so that its last round indexes everything they journaled."""
+        are gone (``StopOrder.exited``), so that its last round indexes everything they journaled."""
         self.stopping = True
         self._stop = self._stop or StopOrder(self.children, self.settings.shutdown_timeout)
         self._stop.stop_workers()
@@ -397,7 +411,7 @@ class _Supervisor:
             what = "the audit delivery process" if slot < 0 else f"worker {slot}"
             print(f"opensts: {what} (pid {pid}) exited ({_exit_reason(status)}); starting a replacement",
                   file=sys.stderr, flush=True)
-            time.sleep(self.RESTART_DELAY)
+            time.sleep(self._restart_delay(slot))
             if not self.stopping:
                 self._replace(slot)
 
@@ -406,6 +420,12 @@ def _exit_reason(status: int) -> str:
     if os.WIFSIGNALED(status):
         return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
     return f"status {os.waitstatus_to_exitcode(status)}"
+
+
+def _stopped_while_starting(_signum: int, _frame: object) -> None:
+    """SIGTERM/SIGINT before a single-worker server listens: nothing to drain; exit 0 (the
+    delivery process still gets its last round)."""
+    raise SystemExit(0)
 
 
 def run_server(settings: Settings, socks: list[socket.socket], on_ready: Callable[[], None] | None = None) -> None:
@@ -417,11 +437,13 @@ def run_server(settings: Settings, socks: list[socket.socket], on_ready: Callabl
 
     groups = worker_sockets(socks, settings.workers)
     quotas = quota_store(settings)  # before the fork: every worker charges the same buckets
-    preload()  # what every worker (and every replacement) would import and compile: once, here
+    preload(settings)  # what every worker (and every replacement) would import and compile: once, here
     if settings.workers <= 1:
         children: dict[int, int] = {}
         if settings.audit:
             children[_fork(lambda: _run_delivery(settings), [], groups[0])] = -1
+        signal.signal(signal.SIGTERM, _stopped_while_starting)  # until uvicorn takes the signals over
+        signal.signal(signal.SIGINT, _stopped_while_starting)
         try:
             _run_worker(settings, groups[0], quotas, on_ready)
         finally:

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from opensts.app_state import AppState
+from opensts.settings import Settings
 
 __all__ = ["preload", "warm_up"]
 
@@ -45,12 +46,12 @@ class _DryAudit:
         build_events(call)
 
 
-def preload() -> None:
+def preload(settings: Settings | None = None) -> None:
     """In the parent, before any worker is forked: the modules every worker imports and the
     compiled service models (``load_service`` compiles once per process), inherited by each fork
     instead of made again in each — and in each replacement of a worker that died, which then
     listens within a few tenths of a second instead of over a second (0.8 s of imports and 0.2 s
-    of model compilation, measured here)."""
+    of model compilation, measured here), and the CA certificates loaded for fetching IdP documents."""
     import botocore.auth  # noqa: F401 - the warm-up's signer
     import botocore.awsrequest  # noqa: F401
     import botocore.credentials  # noqa: F401
@@ -61,6 +62,10 @@ def preload() -> None:
 
     load_service("sts")
     load_service("iam")
+    if settings is not None:  # the CA certificates IdP documents are fetched with (0.3 s per worker)
+        from opensts.service.federation.oidc_fetch import _ssl_context
+
+        _ssl_context(settings.ca_bundle)
 
 
 def warm_up(app: Any, state: AppState) -> float:
