@@ -32,6 +32,8 @@ from opensts.settings import DEFAULT_PORT, Listener, Settings, StartupError
 
 __all__ = ["ListenError", "bind_sockets", "quota_store", "run_server", "spread", "start_listening", "worker_sockets"]
 
+BACKLOG = 2048  # connections the kernel queues per listening socket
+
 
 class ListenError(StartupError, OSError):
     """A listener that cannot bind: one line naming the address, why, and what to do."""
@@ -43,8 +45,9 @@ def bind_sockets(listeners: tuple[Listener, ...], *, reuse_port: bool = False) -
 
     ``reuse_port`` (``opensts serve --reuse-port``): bound with ``SO_REUSEPORT``, so that the
     address may already be served by another server's ``SO_REUSEPORT`` group of the same user —
-    the old server of a zero-downtime restart (docs/operations/lifecycle.md). Without it a port
-    in use is refused, as it should be when nobody means to replace the server holding it."""
+    the old server of a zero-downtime restart (docs/operations/lifecycle.md); then bound only, not
+    listening (a listening member would join the group at once and take connections). Without it
+    a port in use is refused, as it should be when nobody means to replace the server holding it."""
     socks: list[socket.socket] = []
     try:
         for lst in listeners:
@@ -64,7 +67,8 @@ def _bind(lst: Listener, reuse_port: bool = False) -> socket.socket:
         if reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((lst.host, lst.port))
-        sock.listen(2048)
+        if not reuse_port:  # a listening member of a running group would take connections, reset at its close
+            sock.listen(BACKLOG)
     except OSError as exc:
         sock.close()
         raise ListenError(_listen_problem(lst, exc)) from None
@@ -123,9 +127,6 @@ def _reuseport_socket(family: int, address: Any, *, listen: bool = True) -> sock
         sock.listen(BACKLOG)
     sock.set_inheritable(True)
     return sock
-
-
-BACKLOG = 2048
 
 
 def worker_sockets(socks: list[socket.socket], workers: int) -> list[list[socket.socket]]:
