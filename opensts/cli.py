@@ -145,10 +145,16 @@ class _StartupCommand(click.Command):
 @click.option("--no-metrics", is_flag=True, help="Do not serve GET /metrics nor count (config: [metrics] enabled).")
 @click.option("--metrics-listen", default=None, metavar="HOST:PORT",
               help="Serve GET /metrics on this address only, not on the API listeners (config: [metrics] listen).")
+@click.option("--shutdown-timeout", type=click.FloatRange(0, min_open=True), default=None, metavar="SECONDS",
+              help="On SIGTERM/SIGINT: seconds for the requests in flight and the last audit delivery "
+              "(default: [server] shutdown_timeout, else 10).")
+@click.option("--reuse-port", is_flag=True,
+              help="Join the listening sockets of a running server on the same addresses (SO_REUSEPORT), for a "
+              "restart without dropped requests: docs/OPERATIONS.md.")
 def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None, tls_key: Path | None, workers: int,
           config_file: Path | None, quota_rps: float | None, quota_burst: float | None, public_url: str | None,
           ca_bundle: Path | None, no_audit: bool, region: str | None, log_format: str | None,
-          no_metrics: bool, metrics_listen: str | None) -> None:
+          no_metrics: bool, metrics_listen: str | None, shutdown_timeout: float | None, reuse_port: bool) -> None:
     """Run the server (SQLite in the data folder by default)."""
     from opensts.config import check_listener_regions
     from opensts.edge.serve import bind_sockets, run_server
@@ -171,8 +177,8 @@ def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None,
     _check_node(node, listeners, config)
     boot = _open_and_bootstrap(directory, node, config)
     metrics_on = config.metrics and not no_metrics
-    scrape = _metrics_listener(metrics_listen or config.metrics_listen) if metrics_on else None
-    socks = bind_sockets(listeners)
+    scrape = _metrics_listener(metrics_listen or config.metrics_listen, reuse_port) if metrics_on else None
+    socks = bind_sockets(listeners, reuse_port=reuse_port)
     bound = tuple(type(lst)(lst.host, s.getsockname()[1], lst.region) for lst, s in zip(listeners, socks))
     settings = Settings(
         directory,
@@ -189,22 +195,22 @@ def serve(data_dir: Path | None, listen: tuple[str, ...], tls_cert: Path | None,
         metrics=metrics_on,
         log_format=log_format,
         metrics_listen=scrape[0] if scrape else None,
+        shutdown_timeout=shutdown_timeout if shutdown_timeout is not None else config.shutdown_timeout,
     )
-    _print_banner(settings, boot)
     if scrape is not None:
         from opensts.edge.metrics_listener import start
         from opensts.edge.serve import prepare_metrics
 
         prepare_metrics(settings)  # the folder exists before the first scrape
         start(scrape[1])
-    run_server(settings, socks)
+    run_server(settings, socks, on_ready=lambda: _print_banner(settings, boot))  # the banner once it answers
 
 
-def _metrics_listener(value: str | None) -> tuple[Listener, object] | None:
+def _metrics_listener(value: str | None, reuse_port: bool = False) -> tuple[Listener, object] | None:
     """``--metrics-listen HOST:PORT``: its listener (port resolved) and bound socket, or None."""
     if not value:
         return None
-    from opensts.edge.serve import bind_sockets
+    from opensts.edge.serve import bind_sockets, reuseport_socket
 
     try:
         lst = parse_listen(value)
@@ -212,8 +218,13 @@ def _metrics_listener(value: str | None) -> tuple[Listener, object] | None:
         raise StartupError(str(exc).replace("--listen", "--metrics-listen").replace("[=REGION]", "")) from None
     if lst.region:
         raise StartupError(f"--metrics-listen {value}: no =REGION here (it serves only GET /metrics)")
-    sock = bind_sockets((lst,))[0]
-    return type(lst)(lst.host, sock.getsockname()[1]), sock
+    probe = bind_sockets((lst,), reuse_port=reuse_port)[0]  # a port in use: refused here, unless --reuse-port
+    family, address = probe.family, probe.getsockname()
+    probe.close()
+    # One member of an SO_REUSEPORT group, as the API listeners are: a restart's new server
+    # (--reuse-port) scrapes beside the old one instead of failing on the metrics port.
+    sock = reuseport_socket(family, address)
+    return type(lst)(lst.host, address[1]), sock
 
 
 def _check_node(node: NodeRole, listeners: tuple[Listener, ...], config: FileConfig) -> None:

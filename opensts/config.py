@@ -222,6 +222,11 @@ SCHEMA = Table({
                        '(`--log-format` wins over it)', _one_of("text", "json")),
         "access": Leaf("boolean", "true with json, false with text", "one line per answered request"),
     }, "the server's log output on stderr (docs/operations/observe.md)"),
+    "server": Table({
+        "shutdown_timeout": Leaf("number", "10", "seconds a stopping server (SIGTERM/SIGINT) gives the requests in "
+                                 "flight, and the audit delivery its last round; `--shutdown-timeout` wins over it "
+                                 "(docs/operations/lifecycle.md)", _at_least(0, strict=True)),
+    }, "the server process"),
     "partitions": ArrayOf(Table({
         "name": Leaf("string", "—", "partition name (as in ARNs)", _NAME, required=True),
         "dns_suffix": Leaf("string", "—", "domain: sts.SUFFIX, sts.REGION.SUFFIX", _HOST, required=True),
@@ -430,6 +435,7 @@ class FileConfig:
     metrics_listen: str | None = None  # [metrics] listen
     log_format: str = "text"  # [logging] format
     access_log: bool | None = None  # [logging] access (None: on with json, off with text)
+    shutdown_timeout: float = 10.0  # [server] shutdown_timeout
 
     def catalog(self) -> Any:
         """The Region catalog with this file's partitions."""
@@ -475,6 +481,7 @@ def parse_config(raw: dict[str, Any], path: Path | None = None) -> FileConfig:
         metrics_listen=raw.get("metrics", {}).get("listen"),
         log_format=str(raw.get("logging", {}).get("format", "text")),
         access_log=raw.get("logging", {}).get("access"),
+        shutdown_timeout=float(raw.get("server", {}).get("shutdown_timeout", 10.0)),
     )
     _check_regions(walk.regions, config.catalog())
     return config

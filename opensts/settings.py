@@ -69,6 +69,7 @@ class Settings:
     metrics: bool = True  # GET /metrics (Prometheus, every worker's counts in one scrape); off: --no-metrics
     log_format: str = "text"  # "text" (today's output) or "json" (one object per line, one per request)
     metrics_listen: Listener | None = None  # GET /metrics there only (--metrics-listen), not on the API listeners
+    shutdown_timeout: float = 10.0  # seconds a stop gives requests in flight and the last delivery round
 
     @property
     def scheme(self) -> str:

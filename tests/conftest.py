@@ -104,8 +104,9 @@ class Server:
 
 
 def start_server(data_dir: Path, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = (),
-                 scheme: str = "http") -> Server:
-    port = free_port()
+                 scheme: str = "http", port: int | None = None) -> Server:
+    """``port``: a given one (a second server on a running one's address: ``--reuse-port``)."""
+    port = port or free_port()
     env = dict(os.environ)
     if os.environ.get(TEST_DATABASE_ENV):  # servers on one data folder share its database
         key = str(data_dir.resolve())
@@ -120,7 +121,11 @@ def start_server(data_dir: Path, extra_env: dict[str, str] | None = None, args: 
     )
     env.update(extra_env or {})
     data_dir.mkdir(parents=True, exist_ok=True)
-    log = open(data_dir.parent / f"{data_dir.name}-server-{port}.log", "w+")  # a file: a full pipe would block the server
+    log_path, n = data_dir.parent / f"{data_dir.name}-server-{port}.log", 1
+    while log_path.exists():  # a second server on this port (a restart): its own log
+        n += 1
+        log_path = data_dir.parent / f"{data_dir.name}-server-{port}-{n}.log"
+    log = open(log_path, "w+")  # a file: a full pipe would block the server
     proc = subprocess.Popen(
         [sys.executable, "-m", "opensts", "serve", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}", *args],
         env=env, stdout=log, stderr=subprocess.STDOUT, text=True,

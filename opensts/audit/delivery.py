@@ -125,20 +125,25 @@ class Delivery:
         waits here). While there is a backlog the next round starts as soon as a lane finishes
         (or at once, when the round found new records): delivery is never capped by the
         interval, which is only how long an idle server waits before looking again. Rounds do
-        not wait for a slow store (its lane backs off alone)."""
+        not wait for a slow store (its lane backs off alone). Once ``stop`` is set (the server
+        stops), one last round, waited for: what the journal holds is indexed, and delivered if
+        the stores take it (else it waits in the outbox)."""
+        stop = stop or threading.Event()
         with self._exclusive(blocking=True):
             conn = connect(self._path)
-            while stop is None or not stop.is_set():
+            while not stop.is_set():
                 try:
                     busy = self._round(conn, wait=False)
                 except Exception:  # noqa: BLE001 - keep delivering; the next round retries
                     log.exception("audit delivery round failed")
                     busy = False
-                self._pause(busy)
+                self._pause(busy, stop)
+            self._round(conn, wait=True)
 
-    def _pause(self, busy: bool) -> None:
+    def _pause(self, busy: bool, stop: threading.Event) -> None:
         """Between rounds: none after a round that found work (a backlog is taken at full speed);
-        until a lane finishes (at most ``interval``) while lanes deliver; else ``interval``."""
+        until a lane finishes (at most ``interval``) while lanes deliver; else ``interval`` — or
+        until ``stop`` is set."""
         if busy:
             time.sleep(0.005)  # yield the GIL to the lanes for a moment
             return
@@ -146,7 +151,7 @@ class Delivery:
         if running:
             concurrent.futures.wait(running, timeout=self._interval, return_when=concurrent.futures.FIRST_COMPLETED)
         else:
-            time.sleep(self._interval)
+            stop.wait(self._interval)
 
     def deliver_once(self) -> int:
         """One round, waited for: claim and deliver pending records; returns how many records were delivered."""

@@ -149,6 +149,16 @@ class Journal:
         self._waiting: list[asyncio.Future[None]] = []  # durable records written since then
         self._syncing = False
 
+    def prepare(self) -> None:
+        """Make this process's first segment now (before the server listens), not in its first request."""
+        if self._pid != os.getpid():
+            self._start()
+
+    def flush(self) -> None:
+        """On a graceful stop: everything written so far onto the disk (whatever the durability)."""
+        if self._pid == os.getpid():
+            os.fdatasync(self._segment.fd)
+
     async def write(self, events: list[tuple[str, str, dict[str, Any]]], *, durable: bool, when: int = 0,
                     when_ms: int = 0) -> None:
         """Append ``events``; when ``durable``, return only once they are on disk (OSError if not)."""

@@ -82,9 +82,10 @@ def _start_reader(data_dir: Path, config: Any, folder: Path, region: str) -> Non
     threading.Thread(target=reader.run_forever, args=(interval,), name="audit-trail-reader", daemon=True).start()
 
 
-def run_delivery(data_dir: Path, config: Any, node: NodeRole | None = None) -> None:
-    """The delivery process's main loop (never returns); on a fleet node also the reader of its
-    Region's trail."""
+def run_delivery(data_dir: Path, config: Any, node: NodeRole | None = None,
+                 stop: threading.Event | None = None) -> None:
+    """The delivery process's main loop (returns after its last round once ``stop`` is set); on
+    a fleet node also the reader of its Region's trail."""
     import os
 
     os.nice(int(_audit(config).get("delivery_nice", DELIVERY_NICE)))
@@ -92,7 +93,7 @@ def run_delivery(data_dir: Path, config: Any, node: NodeRole | None = None) -> N
     delivery = make_delivery(data_dir, config, folder)
     if node is not None and node.region is not None:
         _start_reader(data_dir, config, folder, node.region)
-    delivery.run_forever()
+    delivery.run_forever(stop)
 
 
 class AuditTrail:

@@ -1,11 +1,13 @@
 """Running the server: sockets, uvicorn (uvloop + httptools), worker processes, TLS.
 
 We bind every ``--listen`` socket in the parent (so a port in use is an error before anything
-starts), then give each worker process its own listening socket per listener, joined in one
-``SO_REUSEPORT`` group, and run uvicorn on them in each worker (forked after binding). The
-application state (database connections, key ring, compiled models) is built inside each worker,
-after the fork. SIGINT/SIGTERM to the parent stop the workers; a worker (or the delivery process)
-that dies is replaced (``_Supervisor``).
+starts), then give each worker process its own socket per listener, in one ``SO_REUSEPORT``
+group, and run uvicorn on them in each worker (forked after binding). The application state
+(database connections, key ring, compiled models) is built inside each worker, after the fork,
+and warmed up (edge/warmup.py) before the worker's sockets listen. SIGINT/SIGTERM to the parent
+drain the workers, then stop the delivery process after its last round (edge/lifecycle.py,
+edge/shutdown.py; docs/operations/lifecycle.md); a worker (or the delivery process) that dies is
+replaced (``_Supervisor``).
 """
 
 from __future__ import annotations
@@ -26,26 +28,36 @@ import uvicorn
 
 from opensts import metrics
 from opensts.edge.http_limits import HttpLimits, LimitedHttpToolsProtocol
+from opensts.edge.shutdown import ReadySignal, StopOrder
 from opensts.logs import event, json_mode
 from opensts.regions.quotas import QuotaStore, SharedQuotas
 from opensts.settings import DEFAULT_PORT, Listener, Settings, StartupError
 
-__all__ = ["ListenError", "bind_sockets", "quota_store", "run_server", "spread", "prepare_metrics"]
+__all__ = ["ListenError", "bind_sockets", "quota_store", "run_server", "spread", "prepare_metrics", "reuseport_socket",
+           "start_listening", "worker_sockets"]
 
 log = logging.getLogger("opensts.server")
+
+BACKLOG = 2048  # connections the kernel queues per listening socket
 
 
 class ListenError(StartupError, OSError):
     """A listener that cannot bind: one line naming the address, why, and what to do."""
 
 
-def bind_sockets(listeners: tuple[Listener, ...]) -> list[socket.socket]:
+def bind_sockets(listeners: tuple[Listener, ...], *, reuse_port: bool = False) -> list[socket.socket]:
     """One listening socket per listener; a port in use fails here, before anything starts
-    (as :class:`ListenError`; the sockets bound so far are closed)."""
+    (as :class:`ListenError`; the sockets bound so far are closed).
+
+    ``reuse_port`` (``opensts serve --reuse-port``): bound with ``SO_REUSEPORT``, so that the
+    address may already be served by another server's ``SO_REUSEPORT`` group of the same user —
+    the old server of a zero-downtime restart (docs/operations/lifecycle.md); then bound only, not
+    listening (a listening member would join the group at once and take connections). Without it
+    a port in use is refused, as it should be when nobody means to replace the server holding it."""
     socks: list[socket.socket] = []
     try:
         for lst in listeners:
-            socks.append(_bind(lst))
+            socks.append(_bind(lst, reuse_port))
     except ListenError:
         for s in socks:
             s.close()
@@ -53,13 +65,16 @@ def bind_sockets(listeners: tuple[Listener, ...]) -> list[socket.socket]:
     return socks
 
 
-def _bind(lst: Listener) -> socket.socket:
+def _bind(lst: Listener, reuse_port: bool = False) -> socket.socket:
     family = socket.AF_INET6 if ":" in lst.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((lst.host, lst.port))
-        sock.listen(2048)
+        if not reuse_port:  # a listening member of a running group would take connections, reset at its close
+            sock.listen(BACKLOG)
     except OSError as exc:
         sock.close()
         raise ListenError(_listen_problem(lst, exc)) from None
@@ -75,7 +90,8 @@ def _listen_problem(lst: Listener, exc: OSError) -> str:
         why = (f"unknown host name {lst.host!r} ({exc.strerror}); pass an IP address of this machine "
                "(e.g. 127.0.0.1 or 0.0.0.0) or a name it resolves")
     elif exc.errno == errno.EADDRINUSE:
-        why = f"address already in use (another OpenSTS server? stop it, or pass --listen {other})"
+        why = (f"address already in use (another OpenSTS server? stop it, or pass --listen {other}; to replace "
+               "it without dropping requests start this one with --reuse-port: docs/operations/lifecycle.md)")
     elif exc.errno == errno.EACCES:
         why = (f"permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE; "
                f"pass --listen {lst.url_host}:{DEFAULT_PORT}, or put a proxy in front)")
@@ -105,17 +121,40 @@ def spread(socks: list[socket.socket], workers: int) -> list[list[socket.socket]
     addresses = [(s.family, s.getsockname()) for s in socks]
     for s in socks:
         s.close()
-    return [[_reuseport_socket(family, address) for family, address in addresses] for _ in range(workers)]
+    return [[reuseport_socket(family, address) for family, address in addresses] for _ in range(workers)]
 
 
-def _reuseport_socket(family: int, address: Any) -> socket.socket:
+def reuseport_socket(family: int, address: Any, *, listen: bool = True) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(address)
-    sock.listen(2048)
+    if listen:
+        sock.listen(BACKLOG)
     sock.set_inheritable(True)
     return sock
+
+
+def worker_sockets(socks: list[socket.socket], workers: int) -> list[list[socket.socket]]:
+    """What ``opensts serve`` gives its workers: like :func:`spread`, one socket per listener per
+    worker in one ``SO_REUSEPORT`` group — a single worker too, so that a new server started
+    with ``--reuse-port`` can join it for a restart — but bound only, not listening: a socket
+    joins the group (and the kernel starts queueing connections on it) when its worker calls
+    :func:`start_listening`, once warm. A port that accepted while its worker was still building
+    its state made the first requests wait 0.2-0.5 s."""
+    if not hasattr(socket, "SO_REUSEPORT"):  # pragma: no cover - not Linux/BSD: one shared socket
+        return spread(socks, workers)
+    addresses = [(s.family, s.getsockname()) for s in socks]
+    for s in socks:
+        s.close()
+    return [[reuseport_socket(family, address, listen=False) for family, address in addresses]
+            for _ in range(max(workers, 1))]
+
+
+def start_listening(socks: list[socket.socket]) -> None:
+    """Join the listening group (idempotent: ``listen`` on a listening socket only resizes its queue)."""
+    for sock in socks:
+        sock.listen(BACKLOG)
 
 
 class _OneWriteTransport:
@@ -167,6 +206,8 @@ class TlsAwareProtocol(LimitedHttpToolsProtocol):
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
         cycle = getattr(self, "cycle", None)
+        if cycle is not None and getattr(self.server_state, "draining", False):
+            cycle.keep_alive = False  # stopping (edge/lifecycle.py): this answer closes its connection
         # A HEAD answer has no body to release the held headers: they would never leave.
         if cycle is not None and cycle.transport is self.transport and self.scope["method"] != "HEAD":
             cycle.transport = _OneWriteTransport(self.transport)  # type: ignore[assignment]
@@ -178,12 +219,9 @@ def protocol_class(settings: Settings) -> type[TlsAwareProtocol]:
     return type("TlsAwareProtocol", (TlsAwareProtocol,), {"limits": HttpLimits.from_settings(settings)})
 
 
-def _uvicorn_config(settings: Settings, quota_store: QuotaStore | None = None) -> uvicorn.Config:
-    from opensts.app_state import build_state
-    from opensts.edge.asgi import StsAsgiApp
-
+def _uvicorn_config(settings: Settings, app: Any) -> uvicorn.Config:
     return uvicorn.Config(
-        StsAsgiApp(build_state(settings, quota_store)),
+        app,
         loop="uvloop",
         http=protocol_class(settings),
         lifespan="off",
@@ -195,18 +233,40 @@ def _uvicorn_config(settings: Settings, quota_store: QuotaStore | None = None) -
         proxy_headers=False,  # X-Forwarded-For is handled by edge/proxy.py, from trusted proxies only
         ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
         ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=settings.shutdown_timeout,
     )
 
 
-def _run_worker(settings: Settings, socks: list[socket.socket], quota_store: QuotaStore | None = None) -> None:
-    server = uvicorn.Server(_uvicorn_config(settings, quota_store))
+def _run_worker(settings: Settings, socks: list[socket.socket], quota_store: QuotaStore | None = None,
+                ready: Callable[[], None] | None = None) -> None:
+    """Build the state, warm it up (edge/warmup.py), and only then listen (``ready`` is told):
+    the port never accepts a connection for a worker that is not ready to answer it."""
+    from opensts.app_state import build_state
+    from opensts.edge.asgi import StsAsgiApp
+    from opensts.edge.lifecycle import DrainingServer
+    from opensts.edge.warmup import warm_up
+
+    state = build_state(settings, quota_store)
+    app = StsAsgiApp(state)
+    warm_up(app, state)
+    config = _uvicorn_config(settings, app)
+    config.load()
+
+    def listen() -> None:
+        start_listening(socks)
+        if ready is not None:
+            ready()
+
+    server = DrainingServer(config, settings.shutdown_timeout, before_serving=listen)
     # Everything built so far (compiled service models, policies, caches: ~110,000 objects) lives
     # as long as the process: frozen out of the collector, a full collection no longer walks it.
     # Measured in-process over 20,000 AssumeRole calls: the longest collection pause went from
     # 87 ms to 6 ms, and the time spent collecting from 160 ms to 20 ms.
     gc.freeze()
     server.run(sockets=socks)
+    flush = getattr(getattr(state.audit, "journal", None), "flush", None)
+    if flush is not None:  # the journal: on the disk before the process goes
+        flush()
 
 
 def _die_with_parent() -> None:
@@ -244,10 +304,13 @@ def _fork(target: Callable[[], None], keep: list[socket.socket] | None = None,
 
 def _run_delivery(settings: Settings) -> None:
     """The audit delivery loop, in its own process so that gzip and trail writes never take
-    the workers' GIL (``_fork`` closed the listening sockets it inherited: it serves none)."""
+    the workers' GIL (``_fork`` closed the listening sockets it inherited: it serves none).
+    SIGTERM (sent once the workers have exited): one last round, bounded (edge/shutdown.py)."""
     from opensts.audit.trail import run_delivery
+    from opensts.edge.shutdown import run_until_stopped
 
-    run_delivery(settings.data_dir, settings.config, settings.node)
+    run_until_stopped(lambda stop: run_delivery(settings.data_dir, settings.config, settings.node, stop=stop),
+                      settings.shutdown_timeout)
 
 
 def quota_store(settings: Settings) -> QuotaStore | None:
@@ -289,11 +352,15 @@ class _Supervisor:
         self.shared = len(groups) > 1 and groups[0] is groups[1]  # one socket shared (no SO_REUSEPORT)
         self.children: dict[int, int] = {}  # pid → worker slot (-1: the delivery process)
         self.stopping = False
+        self._stop: StopOrder | None = None
+        self._started: dict[int, float] = {}  # worker slot → when its current process was forked
 
-    def start(self, groups: list[list[socket.socket]]) -> None:
+    def start(self, groups: list[list[socket.socket]], ready: Callable[[], None] | None = None) -> None:
         listening = [s for group in groups for s in group]
         if self.settings.audit:
+            self._started[-1] = time.monotonic()
             self.children[_fork(lambda: _run_delivery(self.settings), [], listening)] = -1
+        self._ready = ReadySignal(ready, expected=len(groups))
         for slot, group in enumerate(groups):
             self._start_worker(slot, group, listening)
         if not self.shared:
@@ -302,30 +369,39 @@ class _Supervisor:
         else:
             self._shared_socks = groups[0]
 
+    def _restart_delay(self, slot: int) -> float:
+        """No delay for a child that had run a while (a worker killed under load is replaced at once:
+        issue 19 wants a new worker within 2 s); ``RESTART_DELAY`` for one that died young (a
+        crash at start must not become a busy loop)."""
+        started = self._started.get(slot)
+        young = started is None or time.monotonic() - started < 5 * self.RESTART_DELAY
+        return self.RESTART_DELAY if young else 0.0
+
     def _start_worker(self, slot: int, group: list[socket.socket], listening: list[socket.socket]) -> None:
-        pid = _fork(lambda: _run_worker(self.settings, group, self.quotas), group, listening)
+        self._started[slot] = time.monotonic()
+        pid = _fork(lambda: _run_worker(self.settings, group, self.quotas, self._ready.tell), group, listening)
         self.children[pid] = slot
 
     def _replace(self, slot: int) -> None:
         if slot < 0:
+            self._started[-1] = time.monotonic()
             self.children[_fork(lambda: _run_delivery(self.settings))] = -1
             return
         if self.shared:
             group = self._shared_socks
             self._start_worker(slot, group, group)
             return
-        group = [_reuseport_socket(family, address) for family, address in self.addresses[slot]]
+        group = [reuseport_socket(family, address, listen=False) for family, address in self.addresses[slot]]
         self._start_worker(slot, group, group)
         for s in group:
             s.close()
 
     def stop(self, _signum: int = signal.SIGTERM, _frame: object = None) -> None:
+        """The workers first (each drains: edge/lifecycle.py); the delivery process once they
+        are gone (``StopOrder.exited``), so that its last round indexes everything they journaled."""
         self.stopping = True
-        for pid in list(self.children):
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+        self._stop = self._stop or StopOrder(self.children, self.settings.shutdown_timeout)
+        self._stop.stop_workers()
 
     def wait(self) -> None:
         """Until every child has exited after a stop; a child that dies before is replaced."""
@@ -339,12 +415,14 @@ class _Supervisor:
             slot = self.children.pop(pid, None)
             metrics.process_died(pid)  # its live gauges leave /metrics' sums
             if slot is None or self.stopping:
+                if self._stop is not None:
+                    self._stop.exited()
                 continue
             what = "the audit delivery process" if slot < 0 else f"worker {slot}"
             event(log, "worker_restart", f"opensts: {what} (pid {pid}) exited ({_exit_reason(status)}); starting a "
                   "replacement", logging.WARNING, process="delivery" if slot < 0 else "worker", slot=slot, pid=pid,
                   reason=_exit_reason(status))
-            time.sleep(self.RESTART_DELAY)
+            time.sleep(self._restart_delay(slot))
             if not self.stopping:
                 self._replace(slot)
 
@@ -355,30 +433,40 @@ def _exit_reason(status: int) -> str:
     return f"status {os.waitstatus_to_exitcode(status)}"
 
 
-def run_server(settings: Settings, socks: list[socket.socket]) -> None:
-    """Serve until interrupted: one delivery process, and the workers (in-process for one
-    worker, else ``settings.workers`` forked processes, each with its own sockets, supervised)."""
-    groups = spread(socks, settings.workers)
+def _stopped_while_starting(_signum: int, _frame: object) -> None:
+    """SIGTERM/SIGINT before a single-worker server listens: nothing to drain; exit 0 (the
+    delivery process still gets its last round)."""
+    raise SystemExit(0)
+
+
+def run_server(settings: Settings, socks: list[socket.socket], on_ready: Callable[[], None] | None = None) -> None:
+    """Serve until SIGTERM/SIGINT, then drain and exit (docs/operations/lifecycle.md): one
+    delivery process, and the workers (in-process for one worker, else ``settings.workers``
+    forked processes, each with its own sockets, supervised). ``on_ready`` (the banner) is
+    called once every worker is warm and listening: when the server really answers."""
+    from opensts.edge.warmup import preload
+
+    groups = worker_sockets(socks, settings.workers)
     quotas = quota_store(settings)  # before the fork: every worker charges the same buckets
     prepare_metrics(settings)  # before the fork: every process writes its values into one folder
+    preload(settings)  # what every worker (and every replacement) would import and compile: once, here
     if settings.workers <= 1:
-        children: list[int] = []
+        children: dict[int, int] = {}
         if settings.audit:
-            children.append(_fork(lambda: _run_delivery(settings), [], groups[0]))
+            children[_fork(lambda: _run_delivery(settings), [], groups[0])] = -1
+        signal.signal(signal.SIGTERM, _stopped_while_starting)  # until uvicorn takes the signals over
+        signal.signal(signal.SIGINT, _stopped_while_starting)
         try:
-            _run_worker(settings, groups[0], quotas)
+            _run_worker(settings, groups[0], quotas, on_ready)
         finally:
-            for pid in children:
-                try:
-                    os.kill(pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
+            StopOrder(children, settings.shutdown_timeout).stop_delivery_and_wait()
             event(log, "stop", "", workers=1)
+        sys.stdout.flush()
         return
     supervisor = _Supervisor(settings, groups, quotas)
     signal.signal(signal.SIGTERM, supervisor.stop)
     signal.signal(signal.SIGINT, supervisor.stop)
-    supervisor.start(groups)
+    supervisor.start(groups, on_ready)
     supervisor.wait()
     event(log, "stop", "", workers=settings.workers)
     sys.stdout.flush()

@@ -1,8 +1,10 @@
-"""Workers that die are replaced, and no connection is ever accepted by a socket nobody serves.
+"""Workers that die are replaced, and no connection is ever accepted by a socket nobody serves
+(issue 19 item 5: kill -9 of a worker: 0 hung connections among 100 new ones, a new worker
+within 2 s).
 
-kill -9 of one worker of a ``--workers 2`` server: within 2 s a new worker serves, and none of
-100 new connections made as soon as the killed worker has exited hangs (each is answered within
-seconds; connections queued on a socket at the instant its process dies are reset by the kernel).
+kill -9 of one worker of a ``--workers 2`` server: none of 100 new connections made as soon as the
+killed worker has exited hangs — each is answered within its 2-second timeout, with no retry —
+and within 2 s a replacement listens (it listens only once warm: edge/warmup.py) and serves.
 Before, the dead worker's listening socket stayed open in its sibling (inherited across the fork),
 so the kernel kept hashing new connections to a socket no process accepted on.
 """
@@ -18,54 +20,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.clients.lifecycle_support import alive, signed_call_ms, workers
 from tests.conftest import Server, start_server, stop_server
 
-
-def _children(pid: int) -> set[int]:
-    found: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text().split()
-        found.update(int(p) for p in text)
-    return found
-
-
-def _workers(server: Server) -> set[int]:
-    """The server's worker processes (its children that hold a listening socket: the delivery
-    process closed its copies)."""
-    workers = set()
-    for child in _children(server.proc.pid):
-        try:
-            cmd = Path(f"/proc/{child}/net/tcp").exists() and _listens(child, server.port)
-        except OSError:
-            continue
-        if cmd:
-            workers.add(child)
-    return workers
-
-
-def _listens(pid: int, port: int) -> bool:
-    """``pid`` holds a socket listening on ``port`` (its fds' inodes against /proc/net/tcp)."""
-    inodes = set()
-    for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if fields[3] == "0A" and int(fields[1].split(":")[1], 16) == port:
-            inodes.add(fields[9])
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("socket:[") and target[8:-1] in inodes:
-            return True
-    return False
-
-
-def _alive(pid: int) -> bool:
-    """Still running (not yet exited: a zombie has closed its files)."""
-    try:
-        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
+CONNECTIONS = 100
+TIMEOUT = 2.0  # seconds for each new connection to be answered (a hung one never is)
+REPLACED_WITHIN = 2.0
 
 
 @pytest.fixture()
@@ -77,41 +37,46 @@ def server(tmp_path: Path) -> Iterator[Server]:
         stop_server(srv)
 
 
-def _call(server: Server) -> str:
-    sts = server.client(connect_timeout=3, read_timeout=3)
-    return sts.get_caller_identity()["Account"]  # type: ignore[attr-defined]
+def _answered(server: Server) -> bool:
+    try:
+        status, _ms = signed_call_ms(server.port, timeout=TIMEOUT)
+    except OSError:  # a timeout (hung) or a reset
+        return False
+    return status == 200
+
+
+def _two_workers(server: Server) -> set[int]:
+    deadline = time.monotonic() + 15
+    while len(found := workers(server)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(found) == 2, found
+    return found
 
 
 def test_a_killed_worker_is_replaced_and_no_connection_hangs(server: Server) -> None:
-    deadline = time.monotonic() + 10
-    while len(workers := _workers(server)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert len(workers) == 2, workers
-    victim = min(workers)
+    victim = min(_two_workers(server))
     os.kill(victim, signal.SIGKILL)
     killed_at = time.monotonic()
-    while _alive(victim) and time.monotonic() - killed_at < 5:  # its sockets close as it exits
+    while alive(victim) and time.monotonic() - killed_at < 5:  # its sockets close as it exits
         time.sleep(0.01)
-    with ThreadPoolExecutor(10) as pool:  # 100 new connections (a new client each), right after the kill
-        results = list(pool.map(lambda _: _call(server), range(100)))
-    assert len(results) == 100
+    with ThreadPoolExecutor(10) as pool:  # 100 new connections, right after the kill
+        results = list(pool.map(lambda _: _answered(server), range(CONNECTIONS)))
+    assert results.count(False) == 0, f"{results.count(False)} of {CONNECTIONS} new connections not answered"
     replaced = None
-    while time.monotonic() - killed_at < 5:
-        now = _workers(server)
+    while time.monotonic() - killed_at < 10:
+        now = workers(server)
         if len(now) == 2 and victim not in now:
             replaced = time.monotonic() - killed_at
             break
-        time.sleep(0.05)
-    assert replaced is not None and replaced <= 2.0, (replaced, _workers(server))
+        time.sleep(0.02)
+    assert replaced is not None and replaced <= REPLACED_WITHIN, (replaced, workers(server))
     assert "replac" in server.log().lower()  # the server says what happened
-    for _ in range(20):  # the replacement serves too
-        _call(server)
+    assert all(_answered(server) for _ in range(20))  # the replacement serves too
 
 
 def test_a_stopped_server_does_not_replace_its_workers(server: Server) -> None:
-    workers = _workers(server)
+    found = _two_workers(server)
     server.proc.send_signal(signal.SIGTERM)
-    server.proc.wait(timeout=15)
+    assert server.proc.wait(timeout=15) == 0
     time.sleep(0.3)
-    assert not any(Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
-                   for pid in workers)
+    assert not any(alive(pid) for pid in found)

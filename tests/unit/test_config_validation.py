@@ -46,6 +46,7 @@ FULL: dict[str, Any] = {
     },
     "metrics": {"enabled": False, "listen": "127.0.0.1:9108"},
     "logging": {"format": "json", "access": True},
+    "server": {"shutdown_timeout": 15},
     "partitions": [{
         "name": "corp", "dns_suffix": "example.internal", "global_region": "corp-east-1",
         "global_hosts": ["sts.example.internal"], "iam_hosts": ["iam.example.internal"],

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import ssl
@@ -157,7 +158,10 @@ def _ttl(cache_control: str) -> float:
     return min(max(float(match.group(1)), MIN_TTL), MAX_TTL)
 
 
+@functools.lru_cache(maxsize=8)
 def _ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:
+    """Made once per process and CA bundle (loading the CA certificates takes ~0.3 s; the server
+    makes it in the parent, before forking its workers: edge/warmup.py ``preload``)."""
     ctx = ssl.create_default_context()
     try:
         import certifi
