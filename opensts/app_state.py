@@ -73,9 +73,9 @@ class AppState:
 
     def written(self) -> None:
         """After a control-plane write made here: this process's caches see it at once."""
-        self.cache.invalidate()
+        self.cache.catch_up()
         if self.control_cache is not self.cache:
-            self.control_cache.invalidate()  # type: ignore[union-attr]
+            self.control_cache.catch_up()  # type: ignore[union-attr]
 
     def now(self) -> datetime:
         """The server clock (plus the configured offset, a testing aid)."""

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from opensts.frozen import frozen
 from opensts.store import tables as t
+from opensts.store.changes import bump, changes_between, track
 from opensts.store.cipher import SecretCipher
 from opensts.store.credentials_repository import CredentialRepositoryMixin
 from opensts.store.federation_repository import FederationRepositoryMixin
@@ -88,6 +89,7 @@ class Repository(Protocol):
     """What the service layer needs from storage."""
 
     def generation(self) -> int: ...
+    def changes_between(self, after: int, upto: int) -> set[tuple[str, str]] | None: ...
     def create_account(self, account_id: str, name: str) -> AccountRecord: ...
     def get_account(self, account_id: str) -> AccountRecord | None: ...
     def list_accounts(self) -> list[AccountRecord]: ...
@@ -111,6 +113,7 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
     def __init__(self, engine: Engine, cipher: SecretCipher) -> None:
         self.engine = engine
         self._cipher = cipher
+        track(engine)  # every write records what it touched (store/changes.py)
 
     # -- generation -----------------------------------------------------------------------
     def generation(self) -> int:
@@ -120,11 +123,13 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
 
     @staticmethod
     def _bump(conn: object) -> None:
-        conn.execute(  # type: ignore[attr-defined]
-            update(t.meta)
-            .where(t.meta.c.key == "generation")
-            .values(value=(t.meta.c.value.cast(t.Integer) + 1).cast(t.Text))
-        )
+        """The end of every write: the next generation, with what this transaction touched."""
+        bump(conn)  # type: ignore[arg-type]
+
+    def changes_between(self, after: int, upto: int) -> set[tuple[str, str]] | None:
+        """The entities written in generations ``after``+1..``upto`` (None: assume everything)."""
+        with self.engine.connect() as conn:
+            return changes_between(conn, after, upto)
 
     def _write(self, *statements: object) -> None:
         try:
