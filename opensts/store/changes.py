@@ -48,8 +48,7 @@ _PRUNE_EVERY = 500
 # Per table: the (kind, column) pairs that pin a statement's rows to entities. "@col" as kind: the
 # kind is that column's value (tags and policy attachments name their entity's type). Any ONE pair
 # pinned by the statement suffices (every row it touches then belongs to that entity); every pinned
-# pair is recorded. Tables absent here and not in _ORG_TABLES record ("table", name): no cached
-# decision reads them (the cache's readers are listed in store/cache.py).
+# pair is recorded.
 _KEYS: dict[str, tuple[tuple[str, str], ...]] = {
     "accounts": (("account", "id"),),
     "account_regions": (("account", "account_id"),),
@@ -73,6 +72,16 @@ _ORG_TABLES = frozenset({
     "organizations", "organization_accounts", "organizational_units", "organization_policies",
     "organization_policy_targets", "delegated_administrators", "handshakes",
 })
+# Tables no cache entry is built from (the cache's users: grep ``cache.memo`` / ``StoreCache``):
+# their writes record ("table", name), which drops only entries without declared dependencies.
+# A table in none of these sets (a new one) records EVERYTHING until it is classified here.
+_UNCACHED = frozenset({
+    "access_key_last_used", "access_report_jobs", "account_aliases", "account_properties", "account_settings",
+    "credential_reports", "delegation_requests", "federation_signing_keys", "instance_profile_roles",
+    "instance_profiles", "login_profiles", "mfa_devices", "outbound_federation", "password_policies",
+    "saml_assertion_ids", "sealing_keys", "server_certificates", "service_linked_role_deletions",
+    "service_linked_roles", "service_specific_credentials", "signing_certificates", "ssh_public_keys",
+})
 _UNTRACKED = frozenset({"meta", "changes"})
 _STATE = "opensts.changes"
 
@@ -83,9 +92,11 @@ def tokens_of(stmt: Any, rows: list[dict[str, Any]] | None = None) -> set[Token]
     name = stmt.table.name
     if name in _ORG_TABLES:
         return {ORG}
+    if name in _UNCACHED:
+        return {("table", name)}
     rules = _KEYS.get(name)
     if rules is None:
-        return {("table", name)}
+        return {EVERYTHING}
     found: set[Token] = set()
     pinned = False
     value_sets = _value_sets(stmt, rows)
