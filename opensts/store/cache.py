@@ -64,9 +64,13 @@ class StoreCache:
             self._by_token.clear()
             self._epoch += 1
 
-    def catch_up(self) -> None:
-        """After a write made by this process: drop what it touched now, not at the next poll."""
-        self._refresh()
+    def catch_up(self) -> set[Token]:
+        """After a write made by this thread: drop what it touched now, not at the next poll
+        (without asking the database: the tokens are the ones the write just recorded; the next
+        poll reads them again, harmlessly). The tokens, for another cache of the same writes."""
+        tokens = self.repo.written_here()
+        self.drop(tokens)
+        return tokens
 
     def _refresh(self) -> None:
         """Drop what the store's writes since the last check touched (the caller times it)."""
@@ -80,13 +84,19 @@ class StoreCache:
             self.invalidate()
             return
         tokens = self.repo.changes_between(previous, generation)
-        if tokens is None or EVERYTHING in tokens:
+        if tokens is None:
             self.invalidate()
         else:
             self.drop(tokens)
 
     def drop(self, tokens: Iterable[Token]) -> None:
         """Drop every entry depending on one of ``tokens`` (and every entry without dependencies)."""
+        tokens = set(tokens)
+        if not tokens:
+            return
+        if EVERYTHING in tokens:
+            self.invalidate()
+            return
         with self._lock:
             self._epoch += 1
             slots = set(self._by_token.pop(EVERYTHING, ()))

@@ -26,6 +26,7 @@ both together.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -35,7 +36,8 @@ from sqlalchemy.sql.elements import BinaryExpression, BindParameter, BooleanClau
 
 from opensts.store import tables as t
 
-__all__ = ["EVERYTHING", "ORG", "Token", "track", "bump", "changes_between", "tokens_of", "KEEP_GENERATIONS"]
+__all__ = ["EVERYTHING", "ORG", "Token", "track", "bump", "changes_between", "tokens_of", "take_committed",
+           "KEEP_GENERATIONS"]
 
 Token = tuple[str, str]
 EVERYTHING: Token = ("*", "*")
@@ -181,7 +183,7 @@ def track(engine: Engine) -> None:
         return
     event.listen(engine, "after_execute", _after_execute)
     event.listen(engine, "begin", _reset)
-    event.listen(engine, "commit", _reset)
+    event.listen(engine, "commit", _committed)
     event.listen(engine, "rollback", _reset)
 
 
@@ -189,12 +191,38 @@ def _reset(conn: Connection) -> None:
     conn.info.pop(_STATE, None)
 
 
+_local = threading.local()
+_MAX_LOCAL = 1_000  # tokens kept for ``take_committed``; beyond: EVERYTHING (a bulk write)
+
+
+def _committed(conn: Connection) -> None:
+    """Keep what a bumping transaction touched for this thread's ``take_committed`` (the process
+    that wrote drops it from its caches at once, without asking the database)."""
+    state = conn.info.pop(_STATE, None)
+    if state is None or state["generation"] is None:
+        return
+    mine = getattr(_local, "committed", None)
+    if mine is None:
+        mine = _local.committed = {}
+    kept = mine.setdefault(id(conn.engine), set())
+    kept |= state["all"]
+    if len(kept) > _MAX_LOCAL:
+        mine[id(conn.engine)] = {EVERYTHING}
+
+
+def take_committed(engine: Engine) -> set[Token]:
+    """The tokens of the write transactions this thread committed on ``engine`` since the last call."""
+    mine = getattr(_local, "committed", None)
+    return mine.pop(id(engine), set()) if mine else set()
+
+
 def _after_execute(conn: Connection, clause: Any, multiparams: Any, params: Any, options: Any, result: Any) -> None:
     if not isinstance(clause, (Insert, Update, Delete)) or clause.table.name in _UNTRACKED:
         return
     rows = multiparams if isinstance(multiparams, list) and multiparams and isinstance(multiparams[0], dict) else None
     tokens = tokens_of(clause, rows)
-    state = conn.info.setdefault(_STATE, {"pending": set(), "generation": None})
+    state = conn.info.setdefault(_STATE, _fresh())
+    state["all"] |= tokens
     if state["generation"] is None:
         state["pending"] |= tokens
     else:  # a statement after the bump, in the same transaction: recorded under that generation
@@ -204,15 +232,23 @@ def _after_execute(conn: Connection, clause: Any, multiparams: Any, params: Any,
 def bump(conn: Connection) -> int:
     """Advance the generation and record this transaction's tokens under it (call once the
     transaction's statements ran; later statements are recorded too). The new generation."""
-    conn.execute(update(t.meta).where(t.meta.c.key == "generation")
-                 .values(value=(t.meta.c.value.cast(t.Integer) + 1).cast(t.Text)))
-    generation = int(conn.execute(select(t.meta.c.value).where(t.meta.c.key == "generation")).scalar_one())
-    state = conn.info.setdefault(_STATE, {"pending": set(), "generation": None})
+    bumped = (update(t.meta).where(t.meta.c.key == "generation")
+              .values(value=(t.meta.c.value.cast(t.Integer) + 1).cast(t.Text)))
+    if conn.dialect.update_returning:  # SQLite >= 3.35, PostgreSQL: one statement
+        generation = int(conn.execute(bumped.returning(t.meta.c.value)).scalar_one())
+    else:  # pragma: no cover - older SQLite
+        conn.execute(bumped)
+        generation = int(conn.execute(select(t.meta.c.value).where(t.meta.c.key == "generation")).scalar_one())
+    state = conn.info.setdefault(_STATE, _fresh())
     _insert(conn, generation, state["pending"] or {NOTHING})
     state["pending"], state["generation"] = set(), generation
     if generation % _PRUNE_EVERY == 0:
         conn.execute(delete(t.changes).where(t.changes.c.generation <= generation - KEEP_GENERATIONS))
     return generation
+
+
+def _fresh() -> dict[str, Any]:
+    return {"pending": set(), "all": set(), "generation": None}
 
 
 def _insert(conn: Connection, generation: int, tokens: set[Token]) -> None:

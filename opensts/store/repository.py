@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from opensts.frozen import frozen
 from opensts.store import tables as t
-from opensts.store.changes import bump, changes_between, track
+from opensts.store.changes import bump, changes_between, take_committed, track
 from opensts.store.cipher import SecretCipher
 from opensts.store.credentials_repository import CredentialRepositoryMixin
 from opensts.store.federation_repository import FederationRepositoryMixin
@@ -90,6 +90,7 @@ class Repository(Protocol):
 
     def generation(self) -> int: ...
     def changes_between(self, after: int, upto: int) -> set[tuple[str, str]] | None: ...
+    def written_here(self) -> set[tuple[str, str]]: ...
     def create_account(self, account_id: str, name: str) -> AccountRecord: ...
     def get_account(self, account_id: str) -> AccountRecord | None: ...
     def list_accounts(self) -> list[AccountRecord]: ...
@@ -125,6 +126,10 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
     def _bump(conn: object) -> None:
         """The end of every write: the next generation, with what this transaction touched."""
         bump(conn)  # type: ignore[arg-type]
+
+    def written_here(self) -> set[tuple[str, str]]:
+        """What this thread's write transactions touched since the last call (store/changes.py)."""
+        return take_committed(self.engine)
 
     def changes_between(self, after: int, upto: int) -> set[tuple[str, str]] | None:
         """The entities written in generations ``after``+1..``upto`` (None: assume everything)."""
