@@ -97,6 +97,8 @@ def writer(url: str, rate: float, seconds: float, touch: str, role: str) -> None
         conn.call(Action="CreateUser", UserName=name)
     policy_arn = f"arn:aws:iam::{scenarios.ACCOUNT_ID}:policy/w-{tag}-p"
     conn.call(Action="CreatePolicy", PolicyName=f"w-{tag}-p", PolicyDocument=_doc(0))
+    conn.call(Action="CreatePolicyVersion", PolicyArn=policy_arn, PolicyDocument=_doc(1))
+    conn.call(Action="AttachRolePolicy", RoleName=roles[0], PolicyArn=policy_arn)  # a policy that is used
     print("READY", flush=True)
 
     def other(n: int) -> dict[str, str]:
@@ -108,17 +110,19 @@ def writer(url: str, rate: float, seconds: float, touch: str, role: str) -> None
                     "Tags.member.1.Value": str(n)}
         if kind == 2:
             return {"Action": "PutUserPolicy", "UserName": users[n % 10], "PolicyName": "p", "PolicyDocument": _doc(n)}
-        action = "AttachRolePolicy" if (n // 4) % 2 == 0 else "DetachRolePolicy"
-        return {"Action": action, "RoleName": roles[0], "PolicyArn": policy_arn}
+        return {"Action": "SetDefaultPolicyVersion", "PolicyArn": policy_arn,
+                "VersionId": f"v{1 + (n // 8) % 2}"} if (n // 4) % 2 == 0 else \
+            {"Action": "UpdateAssumeRolePolicy", "RoleName": roles[n % 20], "PolicyDocument": trust}
 
     def itself(n: int) -> dict[str, str]:
         return {"Action": "TagRole", "RoleName": role, "Tags.member.1.Key": "n", "Tags.member.1.Value": str(n)}
 
     make = itself if touch == "self" else other
     counts = {"ok": 0, "failed": 0}
+    failures: dict[str, int] = {}
     lock = threading.Lock()
     began = time.monotonic()
-    threads = 4
+    threads = 16  # enough in flight for the rate while wrk keeps the server saturated
     next_n = iter(range(10**9))
 
     def loop() -> None:
@@ -132,9 +136,12 @@ def writer(url: str, rate: float, seconds: float, touch: str, role: str) -> None
             pause = due - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
-            status = c.call(**make(n))
+            params = make(n)
+            status = c.call(**params)
             with lock:
                 counts["ok" if status == 200 else "failed"] += 1
+                if status != 200:
+                    failures[f"{params['Action']} {status}"] = failures.get(f"{params['Action']} {status}", 0) + 1
 
     workers = [threading.Thread(target=loop, daemon=True) for _ in range(threads)]
     for w in workers:
@@ -142,7 +149,8 @@ def writer(url: str, rate: float, seconds: float, touch: str, role: str) -> None
     for w in workers:
         w.join(seconds + 30)
     elapsed = time.monotonic() - began
-    print(json.dumps({"writes_per_s": counts["ok"] / elapsed, "failed": counts["failed"]}), flush=True)
+    print(json.dumps({"writes_per_s": counts["ok"] / elapsed, "failed": counts["failed"], "failures": failures}),
+          flush=True)
 
 
 # -- the measurement ---------------------------------------------------------------------------
@@ -197,7 +205,8 @@ def measure_backend(backend: str, wrk: str, args: argparse.Namespace, log_dir: P
                 results[touch].append(rps)
                 writes[touch].append(achieved["writes_per_s"])
                 print(f"  {backend:<10} round {rnd + 1} writes ({touch:<5})   {rps:8.0f} req/s  "
-                      f"with {achieved['writes_per_s']:.0f} IAM writes/s ({achieved['failed']} failed)", flush=True)
+                      f"with {achieved['writes_per_s']:.0f} IAM writes/s ({achieved['failed']} failed"
+                      + (f": {achieved['failures']}" if achieved["failures"] else "") + ")", flush=True)
     summary = {"quiet": statistics.median(results["quiet"])}
     for touch in args.touch:
         summary[touch] = statistics.median(results[touch])
