@@ -53,6 +53,7 @@ class StoreCache:
         self._by_token: dict[Token, set[_Slot]] = {}
         self._epoch = 0  # advanced by every drop: a load that raced one is not kept
         self._lock = threading.Lock()
+        self._polling = threading.Lock()  # one poll at a time (the loop and the IAM threads share a cache)
         self._local = threading.local()
         self.loads = 0  # look-ups that reached the repository (tests and diagnostics read it)
 
@@ -74,6 +75,14 @@ class StoreCache:
 
     def _refresh(self) -> None:
         """Drop what the store's writes since the last check touched (the caller times it)."""
+        if not self._polling.acquire(blocking=False):
+            return  # another thread is polling right now
+        try:
+            self._poll()
+        finally:
+            self._polling.release()
+
+    def _poll(self) -> None:
         self._checked = time.monotonic()
         generation = self.repo.generation()
         previous = self._generation
