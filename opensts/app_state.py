@@ -73,9 +73,10 @@ class AppState:
 
     def written(self) -> None:
         """After a control-plane write made here: this process's caches see it at once."""
-        self.cache.invalidate()
-        if self.control_cache is not self.cache:
-            self.control_cache.invalidate()  # type: ignore[union-attr]
+        if self.control_cache is self.cache:
+            self.cache.catch_up()
+        else:  # the write went to the control plane: what it touched goes from both caches
+            self.cache.drop(self.control_cache.catch_up())  # type: ignore[union-attr]
 
     def now(self) -> datetime:
         """The server clock (plus the configured offset, a testing aid)."""

@@ -187,10 +187,8 @@ class StsAsgiApp:
         return 200, payload, _ctype(wants_json), {}
 
     def _is_iam(self, req: Request, auth: object) -> bool:
-        """An IAM call, routed as the pipeline routes it (credential scope, or an IAM endpoint host);
-        only asked where the control plane is remote."""
-        if not self.control.remote:
-            return False
+        """An IAM call, routed as the pipeline routes it (credential scope, or an IAM endpoint host):
+        it runs in the control plane's threads (edge/control_plane.py), off the loop."""
         if auth is not None and getattr(auth, "service", None) == "iam":
             return True
         return self.state.topology.endpoint(req.header("host"), req.raw_path).is_iam

@@ -48,7 +48,8 @@ class RegionRules:
         self._cache = cache
 
     def _state(self, account_id: str) -> dict[str, tuple[str | None, bool | None]]:
-        return self._cache.memo("account_regions", account_id, self._cache.repo.account_regions)  # type: ignore[attr-defined]
+        return self._cache.memo("account_regions", account_id, self._cache.repo.account_regions,  # type: ignore[attr-defined]
+                                (("account", account_id),))
 
     def opt_status(self, account_id: str, region: str) -> str:
         reg = self.catalog.region(region)

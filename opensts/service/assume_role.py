@@ -41,7 +41,7 @@ class AssumeRoleAction:
         self._mfa = mfa  # callable(serial, code, caller, now) -> bool; raises AccessDenied with AWS's text
 
     def role(self, account_id: str, name: str) -> RoleRecord | None:
-        return self._cache.memo("role", f"{account_id}/{name.lower()}", lambda _: self._cache.repo.get_role(account_id, name))
+        return self._cache.role(account_id, name)
 
     def __call__(self, info: RequestInfo, params: dict[str, Any]) -> dict[str, Any]:
         caller = info.caller
@@ -96,11 +96,12 @@ class AssumeRoleAction:
     def _policies(self, caller: Caller, role: RoleRecord) -> PolicySet:
         """The caller's policies and the role's trust policy, assembled for the decision. For a
         long-term caller (IAM user, root) the set depends only on stored documents, so it is
-        memoised in the store cache (dropped whenever anything in the store changes); sessions
+        memoised in the store cache (dropped when the role, the caller or one of their policies changes); sessions
         carry their own session policies and are assembled each time."""
         if caller.session is None:
             key = f"{caller.type}|{caller.user_id}|{role.id}"
-            return self._cache.memo("assume_policies", key, lambda _: self._build_policies(caller, role))
+            return self._cache.memo("assume_policies", key, lambda _: self._build_policies(caller, role),
+                                    (("role", role.id),))  # + what the caller's policies were built from
         return self._build_policies(caller, role)
 
     def _build_policies(self, caller: Caller, role: RoleRecord) -> PolicySet:

@@ -45,7 +45,7 @@ from opensts.policy import (
 from opensts.protocol.errors import AccessDenied
 from opensts.service.context import RequestInfo
 from opensts.service.control_policies import org_path, scp_levels
-from opensts.store.cache import StoreCache
+from opensts.store.cache import ORG, StoreCache
 
 __all__ = ["Authorizer", "CallerPolicies", "principal_of", "is_assumed_root"]
 
@@ -126,16 +126,25 @@ class Authorizer:
         """A user's or role's current policies, by id, memoised under the store's generation.
         Absence is memoised too, safely: ids are never reused, so an id that is gone stays gone."""
         load = self._load_user if kind == "user" else self._load_role
-        return self._cache.memo(f"{kind}_policy_docs", entity_id, load)
+        return self._cache.memo(f"{kind}_policy_docs", entity_id, load, ((kind, entity_id),))
 
     def _load_user(self, user_id: str) -> _EntityPolicies:
         repo = self._cache.repo
         if not user_id or repo.get_user(user_id) is None:
             return _GONE
         docs = list(repo.list_user_policies(user_id).values())
-        docs += [doc for _, doc in repo.attached_documents("user", user_id)]
-        docs += [doc for *_, doc in repo.user_group_documents(user_id)]  # every group's, as on AWS
+        attached = repo.attached_documents("user", user_id)
+        docs += [doc for _, doc in attached]
+        grouped = repo.user_group_documents(user_id)
+        docs += [doc for *_, doc in grouped]  # every group's, as on AWS
         boundary_arn = repo.user_permissions_boundary(user_id)
+        # What the cached documents were built from (store/changes.py tokens): the user's own rows
+        # ("user"), its groups' rows (a membership row carries both), every managed policy's versions.
+        self._cache.depends(*(("group", g.id) for g in repo.groups_for_user(user_id)))
+        self._cache.depends(*(("policy", arn) for arn, _ in attached),
+                            *(("policy", name) for _, how, name, _ in grouped if how == "managed"))
+        if boundary_arn:
+            self._cache.depends(("policy", boundary_arn))
         boundary = repo.default_policy_document(boundary_arn) if boundary_arn else None
         return _EntityPolicies(True, tuple(docs), boundary)
 
@@ -145,7 +154,11 @@ class Authorizer:
         if role is None:
             return _GONE
         docs = list(repo.list_role_policies(role_id).values())
-        docs += [doc for _, doc in repo.attached_documents("role", role_id)]
+        attached = repo.attached_documents("role", role_id)
+        docs += [doc for _, doc in attached]
+        self._cache.depends(*(("policy", arn) for arn, _ in attached))
+        if role.permissions_boundary_arn:
+            self._cache.depends(("policy", role.permissions_boundary_arn))
         boundary = repo.default_policy_document(role.permissions_boundary_arn) if role.permissions_boundary_arn else None
         return _EntityPolicies(True, tuple(docs), boundary)
 
@@ -164,7 +177,7 @@ class Authorizer:
 
     def scp_levels(self, account_id: str) -> tuple[str, ...]:
         """The service control policies over an account's principals (empty for most)."""
-        return self._cache.memo("scp_levels", account_id, lambda a: scp_levels(self._cache.repo, a))
+        return self._cache.memo("scp_levels", account_id, lambda a: scp_levels(self._cache.repo, a), (ORG,))
 
     def caller_policies(self, caller: Caller) -> CallerPolicies:
         scp = self.scp_levels(caller.account_id)
@@ -197,7 +210,8 @@ class Authorizer:
         session = caller.session
         principal = principal_of(caller)
         org = self._cache.organization(caller.account_id)
-        path = self._cache.memo("org_path", caller.account_id, lambda a: org_path(self._cache.repo, a)) if org else ""
+        path = self._cache.memo("org_path", caller.account_id, lambda a: org_path(self._cache.repo, a),
+                                (ORG,)) if org else ""
         if session is not None and session.extra.get("assumed_root"):
             keys = {**(keys or {}), "aws:AssumedRoot": "true"}
         base = sts_context_keys(
@@ -226,7 +240,8 @@ class Authorizer:
         if caller.session is not None and caller.type == "AssumedRole":
             return dict(caller.session.tags)
         if caller.type == "IAMUser":
-            return self._cache.memo("user_tags", caller.user_id, lambda uid: self._cache.repo.get_tags("user", uid))
+            return self._cache.memo("user_tags", caller.user_id, lambda uid: self._cache.repo.get_tags("user", uid),
+                                    (("user", caller.user_id),))
         return dict(caller.session.tags) if caller.session else {}
 
     def decide(self, info: RequestInfo, action: str, resource: str, keys: Mapping[str, Any] | None = None,

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from opensts.frozen import frozen
 from opensts.store import tables as t
+from opensts.store.changes import bump, changes_between, take_committed, track
 from opensts.store.cipher import SecretCipher
 from opensts.store.credentials_repository import CredentialRepositoryMixin
 from opensts.store.federation_repository import FederationRepositoryMixin
@@ -90,6 +91,8 @@ class Repository(Protocol):
     """What the service layer needs from storage."""
 
     def generation(self) -> int: ...
+    def changes_between(self, after: int, upto: int) -> set[tuple[str, str]] | None: ...
+    def written_here(self) -> set[tuple[str, str]]: ...
     def create_account(self, account_id: str, name: str) -> AccountRecord: ...
     def get_account(self, account_id: str) -> AccountRecord | None: ...
     def list_accounts(self) -> list[AccountRecord]: ...
@@ -115,6 +118,7 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
         self.engine = engine
         self._cipher = cipher
         cipher.follow(self._master_key_check)  # seal with the key the database uses now (store/master_key.py)
+        track(engine)  # every write records what it touched (store/changes.py)
 
     # -- generation -----------------------------------------------------------------------
     def generation(self) -> int:
@@ -124,11 +128,17 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
 
     @staticmethod
     def _bump(conn: object) -> None:
-        conn.execute(  # type: ignore[attr-defined]
-            update(t.meta)
-            .where(t.meta.c.key == "generation")
-            .values(value=(t.meta.c.value.cast(t.Integer) + 1).cast(t.Text))
-        )
+        """The end of every write: the next generation, with what this transaction touched."""
+        bump(conn)  # type: ignore[arg-type]
+
+    def written_here(self) -> set[tuple[str, str]]:
+        """What this thread's write transactions touched since the last call (store/changes.py)."""
+        return take_committed(self.engine)
+
+    def changes_between(self, after: int, upto: int) -> set[tuple[str, str]] | None:
+        """The entities written in generations ``after``+1..``upto`` (None: assume everything)."""
+        with self.engine.connect() as conn:
+            return changes_between(conn, after, upto)
 
     def _write(self, *statements: object) -> None:
         try:

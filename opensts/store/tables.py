@@ -28,6 +28,18 @@ meta = Table(
     Column("value", Text, nullable=False),
 )
 
+# The change log (store/changes.py): the entities each generation's write touched, so caches drop
+# only those. Pruned to the last changes.KEEP_GENERATIONS generations.
+changes = Table(
+    "changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("generation", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("key", String(2048), nullable=False),
+    Index("ix_changes_generation", "generation"),
+)
+
 accounts = Table(
     "accounts",
     metadata,

@@ -184,6 +184,38 @@ def test_role_created_on_the_control_plane_is_assumable_in_west_within_2s(fleet:
     assert _assumable_within(fleet["west_b"], arn, 2.0) <= 2.0
 
 
+def test_a_write_on_the_primary_reaches_the_standby_nodes_cache_targeted(fleet: dict[str, Any]) -> None:
+    """Issue 19 item 2 across nodes: a trust-policy change made on the primary is followed within
+    ~2 s by a node reading the hot standby (its cache caught the replicated change log), while
+    the log names only the role written, so that node keeps every other entry cached."""
+    east = _client(fleet["east"], "iam", "us-east-1")
+    arns = [_new_role(fleet["east"]) for _ in range(2)]
+    for arn in arns:  # cached on the standby's node
+        _assumable_within(fleet["west_b"], arn, 3.0)
+    name = arns[0].rsplit("/", 1)[1]
+    role_id = east.get_role(RoleName=name)["Role"]["RoleId"]
+    deny = json.loads(TRUST)
+    deny["Statement"][0]["Effect"] = "Deny"
+    east.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(deny))
+    written = time.monotonic()
+    sts = _client(fleet["west_b"])
+    while _error_or_none(lambda: sts.assume_role(RoleArn=arns[0], RoleSessionName="probe")) != "AccessDenied":
+        assert time.monotonic() - written < 3.0, "the standby's node still answers from its cache"
+        time.sleep(0.05)
+    sts.assume_role(RoleArn=arns[1], RoleSessionName="probe")  # the other role: unaffected
+    generation = _sql(fleet["standby_db"], "SELECT value FROM meta WHERE key = 'generation'")[0][0]
+    logged = _sql(fleet["standby_db"], f"SELECT kind, key FROM changes WHERE generation = {int(generation)}")
+    assert logged == [("role", role_id)]
+
+
+def _error_or_none(call: Any) -> str | None:
+    try:
+        call()
+        return None
+    except ClientError as exc:
+        return str(exc.response["Error"]["Code"])
+
+
 def test_a_totp_code_used_on_one_node_is_refused_on_another(fleet: dict[str, Any]) -> None:
     user = _mfa_user(fleet["west_a"])
     time.sleep(0.3)  # the device reaches the replica

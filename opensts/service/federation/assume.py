@@ -47,8 +47,7 @@ class FederatedAssume:
         self._minter = minter
 
     def role(self, ref: RoleRef) -> RoleRecord | None:
-        role = self._cache.memo("role", f"{ref.account_id}/{ref.name.lower()}",
-                                lambda _: self._cache.repo.get_role(ref.account_id, ref.name))
+        role = self._cache.role(ref.account_id, ref.name)
         return role if role is not None and role.path == ref.path else None
 
     def policies(self, params: Mapping[str, Any], account_id: str) -> Any:

@@ -65,13 +65,15 @@ class SamlAction:
         parts = parse_arn(principal_arn)
         if parts is None or parts[1] != "iam" or not parts[4].startswith("saml-provider/"):
             raise ValidationError(f"{principal_arn} is invalid")
-        provider = self._cache.memo("saml_provider", principal_arn, self._cache.repo.get_saml_provider)
+        provider = self._cache.memo("saml_provider", principal_arn, self._cache.repo.get_saml_provider,
+                                    (("saml_provider", principal_arn),))
         if provider is None or provider.account_id != ref.account_id:
             raise InvalidIdentityToken("SAML provider doesn't exist in the role's account: " + principal_arn)
         now = int(info.epoch)
         if provider.valid_until is not None and provider.valid_until < now:
             raise InvalidIdentityToken("The SAML provider's metadata has expired (ValidUntil).")
-        metadata = self._cache.memo("saml_metadata", principal_arn, lambda _: parse_metadata(provider.metadata_document))
+        metadata = self._cache.memo("saml_metadata", principal_arn, lambda _: parse_metadata(provider.metadata_document),
+                                    (("saml_provider", principal_arn),))
         ours = self._ours()
         assertion = verify_response(params["SAMLAssertion"], metadata, now=now,
                                     recipients=frozenset({AWS_RECIPIENT}) | ours, audiences=AWS_AUDIENCES | ours)

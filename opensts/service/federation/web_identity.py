@@ -55,7 +55,8 @@ class WebIdentityAction:
         head = peek(token)
         host_path = _host_path(head.issuer)
         provider_arn = f"arn:{ref.partition}:iam::{ref.account_id}:oidc-provider/{host_path}"
-        provider = self._cache.memo("oidc_provider", provider_arn, self._cache.repo.get_oidc_provider)
+        provider = self._cache.memo("oidc_provider", provider_arn, self._cache.repo.get_oidc_provider,
+                                    (("oidc_provider", provider_arn),))
         if provider is None:
             raise InvalidIdentityToken(f"No OpenIDConnect provider found in your account for {head.issuer}")
         issuer_url = "https://" + provider.url

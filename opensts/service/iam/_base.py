@@ -77,8 +77,8 @@ class IamBase:
         return self.err("InvalidInput", message)
 
     def written(self) -> None:
-        """After every write: this process sees it at once (others within a second)."""
-        self.cache.invalidate()
+        """After every write: this process drops what it touched at once (others within a second)."""
+        self.cache.catch_up()
 
     # -- caller, ARNs, authorization ----------------------------------------------------------
     @staticmethod

@@ -110,7 +110,7 @@ class OrganizationsBase:
         return org
 
     def _written(self) -> None:
-        self._cache.invalidate()
+        self._cache.catch_up()
 
     def with_default_scp(self, org: OrganizationRecord, target: str) -> None:
         """A new OU starts with FullAWSAccess while SCPs are enabled, as on AWS (a new member

@@ -7,13 +7,13 @@ Organizations' member accounts by (joined_at, account_id); service-specific cred
 all users by (created_at, id). A page of policies counts each one's
 permissions-boundary uses: users and roles by boundary ARN.
 
-Revision ID: 0012_list_keys
+Revision ID: 0011_list_keys
 Revises: 0010_reads
 """
 
 from alembic import op
 
-revision = "0012_list_keys"
+revision = "0011_list_keys"
 down_revision = "0010_reads"
 branch_labels = None
 depends_on = None
