@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from opensts import metrics
@@ -45,10 +47,26 @@ class Outcome:
                 self.code = call.error_code
 
 
+_muted = False  # the worker's warm-up requests (edge/warmup.py): nobody's calls, neither counted nor logged
+
+
+@contextmanager
+def muted() -> Iterator[None]:
+    """While a worker warms up before listening: its synthetic requests are not counted or logged."""
+    global _muted
+    _muted = True
+    try:
+        yield
+    finally:
+        _muted = False
+
+
 def finished(outcome: Outcome, status: int) -> None:
     """Count and (when the access log is on) log one answered request. Label values are the
     API, the model's action name (``unknown`` when the request named none we serve), status,
     error code, endpoint type and serving Region — never caller data."""
+    if _muted:
+        return
     seconds = time.perf_counter() - outcome.started
     info = outcome.info
     action = info.action if info is not None else outcome.action

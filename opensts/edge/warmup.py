@@ -81,7 +81,10 @@ def warm_up(app: Any, state: AppState) -> float:
             state.audit = _DryAudit(state.audit)  # type: ignore[assignment]
         state.quotas = Quotas(QuotaSettings(rps=0.0, burst=1.0))  # rps 0: no bucket is touched
         state.key_use = None
-        asyncio.run(_requests(app, state))
+        from opensts.edge.observe import muted
+
+        with muted():  # nobody's requests: not in /metrics, not in the access log
+            asyncio.run(_requests(app, state))
     except Exception as exc:  # noqa: BLE001 - warm-up is an optimisation, never a reason not to serve
         log.warning("warm-up skipped (%s): the first requests will be slower", type(exc).__name__)
     finally:
