@@ -320,11 +320,19 @@ def test_an_unreadable_record_is_skipped_not_fatal(srv: Server, ctx: dict[str, A
     now = int(time.time())
     bad = {"eventTime": "yesterday-ish", "eventID": "bad-1", "eventName": "GetCallerIdentity",
            "eventSource": "sts.amazonaws.com", "secretMarker": "do-not-log-me"}
-    with sqlite3.connect(index, timeout=30) as conn:
-        for body in (json.dumps(bad), "{not json", "[]"):
-            conn.execute("INSERT INTO events (trail_region, account_id, event_time, event_id, event_name, event_source,"
-                         " read_only, resources, body) VALUES ('us-east-1', ?, ?, 'bad-1', 'GetCallerIdentity',"
-                         " 'sts.amazonaws.com', 1, '[]', ?)", (ACCOUNT_ID, now, body))
+    from opensts.audit.event_index import event_keys, insert_events, pack
+
+    conn = sqlite3.connect(index, timeout=30, isolation_level=None)
+    try:  # in the index's own layout (packed bodies, lookup keys), under its write lock
+        conn.execute("BEGIN IMMEDIATE")
+        seq = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+        keys = event_keys(ACCOUNT_ID, "us-east-1", "bad-1", "GetCallerIdentity", "sts.amazonaws.com", None, None,
+                          True, [])
+        insert_events(conn, [(seq + i, "us-east-1", ACCOUNT_ID, now, keys, pack(body.encode()))
+                             for i, body in enumerate((json.dumps(bad), "{not json", "[]"), start=1)])
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
     events = trail.lookup_events(MaxResults=50)["Events"]
     assert events and all(e["EventId"] != "bad-1" for e in events)
     named = trail.lookup_events(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "GetCallerIdentity"}])
