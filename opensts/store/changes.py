@@ -30,6 +30,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import Connection, Delete, Engine, Insert, Update, delete, event, insert, select, update
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter, BooleanClauseList
@@ -188,7 +189,15 @@ def track(engine: Engine) -> None:
 
 
 def _reset(conn: Connection) -> None:
-    conn.info.pop(_STATE, None)
+    """A transaction begins or rolls back: nothing it touched is recorded. On a connection the
+    database dropped (an outage) there is nothing to reset, and asking for its ``info`` would
+    raise PendingRollbackError in place of the OperationalError the edge answers 503 for."""
+    if conn.invalidated or conn.closed:
+        return
+    try:
+        conn.info.pop(_STATE, None)
+    except sa_exc.InvalidRequestError:  # PendingRollbackError: the connection is being discarded
+        pass
 
 
 _local = threading.local()
