@@ -199,7 +199,7 @@ SCHEMA = Table({
                                      _at_least(0, strict=True)),
         "index_max_mb": Leaf("number", "1024", "cap of the audit index file (MiB, each of a server's journal index "
                              "and a fleet node's trail index): past it the oldest delivered records are dropped "
-                             "(≈ 0.5 KB a record, docs/operations/audit.md); records not yet delivered never are",
+                             "(≈ 0.5 KB a record, docs/OPERATIONS.md); records not yet delivered never are",
                              _at_least(1)),
         "region_folders": MapOf("<region>", Leaf("string", "—", "this Region's own trail folder (as "
                                                               "audit.regions.<region>.folder)"),
@@ -216,16 +216,16 @@ SCHEMA = Table({
         "listen": Leaf("string", "none (the API listeners)", "`HOST:PORT`: serve `GET /metrics` there only, not on "
                        "the API listeners; `--metrics-listen` wins over it",
                        _pattern(r"(?:\[[0-9A-Fa-f:.]+\]|[^:=\[\]\s]+)?:\d{1,5}", "HOST:PORT, e.g. 127.0.0.1:9108")),
-    }, "Prometheus metrics (docs/operations/observe.md)"),
+    }, "Prometheus metrics (docs/OPERATIONS.md)"),
     "logging": Table({
         "format": Leaf("string", '"text"', '"text": messages as plain lines; "json": one JSON object per line '
                        '(`--log-format` wins over it)', _one_of("text", "json")),
         "access": Leaf("boolean", "true with json, false with text", "one line per answered request"),
-    }, "the server's log output on stderr (docs/operations/observe.md)"),
+    }, "the server's log output on stderr (docs/OPERATIONS.md)"),
     "server": Table({
         "shutdown_timeout": Leaf("number", "10", "seconds a stopping server (SIGTERM/SIGINT) gives the requests in "
                                  "flight, and the audit delivery its last round; `--shutdown-timeout` wins over it "
-                                 "(docs/operations/lifecycle.md)", _at_least(0, strict=True)),
+                                 "(docs/OPERATIONS.md)", _at_least(0, strict=True)),
     }, "the server process"),
     "partitions": ArrayOf(Table({
         "name": Leaf("string", "—", "partition name (as in ARNs)", _NAME, required=True),

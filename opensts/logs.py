@@ -24,7 +24,7 @@ __all__ = ["configure", "JsonFormatter", "ACCESS_FIELDS", "event", "json_mode", 
 
 FORMATS = ("text", "json")
 
-#: The fields of every request record in json mode (docs/operations/observe.md).
+#: The fields of every request record in json mode (docs/OPERATIONS.md).
 ACCESS_FIELDS = ("request_id", "api", "action", "status", "error_code", "latency_ms", "endpoint_type", "region",
                  "caller_arn", "source_ip", "user_agent")
 

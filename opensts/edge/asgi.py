@@ -73,7 +73,7 @@ class StsAsgiApp:
         # IAM, Organizations and Account calls: off the loop and bounded where the control plane is remote
         self.control = ControlPlane(state.control_is_remote)
         self._health_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opensts-health")
-        # GET /metrics on these listeners (docs/operations/observe.md: why here, and how to switch off)
+        # GET /metrics on these listeners (docs/OPERATIONS.md: why here, and how to switch off)
         settings = state.settings
         self.metrics_here = metrics.enabled() and settings.metrics and settings.metrics_listen is None
         metrics.known_actions([*state.sts.operations, *state.iam.operations])

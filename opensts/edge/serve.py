@@ -6,7 +6,7 @@ group, and run uvicorn on them in each worker (forked after binding). The applic
 (database connections, key ring, compiled models) is built inside each worker, after the fork,
 and warmed up (edge/warmup.py) before the worker's sockets listen. SIGINT/SIGTERM to the parent
 drain the workers, then stop the delivery process after its last round (edge/lifecycle.py,
-edge/shutdown.py; docs/operations/lifecycle.md); a worker (or the delivery process) that dies is
+edge/shutdown.py; docs/OPERATIONS.md); a worker (or the delivery process) that dies is
 replaced (``_Supervisor``).
 """
 
@@ -51,7 +51,7 @@ def bind_sockets(listeners: tuple[Listener, ...], *, reuse_port: bool = False) -
 
     ``reuse_port`` (``opensts serve --reuse-port``): bound with ``SO_REUSEPORT``, so that the
     address may already be served by another server's ``SO_REUSEPORT`` group of the same user —
-    the old server of a zero-downtime restart (docs/operations/lifecycle.md); then bound only, not
+    the old server of a zero-downtime restart (docs/OPERATIONS.md); then bound only, not
     listening (a listening member would join the group at once and take connections). Without it
     a port in use is refused, as it should be when nobody means to replace the server holding it."""
     socks: list[socket.socket] = []
@@ -91,7 +91,7 @@ def _listen_problem(lst: Listener, exc: OSError) -> str:
                "(e.g. 127.0.0.1 or 0.0.0.0) or a name it resolves")
     elif exc.errno == errno.EADDRINUSE:
         why = (f"address already in use (another OpenSTS server? stop it, or pass --listen {other}; to replace "
-               "it without dropping requests start this one with --reuse-port: docs/operations/lifecycle.md)")
+               "it without dropping requests start this one with --reuse-port: docs/OPERATIONS.md)")
     elif exc.errno == errno.EACCES:
         why = (f"permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE; "
                f"pass --listen {lst.url_host}:{DEFAULT_PORT}, or put a proxy in front)")
@@ -440,7 +440,7 @@ def _stopped_while_starting(_signum: int, _frame: object) -> None:
 
 
 def run_server(settings: Settings, socks: list[socket.socket], on_ready: Callable[[], None] | None = None) -> None:
-    """Serve until SIGTERM/SIGINT, then drain and exit (docs/operations/lifecycle.md): one
+    """Serve until SIGTERM/SIGINT, then drain and exit (docs/OPERATIONS.md): one
     delivery process, and the workers (in-process for one worker, else ``settings.workers``
     forked processes, each with its own sockets, supervised). ``on_ready`` (the banner) is
     called once every worker is warm and listening: when the server really answers."""

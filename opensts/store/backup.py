@@ -50,7 +50,7 @@ def _sqlite_database(directory: Path) -> Path:
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         raise _OneLineError(f"OPENSTS_DATABASE_URL is a {url.get_backend_name()} database: back it up with its own "
                             "tools (pg_dump or pg_basebackup) and keep the master key, the audit journal and outbox "
-                            "(DATA_DIR/audit) too; see docs/operations/keys-and-backups.md")
+                            "(DATA_DIR/audit) too; see docs/OPERATIONS.md")
     path = Path(url.database)
     if not path.exists():
         raise _OneLineError(f"no database {path} (pass --data-dir)")
@@ -167,7 +167,7 @@ def restore_backup(source: Path, directory: Path, master_key_file: Path | None =
     url = os.environ.get("OPENSTS_DATABASE_URL")
     if url and not url.startswith("sqlite"):
         raise _OneLineError("OPENSTS_DATABASE_URL names another database: an `opensts backup` restores the embedded "
-                            "SQLite store (unset it; PostgreSQL: pg_restore, see docs/operations/keys-and-backups.md)")
+                            "SQLite store (unset it; PostgreSQL: pg_restore, see docs/OPERATIONS.md)")
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise _OneLineError(f"{directory} is not an empty folder: restore into a new or empty data folder")
     try:

@@ -85,7 +85,7 @@ class SecretCipher:
                 self.adopt(check)
         if self._stale:  # sealing with the key rotated away would leave a secret no one can open later
             raise StoreUnavailable("the database's master key was rotated and this server does not have the new "
-                                   f"key: install it as DATA_DIR/{NEXT_KEY_FILE} (docs/operations/keys-and-backups.md)")
+                                   f"key: install it as DATA_DIR/{NEXT_KEY_FILE} (docs/OPERATIONS.md)")
         nonce = secrets.token_bytes(_NONCE)
         return _VERSION + nonce + self._aead.encrypt(nonce, plaintext, context.encode())
 

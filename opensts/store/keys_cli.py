@@ -1,4 +1,4 @@
-"""`opensts keys list|rotate|prune` and `opensts master-key rotate` (docs/operations/keys-and-backups.md).
+"""`opensts keys list|rotate|prune` and `opensts master-key rotate` (docs/OPERATIONS.md).
 
 They write to the database the server uses (the data folder's SQLite, or OPENSTS_DATABASE_URL:
 in a fleet, the control plane's primary; a hot standby is refused) while it runs.

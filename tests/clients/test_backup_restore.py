@@ -1,4 +1,4 @@
-"""`opensts backup` under load and `opensts restore` into an empty folder (docs/operations/keys-and-backups.md).
+"""`opensts backup` under load and `opensts restore` into an empty folder (docs/OPERATIONS.md).
 
 Threads keep creating users, roles and access keys and assuming roles while the backup is made;
 the backup, restored into a new data folder with its master key and served, holds every user,

@@ -1,4 +1,4 @@
-"""Rotating keys while the server runs (docs/operations/keys-and-backups.md), with boto3 against a
+"""Rotating keys while the server runs (docs/OPERATIONS.md), with boto3 against a
 real two-worker server and the `opensts` command:
 
 - `opensts keys rotate`: new tokens carry the new key's id within a couple of seconds on every

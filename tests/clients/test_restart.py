@@ -1,5 +1,5 @@
 """A restart under a steady AssumeRole stream drops nothing (issue 18), the way an operator does it
-(docs/operations/lifecycle.md): start the new server with ``--reuse-port`` on the same address and
+(docs/OPERATIONS.md): start the new server with ``--reuse-port`` on the same address and
 data folder, wait for its banner (printed once it answers), then SIGTERM the old one.
 
 The old server drains: it takes what the kernel queued for it, answers what is in flight with
