@@ -72,9 +72,11 @@ def _bind(lst: Listener, reuse_port: bool = False) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        # Bound only, never listening: bind alone refuses a port another server listens on, and a
+        # listening socket here would accept connections into a queue that is reset when
+        # worker_sockets closes it a moment later (a client that connected during start-up got
+        # "connection reset"; a member of a running group would take connections the same way).
         sock.bind((lst.host, lst.port))
-        if not reuse_port:  # a listening member of a running group would take connections, reset at its close
-            sock.listen(BACKLOG)
     except OSError as exc:
         sock.close()
         raise ListenError(_listen_problem(lst, exc)) from None
