@@ -65,15 +65,17 @@ def test_a_killed_worker_is_replaced_and_no_connection_hangs(server: Server) -> 
     victim = min(_two_workers(server))
     os.kill(victim, signal.SIGKILL)
     killed_at = time.monotonic()
-    while alive(victim) and time.monotonic() - killed_at < 5:  # its sockets close as it exits
-        time.sleep(0.01)
+    # Until the parent has reaped it: only then have all its threads exited and its listening
+    # socket closed. (A thread group's leader shows as a zombie while its other threads — journal
+    # sync, metrics, the IAM pool — still hold the files: a connection queued on the dying socket
+    # then is reset when the last thread goes. That is the kill, not the server.)
+    while Path(f"/proc/{victim}").exists() and time.monotonic() - killed_at < 5:
+        time.sleep(0.005)
     with ThreadPoolExecutor(10) as pool:  # 100 new connections, right after the kill
         results = list(pool.map(lambda _: _outcome(server), range(CONNECTIONS)))
-    # None hangs (the defect: 15 of 40 hung forever). A few connections made within the
-    # first ~10 ms after the kill can be reset at once (the kernel's SO_REUSEPORT group is still
-    # re-forming; an SDK retries a reset at once): rare, immediate, never a hang — and bounded here.
+    # None hangs (the defect: 15 of 40 hung forever), and none is refused.
     assert results.count("hung") == 0, f"{results.count('hung')} of {CONNECTIONS} new connections hung"
-    assert set(results) <= {"answered", "reset"} and results.count("reset") <= CONNECTIONS // 10, results
+    assert set(results) == {"answered"}, results
     replaced = None
     while time.monotonic() - killed_at < 10:
         now = workers(server)
