@@ -173,7 +173,7 @@ class StsAsgiApp:
             refuse_unless_served(self.state.topology.served, auth.region, "LookupEvents signed for this Region")
             return serve_cloudtrail_api(self.state, req, http, auth, request_id)
         try:
-            if self._is_iam(req, auth):  # the control plane: off the loop and bounded where it is remote
+            if self.query.is_iam(req, auth):  # the control plane: off the loop and bounded where it is remote
                 payload, _, call = await self.control.run(self.query.run, req, http, auth, request_id, wants_json,
                                                           params)
             else:
@@ -185,13 +185,6 @@ class StsAsgiApp:
         outcome.from_call(call)
         await self._audit_or_refuse(call, request_id)
         return 200, payload, _ctype(wants_json), {}
-
-    def _is_iam(self, req: Request, auth: object) -> bool:
-        """An IAM call, routed as the pipeline routes it (credential scope, or an IAM endpoint host):
-        it runs in the control plane's threads (edge/control_plane.py), off the loop."""
-        if auth is not None and getattr(auth, "service", None) == "iam":
-            return True
-        return self.state.topology.endpoint(req.header("host"), req.raw_path).is_iam
 
     def _health(self, fn: Callable[[], Any]) -> Any:
         return asyncio.get_running_loop().run_in_executor(self._health_pool, fn)

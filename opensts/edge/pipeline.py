@@ -25,7 +25,7 @@ from opensts.protocol.errors import (
 )
 from opensts.protocol.form import parse_form
 from opensts.regions.elsewhere import refuse_unless_served
-from opensts.regions.resolve import GLOBAL, Placement
+from opensts.regions.resolve import GLOBAL, Endpoint, Placement
 from opensts.service.context import RequestInfo
 from opensts.service.identifiers import parse_arn
 
@@ -51,7 +51,8 @@ class _KnownRegions:
 class Request:
     """The HTTP facts of one request, as the ASGI layer received them."""
 
-    __slots__ = ("method", "raw_path", "query", "headers", "body", "client_ip", "local", "secure", "tls", "_lookup")
+    __slots__ = ("method", "raw_path", "query", "headers", "body", "client_ip", "local", "secure", "tls", "_lookup",
+                 "endpoint")
 
     def __init__(self, method: str, raw_path: str, query: bytes, headers: list[tuple[str, str]], body: bytes,
                  client_ip: str, local: tuple[str, int] | None, secure: bool, tls: dict[str, str] | None = None,
@@ -59,6 +60,7 @@ class Request:
         self.method, self.raw_path, self.query, self.headers, self.body = method, raw_path, query, headers, body
         self.client_ip, self.local, self.secure, self.tls = client_ip, local, secure, tls
         self._lookup = lookup if lookup is not None else {k.lower(): v for k, v in reversed(headers)}
+        self.endpoint: Endpoint | None = None  # resolved once, by QueryPipeline.endpoint
 
     def header(self, name: str) -> str:
         """The first value of header ``name`` (lower case), or ""."""
@@ -80,13 +82,24 @@ class QueryPipeline:
             params.update(parse_form(req.body))
         return params
 
+    def endpoint(self, req: Request) -> Endpoint:
+        """The endpoint ``req`` names (Host, or a path prefix), resolved once per request."""
+        endpoint = req.endpoint
+        if endpoint is None:
+            endpoint = req.endpoint = self.state.topology.endpoint(req.header("host"), req.raw_path)
+        return endpoint
+
+    def is_iam(self, req: Request, auth: SigV4Auth | None) -> bool:
+        """An IAM call, as ``run`` routes it: an IAM endpoint host, or credentials scoped to iam."""
+        return self.endpoint(req).is_iam or (auth is not None and auth.service == "iam")
+
     def run(self, req: Request, http: HttpRequest, auth: SigV4Auth | None, request_id: str, wants_json: bool,
             params: Mapping[str, str]) -> tuple[bytes, str, Call | None]:
         """Serve one request; returns (body, xmlns, audit call). Raises ServiceError for AWS
         errors, carrying ``audit_call`` once the action is known (failures are audited too)."""
         state = self.state
         topo = state.topology
-        endpoint = topo.endpoint(req.header("host"), req.raw_path)
+        endpoint = self.endpoint(req)
         spec = state.iam if endpoint.is_iam else state.service_for(auth.service if auth else "sts")
         action = params.get("Action")
         if not action:
