@@ -227,6 +227,21 @@ def _metrics_listener(value: str | None, reuse_port: bool = False) -> tuple[List
     return type(lst)(lst.host, address[1]), sock
 
 
+def refuse_hot_standby(directory: Path, command: str, what: str) -> None:
+    """One line (exit 1) when ``OPENSTS_DATABASE_URL`` is a read-only hot standby: a command that
+    writes runs against the control plane's primary, and the standby receives ``what`` by replication."""
+    if not os.environ.get("OPENSTS_DATABASE_URL"):
+        return
+    from opensts.store.database import database_url, is_hot_standby, make_engine
+
+    probe = make_engine(database_url(directory))
+    standby = is_hot_standby(probe)
+    probe.dispose()
+    if standby:
+        raise _OneLineError(f"OPENSTS_DATABASE_URL is a read-only hot standby: run {command} against the control "
+                            f"plane's primary (the standby receives {what} by replication)")
+
+
 def _check_node(node: NodeRole, listeners: tuple[Listener, ...], config: FileConfig) -> None:
     """A fleet node's Region must exist, and its listeners are its own Region's entry points:
     one marked ``=OTHER-REGION`` would accept requests this node must refuse."""
@@ -348,16 +363,10 @@ def migrate(data_dir: Path | None) -> None:
 
     from opensts.service.federation.outbound import SigningKeys
     from opensts.service.iam.aws_managed import seed_aws_managed_policies
-    from opensts.store.database import database_url, is_hot_standby, make_engine, open_store
+    from opensts.store.database import open_store
 
     directory = _data_dir(data_dir)
-    if os.environ.get("OPENSTS_DATABASE_URL"):
-        probe = make_engine(database_url(directory))
-        standby = is_hot_standby(probe)
-        probe.dispose()
-        if standby:
-            raise _OneLineError("OPENSTS_DATABASE_URL is a read-only hot standby: run `opensts migrate` against "
-                                "the control plane's primary (the standby receives everything by replication)")
+    refuse_hot_standby(directory, "`opensts migrate`", "everything")
     repo = open_store(directory)
     created = _create_region_keys(repo, _load_config(None, directory, None, None))
     seed_aws_managed_policies(repo)

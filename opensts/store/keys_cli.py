@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from opensts.cli import _data_dir, _data_dir_option, _load_config, _OneLineError
+from opensts.cli import _data_dir, _data_dir_option, _load_config, _OneLineError, refuse_hot_standby
 
 __all__ = ["keys", "master_key"]
 
@@ -29,16 +29,11 @@ def _writable_store(directory: Path) -> object:
     """The store of ``directory``; one line (exit 1) when it is a hot standby or cannot be opened."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from opensts.store.database import database_url, is_hot_standby, make_engine, open_store
+    from opensts.store.database import open_store
 
     try:
         if os.environ.get("OPENSTS_DATABASE_URL"):
-            probe = make_engine(database_url(directory))
-            standby = is_hot_standby(probe)
-            probe.dispose()
-            if standby:
-                raise _OneLineError("OPENSTS_DATABASE_URL is a read-only hot standby: run this against the control "
-                                    "plane's primary (the standby receives the change by replication)")
+            refuse_hot_standby(directory, "this", "the change")
         elif not (directory / "opensts.db").exists():
             raise _OneLineError(f"no database in {directory} (pass --data-dir, or run `opensts migrate` first)")
         return open_store(directory)
