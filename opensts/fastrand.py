@@ -27,14 +27,14 @@ def request_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+#: byte → one of the 62 characters: ``translate`` maps random bytes in one C call (the slight
+#: bias, 5 of 256 vs 4 of 256, is no matter for an identifier that is not a secret)
+_ALNUM_TABLE = bytes(_ALNUM[b % 62] for b in range(256))
+
+
 def alnum(n: int) -> str:
     """``n`` characters from [A-Za-z0-9] (an id, not a secret: from ``random``)."""
-    value = _random.getrandbits(6 * n + 16)
-    out = []
-    for _ in range(n):
-        value, digit = divmod(value, 62)
-        out.append(_ALNUM_STR[digit])
-    return "".join(out)
+    return _random.randbytes(n).translate(_ALNUM_TABLE).decode()
 
 
 def base32_upper(n: int) -> str:

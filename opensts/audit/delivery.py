@@ -44,8 +44,8 @@ from isal import igzip
 
 from opensts import metrics
 from opensts.audit.backlog import BacklogGauge
-from opensts.audit.event_index import MAX_INDEX_BYTES, bound, unpack
-from opensts.audit.index import connect, index_path, ingest
+from opensts.audit.event_index import MAX_INDEX_BYTES, Bodies, bound
+from opensts.audit.index import connect, index_path, ingest_some
 from opensts.audit.stores import FolderStore, S3Store, TrailStore
 from opensts.node_id import ALPHABET
 from opensts.private_files import private_opener
@@ -100,6 +100,7 @@ class Delivery:
         self._delay: dict[str, float] = {}
         self._failures: dict[str, int] = {}  # Region → attempts failed since its store last answered
         self._running: dict[str, concurrent.futures.Future[int]] = {}  # Region → its delivery in progress
+        self._queued = False  # the last round left a Region's parts to its running lane
         self._lanes = concurrent.futures.ThreadPoolExecutor(_LANES, thread_name_prefix="audit-deliver")
         self._pruned_at = 0.0
         self.retention = RETENTION_SECONDS
@@ -122,10 +123,15 @@ class Delivery:
 
     def run_forever(self, stop: threading.Event | None = None) -> None:
         """Deliver, holding the delivery lock for good (a second server on the same data folder
-        waits here). While there is a backlog the next round starts as soon as a lane finishes
-        (or at once, when the round found new records): delivery is never capped by the
-        interval, which is only how long an idle server waits before looking again. Rounds do
-        not wait for a slow store (its lane backs off alone). Once ``stop`` is set (the server
+        waits here). A round takes everything journaled since the last one, one transaction
+        and one trail file per account and Region, then the process waits ``interval``: under
+        steady load a round's batch is the interval's records, so its index writes and files
+        are few and large (a round every few milliseconds, as the load found them, cost the
+        index a transaction, and the trail a file, per handful of records: most of the
+        process's CPU). While a backlog is more than a round takes (a log's chunk, or the
+        claims' cap, was reached), the next round starts at once: delivery is never capped by
+        the interval. Rounds do not wait for a slow store (its lane backs off alone). Once
+        ``stop`` is set (the server
         stops), one last round, waited for: what the journal holds is indexed, and delivered if
         the stores take it (else it waits in the outbox)."""
         stop = stop or threading.Event()
@@ -141,14 +147,14 @@ class Delivery:
             self._round(conn, wait=True)
 
     def _pause(self, busy: bool, stop: threading.Event) -> None:
-        """Between rounds: none after a round that found work (a backlog is taken at full speed);
-        until a lane finishes (at most ``interval``) while lanes deliver; else ``interval`` — or
-        until ``stop`` is set."""
+        """Between rounds: none after a round that left a backlog (taken at full speed); until a
+        lane finishes (at most ``interval``) when a Region's parts wait for its running lane;
+        else ``interval`` — or until ``stop`` is set."""
         if busy:
             time.sleep(0.005)  # yield the GIL to the lanes for a moment
             return
         running = [f for f in self._running.values() if not f.done()]
-        if running:
+        if running and self._queued:
             concurrent.futures.wait(running, timeout=self._interval, return_when=concurrent.futures.FIRST_COMPLETED)
         else:
             stop.wait(self._interval)
@@ -166,25 +172,30 @@ class Delivery:
 
     def _round(self, conn: sqlite3.Connection, *, wait: bool) -> int:
         """Ingest, claim, and start each Region's delivery that is not running or backing off.
-        Returns the records delivered (``wait``), else how many records it ingested or claimed
-        (non-zero: there may be more, start the next round at once)."""
-        found = ingest(self._folder, conn)
+        Returns the records delivered (``wait``), else 1 when more is waiting than the round
+        took (start the next round at once), 0 when it took everything."""
+        _found, more = ingest_some(self._folder, conn)
         for _ in range(_CLAIMS_PER_ROUND):
             claimed = self._claim(conn)
-            found += claimed
             if claimed < _BATCH:
                 break
+        else:
+            more = True
         self._backlog.measure(conn)
         now = time.monotonic()
         started = []
+        self._queued = False
         for (region,) in conn.execute("SELECT DISTINCT trail_region FROM batch_parts WHERE delivered = 0").fetchall():
             running = self._running.get(region)
-            if (running is not None and not running.done()) or self._backoff.get(region, 0) > now:
+            if running is not None and not running.done():
+                self._queued = True  # its parts wait for its lane: the next round when a lane ends
+                continue
+            if self._backoff.get(region, 0) > now:
                 continue
             self._running[region] = self._lanes.submit(self._deliver_region, region)
             started.append(self._running[region])
         self._prune(conn)
-        return sum(f.result() for f in started) if wait else found
+        return sum(f.result() for f in started) if wait else int(more)
 
     def _prune(self, conn: Any) -> None:
         """Bound the index (``PRUNE_EVERY`` seconds apart): delivered records older than the
@@ -264,15 +275,16 @@ class Delivery:
         """Write one part; its record count, or None when the store failed (the part stays pending)."""
         where = (batch, account, region)
         rows = conn.execute(
-            "SELECT event_time, body FROM events WHERE seq BETWEEN ? AND ? AND account_id = ? AND trail_region = ? "
+            "SELECT seq, event_time, body FROM events WHERE seq BETWEEN ? AND ? AND account_id = ? AND trail_region = ? "
             "ORDER BY seq",
             (first, last, account, region),
         ).fetchall()
         if key is None:  # fixed before the first attempt: every retry writes the same object
-            key = object_key(account, region, self._node, batch, rows[0][0] if rows else 0)
+            key = object_key(account, region, self._node, batch, rows[0][1] if rows else 0)
             conn.execute("UPDATE batch_parts SET key = ? WHERE batch_id = ? AND account_id = ? AND trail_region = ?",
                          (key, *where))
-        payload = b'{"Records":[' + b",".join(unpack(r[1]) for r in rows) + b"]}"
+        bodies = Bodies(conn)  # a part's events are whole blocks of its own trail: each block read once
+        payload = b'{"Records":[' + b",".join(bodies.get(seq, body) for seq, _when, body in rows) + b"]}"
         try:
             self.store_for(region).put(key, igzip.compress(payload, 2, mtime=0))  # ISA-L: ~10x zlib's speed
         except Exception as exc:  # noqa: BLE001 - the store is down: keep the part, retry later

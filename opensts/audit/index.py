@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,8 @@ from typing import Any
 
 import orjson
 
-from opensts.audit.event_index import EVENTS_COLUMNS, EVENTS_SCHEMA, event_keys, insert_events, pack, run_script
+from opensts.audit.event_index import (BLOCK_EVENTS, EVENTS_COLUMNS, EVENTS_SCHEMA, event_keys, insert_blocks,
+                                      insert_events, pack, run_script)
 from opensts.audit.events import extended_request_id_at
 from opensts.audit.journal import END_MARK, LOG_GLOB, encode_line, valid_end
 from opensts.fastrand import request_id
@@ -29,9 +31,10 @@ from opensts.private_files import private_opener, private_sqlite
 
 __all__ = ["SCHEMA", "connect", "index_path", "ingest", "ingest_lock"]
 
-#: ``PRAGMA user_version`` of this layout. 0: the layout before (record JSON as text, a column per
-#: attribute), converted in place by ``connect``.
-VERSION = 2
+#: ``PRAGMA user_version`` of this layout. 0: the first layout (record JSON as text, a column per
+#: attribute), converted in place by ``connect``; 2: events stored alone only (still read: version
+#: 3 only adds the blocks table).
+VERSION = 3
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,{EVENTS_COLUMNS});
@@ -101,6 +104,9 @@ def _prepare(conn: sqlite3.Connection) -> None:
     """Create the tables, or convert an index of the layout before, once (whoever comes first)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] == 2:
+            run_script(conn, EVENTS_SCHEMA)  # the blocks table; every event so far stays as it is
+            conn.execute(f"PRAGMA user_version = {VERSION}")
         if conn.execute("PRAGMA user_version").fetchone()[0] != VERSION:
             columns = {r[1] for r in conn.execute("PRAGMA table_info(events)")}
             if "event_name" in columns:
@@ -151,14 +157,21 @@ def ingest_lock(folder: Path, *, blocking: bool = True) -> Iterator[bool]:
 
 
 def _row(line: bytes) -> tuple[Any, ...] | None:
-    """The index row of one journal line (see ``journal.encode_line``) — ``(trail Region,
-    account, epoch seconds, lookup keys, packed record, activity)`` — or None for a torn or
-    foreign line: never a record of ours that a caller was promised."""
+    """The row of one journal line for an event stored alone — ``(trail Region, account, epoch
+    seconds, lookup keys, packed record, activity)`` — or None (see ``_parse``)."""
+    parsed = _parse(line)
+    return None if parsed is None else (*parsed[:4], pack(parsed[4]), parsed[5])
+
+
+def _parse(line: bytes) -> tuple[Any, ...] | None:
+    """One journal line (see ``journal.encode_line``) read — ``(trail Region, account, epoch
+    seconds, lookup keys, record JSON, activity)`` — or None for a torn or foreign line: never a
+    record of ours that a caller was promised."""
     meta, tab, body = line.partition(b"\t")
     try:
         if not tab:  # the format before META (logs left by an older version)
             region, account, when, record = orjson.loads(line)
-            return _row(encode_line(region, account, when, record))
+            return _parse(encode_line(region, account, when, record))
         region, account, when, event_id, name, source, username, key_id, read_only, resources, *rest = \
             orjson.loads(meta)
         entity = rest[:1]
@@ -169,17 +182,46 @@ def _row(line: bytes) -> tuple[Any, ...] | None:
             return None
         body.decode()  # text, as LookupEvents and the trail files need it (UnicodeDecodeError: skipped)
         keys = event_keys(account, region, event_id, name, source, username, key_id, bool(read_only), resources)
-        return (region, account, int(when), keys, pack(body),
+        return (region, account, int(when), keys, body,
                 _activity(region, account, int(when), source, name, entity[0] if entity else None, body))
     except (orjson.JSONDecodeError, ValueError, TypeError, KeyError, AttributeError, OverflowError):
         return None
 
 
+#: Where a deferred record's identifiers go. ``events._build_events`` writes ``eventID`` right
+#: after ``requestID`` and before ``readOnly``, and STS's ``additionalEventData`` right before
+#: ``requestID``; nothing a caller controls follows them (a caller's quote is always escaped, so
+#: these bytes cannot come from inside a string), so the last match is the record's own.
+_EVENT_ID = b'"eventID":null,"readOnly":'
+_EXTRA = re.compile(rb'"ExtendedRequestId":null,"RequestDetails":\{"endpointType":"[a-z-]*",'
+                    rb'"awsServingRegion":"([a-z0-9-]*)"\}\},"requestID":"[^"\\]*",')
+_EXTRA_HEAD = b'"ExtendedRequestId":null,'
+_EXTRA_REACH = 512  # the extra data, requestID included, is shorter than this
+
+
 def _complete(body: bytes, when_ms: Any, when: int) -> tuple[str, bytes]:
     """A deferred record (events.build_events) with its eventID and ExtendedRequestId made, in
-    their places (same key order: orjson keeps it)."""
+    their places: spliced into the bytes where they are found exactly where the builder puts them
+    (≈ 1 µs), else by parsing and re-encoding the record (same key order: orjson keeps it)."""
+    event_id = request_id()
+    at = body.rfind(_EVENT_ID)
+    if at < 0:
+        return _complete_parsed(body, when_ms, when, event_id)
+    head = body[:at]
+    extra_at = head.rfind(_EXTRA_HEAD, max(0, at - _EXTRA_REACH))
+    if extra_at >= 0:
+        found = _EXTRA.fullmatch(head, extra_at)
+        if found is None:
+            return _complete_parsed(body, when_ms, when, event_id)
+        ms = when_ms if type(when_ms) is int and when_ms > 0 else when * 1000
+        extended = extended_request_id_at(found[1].decode(), ms).encode()
+        head = b"".join((head[:extra_at], b'"ExtendedRequestId":"', extended, b'",', head[extra_at + len(_EXTRA_HEAD):]))
+    return event_id, b"".join((head, b'"eventID":"', event_id.encode(), b'",', body[at + len(_EVENT_ID) - 11:]))
+
+
+def _complete_parsed(body: bytes, when_ms: Any, when: int, event_id: str) -> tuple[str, bytes]:
     record = orjson.loads(body)
-    event_id = record["eventID"] = request_id()
+    record["eventID"] = event_id
     extra = record.get("additionalEventData")
     if type(extra) is dict and "ExtendedRequestId" in extra and extra["ExtendedRequestId"] is None:
         details = extra.get("RequestDetails") or {}
@@ -205,9 +247,13 @@ def _activity(region: str, account: str, when: int, source: str, name: str, enti
 def _insert(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
     """Insert numbered rows ``(seq, region, account, when, keys, packed, activity)``."""
     insert_events(conn, (row[:6] for row in rows))
+    _latest_activity(conn, [row[6] for row in rows])
+
+
+def _latest_activity(conn: sqlite3.Connection, activities: list[tuple[str, str, str, str, int, str] | None]) -> None:
+    """Record each (account, service, action, entity)'s latest call of these (access advisor)."""
     latest: dict[tuple[str, str, str, str], tuple[str, str, str, str, int, str]] = {}
-    for row in rows:
-        activity = row[6]
+    for activity in activities:
         if activity is not None:
             seen = latest.get(activity[:4])
             if seen is None or activity[4] >= seen[4]:
@@ -244,20 +290,27 @@ def _alive(log: Path) -> bool:
 
 def ingest(folder: Path, conn: sqlite3.Connection | None = None) -> int:
     """Index every complete record not indexed yet; returns how many. Takes the ingest lock."""
+    return ingest_some(folder, conn)[0]
+
+
+def ingest_some(folder: Path, conn: sqlite3.Connection | None = None) -> tuple[int, bool]:
+    """Index the complete records not indexed yet, at most ``_CHUNK`` bytes of each log:
+    (how many, whether some log has more than that waiting)."""
     own = conn is None
     conn = conn or connect(index_path(folder))
-    total = 0
+    total, more = 0, False
     try:
         with ingest_lock(folder):
             for log in sorted(folder.glob(LOG_GLOB)):
-                total += _ingest_one(conn, log)
+                count, full = _ingest_one(conn, log)
+                total, more = total + count, more or full
     finally:
         if own:
             conn.close()
-    return total
+    return total, more
 
 
-def _ingest_one(conn: sqlite3.Connection, log: Path) -> int:
+def _ingest_one(conn: sqlite3.Connection, log: Path) -> tuple[int, bool]:
     row = conn.execute("SELECT offset FROM ingested WHERE log = ?", (log.name,)).fetchone()
     offset = row[0] if row else 0
     alive = _alive(log)
@@ -268,21 +321,40 @@ def _ingest_one(conn: sqlite3.Connection, log: Path) -> int:
         data = _read_written(fh, _CHUNK)
         end = valid_end(data)
         lines = data[:end].splitlines()
-        rows = [r for r in map(_row, lines) if r is not None]
+        rows = [r for r in map(_parse, lines) if r is not None]
         skipped = len(lines) - lines.count(END_MARK.strip()) - len(rows)
         if skipped:  # counted, never quoted: a line may hold anything
             _log.warning("skipped %d unreadable journal lines in %s", skipped, log.name)
         if end:
             conn.execute("BEGIN IMMEDIATE")
-            _insert(conn, [(seq, *row) for seq, row in enumerate(rows, _next_seq(conn))])
+            _insert_blocks(conn, rows)
             conn.execute("INSERT OR REPLACE INTO ingested (log, offset) VALUES (?, ?)", (log.name, offset + end))
             conn.execute("COMMIT")
         finished = not alive or (seen + data[max(0, end - len(END_MARK)):end]).endswith(END_MARK)
         if not (finished and not data[end:].strip(b"\0") and _only_zeros_left(fh)):
-            return len(rows)
+            return len(rows), len(data) >= _CHUNK
     log.unlink()  # finished, and everything in it is indexed
     conn.execute("DELETE FROM ingested WHERE log = ?", (log.name,))
-    return len(rows)
+    return len(rows), False
+
+
+def _insert_blocks(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Insert parsed rows ``(region, account, when, keys, record JSON, activity)`` as blocks of one
+    account, Region and minute each, numbered on from the next seq. Rows of different trails are
+    regrouped (a trail's own order is kept within a minute): LookupEvents and the trail files are
+    per trail, and a block of one minute is wholly past the retention at most a minute after its
+    first event (the retention drops whole blocks)."""
+    trails: dict[tuple[str, str, int], list[tuple[Any, ...]]] = {}
+    for row in rows:
+        trails.setdefault((row[0], row[1], row[2] // 60), []).append(row)
+    blocks, seq = [], _next_seq(conn)
+    for trail in trails.values():
+        for i in range(0, len(trail), BLOCK_EVENTS):
+            chunk = trail[i:i + BLOCK_EVENTS]
+            blocks.append((seq, [row[:5] for row in chunk]))
+            seq += len(chunk)
+    insert_blocks(conn, blocks)
+    _latest_activity(conn, [row[5] for row in rows])
 
 
 def _next_seq(conn: sqlite3.Connection) -> int:

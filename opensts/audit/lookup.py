@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from opensts.audit.event_index import ALL_EVENTS, lookup_key, matches, seq_range, unpack
+from opensts.audit.event_index import ALL_EVENTS, Bodies, find, lookup_key, matches
 from opensts.audit.index import connect, index_path, ingest
 from opensts.audit.trail_reader import connect_lookup
 from opensts.protocol.json_input import decode_json
@@ -123,30 +123,17 @@ def lookup_events(source: LookupSource, account: str, region: str, params: dict[
     except sqlite3.Error as exc:
         raise LookupError_("InternalFailure", "The trail could not be read.") from exc
     try:
-        rows = _page(conn, key, account, region, int(start), int(end), before, size + 1)
+        rows = find(conn, key, account, region, int(start), int(end), before, size + 1)
+        bodies = Bodies(conn)
+        events = [_readable(seq, bodies, body) for seq, body in rows[:size]]
     except sqlite3.Error as exc:
         raise LookupError_("InternalFailure", "The trail could not be read.") from exc
     finally:
         conn.close()
-    events = (_readable(seq, body) for seq, body in rows[:size])
     out: dict[str, Any] = {"Events": [e for e in events if e is not None and matches(e, attribute, value)]}
     if len(rows) > size:
         out["NextToken"] = _token(rows[size - 1][0])
     return out
-
-
-def _page(conn: sqlite3.Connection, key: int, account: str, region: str, start: int, end: int, before: int,
-          limit: int) -> list[tuple[int, bytes]]:
-    """Up to ``limit`` (seq, stored body) of the key's events in [start, end] before seq ``before``, newest first."""
-    span = seq_range(conn, start, end)
-    if span is None:
-        return []
-    return conn.execute(
-        "SELECT e.seq, e.body FROM event_keys k CROSS JOIN events e ON e.seq = k.seq "
-        "WHERE k.k = ? AND k.seq BETWEEN ? AND ? AND k.seq < ? AND e.account_id = ? AND e.trail_region = ? "
-        "AND e.event_time BETWEEN ? AND ? ORDER BY k.seq DESC LIMIT ?",
-        (key, span[0], span[1], before, account, region, start, end, limit),
-    ).fetchall()
 
 
 def _attribute_key(attribute: str | None, value: str) -> tuple[str, str]:
@@ -160,11 +147,11 @@ def _attribute_key(attribute: str | None, value: str) -> tuple[str, str]:
     return attribute, value
 
 
-def _readable(seq: int, body: bytes | str) -> dict[str, Any] | None:
+def _readable(seq: int, bodies: Bodies, body: bytes | str | None) -> dict[str, Any] | None:
     """The event of one indexed record, or None (logged once per record, without its content)
     when the record cannot be read back: one bad record must not hide the rest of the trail."""
     try:
-        return _event(orjson.loads(unpack(body)))  # CloudTrailEvent stays json.dumps: ASCII-escaped, as before
+        return _event(orjson.loads(bodies.get(seq, body)))  # CloudTrailEvent stays json.dumps: ASCII-escaped
     except (ValueError, KeyError, TypeError, AttributeError, OverflowError, zlib.error):
         if seq not in _reported and len(_reported) < 10_000:
             _reported.add(seq)

@@ -63,8 +63,9 @@ _SECOND = 1 << 24  # seq values per second of eventTime
 _CHUNK = 500  # keys checked against the index at once
 
 #: ``PRAGMA user_version`` of this layout; a lookup index of another is dropped and read again
-#: from the trail store (it holds nothing else).
-LOOKUP_VERSION = 2
+#: from the trail store (it holds nothing else), except version 2, which only lacks the (here
+#: unused) blocks table that LookupEvents' query reads.
+LOOKUP_VERSION = 3
 LOOKUP_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY,{EVENTS_COLUMNS});
@@ -92,6 +93,9 @@ def connect_lookup(path: Path) -> sqlite3.Connection:
     if conn.execute("PRAGMA user_version").fetchone()[0] != LOOKUP_VERSION:
         conn.execute("BEGIN IMMEDIATE")
         try:
+            if conn.execute("PRAGMA user_version").fetchone()[0] == 2:
+                run_script(conn, EVENTS_SCHEMA)
+                conn.execute(f"PRAGMA user_version = {LOOKUP_VERSION}")
             if conn.execute("PRAGMA user_version").fetchone()[0] != LOOKUP_VERSION:
                 for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
                     conn.execute(f'DROP TABLE "{table}"')  # noqa: S608 - names of the file's own tables

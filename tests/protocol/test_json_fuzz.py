@@ -163,10 +163,10 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 def _journal_request_ids(server: Server) -> set[str]:
     server.client("cloudtrail").lookup_events(MaxResults=1)  # indexes every record written so far
-    from opensts.audit.event_index import unpack
+    from opensts.audit.event_index import stored_records
 
     with sqlite3.connect(server.data_dir / "audit" / "index.db", timeout=30) as conn:  # packed records
-        return {json.loads(unpack(body)).get("requestID") for (body,) in conn.execute("SELECT body FROM events")}
+        return {json.loads(body).get("requestID") for _seq, body in stored_records(conn)}
 
 
 def test_json_apis_fuzz(fuzz_server: Server) -> None:

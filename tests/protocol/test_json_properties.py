@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from opensts.audit.events import Call, encodable
-from opensts.audit.event_index import unpack
+from opensts.audit.event_index import stored_records
 from opensts.audit.index import index_path, ingest
 from opensts.fastrand import request_id
 from opensts.protocol.json_input import MAX_DEPTH, JsonInputError, decode_json, has_surrogate, load_json_model, \
@@ -185,5 +185,5 @@ def test_any_call_is_written_to_the_journal(tmp_path: Path, params: dict[str, An
     folder = trail.journal.folder
     ingest(folder)
     with sqlite3.connect(index_path(folder)) as conn:
-        bodies = [json.loads(unpack(b)) for (b,) in conn.execute("SELECT body FROM events")]
+        bodies = [json.loads(b) for _seq, b in stored_records(conn)]
     assert [b["requestID"] for b in bodies] == [info.request_id]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from opensts.audit.delivery import Delivery, FolderStore, S3Store
-from opensts.audit.event_index import unpack
+from opensts.audit.event_index import stored_records
 from opensts.audit.index import connect, index_path, ingest
 from opensts.audit.journal import Journal
 
@@ -58,8 +58,7 @@ def test_prune_keeps_undelivered_and_recent_records(tmp_path: Path) -> None:
     ingest(journal.folder)  # indexed, not yet claimed
     delivery._pruned_at = 0  # noqa: SLF001
     delivery._prune(connect(index_path(journal.folder)))  # noqa: SLF001
-    left = [json.loads(unpack(r[0]))["eventID"]
-            for r in connect(index_path(journal.folder)).execute("SELECT body FROM events ORDER BY seq")]
+    left = [json.loads(body)["eventID"] for _seq, body in stored_records(connect(index_path(journal.folder)))]
     assert left == ["id-4", "id-5"]
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from opensts.audit.event_index import unpack
+from opensts.audit.event_index import stored_records
 from opensts.audit.index import connect, index_path, ingest
 from opensts.audit.journal import END_MARK, LOG_GLOB, Journal, valid_end
 
@@ -23,7 +23,7 @@ def _event(i: int, pad: int = 0) -> tuple[str, str, dict[str, Any]]:
 
 def _indexed(folder: Path) -> list[str]:
     conn = connect(index_path(folder))
-    return [orjson.loads(unpack(r[0]))["eventID"] for r in conn.execute("SELECT body FROM events ORDER BY seq")]
+    return [orjson.loads(body)["eventID"] for _seq, body in stored_records(conn)]
 
 
 def test_valid_end_stops_at_the_zero_filled_rest() -> None:
@@ -167,12 +167,12 @@ def test_identifiers_are_made_once_by_ingestion_not_on_the_request_path(tmp_path
     assert written["eventID"] is None and written["additionalEventData"]["ExtendedRequestId"] is None
     ingest(folder)
     conn = connect(index_path(folder))
-    (body,) = conn.execute("SELECT body FROM events").fetchone()
-    record = orjson.loads(unpack(body))
+    ((_seq, body),) = stored_records(conn)
+    record = orjson.loads(body)
     assert list(record) == list(written)  # same fields, same order
     assert uuid.UUID(record["eventID"]).version == 4
     decoded = base64.b64decode(record["additionalEventData"]["ExtendedRequestId"]).decode()
     assert re.fullmatch(rf"1:eu-west-1:S:{int(now.timestamp() * 1000)}:R:[A-Za-z0-9]{{8}}", decoded)
     assert {k: v for k, v in record.items() if k not in ("eventID", "additionalEventData")} == \
         {k: v for k, v in written.items() if k not in ("eventID", "additionalEventData")}
-    assert ingest(folder) == 0 and conn.execute("SELECT body FROM events").fetchone()[0] == body  # made once
+    assert ingest(folder) == 0 and stored_records(conn) == [(_seq, body)]  # made once
