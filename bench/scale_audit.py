@@ -49,8 +49,8 @@ import run  # noqa: E402 - bench/run.py: wrk, its Lua hook, server helpers
 import scenarios  # noqa: E402
 
 from opensts.audit.delivery import Delivery, FolderStore  # noqa: E402
-from opensts.audit.event_index import event_keys, insert_events, pack, used_bytes  # noqa: E402
-from opensts.audit.index import connect, index_path  # noqa: E402
+from opensts.audit.event_index import event_keys, used_bytes  # noqa: E402
+from opensts.audit.index import connect, index_path, insert_parsed  # noqa: E402
 from opensts.audit.lookup import JournalIndex, lookup_events  # noqa: E402
 
 
@@ -228,8 +228,9 @@ def _record(event_id: str, name: str, when: int, user: str, read_only: bool = Tr
 
 
 def _build_index(folder: Path, events: int, start: int) -> None:
-    """``events`` events, 20 a second from ``start``: every record its own (packed) text, every
-    key its own; 50 users, GetCallerIdentity and AssumeRole of 20 roles; a handful of rare ones."""
+    """``events`` events, 20 a second from ``start``, stored as ingestion stores them (blocks of
+    one trail and minute: ``index.insert_parsed``), every record its own text; 50 users,
+    GetCallerIdentity and AssumeRole of 20 roles; a handful of rare ones."""
     import orjson
 
     conn = connect(index_path(folder))
@@ -248,14 +249,14 @@ def _build_index(folder: Path, events: int, start: int) -> None:
         ident = record["userIdentity"]
         keys = event_keys(ACCOUNT, REGION, record["eventID"], record["eventName"], record["eventSource"],
                           ident["userName"], ident["accessKeyId"], record["readOnly"], record.get("resources"))
-        rows.append((seq, REGION, ACCOUNT, when, keys, pack(orjson.dumps(record))))
+        rows.append((REGION, ACCOUNT, when, keys, orjson.dumps(record), None))
         if len(rows) == 50_000:
-            insert_events(conn, rows)
+            insert_parsed(conn, rows)
             rows = []
             conn.execute("COMMIT")
             conn.execute("BEGIN")
             print(f"  {seq:>9} events indexed", flush=True)
-    insert_events(conn, rows)
+    insert_parsed(conn, rows)
     conn.execute("COMMIT")
     conn.close()
 

@@ -327,7 +327,7 @@ def _ingest_one(conn: sqlite3.Connection, log: Path) -> tuple[int, bool]:
             _log.warning("skipped %d unreadable journal lines in %s", skipped, log.name)
         if end:
             conn.execute("BEGIN IMMEDIATE")
-            _insert_blocks(conn, rows)
+            insert_parsed(conn, rows)
             conn.execute("INSERT OR REPLACE INTO ingested (log, offset) VALUES (?, ?)", (log.name, offset + end))
             conn.execute("COMMIT")
         finished = not alive or (seen + data[max(0, end - len(END_MARK)):end]).endswith(END_MARK)
@@ -338,7 +338,7 @@ def _ingest_one(conn: sqlite3.Connection, log: Path) -> tuple[int, bool]:
     return len(rows), False
 
 
-def _insert_blocks(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+def insert_parsed(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
     """Insert parsed rows ``(region, account, when, keys, record JSON, activity)`` as blocks of one
     account, Region and minute each, numbered on from the next seq. Rows of different trails are
     regrouped (a trail's own order is kept within a minute): LookupEvents and the trail files are
