@@ -199,7 +199,7 @@ SCHEMA = Table({
                                      _at_least(0, strict=True)),
         "index_max_mb": Leaf("number", "1024", "cap of the audit index file (MiB, each of a server's journal index "
                              "and a fleet node's trail index): past it the oldest delivered records are dropped "
-                             "(≈ 0.5 KB a record, docs/OPERATIONS.md); records not yet delivered never are",
+                             "(≈ 0.2 KB a record, docs/OPERATIONS.md); records not yet delivered never are",
                              _at_least(1)),
         "region_folders": MapOf("<region>", Leaf("string", "—", "this Region's own trail folder (as "
                                                               "audit.regions.<region>.folder)"),
