@@ -29,7 +29,7 @@ from opensts.audit.journal import END_MARK, LOG_GLOB, encode_line, valid_end
 from opensts.fastrand import request_id
 from opensts.private_files import private_opener, private_sqlite
 
-__all__ = ["SCHEMA", "connect", "index_path", "ingest", "ingest_lock"]
+__all__ = ["SCHEMA", "connect", "index_path", "ingest", "ingest_some", "ingest_lock", "insert_parsed"]
 
 #: ``PRAGMA user_version`` of this layout. 0: the first layout (record JSON as text, a column per
 #: attribute), converted in place by ``connect``; 2: events stored alone only (still read: version
@@ -192,7 +192,8 @@ def _parse(line: bytes) -> tuple[Any, ...] | None:
 #: after ``requestID`` and before ``readOnly``, and STS's ``additionalEventData`` right before
 #: ``requestID``; nothing a caller controls follows them (a caller's quote is always escaped, so
 #: these bytes cannot come from inside a string), so the last match is the record's own.
-_EVENT_ID = b'"eventID":null,"readOnly":'
+_READ_ONLY = b'"readOnly":'
+_EVENT_ID = b'"eventID":null,' + _READ_ONLY
 _EXTRA = re.compile(rb'"ExtendedRequestId":null,"RequestDetails":\{"endpointType":"[a-z-]*",'
                     rb'"awsServingRegion":"([a-z0-9-]*)"\}\},"requestID":"[^"\\]*",')
 _EXTRA_HEAD = b'"ExtendedRequestId":null,'
@@ -216,7 +217,7 @@ def _complete(body: bytes, when_ms: Any, when: int) -> tuple[str, bytes]:
         ms = when_ms if type(when_ms) is int and when_ms > 0 else when * 1000
         extended = extended_request_id_at(found[1].decode(), ms).encode()
         head = b"".join((head[:extra_at], b'"ExtendedRequestId":"', extended, b'",', head[extra_at + len(_EXTRA_HEAD):]))
-    return event_id, b"".join((head, b'"eventID":"', event_id.encode(), b'",', body[at + len(_EVENT_ID) - 11:]))
+    return event_id, b"".join((head, b'"eventID":"', event_id.encode(), b'",', body[at + len(_EVENT_ID) - len(_READ_ONLY):]))
 
 
 def _complete_parsed(body: bytes, when_ms: Any, when: int, event_id: str) -> tuple[str, bytes]:
