@@ -33,6 +33,8 @@ READ_ONLY_STS = {
     "AssumeRoot": False, "GetFederationToken": False, "GetSessionToken": False, "GetDelegatedAccessToken": False,
 }
 _NO_RESPONSE = {"GetCallerIdentity", "DecodeAuthorizationMessage", "GetAccessKeyInfo", "GetWebIdentityToken"}
+#: Read-only actions outside STS (IAM, Organizations, Account): named so by AWS's prefixes.
+_READ_PREFIXES = ("Get", "List", "Describe", "Simulate")
 _SECRET_FIELDS = {"secretAccessKey", "sessionToken", "webIdentityToken", "sAMLAssertion", "tokenCode",
                   "encodedMessage", "decodedMessage", "password", "tradeInToken", "base32StringSeed", "qRCodePNG",
                   "authenticationCode1", "authenticationCode2", "privateKey", "sAMLMetadataDocument",
@@ -179,8 +181,22 @@ def _request_parameters(call: Call) -> dict[str, Any] | None:
     return out or None
 
 
+def read_only(service: str, action: str) -> bool:
+    """CloudTrail's ``readOnly``: STS's per action (its credential-issuing reads are read-only
+    too), elsewhere the read prefixes."""
+    if service == "sts":
+        return READ_ONLY_STS.get(action, action.startswith(_READ_PREFIXES))
+    return action.startswith(_READ_PREFIXES)
+
+
 def _response_elements(call: Call) -> dict[str, Any] | None:
+    """The call's result, camelCased, for the calls AWS records it for: those that make changes
+    (CloudTrail's record contents: "present in events for actions that make changes"), plus STS's
+    credential-issuing calls. A read (Get*, List*, Describe*) records none: a ListRoles page of
+    1,000 roles is not copied into the trail."""
     if call.result is None or call.error_code or call.info.action in _NO_RESPONSE:
+        return None
+    if call.service != "sts" and read_only(call.service, call.info.action):
         return None
     out = _camel_value(call.result, call.sensitive)
     return out or None
@@ -272,7 +288,7 @@ def _build_events(call: Call, deferred: bool = False) -> list[tuple[str, str, di
         }
     record["requestID"] = info.request_id
     record["eventID"] = None if deferred else request_id()
-    record["readOnly"] = READ_ONLY_STS.get(info.action, info.action.startswith(("Get", "List", "Simulate")))
+    record["readOnly"] = read_only(call.service, info.action)
     resources = _resources(call)
     if resources:
         record["resources"] = resources

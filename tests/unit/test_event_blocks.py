@@ -272,3 +272,35 @@ def _delivered_ids(tmp_path: Path) -> list[str]:
 
     return [r["eventID"] for p in (tmp_path / "trail").rglob("*.json.gz")
             for r in json.loads(gzip.decompress(p.read_bytes()))["Records"]]
+
+
+# ---- what a record carries, per operation (AWS's record contents) -------------------------------
+def _operations(service: str) -> list[str]:
+    import botocore.session
+
+    return list(botocore.session.get_session().get_service_model(service).operation_names)
+
+
+@pytest.mark.parametrize("service", ["iam", "organizations", "account", "sts"])
+def test_reads_record_no_response_elements_and_changes_do(service: str) -> None:
+    """CloudTrail: responseElements "is present in events for actions that make changes (create,
+    update, or delete actions)"; a read (Get*, List*, Describe*, Simulate*) is readOnly and has
+    none. STS's credential-issuing calls are the exception AWS makes: readOnly with their
+    credentials (secret and token never)."""
+    issuing = {"AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity", "GetSessionToken",
+               "GetFederationToken", "AssumeRoot", "GetDelegatedAccessToken"}
+    quiet = {"GetCallerIdentity", "DecodeAuthorizationMessage", "GetAccessKeyInfo", "GetWebIdentityToken"}
+    for action in _operations(service):
+        if service == "sts" and action not in issuing | quiet:
+            continue  # STS's newer operations: as STS records them, outside this rule
+        info = RequestInfo("req-1", action, datetime.now(timezone.utc), CALLER, "us-east-1", "us-east-1")
+        ((_region, _account, record),) = build_events(Call(service, info, {}, {"Thing": {"Name": "x"}}), deferred=True)
+        reading = action.startswith(("Get", "List", "Describe", "Simulate")) and action not in issuing
+        if service == "sts" and action in issuing:
+            assert record["responseElements"] == {"thing": {"name": "x"}}, action
+        elif reading or action in quiet:
+            assert record["responseElements"] is None, action
+        else:
+            assert record["responseElements"] == {"thing": {"name": "x"}}, action
+        if service != "sts":
+            assert record["readOnly"] is reading, action
