@@ -303,6 +303,7 @@ organizational_units = Table(
     Column("parent_id", String(80), nullable=False),  # the root id or another OU id
     Column("name", String(128), nullable=False),
     Index("ix_organizational_units_parent", "parent_id"),
+    Index("ix_organizational_units_parent_name", "parent_id", "name", "id"),  # keyset (0013)
 )
 
 # Organization policies (service control policies) and what they are attached to (the root, OUs,
@@ -316,6 +317,7 @@ organization_policies = Table(
     Column("description", String(512), nullable=False, server_default=""),
     Column("type", String(64), nullable=False),
     Column("content", Text, nullable=False),
+    Index("ix_organization_policies_org_name", "organization_id", "name", "id"),  # keyset (0013)
 )
 
 organization_policy_targets = Table(
@@ -335,6 +337,7 @@ delegated_administrators = Table(
     Column("service_principal", String(128), primary_key=True),
     Column("organization_id", String(34), ForeignKey("organizations.id"), nullable=False),
     Column("registered_at", BigInteger, nullable=False),
+    Index("ix_delegated_administrators_org", "organization_id", "account_id", "registered_at"),  # keyset (0013)
 )
 
 # Invitations (InviteAccountToOrganization → AcceptHandshake): one row per handshake, its state.
@@ -349,6 +352,8 @@ handshakes = Table(
     Column("requested_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=False),
     Index("ix_handshakes_target", "target_account_id"),
+    Index("ix_handshakes_org_requested", "organization_id", "requested_at", "id"),  # keyset (0013)
+    Index("ix_handshakes_target_requested", "target_account_id", "requested_at", "id"),  # keyset (0013)
 )
 
 # -- IAM groups, account aliases and properties (migration 0008_groups) ----------------------------
