@@ -27,6 +27,7 @@ from opensts.store.credentials_repository import InstanceProfileRecord, ServerCe
 from opensts.store.group_repository import GroupRecord, _group
 from opensts.store.iam_repository import PolicyRecord, PolicyVersionRecord, RoleRecord
 from opensts.store.keyset import Key, after
+from opensts.store.reads_repository import DelegationRecord, _delegation
 
 __all__ = ["ListingRepositoryMixin"]
 
@@ -350,6 +351,17 @@ class ListingRepositoryMixin:
         if assigned is not None:
             query = query.where(d.user_id.is_not(None) if assigned else d.user_id.is_(None))
         return self._page_rows(after(query, [d.serial], key, limit))
+
+    # -- delegation requests ----------------------------------------------------------------
+    def delegation_requests_page(self, owner_account_id: str, owner_id: str | None = None, key: Key | None = None,
+                                 limit: int | None = None) -> list[DelegationRecord]:
+        """ListDelegationRequests: the requests sent to the account (``owner_id``: to that
+        principal only), as they were created: (created_at, id)."""
+        c = t.delegation_requests.c
+        query = select(t.delegation_requests).where(c.owner_account_id == owner_account_id, c.owner_id.is_not(None))
+        if owner_id is not None:
+            query = query.where(c.owner_id == owner_id)
+        return [_delegation(r) for r in self._page_rows(after(query, [c.created_at, c.id], key, limit))]
 
     # -- managed policies -------------------------------------------------------------------
     def policies_page(self, account_id: str, *, local: bool = True, aws: bool = True, path_prefix: str = "/",

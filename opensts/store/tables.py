@@ -211,6 +211,7 @@ mfa_devices = Table(
     Column("last_step", Integer, nullable=False, server_default="0"),  # replay protection
     Column("created_at", BigInteger, nullable=False),
     Index("ix_mfa_devices_account_serial", "account_id", "serial"),  # ListVirtualMFADevices' keyset (0012)
+    Index("ix_mfa_devices_user_serial", "user_id", "serial"),  # ListMFADevices' keyset (0013)
 )
 
 # -- Regions (migration 0003) ---------------------------------------------------------------------
@@ -600,5 +601,6 @@ delegation_requests = Table(
     Column("updated_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=False),
     Index("ix_delegation_requests_owner", "owner_account_id"),
+    Index("ix_delegation_requests_owner_created", "owner_account_id", "created_at", "id"),  # keyset (0013)
     Index("ix_delegation_requests_workflow", "requestor_account_id", "requestor_workflow_id", unique=True),
 )
