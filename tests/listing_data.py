@@ -84,11 +84,14 @@ def policies(engine: Engine, account: str, count: int, prefix: str = "policy", p
     return rows
 
 
-def mfa_devices(engine: Engine, account: str, count: int, prefix: str = "mfa") -> list[dict[str, Any]]:
-    """Unassigned virtual MFA devices (their sealed seed is never opened by a listing)."""
+def mfa_devices(engine: Engine, account: str, count: int, prefix: str = "mfa",
+                user_id: str | None = None) -> list[dict[str, Any]]:
+    """Virtual MFA devices, unassigned or ``user_id``'s (their sealed seed is never opened by a
+    listing)."""
     now = int(time.time())
     rows = [dict(serial=f"arn:aws:iam::{account}:mfa/{name(prefix, i)}", account_id=account, name=name(prefix, i),
-                 path="/", seed_sealed=b"unused", user_id=None, enabled_at=None, last_step=0, created_at=now)
+                 path="/", seed_sealed=b"unused", user_id=user_id, enabled_at=None if user_id is None else now,
+                 last_step=0, created_at=now)
             for i in range(count)]
     _insert(engine, t.mfa_devices, rows)
     return rows
@@ -104,3 +107,15 @@ def attach(engine: Engine, kind: str, entity_ids: list[str], arn: str) -> None:
 
 def profile_roles(engine: Engine, role_id: str, profile_ids: list[str]) -> None:
     _insert(engine, t.instance_profile_roles, [dict(profile_id=p, role_id=role_id) for p in profile_ids])
+
+
+def delegation_requests(engine: Engine, owner_account: str, count: int) -> list[dict[str, Any]]:
+    """Delegation requests sent to ``owner_account``'s root (state PENDING)."""
+    now = int(time.time())
+    document = json.dumps({"Description": "d", "Permissions": {}, "PermissionPolicy": "{}", "SessionDuration": 3600})
+    rows = [dict(id=f"dr-{i:012d}", requestor_account_id="210987654321", requestor_workflow_id=f"wf-{i}",
+                 owner_account_id=owner_account, owner_id=f"arn:aws:iam::{owner_account}:root", approver_id=None,
+                 state="PENDING", document=document, notes=None, rejection_reason=None, token_hash=None,
+                 created_at=now + i % 5, updated_at=now, expires_at=now + 86400) for i in range(count)]
+    _insert(engine, t.delegation_requests, rows)
+    return rows
