@@ -51,7 +51,8 @@ def org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         for account in members[:4]:
             client.move_account(AccountId=account, SourceParentId=root, DestinationParentId=ou)
         ous = [ou] + [client.create_organizational_unit(ParentId=root, Name=n)["OrganizationalUnit"]["Id"]
-                      for n in ("delta", "Alpha", "charlie", "Bravo", "echo", "alpha")]
+                      for n in ("delta", "alpha", "charlie", "bravo", "echo", "alpha2")]  # lower case: one
+        # order in any collation (PostgreSQL's need not be SQLite's binary one)
         for n in ("inner1", "inner2", "inner3", "inner4"):
             client.create_organizational_unit(ParentId=ou, Name=n)
         policies = [client.create_policy(Name=f"scp-{n}", Description="", Type="SERVICE_CONTROL_POLICY",
