@@ -8,7 +8,9 @@ For each backend it starts one ``opensts serve`` (one worker, default settings) 
 port — on PostgreSQL also a throwaway cluster (tools/localfleet/postgres.py) — and stops what it
 started (by PID / pg_ctl) at the end, also on errors. Roles and policies are written straight
 into the store in multi-row INSERTs (tests/listing_data.py: what the repository writes), growing
-one account from one size to the next. Measured with raw SigV4-signed HTTP requests
+one account from one size to the next; on PostgreSQL each load ends with ANALYZE of the table,
+as autovacuum would within a minute (without it the planner sorts the account's whole range for
+the first page until autovacuum has run). Measured with raw SigV4-signed HTTP requests
 (botocore's signer, one kept-alive connection), so the numbers are the server's, not boto3's XML
 parsing:
 
