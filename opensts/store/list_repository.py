@@ -298,6 +298,17 @@ class ListingRepositoryMixin:
                  .where(c.policy_id == policy_id, c.organization_id == org_id))
         return self._page_rows(after(query, [c.target_id], key, limit))
 
+    def target_policies(self, org_id: str, target_id: str) -> list[Any]:
+        """ListPoliciesForTarget: the policies attached to one target (at most five SCPs), by
+        id, each with its row's columns (``p_*``; None for FullAWSAccess, which is not stored)
+        — one query on the target's index, not every attachment of the organization."""
+        c, p = t.organization_policy_targets.c, t.organization_policies.c
+        query = (select(c.policy_id, p.organization_id.label("p_organization_id"), p.name.label("p_name"),
+                        p.description.label("p_description"), p.type.label("p_type"), p.content.label("p_content"))
+                 .select_from(t.organization_policy_targets.outerjoin(t.organization_policies, p.id == c.policy_id))
+                 .where(c.target_id == target_id, c.organization_id == org_id).order_by(c.policy_id))
+        return self._page_rows(query)
+
     def handshakes_page(self, *, organization_id: str | None = None, target_account_id: str | None = None,
                         key: Key | None = None, limit: int | None = None) -> list[Any]:
         """Invitations of an organization or to an account, as they were sent: (requested_at, id),

@@ -148,3 +148,16 @@ def test_walking_a_large_listing_yields_each_item_once(orgs: dict[int, Org], act
         if not token:
             break
     assert len(seen) == len(set(seen)) >= 1500
+
+
+def test_a_targets_policies_cost_the_same_statements_whatever_the_organization(orgs: dict[int, Org]) -> None:
+    """ListPoliciesForTarget (at most five SCPs a target) reads the target's attachments only."""
+    costs = {}
+    for size, org in orgs.items():
+        account = "700000000003"
+        org.call("ListPoliciesForTarget", TargetId=account, Filter="SERVICE_CONTROL_POLICY")
+        costs[size], out = org.counted("ListPoliciesForTarget", TargetId=account, Filter="SERVICE_CONTROL_POLICY")
+        assert [p["Name"] for p in out["Policies"]] == ["scp0"]  # the bulk rows: one policy on every account
+        on_root = org.call("ListPoliciesForTarget", TargetId=org.root, Filter="SERVICE_CONTROL_POLICY")["Policies"]
+        assert [(p["Name"], p["AwsManaged"]) for p in on_root] == [("FullAWSAccess", True)]
+    assert costs[12] == costs[1500], costs

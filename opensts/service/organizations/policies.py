@@ -267,7 +267,10 @@ class PolicyActions(OrganizationsBase):
         self._target(org, target)
         if params["Filter"] != SCP:
             return page([], params, "Policies")
-        found = [self._summary(org, self._policy(org, p)) for p, t in self._attached(org) if t == target]
+        found = [self._summary(org, _FULL if r.policy_id == FULL_AWS_ACCESS_ID else OrgPolicyRecord(
+            r.policy_id, r.p_organization_id, r.p_name, r.p_description, r.p_type, r.p_content))
+            for r in self._repo.target_policies(org.id, target)
+            if r.policy_id == FULL_AWS_ACCESS_ID or r.p_name is not None]  # at most MAX_SCPS_PER_TARGET
         return page(found, params, "Policies")
 
     @op("ListTargetsForPolicy")
