@@ -190,3 +190,23 @@ def test_a_next_token_of_another_listing_or_edited_is_invalid(org: dict[str, Any
             call(**args, MaxResults=2, NextToken=bad)
         assert (exc.value.response["Error"]["Code"], exc.value.response["Error"]["Message"]) == (
             "InvalidInputException", "The provided pagination token is not valid."), bad
+
+
+def test_a_listed_ou_is_described_alike(org: dict[str, Any]) -> None:
+    """A page's OUs (their path read once for the page) are what DescribeOrganizationalUnit says."""
+    client = org["client"]
+    for parent in (org["root"], org["ou"]):
+        for ou in client.list_organizational_units_for_parent(ParentId=parent, MaxResults=20)["OrganizationalUnits"]:
+            assert ou == client.describe_organizational_unit(OrganizationalUnitId=ou["Id"])["OrganizationalUnit"]
+
+
+def test_listed_policies_admins_and_invitations_are_described_alike(org: dict[str, Any]) -> None:
+    """What a page renders from its joined rows is what the Describe* of each item answers."""
+    client = org["client"]
+    for policy in client.list_policies(Filter="SERVICE_CONTROL_POLICY", MaxResults=20)["Policies"]:
+        assert policy == client.describe_policy(PolicyId=policy["Id"])["Policy"]["PolicySummary"]
+    for admin in client.list_delegated_administrators(MaxResults=20)["DelegatedAdministrators"]:
+        described = client.describe_account(AccountId=admin["Id"])["Account"]
+        assert admin == {**described, "DelegationEnabledDate": admin["DelegationEnabledDate"]}
+    for handshake in client.list_handshakes_for_organization(MaxResults=20)["Handshakes"]:
+        assert handshake == client.describe_handshake(HandshakeId=handshake["Id"])["Handshake"]
