@@ -210,3 +210,12 @@ def test_listed_policies_admins_and_invitations_are_described_alike(org: dict[st
         assert admin == {**described, "DelegationEnabledDate": admin["DelegationEnabledDate"]}
     for handshake in client.list_handshakes_for_organization(MaxResults=20)["Handshakes"]:
         assert handshake == client.describe_handshake(HandshakeId=handshake["Id"])["Handshake"]
+    for target in client.list_targets_for_policy(PolicyId=org["policies"][0], MaxResults=20)["Targets"]:
+        if target["Type"] == "ACCOUNT":
+            described = client.describe_account(AccountId=target["TargetId"])["Account"]
+        elif target["Type"] == "ORGANIZATIONAL_UNIT":
+            described = client.describe_organizational_unit(OrganizationalUnitId=target["TargetId"])[
+                "OrganizationalUnit"]
+        else:
+            [described] = client.list_roots()["Roots"]
+        assert (target["Name"], target["Arn"]) == (described["Name"], described["Arn"])
