@@ -104,7 +104,11 @@ def mfa_devices(engine: Engine, account: str, count: int, prefix: str = "mfa",
 
 
 def members(engine: Engine, group_id: str, user_ids: list[str]) -> None:
+    """As AddUserToGroup writes them: with the user's name_lower (GetGroup's order)."""
     _insert(engine, t.group_members, [dict(group_id=group_id, user_id=u, added_at=int(time.time())) for u in user_ids])
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE group_members SET user_name_lower = (SELECT name_lower FROM users "
+                          "WHERE users.id = group_members.user_id) WHERE group_id = :g"), {"g": group_id})
 
 
 def attach(engine: Engine, kind: str, entity_ids: list[str], arn: str) -> None:
@@ -112,7 +116,12 @@ def attach(engine: Engine, kind: str, entity_ids: list[str], arn: str) -> None:
 
 
 def profile_roles(engine: Engine, role_id: str, profile_ids: list[str]) -> None:
+    """As AddRoleToInstanceProfile writes them: with the profile's name_lower (the role's order)."""
     _insert(engine, t.instance_profile_roles, [dict(profile_id=p, role_id=role_id) for p in profile_ids])
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE instance_profile_roles SET profile_name_lower = (SELECT name_lower FROM "
+                          "instance_profiles WHERE instance_profiles.id = instance_profile_roles.profile_id) "
+                          "WHERE role_id = :r"), {"r": role_id})
 
 
 def delegation_requests(engine: Engine, owner_account: str, count: int) -> list[dict[str, Any]]:

@@ -219,16 +219,18 @@ class ListingRepositoryMixin:
 
     # -- relations -------------------------------------------------------------------------
     def group_members_page(self, group_id: str, key: Key | None = None, limit: int | None = None) -> list[Any]:
-        """GetGroup's members (user rows), by name."""
+        """GetGroup's members (user rows), by name: a seek on (group_id, user_name_lower), the
+        member's name copied into its membership row (migration 0013)."""
         u, m = t.users.c, t.group_members.c
         query = select(t.users).join(t.group_members, m.user_id == u.id).where(m.group_id == group_id)
-        return self._page_rows(after(query, [u.name_lower], key, limit))
+        return self._page_rows(after(query, [m.user_name_lower], key, limit))
 
     def role_instance_profiles_page(self, role_id: str, key: Key | None = None,
                                     limit: int | None = None) -> list[InstanceProfileRecord]:
+        """A role's instance profiles by name: a seek on (role_id, profile_name_lower) (0013)."""
         ip, c = t.instance_profiles, t.instance_profile_roles.c
         query = select(ip).join(t.instance_profile_roles, ip.c.id == c.profile_id).where(c.role_id == role_id)
-        return [p for p in map(_profile, self._page_rows(after(query, [ip.c.name_lower], key, limit))) if p]
+        return [p for p in map(_profile, self._page_rows(after(query, [c.profile_name_lower], key, limit))) if p]
 
     def policy_entities_page(self, kind: str, arn: str, account_id: str, *, attached: bool, boundary: bool,
                              path_prefix: str = "/", key: Key | None = None, limit: int | None = None) -> list[Any]:

@@ -386,7 +386,10 @@ group_members = Table(
     Column("group_id", String(32), ForeignKey("iam_groups.id"), primary_key=True),
     Column("user_id", String(32), ForeignKey("users.id"), primary_key=True),
     Column("added_at", BigInteger, nullable=False),
+    # the user's name_lower, copied (AddUserToGroup, UpdateUser): GetGroup's keyset order (0013)
+    Column("user_name_lower", String(64), nullable=True),
     Index("ix_group_members_user", "user_id"),
+    Index("ix_group_members_group_name", "group_id", "user_name_lower"),
 )
 
 # The account alias (one per account, unique across every account: the primary key).
@@ -426,7 +429,11 @@ instance_profile_roles = Table(
     metadata,
     Column("profile_id", String(32), ForeignKey("instance_profiles.id"), primary_key=True),
     Column("role_id", String(32), ForeignKey("roles.id"), primary_key=True),
+    # the profile's name_lower, copied (AddRoleToInstanceProfile; profiles are never renamed):
+    # ListInstanceProfilesForRole's keyset order (0013)
+    Column("profile_name_lower", String(64), nullable=True),
     Index("ix_instance_profile_roles_role", "role_id"),
+    Index("ix_instance_profile_roles_role_name", "role_id", "profile_name_lower"),
 )
 
 # Roles created by CreateServiceLinkedRole (protected: trust policy and deletion only through the

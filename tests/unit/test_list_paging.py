@@ -174,3 +174,27 @@ def test_every_listing_refuses_a_marker_not_its_own(stores: dict[int, Store], ac
         with pytest.raises(ServiceError) as caught:
             store.call(action, MaxItems=2, Marker=marker, **args)
         assert (caught.value.code, caught.value.status, str(caught.value)) == ("InvalidInput", 400, "Invalid Marker.")
+
+
+def test_a_groups_members_follow_a_users_rename(stores: dict[int, Store]) -> None:
+    """GetGroup pages by the member's name copied into the membership: UpdateUser moves it."""
+    store = stores[12]
+
+    def walk() -> list[str]:
+        seen, marker = [], None
+        while True:
+            out = store.call("GetGroup", GroupName=store.group, MaxItems=5, **({"Marker": marker} if marker else {}))
+            seen += [u["UserName"] for u in out["Users"]]
+            if not out["IsTruncated"]:
+                return seen
+            marker = out["Marker"]
+
+    before = walk()
+    assert before == sorted(before, key=str.lower) and len(before) == 12
+    store.call("UpdateUser", UserName=before[0], NewUserName="zz-renamed")
+    try:
+        after = walk()
+        assert after == [*before[1:], "zz-renamed"]
+    finally:
+        store.call("UpdateUser", UserName="zz-renamed", NewUserName=before[0])
+    assert walk() == before
