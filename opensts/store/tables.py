@@ -60,7 +60,8 @@ users = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("permissions_boundary_arn", String(2048), nullable=True),  # added by migration 0002
     Index("ux_users_account_name", "account_id", "name_lower", unique=True),
-    Index("ix_users_boundary", "permissions_boundary_arn"),  # a policy's boundary uses (0012)
+    # a policy's boundary uses, counted (ListPolicies) and listed by name (ListEntitiesForPolicy; 0013)
+    Index("ix_users_boundary_name", "permissions_boundary_arn", "account_id", "name_lower"),
 )
 
 access_keys = Table(
@@ -119,7 +120,8 @@ roles = Table(
     # JSON: user/role ARN named by the trust policy → its unique id when the policy was saved
     Column("trust_principal_ids", Text, nullable=True),  # added by migration 0005
     Index("ux_roles_account_name", "account_id", "name_lower", unique=True),
-    Index("ix_roles_boundary", "permissions_boundary_arn"),  # a policy's boundary uses (0012)
+    # a policy's boundary uses, counted (ListPolicies) and listed by name (ListEntitiesForPolicy; 0013)
+    Index("ix_roles_boundary_name", "permissions_boundary_arn", "account_id", "name_lower"),
 )
 
 role_policies = Table(

@@ -11,6 +11,9 @@ relations listed in the order of the other side's name — a group's members by 
 is copied into the relation row (``user_name_lower``, ``profile_name_lower``, kept by the writes
 that add a member or a role and by a user's rename), so a page seeks an index on (owner, name)
 instead of joining and sorting every member (66 ms for the first page of a 50,000-user group).
+ListEntitiesForPolicy's permissions-boundary users and roles: by (boundary, account, name), so
+its page seeks them in name order instead of reading every user of the account in name order
+(they replace 0011's indexes on the boundary alone: a prefix of them, one index less to write).
 
 Revision ID: 0013_org_list_keys
 Revises: 0012_changes
@@ -33,6 +36,10 @@ def upgrade() -> None:
     op.create_index("ix_delegated_administrators_org", "delegated_administrators",
                     ["organization_id", "account_id", "registered_at"])
     op.create_index("ix_mfa_devices_user_serial", "mfa_devices", ["user_id", "serial"])
+    op.create_index("ix_users_boundary_name", "users", ["permissions_boundary_arn", "account_id", "name_lower"])
+    op.create_index("ix_roles_boundary_name", "roles", ["permissions_boundary_arn", "account_id", "name_lower"])
+    op.drop_index("ix_users_boundary", table_name="users")
+    op.drop_index("ix_roles_boundary", table_name="roles")
     op.add_column("group_members", sa.Column("user_name_lower", sa.String(64), nullable=True))
     op.execute("UPDATE group_members SET user_name_lower = "
                "(SELECT name_lower FROM users WHERE users.id = group_members.user_id)")
@@ -46,6 +53,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.create_index("ix_users_boundary", "users", ["permissions_boundary_arn"])
+    op.create_index("ix_roles_boundary", "roles", ["permissions_boundary_arn"])
+    op.drop_index("ix_roles_boundary_name", table_name="roles")
+    op.drop_index("ix_users_boundary_name", table_name="users")
     op.drop_index("ix_instance_profile_roles_role_name", table_name="instance_profile_roles")
     with op.batch_alter_table("instance_profile_roles") as batch:
         batch.drop_column("profile_name_lower")
