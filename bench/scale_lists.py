@@ -8,13 +8,19 @@ For each backend it starts one ``opensts serve`` (one worker, default settings) 
 port — on PostgreSQL also a throwaway cluster (tools/localfleet/postgres.py) — and stops what it
 started (by PID / pg_ctl) at the end, also on errors. Roles and policies are written straight
 into the store in multi-row INSERTs (tests/listing_data.py: what the repository writes), growing
-one account from one size to the next. Measured with raw SigV4-signed HTTP requests
+one account from one size to the next; on PostgreSQL each load ends with ANALYZE of the table,
+as autovacuum would within a minute (without it the planner sorts the account's whole range for
+the first page until autovacuum has run). Measured with raw SigV4-signed HTTP requests
 (botocore's signer, one kept-alive connection), so the numbers are the server's, not boto3's XML
 parsing:
 
 - first page: ListRoles MaxItems=100, median (and max) of ``--repeat`` calls;
 - full paging: every role through MaxItems=1000 pages, following the Marker (wall time);
-- the same for ListPolicies (Scope=Local and Scope=All) at the policy count.
+- the same for ListPolicies (Scope=Local and Scope=All) at the policy count;
+- ``--entities N``: the same for IAM's other listings that grow with the account, at N users,
+  groups, instance profiles and virtual MFA devices (ListUsers, ListGroups, ListInstanceProfiles,
+  ListVirtualMFADevices, GetGroup and ListEntitiesForPolicy over N members,
+  ListInstanceProfilesForRole over N profiles of one role, GetAccountAuthorizationDetails).
 Targets (issue 19): first page ≤ 20 ms; all 50,000 roles ≤ 3 s.
 """
 
@@ -39,6 +45,7 @@ from botocore.auth import SigV4Auth  # noqa: E402
 from botocore.awsrequest import AWSRequest  # noqa: E402
 from botocore.credentials import Credentials  # noqa: E402
 
+from opensts.store import tables as t  # noqa: E402
 from opensts.store.database import database_url, make_engine  # noqa: E402
 from tests import listing_data as data  # noqa: E402
 from tests.conftest import ACCOUNT_ID, ADMIN_KEY, ADMIN_SECRET, fresh_database, start_server, stop_server  # noqa: E402
@@ -90,19 +97,52 @@ def first_page(iam: Iam, action: str, repeat: int, **params: Any) -> tuple[float
     return statistics.median(times), max(times)
 
 
+#: --entities: (operation, its parameters, the element each item opens with)
+ENTITY_LISTINGS: list[tuple[str, dict[str, str], str]] = [
+    ("ListUsers", {}, "<UserId>"),
+    ("ListGroups", {}, "<GroupId>"),
+    ("ListInstanceProfiles", {}, "<InstanceProfileId>"),
+    ("ListVirtualMFADevices", {}, "<SerialNumber>"),
+    ("GetGroup", {"GroupName": "bench-group"}, "<UserId>"),
+    ("ListEntitiesForPolicy", {"PolicyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess", "EntityFilter": "User"},
+     "<UserId>"),
+    ("ListInstanceProfilesForRole", {"RoleName": "bench-role"}, "<InstanceProfileId>"),
+    ("GetAccountAuthorizationDetails", {"Filter.member.1": "User"}, "<UserId>"),
+]
+
+
+def load_entities(engine: Any, count: int) -> None:
+    """``count`` users (all in one group, all with one AWS managed policy attached), groups,
+    instance profiles (all holding one role) and virtual MFA devices."""
+    users = data.users(engine, ACCOUNT_ID, count, prefix="bench-user")
+    [group] = data.groups(engine, ACCOUNT_ID, 1, prefix="bench-group")
+    data.groups(engine, ACCOUNT_ID, count - 1, prefix="bench-g")
+    [role] = data.roles(engine, ACCOUNT_ID, 1, prefix="bench-role")
+    profiles = data.instance_profiles(engine, ACCOUNT_ID, count, prefix="bench-profile")
+    data.mfa_devices(engine, ACCOUNT_ID, count, prefix="bench-mfa")
+    data.members(engine, group["id"], [u["id"] for u in users])
+    data.attach(engine, "user", [u["id"] for u in users], "arn:aws:iam::aws:policy/ReadOnlyAccess")
+    data.profile_roles(engine, role["id"], [p["id"] for p in profiles])
+    with engine.begin() as conn:  # the names the listings above address (name() appends -000000)
+        conn.execute(t.iam_groups.update().where(t.iam_groups.c.id == group["id"])
+                     .values(name="bench-group", name_lower="bench-group"))
+        conn.execute(t.roles.update().where(t.roles.c.id == role["id"]).values(name="bench-role",
+                                                                                  name_lower="bench-role"))
+
+
 def full_paging(iam: Iam, action: str, tag: str, **params: Any) -> tuple[float, int, int]:
     """(seconds, items, pages) to walk the whole listing at MaxItems=1000."""
     started, items, pages, marker = time.perf_counter(), 0, 0, None
     while True:
         text = iam.call(action, MaxItems=1000, **params, **({"Marker": marker} if marker else {}))
-        items += text.count(f"<{tag}>")
+        items += text.count(tag if tag.startswith("<") else f"<{tag}>")
         pages += 1
         if _TRUNCATED.search(text).group(1) == "false":  # type: ignore[union-attr]
             return time.perf_counter() - started, items, pages
         marker = _MARKER.search(text).group(1)  # type: ignore[union-attr]
 
 
-def run_backend(backend: str, sizes: list[int], policies: int, repeat: int) -> list[str]:
+def run_backend(backend: str, sizes: list[int], policies: int, repeat: int, entities: int = 0) -> list[str]:
     lines: list[str] = []
     cluster = server = None
     try:
@@ -138,6 +178,17 @@ def run_backend(backend: str, sizes: list[int], policies: int, repeat: int) -> l
                              f"(max {worst:.1f}) | {seconds:.2f} s ({items:,} items, {pages} pages) | "
                              f"load {load:.1f} s |")
                 print(lines[-1], flush=True)
+        if entities:
+            started = time.perf_counter()
+            load_entities(engine, entities)
+            load = time.perf_counter() - started
+            time.sleep(1.5)  # the server's cache notices the new group, role and users
+            for action, params, tag in ENTITY_LISTINGS:
+                median, worst = first_page(iam, action, repeat, **params)
+                seconds, items, pages = full_paging(iam, action, tag, **params)
+                lines.append(f"| {backend} | {action} | {entities:,} entities | {median:.1f} ms (max {worst:.1f}) | "
+                             f"{seconds:.2f} s ({items:,} items, {pages} pages) | load {load:.1f} s |")
+                print(lines[-1], flush=True)
         iam.close()
         engine.dispose()
     finally:
@@ -154,6 +205,8 @@ def main() -> None:
     parser.add_argument("--policies", type=int, default=10_000, help="customer managed policies (0: skip)")
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--repeat", type=int, default=15, help="first-page calls per size")
+    parser.add_argument("--entities", type=int, default=0,
+                        help="users, groups, instance profiles, MFA devices for the other listings (0: skip)")
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
     print(f"# IAM listings vs store size — {platform.node()}, {platform.python_version()}, "
@@ -163,7 +216,7 @@ def main() -> None:
     if hasattr(os, "getloadavg"):
         print(f"(load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     for backend in args.backends.split(","):
-        run_backend(backend.strip(), sizes, args.policies, args.repeat)
+        run_backend(backend.strip(), sizes, args.policies, args.repeat, args.entities)
 
 
 if __name__ == "__main__":

@@ -153,7 +153,10 @@ class CredentialRepositoryMixin:
         (the role is in it already) is EntityAlreadyExists."""
         c = t.instance_profile_roles.c
         self._write_limited(t.instance_profiles, profile_id, self._count(t.instance_profile_roles, c.profile_id == profile_id),
-                            limit, insert(t.instance_profile_roles).values(profile_id=profile_id, role_id=role_id))
+                            limit, insert(t.instance_profile_roles).values(
+                                profile_id=profile_id, role_id=role_id,  # the profile's name: the role's listing order
+                                profile_name_lower=select(t.instance_profiles.c.name_lower)
+                                .where(t.instance_profiles.c.id == profile_id).scalar_subquery()))
 
     def remove_role_from_instance_profile(self, profile_id: str, role_id: str) -> bool:
         c = t.instance_profile_roles.c

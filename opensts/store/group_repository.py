@@ -117,7 +117,9 @@ class GroupRepositoryMixin:
                 raise StaleState(group_id)
             if conn.execute(select(m.user_id).where(m.group_id == group_id, m.user_id == user_id)).first():
                 return
-            conn.execute(insert(t.group_members).values(group_id=group_id, user_id=user_id, added_at=int(time.time())))
+            name = select(t.users.c.name_lower).where(t.users.c.id == user_id).scalar_subquery()
+            conn.execute(insert(t.group_members).values(group_id=group_id, user_id=user_id, added_at=int(time.time()),
+                                                        user_name_lower=name))  # GetGroup's order
             if conn.execute(self._count(t.group_members, m.user_id == user_id)).scalar_one() > limit:
                 raise LimitReached(limit)
 
@@ -186,6 +188,8 @@ class GroupRepositoryMixin:
                                                c.id != user_id)).first():
                 raise EntityAlreadyExists(t.users.name)
             conn.execute(update(t.users).where(c.id == user_id).values(name=name, name_lower=name.lower(), path=path))
+            conn.execute(update(t.group_members).where(t.group_members.c.user_id == user_id)
+                         .values(user_name_lower=name.lower()))  # GetGroup's order follows the rename
 
     # -- policy usage ---------------------------------------------------------------------
     def policy_entities(self, arn: str, account_id: str) -> dict[str, list[Any]]:

@@ -14,7 +14,10 @@ by ``name_lower`` (unique per account); managed policies by ``(name, id)``; MFA 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import keyword
+from collections import namedtuple
+from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Table, and_, exists, func, or_, select, union, union_all
@@ -24,6 +27,7 @@ from opensts.store.credentials_repository import InstanceProfileRecord, ServerCe
 from opensts.store.group_repository import GroupRecord, _group
 from opensts.store.iam_repository import PolicyRecord, PolicyVersionRecord, RoleRecord
 from opensts.store.keyset import Key, after
+from opensts.store.reads_repository import DelegationRecord, _delegation
 
 __all__ = ["ListingRepositoryMixin"]
 
@@ -36,6 +40,21 @@ def _under(table: Table, account_id: str, path_prefix: str) -> Any:
     c = table.c
     cond = c.account_id == account_id
     return cond if path_prefix == "/" else and_(cond, c.path.startswith(path_prefix, autoescape=True))
+
+
+@lru_cache(maxsize=256)
+def _row_type(keys: tuple[str, ...]) -> Callable[[Any], Any] | None:
+    """A named tuple type's constructor for rows with these column names (None: names a named
+    tuple cannot carry — duplicates, keywords, leading underscores; the rows stay as they are).
+
+    WHY: reading a column of a SQLAlchemy ``Row`` by name costs ~0.35 µs (a Python-level key
+    look-up per access); a page of 1000 roles read 11 columns by name per row, more than the
+    query itself. A named tuple's fields are C-level item getters: converting the page once
+    (0.3 µs a row) makes every later access ~10x cheaper, for every listing that reads rows by
+    name."""
+    ok = len(set(keys)) == len(keys) and all(
+        k.isidentifier() and not k.startswith("_") and not keyword.iskeyword(k) for k in keys)
+    return namedtuple("PageRow", keys)._make if ok else None  # type: ignore[misc]
 
 
 def _role_record(r: Any, tags: dict[str, str]) -> RoleRecord:
@@ -51,9 +70,12 @@ class ListingRepositoryMixin:
 
     def _page_rows(self, query: Any) -> list[Any]:
         """All the rows at once (``fetchall``: a page of 1000 rows fetched one by one cost more
-        than the query)."""
+        than the query), as named tuples (``_row_type``: cheap access by column name)."""
         with self.engine.connect() as conn:
-            return conn.execute(query).all()  # type: ignore[no-any-return]
+            result = conn.execute(query)
+            make = _row_type(tuple(result.keys()))
+            rows = result.all()
+        return rows if make is None else list(map(make, rows))
 
     # -- batch look-ups for a page ------------------------------------------------------------
     def tags_of(self, entity_type: str, entity_ids: Iterable[str]) -> dict[str, dict[str, str]]:
@@ -197,16 +219,18 @@ class ListingRepositoryMixin:
 
     # -- relations -------------------------------------------------------------------------
     def group_members_page(self, group_id: str, key: Key | None = None, limit: int | None = None) -> list[Any]:
-        """GetGroup's members (user rows), by name."""
+        """GetGroup's members (user rows), by name: a seek on (group_id, user_name_lower), the
+        member's name copied into its membership row (migration 0013)."""
         u, m = t.users.c, t.group_members.c
         query = select(t.users).join(t.group_members, m.user_id == u.id).where(m.group_id == group_id)
-        return self._page_rows(after(query, [u.name_lower], key, limit))
+        return self._page_rows(after(query, [m.user_name_lower], key, limit))
 
     def role_instance_profiles_page(self, role_id: str, key: Key | None = None,
                                     limit: int | None = None) -> list[InstanceProfileRecord]:
+        """A role's instance profiles by name: a seek on (role_id, profile_name_lower) (0013)."""
         ip, c = t.instance_profiles, t.instance_profile_roles.c
         query = select(ip).join(t.instance_profile_roles, ip.c.id == c.profile_id).where(c.role_id == role_id)
-        return [p for p in map(_profile, self._page_rows(after(query, [ip.c.name_lower], key, limit))) if p]
+        return [p for p in map(_profile, self._page_rows(after(query, [c.profile_name_lower], key, limit))) if p]
 
     def policy_entities_page(self, kind: str, arn: str, account_id: str, *, attached: bool, boundary: bool,
                              path_prefix: str = "/", key: Key | None = None, limit: int | None = None) -> list[Any]:
@@ -215,15 +239,20 @@ class ListingRepositoryMixin:
         table = _ENTITY_TABLES[kind]
         a = t.policy_attachments.c
         uses = []
-        if attached:
-            uses.append(exists().where(a.policy_arn == arn, a.entity_type == kind, a.entity_id == table.c.id))
+        if attached:  # a probe of the attachments' primary key per entity read in name order
+            uses.append(exists().where(a.entity_type == kind, a.entity_id == table.c.id, a.policy_arn == arn))
         if boundary and kind != "group":
             uses.append(table.c.permissions_boundary_arn == arn)
         if not uses:
             return []
-        query = select(table.c.id, table.c.name, table.c.path).where(_under(table, account_id, path_prefix),
-                                                                     or_(*uses))
-        return self._page_rows(after(query, [table.c.name_lower], key, limit))
+        columns = [table.c.id, table.c.name, table.c.path, table.c.name_lower]
+        # Each use its own index-ordered seek, the two merged by the database: under one OR,
+        # PostgreSQL hashed every attachment of the policy for each page (O(its entities)).
+        streams = [after(select(*columns).where(_under(table, account_id, path_prefix), use), [table.c.name_lower],
+                         key, limit).subquery() for use in uses]
+        merged = streams[0] if len(streams) == 1 else union(*(select(s) for s in streams)).subquery()
+        return self._page_rows(after(select(merged.c.id, merged.c.name, merged.c.path, merged.c.name_lower),
+                                     [merged.c.name_lower], None, limit))
 
     def service_credentials_page(self, account_id: str, service_name: str | None = None, key: Key | None = None,
                                  limit: int | None = None) -> list[Any]:
@@ -251,6 +280,82 @@ class ListingRepositoryMixin:
                                 else m.parent_id == parent_id)
         return self._page_rows(after(query, [m.joined_at, m.account_id], key, limit))
 
+    def ous_page(self, parent_id: str, key: Key | None = None, limit: int | None = None) -> list[Any]:
+        """ListOrganizationalUnitsForParent's / ListChildren(ORGANIZATIONAL_UNIT)'s OU rows
+        directly under ``parent_id`` (OU ids are unique across organizations), by (name, id)."""
+        c = t.organizational_units.c
+        query = select(t.organizational_units).where(c.parent_id == parent_id)
+        return self._page_rows(after(query, [c.name, c.id], key, limit))
+
+    def org_policies_page(self, org_id: str, key: Key | None = None, limit: int | None = None) -> list[Any]:
+        """The organization's own policies by (name, id)."""
+        c = t.organization_policies.c
+        query = select(t.organization_policies).where(c.organization_id == org_id)
+        return self._page_rows(after(query, [c.name, c.id], key, limit))
+
+    def policy_targets_page(self, org_id: str, policy_id: str, key: Key | None = None,
+                            limit: int | None = None) -> list[Any]:
+        """ListTargetsForPolicy: the policy's targets by id, each with its OU's name
+        (``ou_name``) or its account's name (``account_name``) — one query for the page."""
+        c, ou, a = t.organization_policy_targets.c, t.organizational_units.c, t.accounts.c
+        query = (select(c.target_id, ou.name.label("ou_name"), a.name.label("account_name"))
+                 .select_from(t.organization_policy_targets
+                              .outerjoin(t.organizational_units, ou.id == c.target_id)
+                              .outerjoin(t.accounts, a.id == c.target_id))
+                 .where(c.policy_id == policy_id, c.organization_id == org_id))
+        return self._page_rows(after(query, [c.target_id], key, limit))
+
+    def target_policies(self, org_id: str, target_id: str) -> list[Any]:
+        """ListPoliciesForTarget: the policies attached to one target (at most five SCPs), by
+        id, each with its row's columns (``p_*``; None for FullAWSAccess, which is not stored)
+        — one query on the target's index, not every attachment of the organization."""
+        c, p = t.organization_policy_targets.c, t.organization_policies.c
+        query = (select(c.policy_id, p.organization_id.label("p_organization_id"), p.name.label("p_name"),
+                        p.description.label("p_description"), p.type.label("p_type"), p.content.label("p_content"))
+                 .select_from(t.organization_policy_targets.outerjoin(t.organization_policies, p.id == c.policy_id))
+                 .where(c.target_id == target_id, c.organization_id == org_id).order_by(c.policy_id))
+        return self._page_rows(query)
+
+    def handshakes_page(self, *, organization_id: str | None = None, target_account_id: str | None = None,
+                        key: Key | None = None, limit: int | None = None) -> list[Any]:
+        """Invitations of an organization or to an account, as they were sent: (requested_at, id),
+        each with what its answer shows of the inviting organization (``mgmt``, ``feature_set``,
+        ``mgmt_name``: its management account and that account's name) — one query a page."""
+        h, o, a = t.handshakes.c, t.organizations.c, t.accounts.c
+        query = (select(t.handshakes, o.management_account_id.label("mgmt"), o.feature_set,
+                        a.name.label("mgmt_name"))
+                 .select_from(t.handshakes.join(t.organizations, o.id == h.organization_id)
+                              .outerjoin(t.accounts, a.id == o.management_account_id)))
+        if organization_id is not None:
+            query = query.where(h.organization_id == organization_id)
+        if target_account_id is not None:
+            query = query.where(h.target_account_id == target_account_id)
+        return self._page_rows(after(query, [h.requested_at, h.id], key, limit))
+
+    def delegated_admins_page(self, org_id: str, service_principal: str | None = None, key: Key | None = None,
+                              limit: int | None = None) -> list[Any]:
+        """ListDelegatedAdministrators: each delegated account once, by (when it was first
+        registered, ``enabled_at``; account id), with its member row's columns and its name —
+        one query for the page (the grouping reads the organization's delegations, an index
+        range: an account is listed once however many services it administers)."""
+        d, m, a = t.delegated_administrators.c, t.organization_accounts.c, t.accounts.c
+        grouped = select(d.account_id, func.min(d.registered_at).label("enabled_at")).where(d.organization_id == org_id)
+        if service_principal is not None:
+            grouped = grouped.where(d.service_principal == service_principal)
+        first = grouped.group_by(d.account_id).subquery()
+        query = (select(first.c.account_id, first.c.enabled_at, m.email, m.joined_method, m.joined_at, a.name)
+                 .select_from(first.outerjoin(t.organization_accounts, m.account_id == first.c.account_id)
+                              .outerjoin(t.accounts, a.id == first.c.account_id)))
+        return self._page_rows(after(query, [first.c.enabled_at, first.c.account_id], key, limit))
+
+    def account_names_of(self, account_ids: Iterable[str]) -> dict[str, str | None]:
+        """Each listed account's name (None: unnamed), in one query."""
+        ids = list(dict.fromkeys(account_ids))
+        if not ids:
+            return {}
+        a = t.accounts.c
+        return {r.id: r.name for r in self._page_rows(select(a.id, a.name).where(a.id.in_(ids)))}
+
     # -- MFA devices -------------------------------------------------------------------------
     def virtual_mfa_devices_page(self, account_id: str, assigned: bool | None = None, key: Key | None = None,
                                  limit: int | None = None, *, user_id: str | None = None) -> list[Any]:
@@ -264,6 +369,17 @@ class ListingRepositoryMixin:
         if assigned is not None:
             query = query.where(d.user_id.is_not(None) if assigned else d.user_id.is_(None))
         return self._page_rows(after(query, [d.serial], key, limit))
+
+    # -- delegation requests ----------------------------------------------------------------
+    def delegation_requests_page(self, owner_account_id: str, owner_id: str | None = None, key: Key | None = None,
+                                 limit: int | None = None) -> list[DelegationRecord]:
+        """ListDelegationRequests: the requests sent to the account (``owner_id``: to that
+        principal only), as they were created: (created_at, id)."""
+        c = t.delegation_requests.c
+        query = select(t.delegation_requests).where(c.owner_account_id == owner_account_id, c.owner_id.is_not(None))
+        if owner_id is not None:
+            query = query.where(c.owner_id == owner_id)
+        return [_delegation(r) for r in self._page_rows(after(query, [c.created_at, c.id], key, limit))]
 
     # -- managed policies -------------------------------------------------------------------
     def policies_page(self, account_id: str, *, local: bool = True, aws: bool = True, path_prefix: str = "/",

@@ -60,7 +60,8 @@ users = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("permissions_boundary_arn", String(2048), nullable=True),  # added by migration 0002
     Index("ux_users_account_name", "account_id", "name_lower", unique=True),
-    Index("ix_users_boundary", "permissions_boundary_arn"),  # a policy's boundary uses (0012)
+    # a policy's boundary uses, counted (ListPolicies) and listed by name (ListEntitiesForPolicy; 0013)
+    Index("ix_users_boundary_name", "permissions_boundary_arn", "account_id", "name_lower"),
 )
 
 access_keys = Table(
@@ -119,7 +120,8 @@ roles = Table(
     # JSON: user/role ARN named by the trust policy → its unique id when the policy was saved
     Column("trust_principal_ids", Text, nullable=True),  # added by migration 0005
     Index("ux_roles_account_name", "account_id", "name_lower", unique=True),
-    Index("ix_roles_boundary", "permissions_boundary_arn"),  # a policy's boundary uses (0012)
+    # a policy's boundary uses, counted (ListPolicies) and listed by name (ListEntitiesForPolicy; 0013)
+    Index("ix_roles_boundary_name", "permissions_boundary_arn", "account_id", "name_lower"),
 )
 
 role_policies = Table(
@@ -211,6 +213,7 @@ mfa_devices = Table(
     Column("last_step", Integer, nullable=False, server_default="0"),  # replay protection
     Column("created_at", BigInteger, nullable=False),
     Index("ix_mfa_devices_account_serial", "account_id", "serial"),  # ListVirtualMFADevices' keyset (0012)
+    Index("ix_mfa_devices_user_serial", "user_id", "serial"),  # ListMFADevices' keyset (0013)
 )
 
 # -- Regions (migration 0003) ---------------------------------------------------------------------
@@ -303,6 +306,7 @@ organizational_units = Table(
     Column("parent_id", String(80), nullable=False),  # the root id or another OU id
     Column("name", String(128), nullable=False),
     Index("ix_organizational_units_parent", "parent_id"),
+    Index("ix_organizational_units_parent_name", "parent_id", "name", "id"),  # keyset (0013)
 )
 
 # Organization policies (service control policies) and what they are attached to (the root, OUs,
@@ -316,6 +320,7 @@ organization_policies = Table(
     Column("description", String(512), nullable=False, server_default=""),
     Column("type", String(64), nullable=False),
     Column("content", Text, nullable=False),
+    Index("ix_organization_policies_org_name", "organization_id", "name", "id"),  # keyset (0013)
 )
 
 organization_policy_targets = Table(
@@ -335,6 +340,7 @@ delegated_administrators = Table(
     Column("service_principal", String(128), primary_key=True),
     Column("organization_id", String(34), ForeignKey("organizations.id"), nullable=False),
     Column("registered_at", BigInteger, nullable=False),
+    Index("ix_delegated_administrators_org", "organization_id", "account_id", "registered_at"),  # keyset (0013)
 )
 
 # Invitations (InviteAccountToOrganization → AcceptHandshake): one row per handshake, its state.
@@ -349,6 +355,8 @@ handshakes = Table(
     Column("requested_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=False),
     Index("ix_handshakes_target", "target_account_id"),
+    Index("ix_handshakes_org_requested", "organization_id", "requested_at", "id"),  # keyset (0013)
+    Index("ix_handshakes_target_requested", "target_account_id", "requested_at", "id"),  # keyset (0013)
 )
 
 # -- IAM groups, account aliases and properties (migration 0008_groups) ----------------------------
@@ -380,7 +388,10 @@ group_members = Table(
     Column("group_id", String(32), ForeignKey("iam_groups.id"), primary_key=True),
     Column("user_id", String(32), ForeignKey("users.id"), primary_key=True),
     Column("added_at", BigInteger, nullable=False),
+    # the user's name_lower, copied (AddUserToGroup, UpdateUser): GetGroup's keyset order (0013)
+    Column("user_name_lower", String(64), nullable=True),
     Index("ix_group_members_user", "user_id"),
+    Index("ix_group_members_group_name", "group_id", "user_name_lower"),
 )
 
 # The account alias (one per account, unique across every account: the primary key).
@@ -420,7 +431,11 @@ instance_profile_roles = Table(
     metadata,
     Column("profile_id", String(32), ForeignKey("instance_profiles.id"), primary_key=True),
     Column("role_id", String(32), ForeignKey("roles.id"), primary_key=True),
+    # the profile's name_lower, copied (AddRoleToInstanceProfile; profiles are never renamed):
+    # ListInstanceProfilesForRole's keyset order (0013)
+    Column("profile_name_lower", String(64), nullable=True),
     Index("ix_instance_profile_roles_role", "role_id"),
+    Index("ix_instance_profile_roles_role_name", "role_id", "profile_name_lower"),
 )
 
 # Roles created by CreateServiceLinkedRole (protected: trust policy and deletion only through the
@@ -595,5 +610,6 @@ delegation_requests = Table(
     Column("updated_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=False),
     Index("ix_delegation_requests_owner", "owner_account_id"),
+    Index("ix_delegation_requests_owner_created", "owner_account_id", "created_at", "id"),  # keyset (0013)
     Index("ix_delegation_requests_workflow", "requestor_account_id", "requestor_workflow_id", unique=True),
 )

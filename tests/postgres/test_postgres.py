@@ -70,7 +70,7 @@ def test_the_identity_store_lives_in_postgres(server: Server, database: str) -> 
     dump = _rows(database)
     assert ADMIN_KEY in dump and ADMIN_SECRET not in dump  # secrets sealed at rest
     with psycopg.connect(database.replace("postgresql+psycopg://", "postgresql://")) as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0012_changes"
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0013_org_list_keys"
 
 
 def test_provision_and_assume_a_role(server: Server, database: str) -> None:

@@ -1,7 +1,8 @@
 """IAM's keyset pages on PostgreSQL (issue 19): 20,000 roles and 3,000 policies written straight
 into the store; the first page answers at once, and walking every policy (the account's merged
 with the AWS managed ones, in PostgreSQL's own collation) or every role of a path yields each
-exactly once, in order, with markers checked."""
+exactly once, in order, with markers checked. And every Organizations listing costs the same
+statements a page at 12 and 1,500 items (tests/unit/test_org_list_paging.py, on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -12,33 +13,41 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from opensts.store.database import make_engine
+from opensts.store.database import DATABASE_URL_ENV, make_engine
 from tests import listing_data as data
 from tests.conftest import ACCOUNT_ID, Server, fresh_database, start_server, stop_server
 from tests.postgres import cluster
+from tests.unit.test_org_list_paging import IDS as ORG_IDS
+from tests.unit.test_org_list_paging import LISTINGS as ORG_LISTINGS
+from tests.unit.test_org_list_paging import Org, check_page_costs
 
 psycopg = pytest.importorskip("psycopg")
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def pg() -> Iterator[Any]:
     if cluster.binaries() is None:
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not installed")
-    pg = cluster.start()
+    started = cluster.start()
     try:
-        database = fresh_database(pg.url)
-        srv = start_server(tmp_path_factory.mktemp("pg-paging"), extra_env={"OPENSTS_DATABASE_URL": database})
-        try:
-            engine = make_engine(database)
-            data.roles(engine, ACCOUNT_ID, 20_000)
-            data.roles(engine, ACCOUNT_ID, 2_500, prefix="deep", path="/deep/")
-            data.policies(engine, ACCOUNT_ID, 3_000)
-            engine.dispose()
-            yield srv
-        finally:
-            stop_server(srv)
+        yield started
     finally:
-        pg.stop()
+        started.stop()
+
+
+@pytest.fixture(scope="module")
+def server(pg: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    database = fresh_database(pg.url)
+    srv = start_server(tmp_path_factory.mktemp("pg-paging"), extra_env={"OPENSTS_DATABASE_URL": database})
+    try:
+        engine = make_engine(database)
+        data.roles(engine, ACCOUNT_ID, 20_000)
+        data.roles(engine, ACCOUNT_ID, 2_500, prefix="deep", path="/deep/")
+        data.policies(engine, ACCOUNT_ID, 3_000)
+        engine.dispose()
+        yield srv
+    finally:
+        stop_server(srv)
 
 
 def _walk(call: Any, key: str, field: str, **params: Any) -> list[str]:
@@ -79,3 +88,22 @@ def test_every_policy_once_in_the_database_order(server: Server) -> None:
     with pytest.raises(ClientError) as exc:
         iam.list_policies(MaxItems=5, Marker=iam.list_roles(MaxItems=1)["Marker"])
     assert exc.value.response["Error"]["Code"] == "InvalidInput"
+
+
+@pytest.fixture(scope="module")
+def orgs(pg: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[int, Org]]:
+    """tests/unit/test_org_list_paging's organizations, each in its own PostgreSQL database."""
+    made = {}
+    with pytest.MonkeyPatch.context() as patch:
+        for size in (12, 1500):
+            patch.setenv(DATABASE_URL_ENV, fresh_database(pg.url))
+            made[size] = Org(tmp_path_factory.mktemp(f"pg-org{size}"), size)
+    yield made
+    for org in made.values():
+        org.repo.engine.dispose()
+
+
+@pytest.mark.parametrize(("action", "params", "key", "field"), ORG_LISTINGS, ids=ORG_IDS)
+def test_an_organizations_page_costs_the_same_statements_on_postgresql(orgs: dict[int, Org], action: str,
+                                                                       params: Any, key: str, field: str) -> None:
+    check_page_costs(orgs, action, params, key)

@@ -46,6 +46,9 @@ class Store:
         self.role = roles[0]["name"]
         policies = data.policies(engine, ACCOUNT, size)
         data.mfa_devices(engine, ACCOUNT, size)
+        data.mfa_devices(engine, ACCOUNT, size, prefix="usermfa", user_id=users[0]["id"])
+        self.user = users[0]["name"]
+        data.delegation_requests(engine, ACCOUNT, size)
         data.members(engine, groups[0]["id"], [u["id"] for u in users])
         for kind, rows in (("user", users), ("role", roles), ("group", groups)):
             data.attach(engine, kind, [r["id"] for r in rows], POLICY)
@@ -88,6 +91,8 @@ LISTINGS: list[tuple[str, dict[str, Any], Callable[[Store], dict[str, Any]], str
     ("GetAccountAuthorizationDetails", {"Filter": ["LocalManagedPolicy", "AWSManagedPolicy"]}, lambda s: {},
      "Policies"),
     ("GetAccountAuthorizationDetails", {}, lambda s: {}, "UserDetailList"),
+    ("ListMFADevices", {}, lambda s: {"UserName": s.user}, "MFADevices"),
+    ("ListDelegationRequests", {}, lambda s: {}, "DelegationRequests"),
 ]
 
 
@@ -109,12 +114,12 @@ def test_a_page_costs_the_same_statements_whatever_the_store_and_page_size(
         args = {**params, **named(store)}
         store.call(action, MaxItems=5, **args)  # warm: the cache's first look-ups are not the page's
         first_cost, first = store.counted(action, MaxItems=5, **args)
-        assert first["IsTruncated"] and first["Marker"]
+        assert first.get("IsTruncated", first.get("isTruncated")) and first["Marker"]
         next_cost, _ = store.counted(action, MaxItems=5, Marker=first["Marker"], **args)
         costs[size] = (first_cost, next_cost)
     big = stores[3000]
     wide_cost, wide = big.counted(action, MaxItems=500, **{**params, **named(big)})
-    assert wide["IsTruncated"]
+    assert wide.get("IsTruncated", wide.get("isTruncated"))
     every = [*costs[12], *costs[3000], wide_cost]
     if action != "GetAccountAuthorizationDetails":
         assert costs[12] == costs[3000], costs  # the store's size does not matter
@@ -154,3 +159,42 @@ def test_a_marker_of_another_listing_or_edited_is_invalid(stores: dict[int, Stor
     for marker in [users, roles[:-2], roles + "A", *edited]:
         with pytest.raises(ServiceError, match="Invalid Marker"):
             store.call("ListRoles", MaxItems=2, Marker=marker)
+
+
+@pytest.mark.parametrize(("action", "params", "named", "items"), LISTINGS,
+                         ids=[f"{a}-{'-'.join(f'{k}={v}' for k, v in p.items() if k != 'PolicyArn') or 'all'}"
+                              for a, p, _, _ in LISTINGS])
+def test_every_listing_refuses_a_marker_not_its_own(stores: dict[int, Store], action: str, params: dict[str, Any],
+                                                    named: Any, items: str) -> None:
+    store = stores[12]
+    args = {**params, **named(store)}
+    own = store.call(action, MaxItems=2, **args)["Marker"]
+    foreign = store.call("ListUsers" if action == "ListRoles" else "ListRoles", MaxItems=2)["Marker"]
+    for marker in ["garbage", "2", foreign, own[:-2], own + "AAAA", own[:6] + ("A" if own[6] != "A" else "B") + own[7:]]:
+        with pytest.raises(ServiceError) as caught:
+            store.call(action, MaxItems=2, Marker=marker, **args)
+        assert (caught.value.code, caught.value.status, str(caught.value)) == ("InvalidInput", 400, "Invalid Marker.")
+
+
+def test_a_groups_members_follow_a_users_rename(stores: dict[int, Store]) -> None:
+    """GetGroup pages by the member's name copied into the membership: UpdateUser moves it."""
+    store = stores[12]
+
+    def walk() -> list[str]:
+        seen, marker = [], None
+        while True:
+            out = store.call("GetGroup", GroupName=store.group, MaxItems=5, **({"Marker": marker} if marker else {}))
+            seen += [u["UserName"] for u in out["Users"]]
+            if not out["IsTruncated"]:
+                return seen
+            marker = out["Marker"]
+
+    before = walk()
+    assert before == sorted(before, key=str.lower) and len(before) == 12
+    store.call("UpdateUser", UserName=before[0], NewUserName="zz-renamed")
+    try:
+        after = walk()
+        assert after == [*before[1:], "zz-renamed"]
+    finally:
+        store.call("UpdateUser", UserName="zz-renamed", NewUserName=before[0])
+    assert walk() == before

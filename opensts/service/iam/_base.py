@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from opensts.auth.principals import Caller
@@ -54,8 +55,21 @@ def encode_document(text: str) -> str:
 
     ``quote(text, safe="-_.!~*'()")``, in C: the UTF-8 bytes, read as latin-1 code points, go
     through one ``str.translate`` table (a listing page encodes a document per role: ``quote``'s
-    per-byte Python loop was the largest cost of a page of 1000 roles)."""
+    per-byte Python loop was the largest cost of a page of 1000 roles). Documents up to
+    ``_MEMO_MAX`` characters are memoized: an account's roles mostly share a handful of trust
+    policies (a service's), so a page of 1000 roles encodes a few documents, not 1000 (~3.5 µs
+    each); the memo holds at most ``_MEMO_SIZE`` of them (≤ 4 MB)."""
+    return _encode_memo(text) if len(text) <= _MEMO_MAX else _encode(text)
+
+
+_MEMO_MAX, _MEMO_SIZE = 4096, 256
+
+
+def _encode(text: str) -> str:
     return text.encode("utf-8").decode("latin-1").translate(_QUOTED)
+
+
+_encode_memo = lru_cache(maxsize=_MEMO_SIZE)(_encode)
 
 
 class IamBase:

@@ -42,7 +42,8 @@ from typing import Any
 
 from opensts.protocol.errors import AccessDenied
 from opensts.service.context import RequestInfo
-from opensts.service.iam._base import IamBase, Params, Result, action, page, utc
+from opensts.service.iam._base import IamBase, Params, Result, action, utc
+from opensts.service.iam.paging import Source, keyset_page
 from opensts.store.reads_repository import DelegationRecord
 from opensts.store.repository import EntityAlreadyExists
 
@@ -289,11 +290,12 @@ class DelegationActions(IamBase):
     @action("ListDelegationRequests")
     def list_delegation_requests(self, info: RequestInfo, params: Params) -> Result:
         self.authorize(info, "ListDelegationRequests", "*")
-        records = self.repo.list_delegation_requests(self.caller(info).account_id)
-        if params.get("OwnerId"):
-            records = [r for r in records if r.owner_id == params["OwnerId"]]
-        chunk, extra = page([self._delegation_result(info, r) for r in records], params)
-        out: Result = {"DelegationRequests": chunk, "isTruncated": extra["IsTruncated"]}
+        account, owner = self.caller(info).account_id, params.get("OwnerId") or None
+        chunk, extra = keyset_page(params, "delegation-requests", [Source(
+            lambda key, limit: self.repo.delegation_requests_page(account, owner, key, limit),
+            lambda r: (r.created_at, r.id), arity=2)])
+        out: Result = {"DelegationRequests": [self._delegation_result(info, r) for r in chunk],
+                       "isTruncated": extra["IsTruncated"]}
         if "Marker" in extra:
             out["Marker"] = extra["Marker"]
         return out

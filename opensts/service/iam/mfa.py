@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from opensts.service.context import RequestInfo
-from opensts.service.iam._base import IamBase, Params, Result, action, boundary_result, page, utc
+from opensts.service.iam._base import IamBase, Params, Result, action, boundary_result, utc
 from opensts.service.iam.paging import Source, keyset_page
 from opensts.store.iam_repository import MfaDeviceRecord
 from opensts.store.repository import EntityAlreadyExists
@@ -163,8 +163,12 @@ class MfaActions(IamBase):
             self.authorize(info, "ListMFADevices", caller.arn)
             return {"MFADevices": [], "IsTruncated": False}
         user = self.target_user(info, params, "ListMFADevices")
-        devices = sorted(self.repo.list_mfa_devices(user.account_id, user.id), key=lambda d: d.serial)
-        chunk, extra = page(devices, params)
+        prefix = f"arn:{self.caller(info).partition}:iam::{user.account_id}:mfa"  # every serial of the user's devices
+        # starts so (they are its account's): the marker holds the rest
+        chunk, extra = keyset_page(params, "user-mfa-devices", [Source(
+            lambda key, limit: self.repo.virtual_mfa_devices_page(
+                user.account_id, None, None if key is None else (prefix + key[0],), limit, user_id=user.id),
+            lambda d: (d.serial[len(prefix):],))])
         return {
             "MFADevices": [
                 {"UserName": user.name, "SerialNumber": d.serial, "EnableDate": utc(d.enabled_at)} for d in chunk

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # the authorizer reads SCPs from this package: no import cycl
     from opensts.service.authorization import Authorizer
     from opensts.store.cache import StoreCache
 
-__all__ = ["OrganizationsError", "OrganizationsBase", "default_scps", "op", "page", "keyset", "administers", "is_delegated_admin", "IAM_SERVICE_PRINCIPAL", "ROOT_SESSIONS",
+__all__ = ["OrganizationsError", "OrganizationsBase", "default_scps", "op", "page", "keyset", "KEYSET", "BOUNDED", "administers", "is_delegated_admin", "IAM_SERVICE_PRINCIPAL", "ROOT_SESSIONS",
            "ROOT_CREDENTIALS_MANAGEMENT", "management_email", "account_email", "describe_organization"]
 
 IAM_SERVICE_PRINCIPAL = "iam.amazonaws.com"
@@ -208,8 +208,22 @@ def keyset(params: Params, key: str, listing: str, sources: Sequence[Source[Any]
     return out
 
 
+#: Organizations operations that page in the database (keyset: the token names the position).
+KEYSET = frozenset({
+    "ListAccounts", "ListAccountsForParent", "ListChildren", "ListOrganizationalUnitsForParent", "ListPolicies",
+    "ListTargetsForPolicy", "ListHandshakesForAccount", "ListHandshakesForOrganization", "ListDelegatedAdministrators",
+})
+#: Operations over a collection that cannot grow (``page``): operation → what bounds it.
+BOUNDED: dict[str, str] = {
+    "ListRoots": "one root per organization",
+    "ListParents": "one parent per child",
+    "ListPoliciesForTarget": "SCPs per target: 5 (policies.MAX_SCPS_PER_TARGET)",
+    "ListAWSServiceAccessForOrganization": "a set in the organization's own row (read whole with it)",
+}
+
+
 def page(items: list[Result], params: Params, key: str) -> Result:
-    """Offset pagination: ``NextToken`` is the index of the next item."""
+    """Offset pagination of a ``BOUNDED`` listing: ``NextToken`` is the index of the next item."""
     size = params.get("MaxResults") or 20
     start = offset_token(params.get("NextToken"))
     if start is None:

@@ -3,6 +3,8 @@ delegated administrator may open root sessions; Account Management's may manage 
 
 from __future__ import annotations
 
+from typing import Any
+
 from opensts.service.context import RequestInfo
 from opensts.service.organizations._base import (
     OrganizationsBase,
@@ -10,9 +12,12 @@ from opensts.service.organizations._base import (
     Params,
     Result,
     is_delegated_admin,
+    keyset,
+    management_email,
     op,
-    page,
 )
+from opensts.service.paging import Source
+from opensts.store.organization_repository import OrganizationRecord
 from opensts.store.repository import EntityAlreadyExists
 
 __all__ = ["DelegationActions"]
@@ -55,9 +60,21 @@ class DelegationActions(OrganizationsBase):
     def list_delegated_admins(self, info: RequestInfo, params: Params) -> Result:
         org = self._administered(info)
         wanted = params.get("ServicePrincipal")
-        seen: dict[str, Result] = {}
-        for d in self._repo.delegated_admins(org.id):
-            if wanted is None or d.service_principal == wanted:
-                entry = self._account_result(org, d.account_id, self._repo.member_account(d.account_id))
-                seen.setdefault(d.account_id, {**entry, "DelegationEnabledDate": d.registered_at})
-        return page(list(seen.values()), params, "DelegatedAdministrators")
+        return keyset(params, "DelegatedAdministrators", "org-delegated-admins", [Source(
+            lambda key, limit: self._repo.delegated_admins_page(org.id, wanted, key, limit),
+            lambda row: (row.enabled_at, row.account_id), arity=2)], lambda row: self._delegated(org, row))
+
+    @staticmethod
+    def _delegated(org: OrganizationRecord, row: Any) -> Result:
+        """``_account_result`` of a row of ``delegated_admins_page``, and since when it is one."""
+        member = row.email is not None
+        return {
+            "Id": row.account_id,
+            "Arn": f"arn:aws:organizations::{org.management_account_id}:account/{org.id}/{row.account_id}",
+            "Email": row.email if member else management_email(org),
+            "Name": row.name if row.name is not None else row.account_id,
+            "Status": "ACTIVE", "State": "ACTIVE",
+            "JoinedMethod": row.joined_method if member else "INVITED",
+            "JoinedTimestamp": row.joined_at if member else org.created_at,
+            "DelegationEnabledDate": row.enabled_at,
+        }

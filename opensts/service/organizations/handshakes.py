@@ -9,6 +9,8 @@ accounts have no address to send one to.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from opensts.fastrand import base32_upper
 from opensts.service.context import RequestInfo
@@ -19,10 +21,10 @@ from opensts.service.organizations._base import (
     Params,
     Result,
     account_email,
-    management_email,
+    keyset,
     op,
-    page,
 )
+from opensts.service.paging import Source
 from opensts.store.locking import StaleState
 from opensts.store.organization_repository import HandshakeRecord, MemberRecord, OrganizationRecord
 
@@ -52,13 +54,18 @@ def _state(handshake: HandshakeRecord, now: float) -> str:
 
 
 class HandshakeActions(OrganizationsBase):
-    def _handshake_result(self, handshake: HandshakeRecord, now: float) -> Result:
-        org = self._repo.get_organization(handshake.organization_id)  # deleting an organization deletes its handshakes
-        mgmt = org.management_account_id
-        record = self._repo.get_account(mgmt)
-        org_resources = [{"Value": management_email(org), "Type": "MASTER_EMAIL"},
-                         {"Value": record.name if record else mgmt, "Type": "MASTER_NAME"},
-                         {"Value": org.feature_set, "Type": "ORGANIZATION_FEATURE_SET"}]
+    def _handshake_result(self, handshake: HandshakeRecord, now: float,
+                          inviter: tuple[str, str, str | None] | None = None) -> Result:
+        """``inviter``: (management account, feature set, its name) of the inviting organization,
+        when the caller read them already (a listing page reads them with its rows)."""
+        if inviter is None:
+            org = self._repo.get_organization(handshake.organization_id)  # deleting it deletes its handshakes
+            record = self._repo.get_account(org.management_account_id)
+            inviter = (org.management_account_id, org.feature_set, record.name if record else None)
+        mgmt, feature_set, mgmt_name = inviter
+        org_resources = [{"Value": account_email(mgmt), "Type": "MASTER_EMAIL"},
+                         {"Value": mgmt_name if mgmt_name is not None else mgmt, "Type": "MASTER_NAME"},
+                         {"Value": feature_set, "Type": "ORGANIZATION_FEATURE_SET"}]
         resources: list[Result] = [
             {"Value": handshake.organization_id, "Type": "ORGANIZATION", "Resources": org_resources},
             {"Value": handshake.target_account_id, "Type": "ACCOUNT"},
@@ -173,19 +180,36 @@ class HandshakeActions(OrganizationsBase):
 
     @op("ListHandshakesForAccount")
     def list_handshakes_for_account(self, info: RequestInfo, params: Params) -> Result:
-        found = self._repo.handshakes(target_account_id=self.caller_account(info))
-        return page(self._filtered(found, params, info.epoch), params, "Handshakes")
+        account = self.caller_account(info)
+        return self._handshakes_page(info, params, "org-account-handshakes",
+                                     lambda key, limit: self._repo.handshakes_page(target_account_id=account, key=key,
+                                                                                   limit=limit))
 
     @op("ListHandshakesForOrganization")
     def list_handshakes_for_organization(self, info: RequestInfo, params: Params) -> Result:
         org = self._administered(info)
-        return page(self._filtered(self._repo.handshakes(organization_id=org.id), params, info.epoch), params,
-                    "Handshakes")
+        return self._handshakes_page(info, params, "org-handshakes",
+                                     lambda key, limit: self._repo.handshakes_page(organization_id=org.id, key=key,
+                                                                                   limit=limit))
 
-    def _filtered(self, handshakes: list[HandshakeRecord], params: Params, now: float) -> list[Result]:
+    def _handshakes_page(self, info: RequestInfo, params: Params, listing: str,
+                         fetch: Callable[[Any, int], Sequence[Any]]) -> Result:
+        """A keyset page of invitations as they were sent (every handshake is an INVITE: another
+        ActionType filter matches none)."""
         wanted = (params.get("Filter") or {}).get("ActionType")
         if wanted is not None and wanted != "INVITE":
-            return []
-        return [self._handshake_result(h, now) for h in handshakes]
+            fetch = _nothing
+        return keyset(params, "Handshakes", listing, [Source(fetch, lambda row: (row.requested_at, row.id), arity=2)],
+                      lambda row: self._handshake_result(_record(row), info.epoch,
+                                                         (row.mgmt, row.feature_set, row.mgmt_name)))
+
+
+def _nothing(key: Any, limit: int) -> list[Any]:
+    return []
+
+
+def _record(row: Any) -> HandshakeRecord:
+    return HandshakeRecord(row.id, row.organization_id, row.target_account_id, row.state, row.notes,
+                           row.requested_at, row.expires_at)
 
 

@@ -8,6 +8,8 @@ SCP documents are validated by the policy engine as SCPs (no Principal, 5,120 ch
 
 from __future__ import annotations
 
+from typing import Any
+
 from opensts.fastrand import base32_upper
 from opensts.policy import MalformedPolicyDocument, parse_policy
 from opensts.service.context import RequestInfo
@@ -18,9 +20,11 @@ from opensts.service.organizations._base import (
     Params,
     Result,
     denied,
+    keyset,
     op,
     page,
 )
+from opensts.service.paging import Source
 from opensts.store.organization_repository import OrganizationRecord, OrgPolicyRecord
 from opensts.store.repository import EntityAlreadyExists, LimitReached, StaleState
 
@@ -205,7 +209,12 @@ class PolicyActions(OrganizationsBase):
         org = self._administered(info)
         if params["Filter"] != SCP:
             return page([], params, "Policies")
-        return page([self._summary(org, p) for p in [_FULL, *self._repo.org_policies(org.id)]], params, "Policies")
+        sources: list[Source[Any]] = [  # FullAWSAccess (not stored) first, then the organization's by name
+            Source(lambda key, limit: [_FULL] if key is None and limit > 0 else [], lambda p: (p.id,)),
+            Source(lambda key, limit: self._repo.org_policies_page(org.id, key, limit),
+                   lambda row: (row.name, row.id), arity=2),
+        ]
+        return keyset(params, "Policies", "org-policies", sources, lambda p: self._summary(org, p))
 
     # -- attachments ----------------------------------------------------------------------------------
     def _attachment(self, info: RequestInfo, params: Params) -> tuple[OrganizationRecord, OrgPolicyRecord, str, list[str]]:
@@ -258,18 +267,31 @@ class PolicyActions(OrganizationsBase):
         self._target(org, target)
         if params["Filter"] != SCP:
             return page([], params, "Policies")
-        found = [self._summary(org, self._policy(org, p)) for p, t in self._attached(org) if t == target]
+        found = [self._summary(org, _FULL if r.policy_id == FULL_AWS_ACCESS_ID else OrgPolicyRecord(
+            r.policy_id, r.p_organization_id, r.p_name, r.p_description, r.p_type, r.p_content))
+            for r in self._repo.target_policies(org.id, target)
+            if r.policy_id == FULL_AWS_ACCESS_ID or r.p_name is not None]  # at most MAX_SCPS_PER_TARGET
         return page(found, params, "Policies")
 
     @op("ListTargetsForPolicy")
     def list_targets_for_policy(self, info: RequestInfo, params: Params) -> Result:
         org = self._administered(info)
         policy = self._policy(org, params["PolicyId"])
-        targets = []
-        for p, target in self._attached(org):
-            if p == policy.id:
-                kind, name, arn = self._target(org, target)
-                targets.append({"TargetId": target, "Arn": arn, "Name": name, "Type": kind})
-        return page(targets, params, "Targets")
+        return keyset(params, "Targets", "org-policy-targets", [Source(
+            lambda key, limit: self._repo.policy_targets_page(org.id, policy.id, key, limit),
+            lambda row: (row.target_id,))], lambda row: self._listed_target(org, row))
+
+    @staticmethod
+    def _listed_target(org: OrganizationRecord, row: Any) -> Result:
+        """``_target``'s answer for a row of ``policy_targets_page`` (names read with the page)."""
+        mgmt, target = org.management_account_id, row.target_id
+        if target == org.root_id:
+            kind, name, arn = "ROOT", "Root", f"arn:aws:organizations::{mgmt}:root/{org.id}/{target}"
+        elif target.startswith("ou-"):
+            kind, name, arn = "ORGANIZATIONAL_UNIT", row.ou_name, f"arn:aws:organizations::{mgmt}:ou/{org.id}/{target}"
+        else:
+            kind, name = "ACCOUNT", row.account_name if row.account_name is not None else target
+            arn = f"arn:aws:organizations::{mgmt}:account/{org.id}/{target}"
+        return {"TargetId": target, "Arn": arn, "Name": name, "Type": kind}
 
 

@@ -4,6 +4,8 @@ and its ``aws:PrincipalOrgPaths``."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from opensts.fastrand import base32_upper
 from opensts.service.context import RequestInfo
 from opensts.service.control_policies import parent_chain
@@ -17,6 +19,7 @@ from opensts.service.organizations._base import (
     op,
     page,
 )
+from opensts.service.paging import Source
 from opensts.store.locking import ParentGone, StaleState
 from opensts.store.organization_repository import OrganizationalUnitRecord, OrganizationRecord
 
@@ -149,8 +152,16 @@ class TreeActions(OrganizationsBase):
     @op("ListOrganizationalUnitsForParent")
     def list_ous_for_parent(self, info: RequestInfo, params: Params) -> Result:
         org = self._existing_parent(info, params["ParentId"])
-        ous = self._children(org, params["ParentId"])[0]
-        return page([self._ou_result(org, ou) for ou in ous], params, "OrganizationalUnits")
+        parent = params["ParentId"]
+        path = "/".join([org.id, *parent_chain(self._repo, org, parent)]) + "/"  # the page's OUs share it
+        arn = f"arn:aws:organizations::{org.management_account_id}:ou/{org.id}/"
+        return keyset(params, "OrganizationalUnits", "org-ous", self._ou_sources(parent),
+                      lambda row: {"Id": row.id, "Arn": arn + row.id, "Name": row.name, "Path": f"{path}{row.id}/"})
+
+    def _ou_sources(self, parent_id: str) -> list[Source[Any]]:
+        """The OUs directly under ``parent_id`` by (name, id), a keyset page in the database."""
+        return [Source(lambda key, limit: self._repo.ous_page(parent_id, key, limit),
+                       lambda row: (row.name, row.id), arity=2)]
 
     @op("ListAccountsForParent")
     def list_accounts_for_parent(self, info: RequestInfo, params: Params) -> Result:
@@ -167,8 +178,8 @@ class TreeActions(OrganizationsBase):
             return keyset(params, "Children", "org-child-accounts", self._account_sources(org, parent),
                           lambda row: {"Id": org.management_account_id if row is None else row.account_id,
                                        "Type": "ACCOUNT"})
-        ous = self._children(org, parent)[0]  # OUs: at most 1,000 in an organization
-        return page([{"Id": ou.id, "Type": "ORGANIZATIONAL_UNIT"} for ou in ous], params, "Children")
+        return keyset(params, "Children", "org-child-ous", self._ou_sources(parent),
+                      lambda row: {"Id": row.id, "Type": "ORGANIZATIONAL_UNIT"})
 
     @op("ListParents")
     def list_parents(self, info: RequestInfo, params: Params) -> Result:
