@@ -167,14 +167,21 @@ def start_writer(url: str, args: argparse.Namespace, touch: str, role: str) -> s
     return proc
 
 
-def wrk_rps(wrk: str, url: str, script: Path, build: object, sid: int, seconds: float) -> float:
+def wrk_rps(wrk: str, url: str, script: Path, build: object, sid: int, seconds: float,
+            writer_sid: int | None = None) -> tuple[float, dict[str, float]]:
+    """req/s of one wrk run, and the CPU seconds the server's processes (and the writer) used in it."""
     headers, body = build()  # type: ignore[operator]
     run.write_lua(script, headers, body)
+    server0 = run.session_jiffies(sid)
+    writer0 = run.session_jiffies(writer_sid) if writer_sid else 0
     raw = run.run_wrk(wrk, url, script, 32, 2, seconds, sid)
+    cpu = {"server": (run.session_jiffies(sid) - server0) / run.CLK_TCK,
+           "writer": ((run.session_jiffies(writer_sid) - writer0) / run.CLK_TCK) if writer_sid else 0.0,
+           "other": raw["other_cpu"], "requests": raw["requests"]}
     errors = raw["connect"] + raw["read"] + raw["write"] + raw["status"] + raw["timeout"]
     if errors:
         print(f"    (wrk errors: {errors:.0f})", flush=True)
-    return raw["requests"] / (raw["duration_us"] / 1e6)
+    return raw["requests"] / (raw["duration_us"] / 1e6), cpu
 
 
 def measure_backend(backend: str, wrk: str, args: argparse.Namespace, log_dir: Path) -> dict[str, float]:
@@ -190,14 +197,17 @@ def measure_backend(backend: str, wrk: str, args: argparse.Namespace, log_dir: P
         run.write_lua(script, headers, body)
         run.run_wrk(wrk, url, script, 32, 2, args.warmup, sid)
         for rnd in range(args.rounds):
-            rps = wrk_rps(wrk, url, script, build, sid, args.duration)
+            rps, quiet_cpu = wrk_rps(wrk, url, script, build, sid, args.duration)
             results["quiet"].append(rps)
-            print(f"  {backend:<10} round {rnd + 1} quiet            {rps:8.0f} req/s", flush=True)
+            per_request = quiet_cpu["server"] / max(1.0, quiet_cpu["requests"])
+            print(f"  {backend:<10} round {rnd + 1} quiet            {rps:8.0f} req/s  "
+                  f"(server CPU {quiet_cpu['server'] / args.duration:.2f} cores, {per_request * 1e6:.0f} µs/request; "
+                  f"other load {quiet_cpu['other']:.0%})", flush=True)
             for touch in args.touch:
                 proc = start_writer(url, args, touch, role)
                 try:
                     time.sleep(args.warmup)  # the writes reach their steady rate
-                    rps = wrk_rps(wrk, url, script, build, sid, args.duration)
+                    rps, cpu = wrk_rps(wrk, url, script, build, sid, args.duration, proc.pid)
                     out, _ = proc.communicate(timeout=args.duration + 60)
                     achieved = json.loads(out.strip().splitlines()[-1])
                 finally:
@@ -207,6 +217,12 @@ def measure_backend(backend: str, wrk: str, args: argparse.Namespace, log_dir: P
                 print(f"  {backend:<10} round {rnd + 1} writes ({touch:<5})   {rps:8.0f} req/s  "
                       f"with {achieved['writes_per_s']:.0f} IAM writes/s ({achieved['failed']} failed"
                       + (f": {achieved['failures']}" if achieved["failures"] else "") + ")", flush=True)
+                # what the writes cost the server: its CPU beyond what these requests cost when quiet
+                extra = cpu["server"] - cpu["requests"] * per_request
+                written = achieved["writes_per_s"] * args.duration
+                print(f"  {'':<10}         server CPU {cpu['server'] / args.duration:.2f} cores, "
+                      f"{extra / max(1.0, written) * 1e3:.1f} ms more per write; writer {cpu['writer'] / args.duration:.2f} "
+                      f"cores; other load {cpu['other']:.0%}", flush=True)
     summary = {"quiet": statistics.median(results["quiet"])}
     for touch in args.touch:
         summary[touch] = statistics.median(results[touch])

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Table, select, update
+from sqlalchemy import Connection, Select, Table, bindparam, select, update
 
 from opensts.store import tables as t
 
@@ -51,10 +51,25 @@ class StaleState(Exception):
 
 def lock_row(conn: Connection, table: Table, key: Any) -> bool:
     """Lock ``table``'s row with primary key ``key`` until the transaction ends; False when absent."""
-    (pk,) = table.primary_key.columns
-    query = select(pk).where(pk == key)
     if conn.dialect.name == "sqlite":
-        conn.execute(update(t.meta).where(t.meta.c.key == "generation").values(value=t.meta.c.value))
+        conn.execute(_TAKE_WRITE_LOCK)
+        query = _lookups(table)[0]
     else:
-        query = query.with_for_update(key_share=True)
-    return conn.execute(query).first() is not None
+        query = _lookups(table)[1]
+    return conn.execute(query, {"lock_key": key}).first() is not None
+
+
+#: SQLite's write lock: a no-op write of the generation row (built once; see the module docstring)
+_TAKE_WRITE_LOCK = update(t.meta).where(t.meta.c.key == "generation").values(value=t.meta.c.value)
+_LOOKUPS: dict[str, tuple[Select[Any], Select[Any]]] = {}
+
+
+def _lookups(table: Table) -> tuple[Select[Any], Select[Any]]:
+    """(plain, FOR NO KEY UPDATE) look-up of one row of ``table`` by primary key, built once per
+    table (a statement built per call costs SQLAlchemy its cache key every time)."""
+    found = _LOOKUPS.get(table.name)
+    if found is None:
+        (pk,) = table.primary_key.columns
+        query = select(pk).where(pk == bindparam("lock_key"))
+        found = _LOOKUPS[table.name] = (query, query.with_for_update(key_share=True))
+    return found

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, Select, Table, func, select, update
+from sqlalchemy import Connection, Engine, Select, Table, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from opensts.frozen import frozen
@@ -219,13 +219,12 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
 
     def get_user(self, user_id: str) -> UserRecord | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(t.users).where(t.users.c.id == user_id)).first()
+            row = conn.execute(_USER_BY_ID, {"user_id": user_id}).first()
         return UserRecord(row.id, row.account_id, row.name, row.path) if row else None
 
     def get_user_by_name(self, account_id: str, name: str) -> UserRecord | None:
-        query = select(t.users).where(t.users.c.account_id == account_id, t.users.c.name_lower == name.lower())
         with self.engine.connect() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(_USER_BY_NAME, {"account_id": account_id, "name_lower": name.lower()}).first()
         return UserRecord(row.id, row.account_id, row.name, row.path) if row else None
 
     def put_user_policy(self, user_id: str, name: str, document: str) -> None:
@@ -236,9 +235,8 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
         )
 
     def list_user_policies(self, user_id: str) -> dict[str, str]:
-        query = select(t.user_policies).where(t.user_policies.c.user_id == user_id)
         with self.engine.connect() as conn:
-            return {r.name: r.document for r in conn.execute(query)}
+            return {r.name: r.document for r in conn.execute(_USER_POLICIES, {"user_id": user_id})}
 
     # -- access keys ----------------------------------------------------------------------
     def create_access_key(self, key_id: str, account_id: str, user_id: str | None, secret: str,
@@ -296,6 +294,14 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
     def _sealing_key(self, r: Any) -> SealingKeyRecord:
         key = self._cipher.open(r.key_sealed, context=f"sealing:{r.kid}")
         return SealingKeyRecord(r.kid, r.region, key, r.created_at, r.retired_at)
+
+
+# Reads of every user write (and of authentication's cache loads), built once: see
+# iam_repository's _ROLE_BY_NAME for why.
+_USER_BY_ID = select(t.users).where(t.users.c.id == bindparam("user_id"))
+_USER_BY_NAME = select(t.users).where(t.users.c.account_id == bindparam("account_id"),
+                                      t.users.c.name_lower == bindparam("name_lower"))
+_USER_POLICIES = select(t.user_policies).where(t.user_policies.c.user_id == bindparam("user_id"))
 
 
 def _already_exists(exc: IntegrityError) -> EntityAlreadyExists:
