@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Select, Table, and_, bindparam, delete, func,
 
 from opensts.frozen import frozen
 from opensts.store import tables as t
+from opensts.store.prepared import run
 from opensts.store.locking import EntityAlreadyExists, LimitReached, StaleState, lock_row
 
 __all__ = [
@@ -120,6 +121,19 @@ _ROLE_BY_NAME = _ROLE_ROWS.where(t.roles.c.account_id == bindparam("account_id")
                                  t.roles.c.name_lower == bindparam("name_lower"))
 _ROLE_BY_ID = _ROLE_ROWS.where(t.roles.c.id == bindparam("role_id"))
 _ROLE_POLICIES = select(t.role_policies).where(t.role_policies.c.role_id == bindparam("role_id"))
+# (the change log pins a write's entity from its top-level ``col = value`` terms: terms, not and_())
+_TAG_KEY = (t.tags.c.entity_type == bindparam("entity_type"), t.tags.c.entity_id == bindparam("entity_id"))
+_DELETE_TAG_KEYS = delete(t.tags).where(*_TAG_KEY, t.tags.c.key_lower.in_(bindparam("keys", expanding=True)))
+_INSERT_TAGS = insert(t.tags)
+_TAG_COUNT = select(func.count()).select_from(t.tags).where(*_TAG_KEY)
+_DELETE_ROLE_POLICY = delete(t.role_policies).where(t.role_policies.c.role_id == bindparam("role_id"),
+                                                    t.role_policies.c.name == bindparam("name"))
+_INSERT_ROLE_POLICY = insert(t.role_policies)
+_ATTACHMENT = (t.policy_attachments.c.entity_type == bindparam("entity_type"),
+               t.policy_attachments.c.entity_id == bindparam("entity_id"))
+_DETACH = delete(t.policy_attachments).where(*_ATTACHMENT, t.policy_attachments.c.policy_arn == bindparam("policy_arn"))
+_ATTACH = insert(t.policy_attachments)
+_ATTACHED_COUNT = select(func.count()).select_from(t.policy_attachments).where(*_ATTACHMENT)
 _POLICY = select(t.managed_policies, select(func.count()).select_from(t.policy_attachments)
                  .where(t.policy_attachments.c.policy_arn == t.managed_policies.c.arn)
                  .scalar_subquery().label("attachment_count")).where(t.managed_policies.c.arn == bindparam("arn"))
@@ -178,17 +192,14 @@ class IamRepositoryMixin:
         return {r.key: r.value for r in rows}
 
     def _tag_statements(self, entity_type: str, entity_id: str, tags: dict[str, str]) -> list[Any]:
-        c = t.tags.c
-        stmts: list[Any] = []
-        for key, value in tags.items():
-            where = and_(c.entity_type == entity_type, c.entity_id == entity_id, c.key_lower == key.lower())
-            stmts.append(delete(t.tags).where(where))
-            stmts.append(
-                insert(t.tags).values(
-                    entity_type=entity_type, entity_id=entity_id, key_lower=key.lower(), key=key, value=value
-                )
-            )
-        return stmts
+        """Set ``tags`` (keys case-insensitive: the last spelling wins): two statements however many."""
+        if not tags:
+            return []
+        latest = {key.lower(): (key, value) for key, value in tags.items()}
+        entity = {"entity_type": entity_type, "entity_id": entity_id}
+        return [(_DELETE_TAG_KEYS, {**entity, "keys": list(latest)}),
+                (_INSERT_TAGS, [{**entity, "key_lower": low, "key": key, "value": value}
+                                for low, (key, value) in latest.items()])]
 
     def set_tags(self, entity_type: str, entity_id: str, tags: dict[str, str], limit: int | None = None) -> None:
         """Add or overwrite tags (keys case-insensitive, case-preserving); with ``limit``,
@@ -197,8 +208,7 @@ class IamRepositoryMixin:
         if limit is None:
             self._write(*statements)
             return
-        c = t.tags.c
-        count = self._count(t.tags, c.entity_type == entity_type, c.entity_id == entity_id)
+        count = (_TAG_COUNT, {"entity_type": entity_type, "entity_id": entity_id})
         self._write_limited(_TAGGED[entity_type], entity_id, count, limit, *statements)
 
     def remove_tags(self, entity_type: str, entity_id: str, keys: Iterable[str]) -> None:
@@ -288,10 +298,10 @@ class IamRepositoryMixin:
         """Delete an entity under its row lock unless, by then, it has any of ``dependents`` (an
         access key, a policy … added since the caller checked): StaleState, nothing deleted."""
         with self.locked(parent, key) as conn:
-            if any(conn.execute(count).scalar_one() for count in dependents):
+            if any(run(conn, count).scalar_one() for count in dependents):
                 raise StaleState(key)
             for stmt in statements:
-                conn.execute(stmt)
+                run(conn, stmt)
 
     def delete_role(self, role_id: str) -> None:
         """StaleState when the role has inline or attached policies (DeleteRole checked before)."""
@@ -306,12 +316,8 @@ class IamRepositoryMixin:
 
     # -- inline policies (roles; users' are in SqlRepository) -----------------------------
     def put_role_policy(self, role_id: str, name: str, document: str) -> None:
-        c = t.role_policies.c
-        self._write_under(
-            t.roles, role_id,
-            delete(t.role_policies).where(c.role_id == role_id, c.name == name),
-            insert(t.role_policies).values(role_id=role_id, name=name, document=document),
-        )
+        key = {"role_id": role_id, "name": name}
+        self._write_under(t.roles, role_id, (_DELETE_ROLE_POLICY, key), (_INSERT_ROLE_POLICY, {**key, "document": document}))
 
     def list_role_policies(self, role_id: str) -> dict[str, str]:
         rows = self._rows(_ROLE_POLICIES, {"role_id": role_id})
@@ -386,7 +392,7 @@ class IamRepositoryMixin:
                                                     func.lower(c.name) == name.lower())).first():
                     raise EntityAlreadyExists(t.managed_policies.name)
                 for stmt in statements:
-                    conn.execute(stmt)
+                    run(conn, stmt)
         return PolicyRecord(arn, policy_id, account_id, name, path, description, "v1", now, now, 0)
 
     def get_policy(self, arn: str) -> PolicyRecord | None:
@@ -413,7 +419,7 @@ class IamRepositoryMixin:
             for stmt in (delete(t.policy_versions).where(t.policy_versions.c.policy_arn == arn),
                          self._clear_tags("policy", arn),
                          delete(t.managed_policies).where(t.managed_policies.c.arn == arn)):
-                conn.execute(stmt)
+                run(conn, stmt)
 
     def policy_versions(self, arn: str) -> list[PolicyVersionRecord]:
         policy = self.get_policy(arn)
@@ -479,28 +485,22 @@ class IamRepositoryMixin:
         """Attach (idempotent); with ``limit``, LimitReached when the user/role would then have more
         managed policies. Locks the entity, then the policy (DeletePolicy takes the policy's lock):
         ParentGone when either was deleted meanwhile."""
-        c = t.policy_attachments.c
-        statements = (
-            delete(t.policy_attachments).where(c.entity_type == entity_type, c.entity_id == entity_id, c.policy_arn == arn),
-            insert(t.policy_attachments).values(entity_type=entity_type, entity_id=entity_id, policy_arn=arn),
-        )
+        row = {"entity_type": entity_type, "entity_id": entity_id, "policy_arn": arn}
+        statements = ((_DETACH, row), (_ATTACH, row))
         if limit is None:
             self._write(*statements)
             return
-        count = self._count(t.policy_attachments, c.entity_type == entity_type, c.entity_id == entity_id)
+        count = (_ATTACHED_COUNT, {"entity_type": entity_type, "entity_id": entity_id})
         with self.locked(_ATTACHED_TO[entity_type], entity_id) as conn:
             if not lock_row(conn, t.managed_policies, arn):
                 raise StaleState(arn)
             for stmt in statements:
-                conn.execute(stmt)
-            if conn.execute(count).scalar_one() > limit:
+                run(conn, stmt)
+            if run(conn, count).scalar_one() > limit:
                 raise LimitReached(limit)
 
     def detach_policy(self, entity_type: str, entity_id: str, arn: str) -> None:
-        c = t.policy_attachments.c
-        self._write(
-            delete(t.policy_attachments).where(c.entity_type == entity_type, c.entity_id == entity_id, c.policy_arn == arn)
-        )
+        self._write((_DETACH, {"entity_type": entity_type, "entity_id": entity_id, "policy_arn": arn}))
 
     def attached_policies(self, entity_type: str, entity_id: str) -> list[PolicyRecord]:
         """The entity's managed policies by name, each with its attachment count (one query)."""

@@ -30,6 +30,7 @@ from opensts.store.iam_repository import IamRepositoryMixin
 from opensts.store.key_repository import KeyStateRepositoryMixin
 from opensts.store.list_repository import ListingRepositoryMixin
 from opensts.store.locking import EntityAlreadyExists, LimitReached, ParentGone, StaleState, lock_row
+from opensts.store.prepared import Bound, run
 from opensts.store.organization_repository import OrganizationRepositoryMixin, OrganizationTreeRepositoryMixin
 from opensts.store.reads_repository import ReadsRepositoryMixin
 from opensts.store.region_repository import RegionRepositoryMixin
@@ -144,7 +145,7 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
         try:
             with self.engine.begin() as conn:
                 for stmt in statements:
-                    conn.execute(stmt)  # type: ignore[call-overload]
+                    run(conn, stmt)  # type: ignore[arg-type]
                 self._bump(conn)
         except IntegrityError as exc:
             raise _already_exists(exc) from None
@@ -168,16 +169,17 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
         two concurrent replacements of one row run one after the other instead of colliding."""
         with self.locked(parent, key) as conn:
             for stmt in statements:
-                conn.execute(stmt)  # type: ignore[call-overload]
+                run(conn, stmt)  # type: ignore[arg-type]
 
-    def _write_limited(self, parent: Table, key: Any, count: Select[Any], limit: int, *statements: object) -> None:
+    def _write_limited(self, parent: Table, key: Any, count: Select[Any] | Bound, limit: int,
+                       *statements: object) -> None:
         """Run ``statements`` under ``parent``'s lock; LimitReached (and nothing written) when
         ``count`` is then over ``limit``. Counting after writing covers every shape of write (an
         idempotent re-attach, tags that overwrite keys) with one rule."""
         with self.locked(parent, key) as conn:
             for stmt in statements:
-                conn.execute(stmt)  # type: ignore[call-overload]
-            if conn.execute(count).scalar_one() > limit:
+                run(conn, stmt)  # type: ignore[arg-type]
+            if run(conn, count).scalar_one() > limit:
                 raise LimitReached(limit)
 
     @staticmethod
@@ -228,11 +230,8 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
         return UserRecord(row.id, row.account_id, row.name, row.path) if row else None
 
     def put_user_policy(self, user_id: str, name: str, document: str) -> None:
-        self._write_under(
-            t.users, user_id,
-            t.user_policies.delete().where(t.user_policies.c.user_id == user_id, t.user_policies.c.name == name),
-            t.user_policies.insert().values(user_id=user_id, name=name, document=document),
-        )
+        key = {"user_id": user_id, "name": name}
+        self._write_under(t.users, user_id, (_DELETE_USER_POLICY, key), (_INSERT_USER_POLICY, {**key, "document": document}))
 
     def list_user_policies(self, user_id: str) -> dict[str, str]:
         with self.engine.connect() as conn:
@@ -302,6 +301,9 @@ _USER_BY_ID = select(t.users).where(t.users.c.id == bindparam("user_id"))
 _USER_BY_NAME = select(t.users).where(t.users.c.account_id == bindparam("account_id"),
                                       t.users.c.name_lower == bindparam("name_lower"))
 _USER_POLICIES = select(t.user_policies).where(t.user_policies.c.user_id == bindparam("user_id"))
+_DELETE_USER_POLICY = t.user_policies.delete().where(t.user_policies.c.user_id == bindparam("user_id"),
+                                                     t.user_policies.c.name == bindparam("name"))
+_INSERT_USER_POLICY = t.user_policies.insert()
 
 
 def _already_exists(exc: IntegrityError) -> EntityAlreadyExists:
