@@ -171,18 +171,27 @@ class InProcessIam:
     """The app of one server worker in this process, and a way to call it."""
 
     def __init__(self, folder: Path, *, check_interval: float = 60.0) -> None:
-        os.environ.update(OPENSTS_ACCOUNT_ID=ACCOUNT, OPENSTS_ADMIN_ACCESS_KEY_ID=KEY,
-                          OPENSTS_ADMIN_SECRET_ACCESS_KEY=SECRET)
         from opensts.app_state import build_state
         from opensts.cli import _open_and_bootstrap
         from opensts.config import parse_config
         from opensts.edge.asgi import StsAsgiApp
         from opensts.settings import Settings
 
-        _open_and_bootstrap(folder)
-        settings = Settings(folder, config=parse_config({"quotas": {"rps": 0}}), cache_check_interval=check_interval)
-        self.state = build_state(settings)
-        self.app = StsAsgiApp(self.state)
+        bootstrap = {"OPENSTS_ACCOUNT_ID": ACCOUNT, "OPENSTS_ADMIN_ACCESS_KEY_ID": KEY,
+                     "OPENSTS_ADMIN_SECRET_ACCESS_KEY": SECRET}
+        before = {name: os.environ.get(name) for name in bootstrap}
+        os.environ.update(bootstrap)  # read by the bootstrap only: restored below (other tests share the process)
+        try:
+            _open_and_bootstrap(folder)
+            settings = Settings(folder, config=parse_config({"quotas": {"rps": 0}}), cache_check_interval=check_interval)
+            self.state = build_state(settings)
+            self.app = StsAsgiApp(self.state)
+        finally:
+            for name, value in before.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
         self.counter = StatementCounter(self.state.control_repo.engine)
         self.loop = asyncio.new_event_loop()
 
