@@ -147,6 +147,7 @@ class IamRepositoryMixin:
     """
 
     engine: Any
+    _reader: Any
     _cipher: Any
 
     def _write(self, *statements: object) -> None:  # pragma: no cover - provided by SqlRepository
@@ -167,11 +168,12 @@ class IamRepositoryMixin:
         raise NotImplementedError
 
     def _rows(self, query: Any, params: dict[str, Any] | None = None) -> list[Any]:
-        with self.engine.connect() as conn:
+        """One read statement (SqlRepository's ``_reader``: no transaction of its own on PostgreSQL)."""
+        with self._reader.connect() as conn:
             return list(conn.execute(query, params))
 
     def _first(self, query: Any, params: dict[str, Any] | None = None) -> Any:
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             return conn.execute(query, params).first()
 
     # -- account settings -----------------------------------------------------------------

@@ -117,13 +117,20 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
 
     def __init__(self, engine: Engine, cipher: SecretCipher) -> None:
         self.engine = engine
+        # Single-statement reads on PostgreSQL run without a transaction of their own: a pooled
+        # connection otherwise costs two more round trips per read (BEGIN before it, the pool's
+        # ROLLBACK after it) — most of an IAM write's reads (bench/iam_write_cost.py). Each such read
+        # sees the same as before (READ COMMITTED: every statement its own snapshot). SQLite's
+        # transactions are local calls: unchanged there.
+        self._reader = engine.execution_options(isolation_level="AUTOCOMMIT") \
+            if engine.dialect.name == "postgresql" else engine
         self._cipher = cipher
         cipher.follow(self._master_key_check)  # seal with the key the database uses now (store/master_key.py)
         track(engine)  # every write records what it touched (store/changes.py)
 
     # -- generation -----------------------------------------------------------------------
     def generation(self) -> int:
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             value = conn.execute(select(t.meta.c.value).where(t.meta.c.key == "generation")).scalar()
         return int(value or 0)
 
@@ -138,7 +145,7 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
 
     def changes_between(self, after: int, upto: int) -> set[tuple[str, str]] | None:
         """The entities written in generations ``after``+1..``upto`` (None: assume everything)."""
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             return changes_between(conn, after, upto)
 
     def _write(self, *statements: object) -> None:
@@ -196,7 +203,7 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
         return AccountRecord(account_id, name, "aws")
 
     def get_account(self, account_id: str) -> AccountRecord | None:
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(select(t.accounts).where(t.accounts.c.id == account_id)).first()
         return AccountRecord(row.id, row.name, row.partition) if row else None
 
@@ -220,12 +227,12 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
         return UserRecord(user_id, account_id, name, path)
 
     def get_user(self, user_id: str) -> UserRecord | None:
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(_USER_BY_ID, {"user_id": user_id}).first()
         return UserRecord(row.id, row.account_id, row.name, row.path) if row else None
 
     def get_user_by_name(self, account_id: str, name: str) -> UserRecord | None:
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(_USER_BY_NAME, {"account_id": account_id, "name_lower": name.lower()}).first()
         return UserRecord(row.id, row.account_id, row.name, row.path) if row else None
 
@@ -234,7 +241,7 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
         self._write_under(t.users, user_id, (_DELETE_USER_POLICY, key), (_INSERT_USER_POLICY, {**key, "document": document}))
 
     def list_user_policies(self, user_id: str) -> dict[str, str]:
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             return {r.name: r.document for r in conn.execute(_USER_POLICIES, {"user_id": user_id})}
 
     # -- access keys ----------------------------------------------------------------------
@@ -262,7 +269,7 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
         self._write_limited(parent, key, self._count(t.access_keys, *owned), limit, insert_key)
 
     def get_access_key(self, key_id: str) -> AccessKeyRecord | None:
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(select(t.access_keys).where(t.access_keys.c.id == key_id)).first()
         if row is None:
             return None
