@@ -196,6 +196,8 @@ class InProcessIam:
         self.loop = asyncio.new_event_loop()
 
     def close(self) -> None:
+        if self.state.key_use is not None:  # now, while the database is still there
+            self.state.key_use.flush_now()
         self.loop.close()
         self.state.repo.engine.dispose()
 

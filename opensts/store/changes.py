@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import Connection, Delete, Engine, Insert, Update, bindparam, delete, event, insert, select, update
+from sqlalchemy import Connection, Delete, Engine, Insert, Update, bindparam, delete, event, insert, select, text, update
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter, BooleanClauseList
 
@@ -268,16 +268,32 @@ _INSERT = insert(t.changes)
 _PRUNE = delete(t.changes).where(t.changes.c.generation <= bindparam("oldest"))
 
 
+# PostgreSQL: the bump and its change rows in one statement (one round trip fewer per write);
+# the UPDATE takes the generation row's lock exactly as the two-statement form does.
+_BUMP_AND_RECORD = text(
+    "WITH bumped AS (UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) "
+    "WHERE key = 'generation' RETURNING CAST(value AS BIGINT) AS generation) "
+    "INSERT INTO changes (generation, kind, key) "
+    "SELECT bumped.generation, token.kind, token.key FROM bumped, "
+    "unnest(CAST(:kinds AS VARCHAR[]), CAST(:keys AS VARCHAR[])) AS token(kind, key) "
+    "RETURNING generation")
+
+
 def bump(conn: Connection) -> int:
     """Advance the generation and record this transaction's tokens under it (call once the
     transaction's statements ran; later statements are recorded too). The new generation."""
-    if conn.dialect.update_returning:  # SQLite >= 3.35, PostgreSQL: one statement
-        generation = int(conn.execute(_BUMP_RETURNING).scalar_one())
-    else:  # pragma: no cover - older SQLite
-        conn.execute(_BUMPED)
-        generation = int(conn.execute(_GENERATION).scalar_one())
     state = conn.info.setdefault(_STATE, _fresh())
-    _insert(conn, generation, state["pending"] or {NOTHING})
+    if conn.dialect.name == "postgresql":
+        tokens = _recorded(state["pending"] or {NOTHING})
+        generation = int(conn.execute(_BUMP_AND_RECORD, {"kinds": [k for k, _ in tokens],
+                                                         "keys": [key for _, key in tokens]}).scalars().first())
+    else:
+        if conn.dialect.update_returning:  # SQLite >= 3.35: one statement
+            generation = int(conn.execute(_BUMP_RETURNING).scalar_one())
+        else:  # pragma: no cover - older SQLite
+            conn.execute(_BUMPED)
+            generation = int(conn.execute(_GENERATION).scalar_one())
+        _insert(conn, generation, state["pending"] or {NOTHING})
     state["pending"], state["generation"] = set(), generation
     if generation % _PRUNE_EVERY == 0:
         conn.execute(_PRUNE, {"oldest": generation - KEEP_GENERATIONS})
@@ -288,10 +304,15 @@ def _fresh() -> dict[str, Any]:
     return {"pending": set(), "all": set(), "generation": None}
 
 
-def _insert(conn: Connection, generation: int, tokens: set[Token]) -> None:
+def _recorded(tokens: set[Token]) -> list[Token]:
+    """The rows recording ``tokens`` (EVERYTHING alone when present; kinds and keys cut to their columns)."""
     if EVERYTHING in tokens:
         tokens = {EVERYTHING}
-    conn.execute(_INSERT, [{"generation": generation, "kind": k[:32], "key": key[:2048]} for k, key in sorted(tokens)])
+    return [(k[:32], key[:2048]) for k, key in sorted(tokens)]
+
+
+def _insert(conn: Connection, generation: int, tokens: set[Token]) -> None:
+    conn.execute(_INSERT, [{"generation": generation, "kind": k, "key": key} for k, key in _recorded(tokens)])
 
 
 # -- reading -----------------------------------------------------------------------------------
