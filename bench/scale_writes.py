@@ -167,15 +167,39 @@ def start_writer(url: str, args: argparse.Namespace, touch: str, role: str) -> s
     return proc
 
 
+def thread_jiffies(sid: int) -> dict[str, int]:
+    """CPU jiffies of session ``sid``'s threads by role: the workers' main threads (event loops,
+    where STS runs), the IAM pool threads (edge/control_plane.py), the (niced) audit delivery
+    process, everything else."""
+    used = {"loop": 0, "iam": 0, "delivery": 0, "rest": 0}
+    for stat in Path("/proc").glob("[0-9]*/task/[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+            rest = text.rsplit(")", 1)[1].split()
+            if int(rest[3]) != sid:
+                continue
+            name = text.split("(", 1)[1].rsplit(")", 1)[0]
+        except (OSError, IndexError, ValueError):
+            continue
+        main = stat.parent.name == stat.parent.parent.parent.name
+        role = ("delivery" if int(rest[16]) > 0  # the audit delivery process runs niced ([audit] delivery_nice)
+                else "iam" if name.startswith("opensts-control") else "loop" if main else "rest")
+        used[role] += int(rest[11]) + int(rest[12])
+    return used
+
+
 def wrk_rps(wrk: str, url: str, script: Path, build: object, sid: int, seconds: float,
             writer_sid: int | None = None) -> tuple[float, dict[str, float]]:
     """req/s of one wrk run, and the CPU seconds the server's processes (and the writer) used in it."""
     headers, body = build()  # type: ignore[operator]
     run.write_lua(script, headers, body)
     server0 = run.session_jiffies(sid)
+    threads0 = thread_jiffies(sid)
     writer0 = run.session_jiffies(writer_sid) if writer_sid else 0
     raw = run.run_wrk(wrk, url, script, 32, 2, seconds, sid)
+    threads1 = thread_jiffies(sid)
     cpu = {"server": (run.session_jiffies(sid) - server0) / run.CLK_TCK,
+           **{k: (threads1[k] - threads0[k]) / run.CLK_TCK for k in threads0},
            "writer": ((run.session_jiffies(writer_sid) - writer0) / run.CLK_TCK) if writer_sid else 0.0,
            "other": raw["other_cpu"], "requests": raw["requests"]}
     errors = raw["connect"] + raw["read"] + raw["write"] + raw["status"] + raw["timeout"]
@@ -200,6 +224,7 @@ def measure_backend(backend: str, wrk: str, args: argparse.Namespace, log_dir: P
             rps, quiet_cpu = wrk_rps(wrk, url, script, build, sid, args.duration)
             results["quiet"].append(rps)
             per_request = quiet_cpu["server"] / max(1.0, quiet_cpu["requests"])
+            loop_per_request = quiet_cpu["loop"] / max(1.0, quiet_cpu["requests"])
             print(f"  {backend:<10} round {rnd + 1} quiet            {rps:8.0f} req/s  "
                   f"(server CPU {quiet_cpu['server'] / args.duration:.2f} cores, {per_request * 1e6:.0f} µs/request; "
                   f"other load {quiet_cpu['other']:.0%})", flush=True)
@@ -223,6 +248,11 @@ def measure_backend(backend: str, wrk: str, args: argparse.Namespace, log_dir: P
                 print(f"  {'':<10}         server CPU {cpu['server'] / args.duration:.2f} cores, "
                       f"{extra / max(1.0, written) * 1e3:.1f} ms more per write; writer {cpu['writer'] / args.duration:.2f} "
                       f"cores; other load {cpu['other']:.0%}", flush=True)
+                print(f"  {'':<10}         by thread: IAM pool threads {cpu['iam'] / max(1.0, written) * 1e3:.2f} ms per write; "
+                      f"event loops {cpu['loop'] / max(1.0, cpu['requests']) * 1e6:.0f} µs per AssumeRole "
+                      f"(quiet: {loop_per_request * 1e6:.0f}); audit delivery {cpu['delivery'] / args.duration:.2f} cores "
+                      f"(quiet: {quiet_cpu['delivery'] / args.duration:.2f}); other threads {cpu['rest'] / args.duration:.2f} "
+                      f"cores (quiet: {quiet_cpu['rest'] / args.duration:.2f})", flush=True)
     summary = {"quiet": statistics.median(results["quiet"])}
     for touch in args.touch:
         summary[touch] = statistics.median(results[touch])
