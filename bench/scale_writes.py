@@ -167,14 +167,43 @@ def start_writer(url: str, args: argparse.Namespace, touch: str, role: str) -> s
     return proc
 
 
-def wrk_rps(wrk: str, url: str, script: Path, build: object, sid: int, seconds: float) -> float:
+def thread_jiffies(sid: int) -> dict[str, int]:
+    """CPU jiffies of session ``sid``'s threads by role: the main threads (the workers' event
+    loops, where STS runs), the (niced) audit delivery process, every other thread (the IAM pool
+    of edge/control_plane.py, plus small helpers)."""
+    used = {"loop": 0, "delivery": 0, "rest": 0}
+    for stat in Path("/proc").glob("[0-9]*/task/[0-9]*/stat"):
+        try:
+            rest = stat.read_text().rsplit(")", 1)[1].split()
+            if int(rest[3]) != sid:
+                continue
+        except (OSError, IndexError, ValueError):
+            continue
+        main = stat.parent.name == stat.parent.parent.parent.name
+        role = ("delivery" if int(rest[16]) > 0  # the audit delivery process runs niced ([audit] delivery_nice)
+                else "loop" if main else "rest")
+        used[role] += int(rest[11]) + int(rest[12])
+    return used
+
+
+def wrk_rps(wrk: str, url: str, script: Path, build: object, sid: int, seconds: float,
+            writer_sid: int | None = None) -> tuple[float, dict[str, float]]:
+    """req/s of one wrk run, and the CPU seconds the server's processes (and the writer) used in it."""
     headers, body = build()  # type: ignore[operator]
     run.write_lua(script, headers, body)
+    server0 = run.session_jiffies(sid)
+    threads0 = thread_jiffies(sid)
+    writer0 = run.session_jiffies(writer_sid) if writer_sid else 0
     raw = run.run_wrk(wrk, url, script, 32, 2, seconds, sid)
+    threads1 = thread_jiffies(sid)
+    cpu = {"server": (run.session_jiffies(sid) - server0) / run.CLK_TCK,
+           **{k: (threads1[k] - threads0[k]) / run.CLK_TCK for k in threads0},
+           "writer": ((run.session_jiffies(writer_sid) - writer0) / run.CLK_TCK) if writer_sid else 0.0,
+           "other": raw["other_cpu"], "requests": raw["requests"]}
     errors = raw["connect"] + raw["read"] + raw["write"] + raw["status"] + raw["timeout"]
     if errors:
         print(f"    (wrk errors: {errors:.0f})", flush=True)
-    return raw["requests"] / (raw["duration_us"] / 1e6)
+    return raw["requests"] / (raw["duration_us"] / 1e6), cpu
 
 
 def measure_backend(backend: str, wrk: str, args: argparse.Namespace, log_dir: Path) -> dict[str, float]:
@@ -190,14 +219,18 @@ def measure_backend(backend: str, wrk: str, args: argparse.Namespace, log_dir: P
         run.write_lua(script, headers, body)
         run.run_wrk(wrk, url, script, 32, 2, args.warmup, sid)
         for rnd in range(args.rounds):
-            rps = wrk_rps(wrk, url, script, build, sid, args.duration)
+            rps, quiet_cpu = wrk_rps(wrk, url, script, build, sid, args.duration)
             results["quiet"].append(rps)
-            print(f"  {backend:<10} round {rnd + 1} quiet            {rps:8.0f} req/s", flush=True)
+            per_request = quiet_cpu["server"] / max(1.0, quiet_cpu["requests"])
+            loop_per_request = quiet_cpu["loop"] / max(1.0, quiet_cpu["requests"])
+            print(f"  {backend:<10} round {rnd + 1} quiet            {rps:8.0f} req/s  "
+                  f"(server CPU {quiet_cpu['server'] / args.duration:.2f} cores, {per_request * 1e6:.0f} µs/request; "
+                  f"other load {quiet_cpu['other']:.0%})", flush=True)
             for touch in args.touch:
                 proc = start_writer(url, args, touch, role)
                 try:
                     time.sleep(args.warmup)  # the writes reach their steady rate
-                    rps = wrk_rps(wrk, url, script, build, sid, args.duration)
+                    rps, cpu = wrk_rps(wrk, url, script, build, sid, args.duration, proc.pid)
                     out, _ = proc.communicate(timeout=args.duration + 60)
                     achieved = json.loads(out.strip().splitlines()[-1])
                 finally:
@@ -207,6 +240,19 @@ def measure_backend(backend: str, wrk: str, args: argparse.Namespace, log_dir: P
                 print(f"  {backend:<10} round {rnd + 1} writes ({touch:<5})   {rps:8.0f} req/s  "
                       f"with {achieved['writes_per_s']:.0f} IAM writes/s ({achieved['failed']} failed"
                       + (f": {achieved['failures']}" if achieved["failures"] else "") + ")", flush=True)
+                # what the writes cost the server: its CPU beyond what these requests cost when quiet
+                extra = cpu["server"] - cpu["requests"] * per_request
+                written = achieved["writes_per_s"] * args.duration
+                print(f"  {'':<10}         server CPU {cpu['server'] / args.duration:.2f} cores, "
+                      f"{extra / max(1.0, written) * 1e3:.1f} ms more per write; writer {cpu['writer'] / args.duration:.2f} "
+                      f"cores; other load {cpu['other']:.0%}", flush=True)
+                # Python 3.11 does not name OS threads, so the IAM pool is "the workers' other threads"
+                # (0.01 cores when quiet: metrics flush, journal group commit)
+                pool = cpu["rest"] - quiet_cpu["rest"]
+                print(f"  {'':<10}         by thread: the workers' other threads (IAM pool) {pool / max(1.0, written) * 1e3:.2f} ms "
+                      f"per write; event loops {cpu['loop'] / max(1.0, cpu['requests']) * 1e6:.0f} µs per AssumeRole "
+                      f"(quiet: {loop_per_request * 1e6:.0f}); audit delivery {cpu['delivery'] / args.duration:.2f} cores "
+                      f"(quiet: {quiet_cpu['delivery'] / args.duration:.2f})", flush=True)
     summary = {"quiet": statistics.median(results["quiet"])}
     for touch in args.touch:
         summary[touch] = statistics.median(results[touch])

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import Connection, Delete, Engine, Insert, Update, delete, event, insert, select, update
+from sqlalchemy import Connection, Delete, Engine, Insert, Update, bindparam, delete, event, insert, select, text, update
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter, BooleanClauseList
 
@@ -90,8 +90,9 @@ _STATE = "opensts.changes"
 
 
 # -- deriving tokens from a statement ----------------------------------------------------------
-def tokens_of(stmt: Any, rows: list[dict[str, Any]] | None = None) -> set[Token]:
-    """The tokens of one INSERT/UPDATE/DELETE (``rows``: executemany parameters)."""
+def tokens_of(stmt: Any, rows: list[dict[str, Any]] | None = None, params: dict[str, Any] | None = None) -> set[Token]:
+    """The tokens of one INSERT/UPDATE/DELETE (``rows``: executemany parameters; ``params``: the
+    parameters of a single execution, which fill a statement built once with ``bindparam()``)."""
     name = stmt.table.name
     if name in _ORG_TABLES:
         return {ORG}
@@ -102,8 +103,8 @@ def tokens_of(stmt: Any, rows: list[dict[str, Any]] | None = None) -> set[Token]
         return {EVERYTHING}
     found: set[Token] = set()
     pinned = False
-    value_sets = _value_sets(stmt, rows)
-    where = _pinned_by_where(stmt) if isinstance(stmt, (Update, Delete)) else {}
+    value_sets = _value_sets(stmt, rows, params)
+    where = _pinned_by_where(stmt, params) if isinstance(stmt, (Update, Delete)) else {}
     for kind, column in rules:
         kind_col = kind[1:] if kind.startswith("@") else None
         wanted = (column, kind_col) if kind_col else (column,)
@@ -126,16 +127,25 @@ def tokens_of(stmt: Any, rows: list[dict[str, Any]] | None = None) -> set[Token]
     return found if pinned else {EVERYTHING}
 
 
-def _value_sets(stmt: Any, rows: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+def _value_sets(stmt: Any, rows: list[dict[str, Any]] | None,
+                params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """The column values each row of an INSERT gets (or an UPDATE sets)."""
     if isinstance(stmt, Delete):
         return []
     multi = getattr(stmt, "_multi_values", ())
     if multi:
-        return [{_name(c): _literal(v) for c, v in row.items()} for batch in multi for row in batch]
-    base = {_name(c): _literal(v) for c, v in (stmt._values or {}).items()}
+        return [{_name(c): _literal(v, params) for c, v in row.items()} for batch in multi for row in batch]
+    base = {_name(c): _literal(v, params) for c, v in (stmt._values or {}).items()}
+    if isinstance(stmt, Update):
+        # the columns it sets are its VALUES; the execution's parameters only fill their binds
+        # (or, with no VALUES clause, name the columns themselves)
+        if base:
+            return [base]
+        return [dict(row) for row in rows] if rows else [dict(params)] if params else [base]
     if rows:
         return [{**base, **row} for row in rows]
+    if params and not stmt._values:
+        return [dict(params)]  # insert(table) executed with a row of column values
     return [base]
 
 
@@ -143,17 +153,26 @@ def _name(column: Any) -> str:
     return column if isinstance(column, str) else column.key
 
 
-def _literal(value: Any) -> Any:
+def _literal(value: Any, params: dict[str, Any] | None = None) -> Any:
     if isinstance(value, BindParameter):
-        return value.effective_value
+        return _bound(value, params)
     return _Opaque  # an SQL expression: not a literal key
+
+
+def _bound(bind: BindParameter[Any], params: dict[str, Any] | None) -> Any:
+    """A bind's value: its own, or (a ``bindparam(name)`` built without one) the execution's."""
+    if bind.callable is None and bind.value is None and params is not None and bind.key in params:
+        return params[bind.key]
+    if bind.required:
+        return _Opaque  # no value known here: pins nothing
+    return bind.effective_value
 
 
 class _Opaque:
     """A value computed by SQL (never equal to a key): makes the column unpinned."""
 
 
-def _pinned_by_where(stmt: Any) -> dict[str, list[Any]]:
+def _pinned_by_where(stmt: Any, params: dict[str, Any] | None = None) -> dict[str, list[Any]]:
     """Columns of the statement's own table fixed by top-level AND terms ``col = v`` / ``col IN (…)``.
     Only these narrow the rows touched; anything else (OR, subqueries) pins nothing."""
     where = stmt.whereclause
@@ -171,9 +190,10 @@ def _pinned_by_where(stmt: Any) -> dict[str, list[Any]]:
         if getattr(column, "table", None) is not stmt.table or not isinstance(value, BindParameter):
             continue
         if term.operator is operators.eq:
-            pinned[column.key] = [value.effective_value]
+            pinned[column.key] = [_bound(value, params)]
         elif term.operator is operators.in_op and value.expanding:
-            pinned[column.key] = list(value.effective_value or [])
+            found = _bound(value, params)
+            pinned[column.key] = [_Opaque] if found is _Opaque else list(found or [])
     return {k: v for k, v in pinned.items() if _Opaque not in v}
 
 
@@ -229,7 +249,7 @@ def _after_execute(conn: Connection, clause: Any, multiparams: Any, params: Any,
     if not isinstance(clause, (Insert, Update, Delete)) or clause.table.name in _UNTRACKED:
         return
     rows = multiparams if isinstance(multiparams, list) and multiparams and isinstance(multiparams[0], dict) else None
-    tokens = tokens_of(clause, rows)
+    tokens = tokens_of(clause, rows, params if isinstance(params, dict) and params else None)
     state = conn.info.setdefault(_STATE, _fresh())
     state["all"] |= tokens
     if state["generation"] is None:
@@ -238,21 +258,45 @@ def _after_execute(conn: Connection, clause: Any, multiparams: Any, params: Any,
         _insert(conn, state["generation"], tokens)
 
 
+# Built once: a statement object carries its compiled form's cache key, which SQLAlchemy would
+# otherwise recompute for every write (about half of a small statement's cost).
+_BUMPED = (update(t.meta).where(t.meta.c.key == "generation")
+           .values(value=(t.meta.c.value.cast(t.Integer) + 1).cast(t.Text)))
+_BUMP_RETURNING = _BUMPED.returning(t.meta.c.value)
+_GENERATION = select(t.meta.c.value).where(t.meta.c.key == "generation")
+_INSERT = insert(t.changes)
+_PRUNE = delete(t.changes).where(t.changes.c.generation <= bindparam("oldest"))
+
+
+# PostgreSQL: the bump and its change rows in one statement (one round trip fewer per write);
+# the UPDATE takes the generation row's lock exactly as the two-statement form does.
+_BUMP_AND_RECORD = text(
+    "WITH bumped AS (UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) "
+    "WHERE key = 'generation' RETURNING CAST(value AS BIGINT) AS generation) "
+    "INSERT INTO changes (generation, kind, key) "
+    "SELECT bumped.generation, token.kind, token.key FROM bumped, "
+    "unnest(CAST(:kinds AS VARCHAR[]), CAST(:keys AS VARCHAR[])) AS token(kind, key) "
+    "RETURNING generation")
+
+
 def bump(conn: Connection) -> int:
     """Advance the generation and record this transaction's tokens under it (call once the
     transaction's statements ran; later statements are recorded too). The new generation."""
-    bumped = (update(t.meta).where(t.meta.c.key == "generation")
-              .values(value=(t.meta.c.value.cast(t.Integer) + 1).cast(t.Text)))
-    if conn.dialect.update_returning:  # SQLite >= 3.35, PostgreSQL: one statement
-        generation = int(conn.execute(bumped.returning(t.meta.c.value)).scalar_one())
-    else:  # pragma: no cover - older SQLite
-        conn.execute(bumped)
-        generation = int(conn.execute(select(t.meta.c.value).where(t.meta.c.key == "generation")).scalar_one())
     state = conn.info.setdefault(_STATE, _fresh())
-    _insert(conn, generation, state["pending"] or {NOTHING})
+    if conn.dialect.name == "postgresql":
+        tokens = _recorded(state["pending"] or {NOTHING})
+        generation = int(conn.execute(_BUMP_AND_RECORD, {"kinds": [k for k, _ in tokens],
+                                                         "keys": [key for _, key in tokens]}).scalars().first())
+    else:
+        if conn.dialect.update_returning:  # SQLite >= 3.35: one statement
+            generation = int(conn.execute(_BUMP_RETURNING).scalar_one())
+        else:  # pragma: no cover - older SQLite
+            conn.execute(_BUMPED)
+            generation = int(conn.execute(_GENERATION).scalar_one())
+        _insert(conn, generation, state["pending"] or {NOTHING})
     state["pending"], state["generation"] = set(), generation
     if generation % _PRUNE_EVERY == 0:
-        conn.execute(delete(t.changes).where(t.changes.c.generation <= generation - KEEP_GENERATIONS))
+        conn.execute(_PRUNE, {"oldest": generation - KEEP_GENERATIONS})
     return generation
 
 
@@ -260,11 +304,15 @@ def _fresh() -> dict[str, Any]:
     return {"pending": set(), "all": set(), "generation": None}
 
 
-def _insert(conn: Connection, generation: int, tokens: set[Token]) -> None:
+def _recorded(tokens: set[Token]) -> list[Token]:
+    """The rows recording ``tokens`` (EVERYTHING alone when present; kinds and keys cut to their columns)."""
     if EVERYTHING in tokens:
         tokens = {EVERYTHING}
-    conn.execute(insert(t.changes), [{"generation": generation, "kind": k[:32], "key": key[:2048]}
-                                     for k, key in sorted(tokens)])
+    return [(k[:32], key[:2048]) for k, key in sorted(tokens)]
+
+
+def _insert(conn: Connection, generation: int, tokens: set[Token]) -> None:
+    conn.execute(_INSERT, [{"generation": generation, "kind": k, "key": key} for k, key in _recorded(tokens)])
 
 
 # -- reading -----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import Select, Table, delete, insert, select, update
+from sqlalchemy import Select, Table, bindparam, delete, insert, select, update
 
 from opensts.frozen import frozen
 from opensts.store import tables as t
@@ -30,6 +30,15 @@ class GroupRecord:
     created_at: int
 
 
+# Built once (store/prepared.py: why)
+_GROUP_BY_NAME = select(t.iam_groups).where(t.iam_groups.c.account_id == bindparam("account_id"),
+                                            t.iam_groups.c.name_lower == bindparam("name_lower"))
+_GROUP_BY_ID = select(t.iam_groups).where(t.iam_groups.c.id == bindparam("group_id"))
+_DELETE_GROUP_POLICY = delete(t.group_policies).where(t.group_policies.c.group_id == bindparam("group_id"),
+                                                      t.group_policies.c.name == bindparam("name"))
+_INSERT_GROUP_POLICY = insert(t.group_policies)
+
+
 def _group(row: Any) -> GroupRecord | None:
     return GroupRecord(row.id, row.account_id, row.name, row.path, row.created_at) if row is not None else None
 
@@ -42,7 +51,7 @@ class GroupRepositoryMixin:
     def _rows(self, query: Any) -> list[Any]:  # pragma: no cover - provided by IamRepositoryMixin
         raise NotImplementedError
 
-    def _first(self, query: Any) -> Any:  # pragma: no cover - provided by IamRepositoryMixin
+    def _first(self, query: Any, params: dict[str, Any] | None = None) -> Any:  # pragma: no cover - IamRepositoryMixin's
         raise NotImplementedError
 
     def _write(self, *statements: object) -> None:  # pragma: no cover - provided by SqlRepository
@@ -71,11 +80,10 @@ class GroupRepositoryMixin:
         return GroupRecord(group_id, account_id, name, path, now)
 
     def get_group(self, account_id: str, name: str) -> GroupRecord | None:
-        c = t.iam_groups.c
-        return _group(self._first(select(t.iam_groups).where(c.account_id == account_id, c.name_lower == name.lower())))
+        return _group(self._first(_GROUP_BY_NAME, {"account_id": account_id, "name_lower": name.lower()}))
 
     def get_group_by_id(self, group_id: str) -> GroupRecord | None:
-        return _group(self._first(select(t.iam_groups).where(t.iam_groups.c.id == group_id)))
+        return _group(self._first(_GROUP_BY_ID, {"group_id": group_id}))
 
     def list_groups(self, account_id: str, path_prefix: str = "/") -> list[GroupRecord]:
         c = t.iam_groups.c
@@ -148,12 +156,9 @@ class GroupRepositoryMixin:
 
     # -- inline policies ------------------------------------------------------------------
     def put_group_policy(self, group_id: str, name: str, document: str) -> None:
-        c = t.group_policies.c
+        key = {"group_id": group_id, "name": name}
         self._write_under(  # type: ignore[attr-defined]
-            t.iam_groups, group_id,
-            delete(t.group_policies).where(c.group_id == group_id, c.name == name),
-            insert(t.group_policies).values(group_id=group_id, name=name, document=document),
-        )
+            t.iam_groups, group_id, (_DELETE_GROUP_POLICY, key), (_INSERT_GROUP_POLICY, {**key, "document": document}))
 
     def list_group_policies(self, group_id: str) -> dict[str, str]:
         rows = self._rows(select(t.group_policies).where(t.group_policies.c.group_id == group_id))

@@ -13,10 +13,11 @@ from collections.abc import Iterable
 from dataclasses import field
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Select, Table, and_, bindparam, delete, func, insert, select, update
 
 from opensts.frozen import frozen
 from opensts.store import tables as t
+from opensts.store.prepared import run
 from opensts.store.locking import EntityAlreadyExists, LimitReached, StaleState, lock_row
 
 __all__ = [
@@ -108,6 +109,35 @@ _TAGGED: dict[str, Table] = {"user": t.users, "role": t.roles, "policy": t.manag
                              "instprof": t.instance_profiles, "servcert": t.server_certificates}
 _ATTACHED_TO: dict[str, Table] = {"user": t.users, "role": t.roles, "group": t.iam_groups}
 
+# The reads every IAM write of these entities starts with, built once and executed with their
+# parameters: SQLAlchemy computes a statement's cache key once per statement object, and for a
+# small statement that is about half of its cost (bench/iam_write_cost.py).
+_TAGS_OF = select(t.tags).where(t.tags.c.entity_type == bindparam("entity_type"),
+                                t.tags.c.entity_id == bindparam("entity_id"))
+_ROLE_ROWS = (select(t.roles, t.tags.c.key.label("tag_key"), t.tags.c.value.label("tag_value"))
+              .select_from(t.roles.outerjoin(t.tags, and_(t.tags.c.entity_type == "role",
+                                                          t.tags.c.entity_id == t.roles.c.id))))
+_ROLE_BY_NAME = _ROLE_ROWS.where(t.roles.c.account_id == bindparam("account_id"),
+                                 t.roles.c.name_lower == bindparam("name_lower"))
+_ROLE_BY_ID = _ROLE_ROWS.where(t.roles.c.id == bindparam("role_id"))
+_ROLE_POLICIES = select(t.role_policies).where(t.role_policies.c.role_id == bindparam("role_id"))
+# (the change log pins a write's entity from its top-level ``col = value`` terms: terms, not and_())
+_TAG_KEY = (t.tags.c.entity_type == bindparam("entity_type"), t.tags.c.entity_id == bindparam("entity_id"))
+_DELETE_TAG_KEYS = delete(t.tags).where(*_TAG_KEY, t.tags.c.key_lower.in_(bindparam("keys", expanding=True)))
+_INSERT_TAGS = insert(t.tags)
+_TAG_COUNT = select(func.count()).select_from(t.tags).where(*_TAG_KEY)
+_DELETE_ROLE_POLICY = delete(t.role_policies).where(t.role_policies.c.role_id == bindparam("role_id"),
+                                                    t.role_policies.c.name == bindparam("name"))
+_INSERT_ROLE_POLICY = insert(t.role_policies)
+_ATTACHMENT = (t.policy_attachments.c.entity_type == bindparam("entity_type"),
+               t.policy_attachments.c.entity_id == bindparam("entity_id"))
+_DETACH = delete(t.policy_attachments).where(*_ATTACHMENT, t.policy_attachments.c.policy_arn == bindparam("policy_arn"))
+_ATTACH = insert(t.policy_attachments)
+_ATTACHED_COUNT = select(func.count()).select_from(t.policy_attachments).where(*_ATTACHMENT)
+_POLICY = select(t.managed_policies, select(func.count()).select_from(t.policy_attachments)
+                 .where(t.policy_attachments.c.policy_arn == t.managed_policies.c.arn)
+                 .scalar_subquery().label("attachment_count")).where(t.managed_policies.c.arn == bindparam("arn"))
+
 
 class IamRepositoryMixin:
     """Methods for IAM entities; relies on ``engine``, ``_write``, ``_cipher`` of SqlRepository.
@@ -117,6 +147,7 @@ class IamRepositoryMixin:
     """
 
     engine: Any
+    _reader: Any
     _cipher: Any
 
     def _write(self, *statements: object) -> None:  # pragma: no cover - provided by SqlRepository
@@ -136,13 +167,14 @@ class IamRepositoryMixin:
     def _count(table: Table, *conds: Any) -> Select[Any]:  # pragma: no cover - provided by SqlRepository
         raise NotImplementedError
 
-    def _rows(self, query: Any) -> list[Any]:
-        with self.engine.connect() as conn:
-            return list(conn.execute(query))
+    def _rows(self, query: Any, params: dict[str, Any] | None = None) -> list[Any]:
+        """One read statement (SqlRepository's ``_reader``: no transaction of its own on PostgreSQL)."""
+        with self._reader.connect() as conn:
+            return list(conn.execute(query, params))
 
-    def _first(self, query: Any) -> Any:
-        with self.engine.connect() as conn:
-            return conn.execute(query).first()
+    def _first(self, query: Any, params: dict[str, Any] | None = None) -> Any:
+        with self._reader.connect() as conn:
+            return conn.execute(query, params).first()
 
     # -- account settings -----------------------------------------------------------------
     def global_endpoint_token_version(self, account_id: str) -> int:
@@ -158,22 +190,18 @@ class IamRepositoryMixin:
 
     # -- tags -----------------------------------------------------------------------------
     def get_tags(self, entity_type: str, entity_id: str) -> dict[str, str]:
-        c = t.tags.c
-        rows = self._rows(select(t.tags).where(c.entity_type == entity_type, c.entity_id == entity_id))
+        rows = self._rows(_TAGS_OF, {"entity_type": entity_type, "entity_id": entity_id})
         return {r.key: r.value for r in rows}
 
     def _tag_statements(self, entity_type: str, entity_id: str, tags: dict[str, str]) -> list[Any]:
-        c = t.tags.c
-        stmts: list[Any] = []
-        for key, value in tags.items():
-            where = and_(c.entity_type == entity_type, c.entity_id == entity_id, c.key_lower == key.lower())
-            stmts.append(delete(t.tags).where(where))
-            stmts.append(
-                insert(t.tags).values(
-                    entity_type=entity_type, entity_id=entity_id, key_lower=key.lower(), key=key, value=value
-                )
-            )
-        return stmts
+        """Set ``tags`` (keys case-insensitive: the last spelling wins): two statements however many."""
+        if not tags:
+            return []
+        latest = {key.lower(): (key, value) for key, value in tags.items()}
+        entity = {"entity_type": entity_type, "entity_id": entity_id}
+        return [(_DELETE_TAG_KEYS, {**entity, "keys": list(latest)}),
+                (_INSERT_TAGS, [{**entity, "key_lower": low, "key": key, "value": value}
+                                for low, (key, value) in latest.items()])]
 
     def set_tags(self, entity_type: str, entity_id: str, tags: dict[str, str], limit: int | None = None) -> None:
         """Add or overwrite tags (keys case-insensitive, case-preserving); with ``limit``,
@@ -182,8 +210,7 @@ class IamRepositoryMixin:
         if limit is None:
             self._write(*statements)
             return
-        c = t.tags.c
-        count = self._count(t.tags, c.entity_type == entity_type, c.entity_id == entity_id)
+        count = (_TAG_COUNT, {"entity_type": entity_type, "entity_id": entity_id})
         self._write_limited(_TAGGED[entity_type], entity_id, count, limit, *statements)
 
     def remove_tags(self, entity_type: str, entity_id: str, keys: Iterable[str]) -> None:
@@ -233,21 +260,25 @@ class IamRepositoryMixin:
             permissions_boundary_arn, now, dict(tags or {}), dict(trust_principal_ids or {}),
         )
 
-    def _role(self, row: Any) -> RoleRecord | None:
-        if row is None:
+    @staticmethod
+    def _role_of(rows: list[Any]) -> RoleRecord | None:
+        """The role of ``_ROLE_*``'s rows: one per tag (one with no tag for an untagged role)."""
+        if not rows:
             return None
+        row = rows[0]
         return RoleRecord(
             row.id, row.account_id, row.name, row.path, row.trust_policy, row.description,
-            row.max_session_duration, row.permissions_boundary_arn, row.created_at, self.get_tags("role", row.id),
+            row.max_session_duration, row.permissions_boundary_arn, row.created_at,
+            {r.tag_key: r.tag_value for r in rows if r.tag_key is not None},
             json.loads(row.trust_principal_ids or "{}"),
         )
 
     def get_role(self, account_id: str, name: str) -> RoleRecord | None:
-        c = t.roles.c
-        return self._role(self._first(select(t.roles).where(c.account_id == account_id, c.name_lower == name.lower())))
+        """The role with its tags: one query (every role write and AssumeRole load start here)."""
+        return self._role_of(self._rows(_ROLE_BY_NAME, {"account_id": account_id, "name_lower": name.lower()}))
 
     def get_role_by_id(self, role_id: str) -> RoleRecord | None:
-        return self._role(self._first(select(t.roles).where(t.roles.c.id == role_id)))
+        return self._role_of(self._rows(_ROLE_BY_ID, {"role_id": role_id}))
 
     def list_roles(self, account_id: str, path_prefix: str = "/") -> list[RoleRecord]:
         """Every role of the account with its tags (two queries: store/list_repository.py)."""
@@ -269,10 +300,10 @@ class IamRepositoryMixin:
         """Delete an entity under its row lock unless, by then, it has any of ``dependents`` (an
         access key, a policy … added since the caller checked): StaleState, nothing deleted."""
         with self.locked(parent, key) as conn:
-            if any(conn.execute(count).scalar_one() for count in dependents):
+            if any(run(conn, count).scalar_one() for count in dependents):
                 raise StaleState(key)
             for stmt in statements:
-                conn.execute(stmt)
+                run(conn, stmt)
 
     def delete_role(self, role_id: str) -> None:
         """StaleState when the role has inline or attached policies (DeleteRole checked before)."""
@@ -287,15 +318,11 @@ class IamRepositoryMixin:
 
     # -- inline policies (roles; users' are in SqlRepository) -----------------------------
     def put_role_policy(self, role_id: str, name: str, document: str) -> None:
-        c = t.role_policies.c
-        self._write_under(
-            t.roles, role_id,
-            delete(t.role_policies).where(c.role_id == role_id, c.name == name),
-            insert(t.role_policies).values(role_id=role_id, name=name, document=document),
-        )
+        key = {"role_id": role_id, "name": name}
+        self._write_under(t.roles, role_id, (_DELETE_ROLE_POLICY, key), (_INSERT_ROLE_POLICY, {**key, "document": document}))
 
     def list_role_policies(self, role_id: str) -> dict[str, str]:
-        rows = self._rows(select(t.role_policies).where(t.role_policies.c.role_id == role_id))
+        rows = self._rows(_ROLE_POLICIES, {"role_id": role_id})
         return {r.name: r.document for r in sorted(rows, key=lambda r: r.name)}
 
     def delete_role_policy(self, role_id: str, name: str) -> None:
@@ -367,19 +394,16 @@ class IamRepositoryMixin:
                                                     func.lower(c.name) == name.lower())).first():
                     raise EntityAlreadyExists(t.managed_policies.name)
                 for stmt in statements:
-                    conn.execute(stmt)
+                    run(conn, stmt)
         return PolicyRecord(arn, policy_id, account_id, name, path, description, "v1", now, now, 0)
 
     def get_policy(self, arn: str) -> PolicyRecord | None:
-        row = self._first(select(t.managed_policies).where(t.managed_policies.c.arn == arn))
+        row = self._first(_POLICY, {"arn": arn})
         if row is None:
             return None
-        count = self._first(
-            select(func.count()).select_from(t.policy_attachments).where(t.policy_attachments.c.policy_arn == arn)
-        )[0]
         return PolicyRecord(
             row.arn, row.id, row.account_id, row.name, row.path, row.description, row.default_version,
-            row.created_at, row.updated_at, int(count),
+            row.created_at, row.updated_at, int(row.attachment_count),
         )
 
     def list_policies(self, account_id: str | None, *, include_aws: bool = True) -> list[PolicyRecord]:
@@ -397,7 +421,7 @@ class IamRepositoryMixin:
             for stmt in (delete(t.policy_versions).where(t.policy_versions.c.policy_arn == arn),
                          self._clear_tags("policy", arn),
                          delete(t.managed_policies).where(t.managed_policies.c.arn == arn)):
-                conn.execute(stmt)
+                run(conn, stmt)
 
     def policy_versions(self, arn: str) -> list[PolicyVersionRecord]:
         policy = self.get_policy(arn)
@@ -463,28 +487,22 @@ class IamRepositoryMixin:
         """Attach (idempotent); with ``limit``, LimitReached when the user/role would then have more
         managed policies. Locks the entity, then the policy (DeletePolicy takes the policy's lock):
         ParentGone when either was deleted meanwhile."""
-        c = t.policy_attachments.c
-        statements = (
-            delete(t.policy_attachments).where(c.entity_type == entity_type, c.entity_id == entity_id, c.policy_arn == arn),
-            insert(t.policy_attachments).values(entity_type=entity_type, entity_id=entity_id, policy_arn=arn),
-        )
+        row = {"entity_type": entity_type, "entity_id": entity_id, "policy_arn": arn}
+        statements = ((_DETACH, row), (_ATTACH, row))
         if limit is None:
             self._write(*statements)
             return
-        count = self._count(t.policy_attachments, c.entity_type == entity_type, c.entity_id == entity_id)
+        count = (_ATTACHED_COUNT, {"entity_type": entity_type, "entity_id": entity_id})
         with self.locked(_ATTACHED_TO[entity_type], entity_id) as conn:
             if not lock_row(conn, t.managed_policies, arn):
                 raise StaleState(arn)
             for stmt in statements:
-                conn.execute(stmt)
-            if conn.execute(count).scalar_one() > limit:
+                run(conn, stmt)
+            if run(conn, count).scalar_one() > limit:
                 raise LimitReached(limit)
 
     def detach_policy(self, entity_type: str, entity_id: str, arn: str) -> None:
-        c = t.policy_attachments.c
-        self._write(
-            delete(t.policy_attachments).where(c.entity_type == entity_type, c.entity_id == entity_id, c.policy_arn == arn)
-        )
+        self._write((_DETACH, {"entity_type": entity_type, "entity_id": entity_id, "policy_arn": arn}))
 
     def attached_policies(self, entity_type: str, entity_id: str) -> list[PolicyRecord]:
         """The entity's managed policies by name, each with its attachment count (one query)."""

@@ -10,15 +10,16 @@ committed, because no other writer of that parent can be in between.
 * PostgreSQL: ``SELECT … FOR NO KEY UPDATE`` on the parent row (blocks the other writers of that
   parent only; foreign-key checks of other tables, which take KEY SHARE, do not wait for it).
 * SQLite: one writer at a time for the whole database; the transaction's first statement is a
-  write (a no-op UPDATE of the generation row), which takes the write lock (waiting up to
-  ``busy_timeout``), so the reads after it see everything committed.
+  write (a no-op UPDATE of the generation row, matching only if the parent row exists), which
+  takes the write lock (waiting up to ``busy_timeout``), so the reads after it see everything
+  committed.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Table, select, update
+from sqlalchemy import Connection, Select, Table, Update, bindparam, select, update
 
 from opensts.store import tables as t
 
@@ -50,11 +51,37 @@ class StaleState(Exception):
 
 
 def lock_row(conn: Connection, table: Table, key: Any) -> bool:
-    """Lock ``table``'s row with primary key ``key`` until the transaction ends; False when absent."""
-    (pk,) = table.primary_key.columns
-    query = select(pk).where(pk == key)
-    if conn.dialect.name == "sqlite":
-        conn.execute(update(t.meta).where(t.meta.c.key == "generation").values(value=t.meta.c.value))
-    else:
-        query = query.with_for_update(key_share=True)
-    return conn.execute(query).first() is not None
+    """Lock ``table``'s row with primary key ``key`` until the transaction ends; False when absent.
+
+    On SQLite the transaction's first lock takes the database's write lock and checks the row in
+    one statement (the no-op write of the generation row matches only when the row exists); once
+    the transaction holds the write lock, a further lock (the policy of an attachment, the group
+    of a membership) is a plain look-up."""
+    plain, for_update, first_sqlite = _lookups(table)
+    if conn.dialect.name != "sqlite":
+        return conn.execute(for_update, {"lock_key": key}).first() is not None
+    transaction = conn.get_transaction()
+    if conn.info.get(_HOLDS_WRITE_LOCK) is transaction:
+        return conn.execute(plain, {"lock_key": key}).first() is not None
+    if conn.execute(first_sqlite, {"lock_key": key}).rowcount != 1:
+        return False
+    conn.info[_HOLDS_WRITE_LOCK] = transaction  # (a new transaction is another object: not held)
+    return True
+
+
+_HOLDS_WRITE_LOCK = "opensts.sqlite_write_lock"
+_LOOKUPS: dict[str, tuple[Select[Any], Select[Any], Update]] = {}
+
+
+def _lookups(table: Table) -> tuple[Select[Any], Select[Any], Update]:
+    """(plain, FOR NO KEY UPDATE, SQLite's write lock + existence) look-ups of one row of ``table``
+    by primary key, built once per table (a statement built per call costs SQLAlchemy its cache
+    key every time: store/prepared.py)."""
+    found = _LOOKUPS.get(table.name)
+    if found is None:
+        (pk,) = table.primary_key.columns
+        query = select(pk).where(pk == bindparam("lock_key"))
+        take = (update(t.meta).where(t.meta.c.key == "generation", query.exists())
+                .values(value=t.meta.c.value))
+        found = _LOOKUPS[table.name] = (query, query.with_for_update(key_share=True), take)
+    return found

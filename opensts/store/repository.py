@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, Select, Table, func, select, update
+from sqlalchemy import Connection, Engine, Select, Table, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from opensts.frozen import frozen
@@ -30,6 +30,7 @@ from opensts.store.iam_repository import IamRepositoryMixin
 from opensts.store.key_repository import KeyStateRepositoryMixin
 from opensts.store.list_repository import ListingRepositoryMixin
 from opensts.store.locking import EntityAlreadyExists, LimitReached, ParentGone, StaleState, lock_row
+from opensts.store.prepared import Bound, run
 from opensts.store.organization_repository import OrganizationRepositoryMixin, OrganizationTreeRepositoryMixin
 from opensts.store.reads_repository import ReadsRepositoryMixin
 from opensts.store.region_repository import RegionRepositoryMixin
@@ -116,13 +117,20 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
 
     def __init__(self, engine: Engine, cipher: SecretCipher) -> None:
         self.engine = engine
+        # Single-statement reads on PostgreSQL run without a transaction of their own: a pooled
+        # connection otherwise costs two more round trips per read (BEGIN before it, the pool's
+        # ROLLBACK after it) — most of an IAM write's reads (bench/iam_write_cost.py). Each such read
+        # sees the same as before (READ COMMITTED: every statement its own snapshot). SQLite's
+        # transactions are local calls: unchanged there.
+        self._reader = engine.execution_options(isolation_level="AUTOCOMMIT") \
+            if engine.dialect.name == "postgresql" else engine
         self._cipher = cipher
         cipher.follow(self._master_key_check)  # seal with the key the database uses now (store/master_key.py)
         track(engine)  # every write records what it touched (store/changes.py)
 
     # -- generation -----------------------------------------------------------------------
     def generation(self) -> int:
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             value = conn.execute(select(t.meta.c.value).where(t.meta.c.key == "generation")).scalar()
         return int(value or 0)
 
@@ -137,14 +145,14 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
 
     def changes_between(self, after: int, upto: int) -> set[tuple[str, str]] | None:
         """The entities written in generations ``after``+1..``upto`` (None: assume everything)."""
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             return changes_between(conn, after, upto)
 
     def _write(self, *statements: object) -> None:
         try:
             with self.engine.begin() as conn:
                 for stmt in statements:
-                    conn.execute(stmt)  # type: ignore[call-overload]
+                    run(conn, stmt)  # type: ignore[arg-type]
                 self._bump(conn)
         except IntegrityError as exc:
             raise _already_exists(exc) from None
@@ -168,16 +176,17 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
         two concurrent replacements of one row run one after the other instead of colliding."""
         with self.locked(parent, key) as conn:
             for stmt in statements:
-                conn.execute(stmt)  # type: ignore[call-overload]
+                run(conn, stmt)  # type: ignore[arg-type]
 
-    def _write_limited(self, parent: Table, key: Any, count: Select[Any], limit: int, *statements: object) -> None:
+    def _write_limited(self, parent: Table, key: Any, count: Select[Any] | Bound, limit: int,
+                       *statements: object) -> None:
         """Run ``statements`` under ``parent``'s lock; LimitReached (and nothing written) when
         ``count`` is then over ``limit``. Counting after writing covers every shape of write (an
         idempotent re-attach, tags that overwrite keys) with one rule."""
         with self.locked(parent, key) as conn:
             for stmt in statements:
-                conn.execute(stmt)  # type: ignore[call-overload]
-            if conn.execute(count).scalar_one() > limit:
+                run(conn, stmt)  # type: ignore[arg-type]
+            if run(conn, count).scalar_one() > limit:
                 raise LimitReached(limit)
 
     @staticmethod
@@ -194,7 +203,7 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
         return AccountRecord(account_id, name, "aws")
 
     def get_account(self, account_id: str) -> AccountRecord | None:
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(select(t.accounts).where(t.accounts.c.id == account_id)).first()
         return AccountRecord(row.id, row.name, row.partition) if row else None
 
@@ -218,27 +227,22 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
         return UserRecord(user_id, account_id, name, path)
 
     def get_user(self, user_id: str) -> UserRecord | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(t.users).where(t.users.c.id == user_id)).first()
+        with self._reader.connect() as conn:
+            row = conn.execute(_USER_BY_ID, {"user_id": user_id}).first()
         return UserRecord(row.id, row.account_id, row.name, row.path) if row else None
 
     def get_user_by_name(self, account_id: str, name: str) -> UserRecord | None:
-        query = select(t.users).where(t.users.c.account_id == account_id, t.users.c.name_lower == name.lower())
-        with self.engine.connect() as conn:
-            row = conn.execute(query).first()
+        with self._reader.connect() as conn:
+            row = conn.execute(_USER_BY_NAME, {"account_id": account_id, "name_lower": name.lower()}).first()
         return UserRecord(row.id, row.account_id, row.name, row.path) if row else None
 
     def put_user_policy(self, user_id: str, name: str, document: str) -> None:
-        self._write_under(
-            t.users, user_id,
-            t.user_policies.delete().where(t.user_policies.c.user_id == user_id, t.user_policies.c.name == name),
-            t.user_policies.insert().values(user_id=user_id, name=name, document=document),
-        )
+        key = {"user_id": user_id, "name": name}
+        self._write_under(t.users, user_id, (_DELETE_USER_POLICY, key), (_INSERT_USER_POLICY, {**key, "document": document}))
 
     def list_user_policies(self, user_id: str) -> dict[str, str]:
-        query = select(t.user_policies).where(t.user_policies.c.user_id == user_id)
-        with self.engine.connect() as conn:
-            return {r.name: r.document for r in conn.execute(query)}
+        with self._reader.connect() as conn:
+            return {r.name: r.document for r in conn.execute(_USER_POLICIES, {"user_id": user_id})}
 
     # -- access keys ----------------------------------------------------------------------
     def create_access_key(self, key_id: str, account_id: str, user_id: str | None, secret: str,
@@ -265,7 +269,7 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
         self._write_limited(parent, key, self._count(t.access_keys, *owned), limit, insert_key)
 
     def get_access_key(self, key_id: str) -> AccessKeyRecord | None:
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(select(t.access_keys).where(t.access_keys.c.id == key_id)).first()
         if row is None:
             return None
@@ -296,6 +300,17 @@ class SqlRepository(IamRepositoryMixin, RegionRepositoryMixin, FederationReposit
     def _sealing_key(self, r: Any) -> SealingKeyRecord:
         key = self._cipher.open(r.key_sealed, context=f"sealing:{r.kid}")
         return SealingKeyRecord(r.kid, r.region, key, r.created_at, r.retired_at)
+
+
+# Reads of every user write (and of authentication's cache loads), built once: see
+# iam_repository's _ROLE_BY_NAME for why.
+_USER_BY_ID = select(t.users).where(t.users.c.id == bindparam("user_id"))
+_USER_BY_NAME = select(t.users).where(t.users.c.account_id == bindparam("account_id"),
+                                      t.users.c.name_lower == bindparam("name_lower"))
+_USER_POLICIES = select(t.user_policies).where(t.user_policies.c.user_id == bindparam("user_id"))
+_DELETE_USER_POLICY = t.user_policies.delete().where(t.user_policies.c.user_id == bindparam("user_id"),
+                                                     t.user_policies.c.name == bindparam("name"))
+_INSERT_USER_POLICY = t.user_policies.insert()
 
 
 def _already_exists(exc: IntegrityError) -> EntityAlreadyExists:

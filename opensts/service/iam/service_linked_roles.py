@@ -74,6 +74,8 @@ SERVICE_ROLE_NAMES: dict[str, tuple[str, bool]] = {
 
 _SERVICE = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+amazonaws\.com\Z", re.ASCII)
 _TASK = re.compile(r"^task/aws-service-role/[^/]+/[^/]+/[0-9a-f-]{36}\Z", re.ASCII)
+#: Where every service-linked role lives (CreateServiceLinkedRole: ``/aws-service-role/SERVICE/``).
+SERVICE_ROLE_PATH = "/aws-service-role/"
 MAX_ROLE_NAME = 64
 
 
@@ -112,8 +114,10 @@ def trust_policy(service: str) -> str:
 class ServiceLinkedRoleActions(IamBase):
     def refuse_service_linked(self, role: RoleRecord) -> None:
         """UnmodifiableEntity for a service-linked role (its trust policy, its deletion through
-        DeleteRole, its boundary: only its service may change them)."""
-        if self.repo.service_linked_service(role.id) is not None:
+        DeleteRole, its boundary: only its service may change them). Only a role under
+        ``/aws-service-role/`` can be one (CreateServiceLinkedRole puts it there and a role's path
+        never changes), so the store is asked only about those."""
+        if role.path.startswith(SERVICE_ROLE_PATH) and self.repo.service_linked_service(role.id) is not None:
             raise self.err("UnmodifiableEntity", f"Cannot perform the operation on the protected role "
                                                  f"'{role.name}' - this role is only modifiable by AWS")
 
@@ -121,7 +125,7 @@ class ServiceLinkedRoleActions(IamBase):
     def create_service_linked_role(self, info: RequestInfo, params: Params) -> Result:
         service = params["AWSServiceName"]
         name = role_name_for(service, params.get("CustomSuffix"))
-        path = f"/aws-service-role/{service}/"
+        path = f"{SERVICE_ROLE_PATH}{service}/"
         # iam:AWSServiceName lets a policy allow service-linked roles of chosen services only.
         self.authorizer.authorize(info, "iam:CreateServiceLinkedRole", self.arn(info, f"role{path}{name}"),
                                   {"iam:AWSServiceName": service})
