@@ -36,11 +36,12 @@ from tests.iam_writes import CASES, InProcessIam, WriteCase
 #: its change rows (store/changes.py). The same counts on PostgreSQL.
 #: Before issue 19's work on the write path: TagRole 9, PutRolePolicy 10, AttachRolePolicy 14,
 #: UpdateAssumeRolePolicy 6, SetDefaultPolicyVersion 9, TagPolicy 10 (bench/iam_write_cost.py).
+#: UpdateUser also renames the user in its group memberships (GetGroup pages by that copy, 0013).
 BOUND = {
     "CreateRole": 5, "DeleteRole": 11, "UpdateRole": 4, "UpdateAssumeRolePolicy": 4, "TagRole": 7,
     "UntagRole": 4, "PutRolePolicy": 7, "DeleteRolePolicy": 5, "AttachRolePolicy": 9, "DetachRolePolicy": 5,
     "PutRolePermissionsBoundary": 5,
-    "CreateUser": 5, "DeleteUser": 20, "UpdateUser": 7, "TagUser": 7, "PutUserPolicy": 7, "AttachUserPolicy": 9,
+    "CreateUser": 5, "DeleteUser": 20, "UpdateUser": 8, "TagUser": 7, "PutUserPolicy": 7, "AttachUserPolicy": 9,
     "DetachUserPolicy": 5,
     "CreateGroup": 6, "DeleteGroup": 11, "PutGroupPolicy": 7, "AttachGroupPolicy": 9, "AddUserToGroup": 9,
     "RemoveUserFromGroup": 5,
