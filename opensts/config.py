@@ -191,7 +191,7 @@ SCHEMA = Table({
         "interval": Leaf("number", "2", "seconds an idle delivery process waits before looking for new records (a "
                          "backlog is delivered without pause); on a fleet node, between reads of its Region's trail "
                          "store for LookupEvents", _at_least(0, strict=True)),
-        "delivery_nice": Leaf("number", "4", "niceness of the delivery process (0–19): lower delivers more during "
+        "delivery_nice": Leaf("number", "2", "niceness of the delivery process (0–19): lower delivers more during "
                               "saturating load (at 10 a steady peak load outran delivery); higher defers delivery "
                               "to idle moments", lambda v: None if 0 <= v <= 19 else "a number from 0 to 19"),
         "index_retention_days": Leaf("number", "90", "days of records LookupEvents (and the access advisor) can "

@@ -30,13 +30,14 @@ __all__ = ["AuditTrail", "trail_folder", "run_delivery", "make_delivery", "looku
 log = logging.getLogger("opensts.audit")
 
 
-#: The delivery process's niceness (config ``[audit] delivery_nice``). Under saturating load it still gets a share of the CPU
-#: (weight 423 against 1024 per busy worker: ≈ 17 % of two cores with two workers), which is more
-#: than delivering the records the workers journal needs (bench/scale_audit.py: a record costs
-#: delivery a small fraction of what its call cost the worker), so the backlog stays bounded
-#: under steady load; at 10 (≈ 5 %) it grew without limit (issue 19). Bursts still go to the
-#: workers first.
-DELIVERY_NICE = 4
+#: The delivery process's niceness (config ``[audit] delivery_nice``). Under saturating load it
+#: gets a share of the CPU by its weight (655 at 2, against 1024 per busy worker and per load
+#: thread: ≈ 0.28 of two cores here), more than delivering what the workers journal needs (≈ 15 µs
+#: a record: ≈ 0.2 cores at 11,000 GetCallerIdentity/s), so the backlog stays bounded under
+#: steady peak load (bench/scale_audit.py journal: 25–68 k, no trend, over 30 s). At 4 (≈ 0.19)
+#: it fell slowly behind at that rate; at 10 (≈ 0.05) it fell behind fast. What it does not
+#: need goes to the workers: bursts still go to them first.
+DELIVERY_NICE = 2
 
 
 def trail_folder(data_dir: Path) -> Path:
