@@ -355,6 +355,7 @@ class _Supervisor:
         self.children: dict[int, int] = {}  # pid → worker slot (-1: the delivery process)
         self.stopping = False
         self._stop: StopOrder | None = None
+        self._in_stop = False  # a stop handler is running (signals can nest: see stop)
         self._started: dict[int, float] = {}  # worker slot → when its current process was forked
 
     def start(self, groups: list[list[socket.socket]], ready: Callable[[], None] | None = None) -> None:
@@ -401,9 +402,15 @@ class _Supervisor:
     def stop(self, _signum: int = signal.SIGTERM, _frame: object = None) -> None:
         """The workers first (each drains: edge/lifecycle.py); the delivery process once they
         are gone (``StopOrder.exited``), so that its last round indexes everything they journaled."""
-        self.stopping = True
-        self._stop = self._stop or StopOrder(self.children, self.settings.shutdown_timeout)
-        self._stop.stop_workers()
+        if self._in_stop:  # a signal while another's handler runs (it prints, starts timers): that one does it
+            return
+        self._in_stop = True
+        try:
+            self.stopping = True
+            self._stop = self._stop or StopOrder(self.children, self.settings.shutdown_timeout)
+            self._stop.stop_workers()
+        finally:
+            self._in_stop = False
 
     def wait(self) -> None:
         """Until every child has exited after a stop; a child that dies before is replaced."""

@@ -154,10 +154,16 @@ def run_until_stopped(body: Callable[[threading.Event], None], timeout: float) -
     ``timeout`` seconds to finish its last round. SIGINT is ignored: a Ctrl-C in a terminal
     reaches every process of the group, and the parent decides the order."""
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda _sig, _frame: stop.set())
+    asked: list[int] = []
+    # The handler only records the request. It runs in the main thread between two bytecodes,
+    # possibly inside Event.set or Event.wait, holding the event's (non-reentrant) lock: calling
+    # stop.set() there deadlocked a delivery process that got two SIGTERMs (seen here), and a
+    # burst of them nested handlers to a RecursionError. The loop below sets the event.
+    signal.signal(signal.SIGTERM, lambda sig, _frame: None if asked else asked.append(sig))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     thread = threading.Thread(target=body, args=(stop,), name="audit-delivery", daemon=True)
     thread.start()
-    while thread.is_alive() and not stop.wait(0.5):
-        pass
+    while thread.is_alive() and not asked:
+        thread.join(0.2)
+    stop.set()
     thread.join(timeout)
