@@ -11,7 +11,6 @@ import random
 __all__ = ["request_id", "alnum", "base32_upper"]
 
 _ALNUM = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-_ALNUM_STR = _ALNUM.decode()
 _UUID_MASK = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
 _UUID_BITS = (0x4 << 76) | (0x2 << 62)
 _random = random.Random()  # reseeded from os.urandom at start and after fork (see below)

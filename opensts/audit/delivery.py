@@ -131,9 +131,8 @@ class Delivery:
         process's CPU). While a backlog is more than a round takes (a log's chunk, or the
         claims' cap, was reached), the next round starts at once: delivery is never capped by
         the interval. Rounds do not wait for a slow store (its lane backs off alone). Once
-        ``stop`` is set (the server
-        stops), one last round, waited for: what the journal holds is indexed, and delivered if
-        the stores take it (else it waits in the outbox)."""
+        ``stop`` is set (the server stops), one last round, waited for: what the journal holds is
+        indexed, and delivered if the stores take it (else it waits in the outbox)."""
         stop = stop or threading.Event()
         with self._exclusive(blocking=True):
             conn = connect(self._path)
@@ -275,8 +274,8 @@ class Delivery:
         """Write one part; its record count, or None when the store failed (the part stays pending)."""
         where = (batch, account, region)
         rows = conn.execute(
-            "SELECT seq, event_time, body FROM events WHERE seq BETWEEN ? AND ? AND account_id = ? AND trail_region = ? "
-            "ORDER BY seq",
+            "SELECT seq, event_time, body FROM events WHERE seq BETWEEN ? AND ? AND account_id = ? "
+            "AND trail_region = ? ORDER BY seq",
             (first, last, account, region),
         ).fetchall()
         if key is None:  # fixed before the first attempt: every retry writes the same object

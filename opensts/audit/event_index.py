@@ -45,8 +45,9 @@ import orjson
 from isal import isal_zlib
 
 __all__ = ["EVENTS_SCHEMA", "pack", "unpack", "pack_block", "unpack_block", "lookup_key", "event_keys",
-           "insert_events", "insert_blocks", "find", "Bodies", "stored_records", "seq_range", "drop_events", "bound", "matches",
-           "ALL_EVENTS", "used_bytes", "EVENTS_COLUMNS", "MAX_INDEX_BYTES", "BLOCK_EVENTS", "run_script"]
+           "insert_events", "insert_blocks", "find", "Bodies", "stored_records", "seq_range", "drop_events",
+           "bound", "matches", "ALL_EVENTS", "used_bytes", "EVENTS_COLUMNS", "MAX_INDEX_BYTES", "BLOCK_EVENTS",
+           "run_script"]
 
 EVENTS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS event_keys (
@@ -306,7 +307,7 @@ class Bodies:
         self._conn = conn
         self._first, self._last, self._records = 0, -1, []  # type: tuple[int, int, list[bytes]]
 
-    def get(self, seq: int, body: bytes | str | None) -> bytes:
+    def get(self, seq: int, body: bytes | str) -> bytes:
         """Event ``seq``'s record (``body``: its events row's); ValueError/zlib.error if unreadable."""
         if body:
             return unpack(body)
@@ -324,6 +325,8 @@ class Bodies:
 
 
 _IN_BLOCK = b""  # an events row's body when its record is in a block (the column predates blocks: NOT NULL)
+
+
 def stored_records(conn: sqlite3.Connection) -> list[tuple[int, bytes]]:
     """Every event's (seq, record JSON), in seq order: the whole index (tools and tests; not for
     a request, whose reads go through ``find``)."""
@@ -335,8 +338,8 @@ _CANDIDATES = 64  # key rows read at a time by ``find``
 
 
 def find(conn: sqlite3.Connection, key: int, account: str, region: str, start: int, end: int, before: int,
-         limit: int) -> list[tuple[int, bytes | None]]:
-    """Up to ``limit`` (seq, events row's body) of the events with ``key`` of ``account``'s trail in
+         limit: int) -> list[tuple[int, bytes | str]]:
+    """Up to ``limit`` (seq, events row's body: empty for an event in a block) of the events with ``key`` of ``account``'s trail in
     ``region``, with eventTime in [start, end] and seq below ``before``, newest first: the key's
     rows read backwards ``_CANDIDATES`` at a time, each an event or a block whose events are tested
     against their own keys. Blocks never overlap, so the order is seq order."""
@@ -347,7 +350,7 @@ def find(conn: sqlite3.Connection, key: int, account: str, region: str, start: i
     held = block_of(conn, low)
     if held is not None:
         low = held[0]  # the block holding the range's first event starts before it
-    found: list[tuple[int, bytes | None]] = []
+    found: list[tuple[int, bytes | str]] = []
     while high >= low:
         starts = conn.execute("SELECT seq FROM event_keys WHERE k = ? AND seq BETWEEN ? AND ? ORDER BY seq DESC "
                               "LIMIT ?", (key, low, high, _CANDIDATES)).fetchall()
@@ -385,7 +388,8 @@ def seq_range(conn: sqlite3.Connection, start: int, end: int) -> tuple[int, int]
 def drop_events(conn: sqlite3.Connection, first: int, last: int) -> int:
     """Drop the events with seq in [first, last] — whole blocks: ``bound`` cuts at block ends —
     their keys and blocks, in the caller's transaction."""
-    rows = conn.execute("SELECT seq, keys, length(body) = 0 FROM events WHERE seq BETWEEN ? AND ?", (first, last)).fetchall()
+    rows = conn.execute("SELECT seq, keys, length(body) = 0 FROM events WHERE seq BETWEEN ? AND ?",
+                        (first, last)).fetchall()
     starts = [f for (f,) in conn.execute("SELECT first_seq FROM event_blocks WHERE first_seq BETWEEN ? AND ? "
                                          "ORDER BY first_seq", (first, last))]
     doomed: dict[tuple[int, int], None] = {}
@@ -468,7 +472,7 @@ def _bound_once(conn: sqlite3.Connection, droppable: int, older_than: int, over:
             if last < first:
                 break
         # past the cap, whole blocks of the oldest (up to what delivery no longer needs); for the
-        # retention, only blocks wholly older than it (a block straddling it waits a few seconds)
+        # retention, only blocks wholly older than it (a block straddling it waits, at most a minute)
         last = _block_end(conn, last, droppable if dropped < over else last)
         if last < first:
             break

@@ -216,8 +216,10 @@ def _complete(body: bytes, when_ms: Any, when: int) -> tuple[str, bytes]:
             return _complete_parsed(body, when_ms, when, event_id)
         ms = when_ms if type(when_ms) is int and when_ms > 0 else when * 1000
         extended = extended_request_id_at(found[1].decode(), ms).encode()
-        head = b"".join((head[:extra_at], b'"ExtendedRequestId":"', extended, b'",', head[extra_at + len(_EXTRA_HEAD):]))
-    return event_id, b"".join((head, b'"eventID":"', event_id.encode(), b'",', body[at + len(_EVENT_ID) - len(_READ_ONLY):]))
+        head = b"".join((head[:extra_at], b'"ExtendedRequestId":"', extended, b'",',
+                         head[extra_at + len(_EXTRA_HEAD):]))
+    rest = body[at + len(_EVENT_ID) - len(_READ_ONLY):]  # from "readOnly": on
+    return event_id, b"".join((head, b'"eventID":"', event_id.encode(), b'",', rest))
 
 
 def _complete_parsed(body: bytes, when_ms: Any, when: int, event_id: str) -> tuple[str, bytes]:

@@ -147,7 +147,7 @@ def _attribute_key(attribute: str | None, value: str) -> tuple[str, str]:
     return attribute, value
 
 
-def _readable(seq: int, bodies: Bodies, body: bytes | str | None) -> dict[str, Any] | None:
+def _readable(seq: int, bodies: Bodies, body: bytes | str) -> dict[str, Any] | None:
     """The event of one indexed record, or None (logged once per record, without its content)
     when the record cannot be read back: one bad record must not hide the rest of the trail."""
     try:

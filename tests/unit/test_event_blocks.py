@@ -107,7 +107,7 @@ def _all_pages(folder: Path, account: str, region: str, params: dict[str, Any], 
 
 def _expected(made: list[tuple[int, dict[str, Any]]], account: str, region: str, attribute: str | None,
               value: str, start: int, end: int) -> list[str]:
-    """A scan: the trail's matching events, newest first (journal order within the trail)."""
+    """A scan: the trail's matching events (the order is checked against the index's seqs)."""
     hits = [r["eventID"] for when, r in made if r["recipientAccountId"] == account and r["awsRegion"] == region
             and start <= when <= end and (attribute is None or value in _value(r, attribute))]
     return hits
