@@ -52,9 +52,12 @@ def test_request_labels_are_bounded_and_summed() -> None:
         metrics.request_done("sts", f"Made{i}Up", 400, f"Code{i}", "regional", f"zz-{i}-1", 0.002)
     after = _samples()
     actions = {dict(k[1])["action"] for k in after if k[0] == "opensts_requests_total"}
-    assert len(actions) <= 256 + 1 + len(metrics.CREDENTIAL_ACTIONS)
+    # the models' actions always pass (other tests in this process may have served many of them):
+    # what is bounded is the names no model has
+    made_up = {a for a in actions if a.startswith("Made")}
+    assert len(made_up) <= 256 and "other" in actions
     regions = {dict(k[1])["region"] for k in after if k[0] == "opensts_requests_total"}
-    assert len(regions) <= 256 + 3
+    assert len({r for r in regions if r.startswith("zz-")}) <= 256 and "other" in regions
     gci = {"api": "sts", "action": "GetCallerIdentity"}
     bucket = after[("opensts_request_duration_seconds_bucket", frozenset({**gci, "le": "0.001"}.items()))]
     assert bucket - before.get(("opensts_request_duration_seconds_bucket", frozenset({**gci, "le": "0.001"}.items())),
