@@ -67,7 +67,9 @@ class _Conn:
         self.conn = http.client.HTTPConnection(self.parts.hostname, self.parts.port, timeout=10)
 
     def call(self, **params: str) -> int:
-        headers, body = _iam_request(self.url, params)
+        return self.send(*_iam_request(self.url, params))
+
+    def send(self, headers: dict[str, str], body: str) -> int:
         try:
             self.conn.request("POST", "/", body=body, headers=headers)
             resp = self.conn.getresponse()
@@ -99,7 +101,6 @@ def writer(url: str, rate: float, seconds: float, touch: str, role: str) -> None
     conn.call(Action="CreatePolicy", PolicyName=f"w-{tag}-p", PolicyDocument=_doc(0))
     conn.call(Action="CreatePolicyVersion", PolicyArn=policy_arn, PolicyDocument=_doc(1))
     conn.call(Action="AttachRolePolicy", RoleName=roles[0], PolicyArn=policy_arn)  # a policy that is used
-    print("READY", flush=True)
 
     def other(n: int) -> dict[str, str]:
         kind = n % 4
@@ -118,6 +119,10 @@ def writer(url: str, rate: float, seconds: float, touch: str, role: str) -> None
         return {"Action": "TagRole", "RoleName": role, "Tags.member.1.Key": "n", "Tags.member.1.Value": str(n)}
 
     make = itself if touch == "self" else other
+    # Signed before READY, as wrk replays one signed request: the load generator's own CPU (botocore
+    # signs in ≈ 0.3 ms) is kept off this 2-core machine while the server is measured.
+    planned = [(params["Action"], _iam_request(url, params)) for params in map(make, range(int(rate * seconds) + 1))]
+    print("READY", flush=True)
     counts = {"ok": 0, "failed": 0}
     failures: dict[str, int] = {}
     lock = threading.Lock()
@@ -136,12 +141,12 @@ def writer(url: str, rate: float, seconds: float, touch: str, role: str) -> None
             pause = due - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
-            params = make(n)
-            status = c.call(**params)
+            action, request = planned[n]
+            status = c.send(*request)
             with lock:
                 counts["ok" if status == 200 else "failed"] += 1
                 if status != 200:
-                    failures[f"{params['Action']} {status}"] = failures.get(f"{params['Action']} {status}", 0) + 1
+                    failures[f"{action} {status}"] = failures.get(f"{action} {status}", 0) + 1
 
     workers = [threading.Thread(target=loop, daemon=True) for _ in range(threads)]
     for w in workers:
@@ -186,6 +191,38 @@ def thread_jiffies(sid: int) -> dict[str, int]:
     return used
 
 
+DATABASE: list[Path] = []  # the PostgreSQL cluster's data folder, while one runs (its CPU is measured too)
+
+
+def database_jiffies() -> int:
+    """CPU jiffies of the PostgreSQL server (the postmaster and its backends), 0 without one: on
+    this 2-core machine its CPU is taken from the server measured, as the writer's is."""
+    if not DATABASE:
+        return 0
+    try:
+        pid = int((DATABASE[0] / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return 0
+    used = 0
+    for proc in (pid, *run_children(pid)):
+        try:
+            rest = Path(f"/proc/{proc}/stat").read_text().rsplit(")", 1)[1].split()
+            used += int(rest[11]) + int(rest[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return used
+
+
+def run_children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found.extend(int(p) for p in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return found
+
+
 def wrk_rps(wrk: str, url: str, script: Path, build: object, sid: int, seconds: float,
             writer_sid: int | None = None) -> tuple[float, dict[str, float]]:
     """req/s of one wrk run, and the CPU seconds the server's processes (and the writer) used in it."""
@@ -194,12 +231,14 @@ def wrk_rps(wrk: str, url: str, script: Path, build: object, sid: int, seconds: 
     server0 = run.session_jiffies(sid)
     threads0 = thread_jiffies(sid)
     writer0 = run.session_jiffies(writer_sid) if writer_sid else 0
+    database0 = database_jiffies()
     raw = run.run_wrk(wrk, url, script, 32, 2, seconds, sid)
     threads1 = thread_jiffies(sid)
+    database = (database_jiffies() - database0) / run.CLK_TCK
     cpu = {"server": (run.session_jiffies(sid) - server0) / run.CLK_TCK,
            **{k: (threads1[k] - threads0[k]) / run.CLK_TCK for k in threads0},
            "writer": ((run.session_jiffies(writer_sid) - writer0) / run.CLK_TCK) if writer_sid else 0.0,
-           "other": raw["other_cpu"], "requests": raw["requests"]}
+           "database": database, "other": raw["other_cpu"], "requests": raw["requests"]}
     errors = raw["connect"] + raw["read"] + raw["write"] + raw["status"] + raw["timeout"]
     if errors:
         print(f"    (wrk errors: {errors:.0f})", flush=True)
@@ -209,6 +248,7 @@ def wrk_rps(wrk: str, url: str, script: Path, build: object, sid: int, seconds: 
 def measure_backend(backend: str, wrk: str, args: argparse.Namespace, log_dir: Path) -> dict[str, float]:
     target = Target("opensts", AR, 2)
     results: dict[str, list[float]] = {"quiet": [], **{t: [] for t in args.touch}}
+    database_share: dict[str, list[float]] = {t: [] for t in args.touch}
     writes: dict[str, list[float]] = {t: [] for t in args.touch}
     with run.running(target, log_dir, args.src) as (url, sid):
         build = scenarios.prepare(target, url, None)
@@ -246,6 +286,12 @@ def measure_backend(backend: str, wrk: str, args: argparse.Namespace, log_dir: P
                 print(f"  {'':<10}         server CPU {cpu['server'] / args.duration:.2f} cores, "
                       f"{extra / max(1.0, written) * 1e3:.1f} ms more per write; writer {cpu['writer'] / args.duration:.2f} "
                       f"cores; other load {cpu['other']:.0%}", flush=True)
+                if DATABASE:
+                    db_extra = cpu["database"] - quiet_cpu["database"] * cpu["requests"] / max(1.0, quiet_cpu["requests"])
+                    print(f"  {'':<10}         PostgreSQL server {cpu['database'] / args.duration:.2f} cores "
+                          f"(quiet: {quiet_cpu['database'] / args.duration:.2f}), {db_extra / max(1.0, written) * 1e3:.1f} ms "
+                          "per write", flush=True)
+                    database_share[touch].append(db_extra / args.duration)
                 # Python 3.11 does not name OS threads, so the IAM pool is "the workers' other threads"
                 # (0.01 cores when quiet: metrics flush, journal group commit)
                 pool = cpu["rest"] - quiet_cpu["rest"]
@@ -257,6 +303,7 @@ def measure_backend(backend: str, wrk: str, args: argparse.Namespace, log_dir: P
     for touch in args.touch:
         summary[touch] = statistics.median(results[touch])
         summary[f"{touch}_writes"] = statistics.median(writes[touch])
+        summary[f"{touch}_database"] = statistics.median(database_share[touch]) if database_share[touch] else 0.0
     return summary
 
 
@@ -270,10 +317,12 @@ def with_backend(backend: str, wrk: str, args: argparse.Namespace, log_dir: Path
     if cluster.binaries() is None:
         raise RuntimeError("PostgreSQL server binaries (initdb, pg_ctl) not found")
     pg = cluster.start()
+    DATABASE[:] = [pg.data]
     try:
         os.environ["OPENSTS_DATABASE_URL"] = fresh_database(pg.url)
         return measure_backend(backend, wrk, args, log_dir)
     finally:
+        DATABASE.clear()
         os.environ.pop("OPENSTS_DATABASE_URL", None)
         pg.stop()
 
@@ -311,6 +360,11 @@ def main(argv: list[str] | None = None) -> int:
         for touch in args.touch:
             print(f"{backend:<11} {touch:<6} {s['quiet']:>11.0f}   {s[touch]:>17.0f}   {s[f'{touch}_writes']:>8.0f}"
                   f"   {s[touch] / s['quiet']:6.0%}")
+    for backend, s in summaries.items():
+        for touch in args.touch:
+            if s.get(f"{touch}_database"):  # what the database's own CPU on these 2 cores cost AssumeRole
+                print(f"{backend} ({touch}): the database server used {s[f'{touch}_database']:.2f} cores more with the "
+                      "writes, on the cores the server measured runs on")
     return 0
 
 

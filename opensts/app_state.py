@@ -78,6 +78,13 @@ class AppState:
         else:  # the write went to the control plane: what it touched goes from both caches
             self.cache.drop(self.control_cache.catch_up())  # type: ignore[union-attr]
 
+    def drop_touched(self, tokens: set[tuple[str, str]]) -> None:
+        """What a write in the control worker touched (edge/control_relay.py): gone from this
+        process's caches before the relayed answer leaves."""
+        self.cache.drop(tokens)
+        if self.control_cache is not self.cache:
+            self.control_cache.drop(tokens)  # type: ignore[union-attr]
+
     def now(self) -> datetime:
         """The server clock (plus the configured offset, a testing aid)."""
         offset = self.settings.clock_offset

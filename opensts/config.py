@@ -226,6 +226,9 @@ SCHEMA = Table({
         "shutdown_timeout": Leaf("number", "10", "seconds a stopping server (SIGTERM/SIGINT) gives the requests in "
                                  "flight, and the audit delivery its last round; `--shutdown-timeout` wins over it "
                                  "(docs/OPERATIONS.md)", _at_least(0, strict=True)),
+        "control_process": Leaf("boolean", "true", "with 2 or more workers, IAM, Organizations and Account calls run "
+                                "in a process of their own (the control worker), so that writes never slow the "
+                                "workers' STS calls (docs/OPERATIONS.md); false: in each worker, off its event loop"),
     }, "the server process"),
     "partitions": ArrayOf(Table({
         "name": Leaf("string", "—", "partition name (as in ARNs)", _NAME, required=True),
@@ -436,6 +439,7 @@ class FileConfig:
     log_format: str = "text"  # [logging] format
     access_log: bool | None = None  # [logging] access (None: on with json, off with text)
     shutdown_timeout: float = 10.0  # [server] shutdown_timeout
+    control_process: bool = True  # [server] control_process
 
     def catalog(self) -> Any:
         """The Region catalog with this file's partitions."""
@@ -482,6 +486,7 @@ def parse_config(raw: dict[str, Any], path: Path | None = None) -> FileConfig:
         log_format=str(raw.get("logging", {}).get("format", "text")),
         access_log=raw.get("logging", {}).get("access"),
         shutdown_timeout=float(raw.get("server", {}).get("shutdown_timeout", 10.0)),
+        control_process=bool(raw.get("server", {}).get("control_process", True)),
     )
     _check_regions(walk.regions, config.catalog())
     return config

@@ -70,6 +70,9 @@ class Settings:
     log_format: str = "text"  # "text" (today's output) or "json" (one object per line, one per request)
     metrics_listen: Listener | None = None  # GET /metrics there only (--metrics-listen), not on the API listeners
     shutdown_timeout: float = 10.0  # seconds a stop gives requests in flight and the last delivery round
+    # The control worker's Unix socket (edge/control_relay.py), set by run_server when one runs:
+    # the workers relay IAM, Organizations and Account calls there; None: they serve them themselves.
+    control_socket: str | None = None
 
     @property
     def scheme(self) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 from opensts.app_state import AppState
 from opensts.auth.sigv4 import HttpRequest, extract_auth
 from opensts.edge.control_plane import ControlPlane
+from opensts.edge.control_relay import ControlRelay, is_control_call
 from opensts.edge.health import HEALTH_PATHS, serve_health
 from opensts.edge.observe import Outcome, finished
 from opensts.edge.pipeline import QueryPipeline, Request
@@ -72,6 +73,9 @@ class StsAsgiApp:
         self._off_loop = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opensts-off-loop")
         # IAM, Organizations and Account calls: off the loop and bounded where the control plane is remote
         self.control = ControlPlane(state.control_is_remote)
+        # with a control worker (edge/control_relay.py), those calls are relayed to it instead
+        socket_path = state.settings.control_socket
+        self.relay = ControlRelay(socket_path, state) if socket_path else None
         self._health_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opensts-health")
         # GET /metrics on these listeners (docs/OPERATIONS.md: why here, and how to switch off)
         settings = state.settings
@@ -95,8 +99,14 @@ class StsAsgiApp:
         try:
             body = await _read_body(receive, self.state.settings.max_body_bytes)
             req = _request(scope, headers, lookup, body)
-            req.client_ip = outcome.source_ip = self.proxies.client_ip(req.client_ip, req.header("x-forwarded-for"))
+            if not scope.get("opensts.relayed"):  # relayed: the relaying worker resolved the client already
+                req.client_ip = self.proxies.client_ip(req.client_ip, req.header("x-forwarded-for"))
+            outcome.source_ip = req.client_ip
             status, payload, ctype, extra = await self._serve(req, request_id, wants_json, outcome)
+            if outcome.relayed:  # the control worker's answer, as it is: it counted, logged and audited it
+                await _send(send, status, [(b"content-type", ctype), (b"content-length", str(len(payload)).encode()),
+                                           *((k.encode(), v.encode()) for k, v in extra.items())], payload)
+                return
         except ServiceError as err:
             outcome.from_call(getattr(err, "audit_call", None))
             outcome.code = err.code
@@ -123,8 +133,7 @@ class StsAsgiApp:
         if not outcome.api:  # refused before the pipeline knew it: the API whose envelope it got
             outcome.api = self.api_of(scope, lookup)
         finished(outcome, status)  # before the answer leaves: a scrape right after it sees it counted
-        await send({"type": "http.response.start", "status": status, "headers": response_headers})
-        await send({"type": "http.response.body", "body": payload})
+        await _send(send, status, response_headers, payload)
 
     def _internal_failure(self, scope: Scope, lookup: dict[str, str], request_id: str,
                           wants_json: bool) -> tuple[int, bytes, bytes, dict[str, str]]:
@@ -149,6 +158,10 @@ class StsAsgiApp:
         params = await self._maybe_off_loop(len(req.body) > OFF_LOOP_BODY, self.query.params, req)
         http = HttpRequest(req.method, req.raw_path, req.query.decode("latin-1"), req.headers, req.body)
         auth = extract_auth(http)
+        if self.relay is not None and is_control_call(req, params, auth.service if auth else None,
+                                                      self.query.is_iam(req, auth)):
+            outcome.relayed = True
+            return await self.relay.forward(req)
         if auth is not None and auth.service == "account" and "Action" not in params:
             from opensts.edge.account_api import serve_account_api
 
@@ -282,6 +295,11 @@ def _first_line(exc: BaseException) -> str:
 
 def _ctype(wants_json: bool) -> bytes:
     return b"application/json" if wants_json else b"text/xml"
+
+
+async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], payload: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:

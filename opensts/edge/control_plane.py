@@ -23,6 +23,7 @@ writes/s), off it the loop keeps answering while the write waits.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 import time
@@ -70,6 +71,9 @@ class ControlPlane:
                 else round(time.monotonic() - self._last_failure, 1)}
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` in a pool thread, in the caller's context (as ``asyncio.to_thread``: the
+        control worker collects there what a write touched, store/cache.py's ``TOUCHED``)."""
+        fn = functools.partial(contextvars.copy_context().run, fn)
         if self._pool is None:  # the database is this server's own: no deadline, no breaker
             return await asyncio.get_running_loop().run_in_executor(self._local, functools.partial(fn, *args))
         if not self.available:

@@ -26,7 +26,8 @@ access_log = logging.getLogger("opensts.access")
 class Outcome:
     """What is known about one request as it is served (filled in by the edge)."""
 
-    __slots__ = ("started", "request_id", "api", "action", "code", "info", "source_ip", "user_agent")
+    __slots__ = ("started", "request_id", "api", "action", "code", "info", "source_ip", "user_agent",
+                 "relayed")
 
     def __init__(self, request_id: str) -> None:
         self.started = time.perf_counter()
@@ -37,6 +38,7 @@ class Outcome:
         self.info: Any = None  # service.context.RequestInfo once the action is known
         self.source_ip = ""
         self.user_agent = ""
+        self.relayed = False  # answered by the control worker (edge/control_relay.py), which counts it
 
     def from_call(self, call: Any) -> None:
         """The API and ``RequestInfo`` of an audited call (success or refusal)."""

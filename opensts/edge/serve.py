@@ -13,9 +13,11 @@ replaced (``_Supervisor``).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import gc
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -28,7 +30,7 @@ import uvicorn
 
 from opensts import metrics
 from opensts.edge.http_limits import HttpLimits, LimitedHttpToolsProtocol
-from opensts.edge.shutdown import ReadySignal, StopOrder
+from opensts.edge.shutdown import CONTROL_SLOT, DELIVERY_SLOT, ReadySignal, StopOrder
 from opensts.logs import event, json_mode
 from opensts.regions.quotas import QuotaStore, SharedQuotas
 from opensts.settings import DEFAULT_PORT, Listener, Settings, StartupError
@@ -271,6 +273,39 @@ def _run_worker(settings: Settings, socks: list[socket.socket], quota_store: Quo
         flush()
 
 
+def _run_control_worker(settings: Settings, path: str, quotas: QuotaStore | None,
+                        ready: Callable[[], None] | None = None) -> None:
+    """The control worker (edge/control_relay.py): the workers' IAM, Organizations and Account
+    calls, relayed over the Unix socket ``path``. Built, warmed up and listening as a worker is;
+    it stops after the workers (``StopOrder``), so that the calls they relayed are answered."""
+    from opensts.app_state import build_state
+    from opensts.edge.asgi import StsAsgiApp
+    from opensts.edge.control_relay import RelayEndpoint, bind_socket
+    from opensts.edge.lifecycle import DrainingServer
+    from opensts.edge.warmup import warm_up
+
+    own = dataclasses.replace(settings, control_socket=None, tls_cert=None, tls_key=None)  # it serves, plain
+    state = build_state(own, quotas)
+    app = StsAsgiApp(state)
+    warm_up(app, state)
+    relay = RelayEndpoint(app, limit=2 * (settings.max_body_bytes + settings.max_request_head_bytes))
+    config = _uvicorn_config(own, relay)
+    config.load()
+    socks: list[socket.socket] = []
+
+    def listen() -> None:
+        socks.append(bind_socket(path, BACKLOG))
+        if ready is not None:
+            ready()
+
+    server = DrainingServer(config, settings.shutdown_timeout, before_serving=listen)
+    gc.freeze()
+    server.run(sockets=socks)
+    flush = getattr(getattr(state.audit, "journal", None), "flush", None)
+    if flush is not None:
+        flush()
+
+
 def _die_with_parent() -> None:
     """Linux: a child gets SIGTERM when the parent dies, even by kill -9 (no orphans)."""
     try:
@@ -346,13 +381,15 @@ class _Supervisor:
     """
 
     RESTART_DELAY = 0.2  # between a child's death and its replacement (no busy loop on a crash at start)
+    #: Slots of the children that are not workers (a worker's slot is its index, from 0).
+    DELIVERY, CONTROL = DELIVERY_SLOT, CONTROL_SLOT
 
     def __init__(self, settings: Settings, groups: list[list[socket.socket]], quotas: QuotaStore | None) -> None:
         self.settings = settings
         self.quotas = quotas
         self.addresses = [[(s.family, s.getsockname()) for s in group] for group in groups]
         self.shared = len(groups) > 1 and groups[0] is groups[1]  # one socket shared (no SO_REUSEPORT)
-        self.children: dict[int, int] = {}  # pid → worker slot (-1: the delivery process)
+        self.children: dict[int, int] = {}  # pid → worker slot (DELIVERY, CONTROL: those processes)
         self.stopping = False
         self._stop: StopOrder | None = None
         self._in_stop = False  # a stop handler is running (signals can nest: see stop)
@@ -363,7 +400,10 @@ class _Supervisor:
         if self.settings.audit:
             self._started[-1] = time.monotonic()
             self.children[_fork(lambda: _run_delivery(self.settings), [], listening)] = -1
-        self._ready = ReadySignal(ready, expected=len(groups))
+        control = self.settings.control_socket is not None
+        self._ready = ReadySignal(ready, expected=len(groups) + control)
+        if control:  # first: the workers relay to it from their first request
+            self._start_control(listening)
         for slot, group in enumerate(groups):
             self._start_worker(slot, group, listening)
         if not self.shared:
@@ -385,7 +425,17 @@ class _Supervisor:
         pid = _fork(lambda: _run_worker(self.settings, group, self.quotas, self._ready.tell), group, listening)
         self.children[pid] = slot
 
+    def _start_control(self, listening: list[socket.socket]) -> None:
+        path = self.settings.control_socket
+        assert path is not None
+        self._started[self.CONTROL] = time.monotonic()
+        pid = _fork(lambda: _run_control_worker(self.settings, path, self.quotas, self._ready.tell), [], listening)
+        self.children[pid] = self.CONTROL
+
     def _replace(self, slot: int) -> None:
+        if slot == self.CONTROL:
+            self._start_control([])
+            return
         if slot < 0:
             self._started[-1] = time.monotonic()
             self.children[_fork(lambda: _run_delivery(self.settings))] = -1
@@ -427,10 +477,10 @@ class _Supervisor:
                 if self._stop is not None:
                     self._stop.exited()
                 continue
-            what = "the audit delivery process" if slot < 0 else f"worker {slot}"
+            what, process = ("the control worker", "control") if slot == self.CONTROL else \
+                ("the audit delivery process", "delivery") if slot < 0 else (f"worker {slot}", "worker")
             event(log, "worker_restart", f"opensts: {what} (pid {pid}) exited ({_exit_reason(status)}); starting a "
-                  "replacement", logging.WARNING, process="delivery" if slot < 0 else "worker", slot=slot, pid=pid,
-                  reason=_exit_reason(status))
+                  "replacement", logging.WARNING, process=process, slot=slot, pid=pid, reason=_exit_reason(status))
             time.sleep(self._restart_delay(slot))
             if not self.stopping:
                 self._replace(slot)
@@ -472,11 +522,19 @@ def run_server(settings: Settings, socks: list[socket.socket], on_ready: Callabl
             event(log, "stop", "", workers=1)
         sys.stdout.flush()
         return
+    if settings.config.control_process:  # IAM and friends in a process of their own (edge/control_relay.py)
+        from opensts.edge.control_relay import socket_path
+
+        settings = dataclasses.replace(settings, control_socket=socket_path())
     supervisor = _Supervisor(settings, groups, quotas)
     signal.signal(signal.SIGTERM, supervisor.stop)
     signal.signal(signal.SIGINT, supervisor.stop)
-    supervisor.start(groups, on_ready)
-    supervisor.wait()
+    try:
+        supervisor.start(groups, on_ready)
+        supervisor.wait()
+    finally:
+        if settings.control_socket is not None:
+            shutil.rmtree(os.path.dirname(settings.control_socket), ignore_errors=True)
     event(log, "stop", "", workers=settings.workers)
     sys.stdout.flush()
 

@@ -61,14 +61,21 @@ class ReadySignal:
             pass
 
 
+DELIVERY_SLOT = -1  # the audit delivery process's slot among a server's children
+CONTROL_SLOT = -2  # the control worker's (edge/control_relay.py)
+
+
 class StopOrder:
-    """Stops the children of ``children`` (pid → worker slot, -1: the delivery process) in order:
-    the workers, then the delivery process once no worker is left. ``exited`` is called each time
-    a child has been reaped after the stop began (the caller removed it from ``children``)."""
+    """Stops the children of ``children`` (pid → worker slot, ``DELIVERY_SLOT``, ``CONTROL_SLOT``)
+    in order: the workers; the control worker once no worker is left (the calls they relayed to it
+    are answered first); the delivery process once neither is (its last round indexes everything
+    they journaled). ``exited`` is called each time a child has been reaped after the stop began
+    (the caller removed it from ``children``)."""
 
     def __init__(self, children: dict[int, int], timeout: float) -> None:
         self.children = children
         self.timeout = timeout
+        self._control_stopped = False
         self._delivery_stopped = False
         self._began = time.monotonic()
 
@@ -83,8 +90,17 @@ class StopOrder:
     def exited(self) -> None:
         if self._delivery_stopped or any(slot >= 0 for slot in self.children.values()):
             return
+        control = [pid for pid, slot in self.children.items() if slot == CONTROL_SLOT]
+        if control:
+            if not self._control_stopped:
+                self._control_stopped = True
+                _say("stopping: workers done; the control worker finishes the IAM calls in flight")
+                for pid in control:
+                    _signal(pid, signal.SIGTERM)
+                _kill_later(self.children, control, self.timeout + KILL_MARGIN)
+            return
         self._delivery_stopped = True
-        delivery = [pid for pid, slot in self.children.items() if slot < 0]
+        delivery = [pid for pid, slot in self.children.items() if slot == DELIVERY_SLOT]
         if delivery:
             _say(f"stopping: workers done after {time.monotonic() - self._began:.1f} s; the audit delivery's "
                  "last round")

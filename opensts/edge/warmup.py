@@ -106,7 +106,9 @@ async def _requests(app: Any, state: AppState) -> None:
         await _call(app, state, "sts", {"Action": "AssumeRole", "Version": "2011-06-15",
                                         "RoleArn": f"arn:aws:iam::{_account(state)}:role/opensts-warm-up-no-such-role",
                                         "RoleSessionName": "warm-up"}, credentials)
-        if not state.control_is_remote:  # a remote primary may be down: start-up never waits on it
+        # a remote primary may be down: start-up never waits on it; a worker relaying IAM calls
+        # (edge/control_relay.py) leaves them to the control worker, which warms up on its own
+        if not state.control_is_remote and not state.settings.control_socket:
             await _call(app, state, "iam", {"Action": "GetUser", "Version": "2010-05-08"}, credentials)
 
 

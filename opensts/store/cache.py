@@ -23,6 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from typing import TypeVar
 
 from opensts import metrics
@@ -31,7 +32,11 @@ from opensts.store.iam_repository import RoleRecord
 from opensts.store.organization_repository import OrganizationRecord
 from opensts.store.repository import AccessKeyRecord, AccountRecord, Repository, UserRecord
 
-__all__ = ["StoreCache", "Token", "ORG"]
+__all__ = ["StoreCache", "Token", "ORG", "TOUCHED"]
+
+#: Where a request's writes report what they touched, when somebody collects it (the control
+#: worker, for the worker that relayed the call: edge/control_relay.py); None: nobody does.
+TOUCHED: ContextVar[set[tuple[str, str]] | None] = ContextVar("opensts_touched", default=None)
 
 T = TypeVar("T")
 _MAX_ENTRIES = 100_000
@@ -72,6 +77,9 @@ class StoreCache:
         poll reads them again, harmlessly). The tokens, for another cache of the same writes."""
         tokens = self.repo.written_here()
         self.drop(tokens)
+        sink = TOUCHED.get()
+        if sink is not None:
+            sink.update(tokens)
         return tokens
 
     def _refresh(self) -> None:

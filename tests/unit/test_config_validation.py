@@ -46,7 +46,7 @@ FULL: dict[str, Any] = {
     },
     "metrics": {"enabled": False, "listen": "127.0.0.1:9108"},
     "logging": {"format": "json", "access": True},
-    "server": {"shutdown_timeout": 15},
+    "server": {"shutdown_timeout": 15, "control_process": False},
     "partitions": [{
         "name": "corp", "dns_suffix": "example.internal", "global_region": "corp-east-1",
         "global_hosts": ["sts.example.internal"], "iam_hosts": ["iam.example.internal"],
@@ -95,6 +95,7 @@ def test_full_document_sets_every_key_and_loads() -> None:
     config = parse_config(copy.deepcopy(FULL))
     assert config.quotas.for_group("sts:AssumeRoleWithWebIdentity") == (100.0, 200.0)
     assert config.catalog().region("corp-west-1") is not None
+    assert (config.shutdown_timeout, config.control_process) == (15.0, False)
 
 
 def _tables() -> list[tuple[str, dict[str, Any], Any]]:
