@@ -284,12 +284,13 @@ def _run_control_worker(settings: Settings, path: str, quotas: QuotaStore | None
     from opensts.edge.lifecycle import DrainingServer
     from opensts.edge.warmup import warm_up
 
-    own = dataclasses.replace(settings, control_socket=None, tls_cert=None, tls_key=None)  # it serves, plain
+    own = dataclasses.replace(settings, control_socket=None)  # it serves what it gets, relaying nothing
     state = build_state(own, quotas)
     app = StsAsgiApp(state)
     warm_up(app, state)
     relay = RelayEndpoint(app, limit=2 * (settings.max_body_bytes + settings.max_request_head_bytes))
-    config = _uvicorn_config(own, relay)
+    # its socket is private and local: plain HTTP (the server's URLs, https or not, come from ``own``)
+    config = _uvicorn_config(dataclasses.replace(own, tls_cert=None, tls_key=None), relay)
     config.load()
     socks: list[socket.socket] = []
 

@@ -16,7 +16,9 @@ Against real servers on loopback:
 4. kill -9 of the control worker: STS never stops answering, IAM calls in the gap are answered
    (after a bounded wait) or refused with ServiceUnavailable — never hung, never a 500 — and a
    new control worker serves within 2 s;
-5. ``[server] control_process = false``: no control worker; IAM is served in the workers.
+5. ``[server] control_process = false``: no control worker; IAM is served in the workers;
+6. over TLS: the record of a relayed call has the client's tlsDetails, and URLs the server builds
+   for IAM answers (the outbound issuer) are https.
 """
 
 from __future__ import annotations
@@ -372,3 +374,33 @@ def test_control_process_false_serves_iam_in_the_workers(tmp_path: Path) -> None
         assert len(children(with_control.proc.pid)) == 4
     finally:
         stop_server(with_control)
+
+
+# -- 6. over TLS ---------------------------------------------------------------------------------
+def test_a_relayed_call_over_tls_keeps_what_tls_means(tmp_path: Path) -> None:
+    """The control worker's socket is plain, but what the client's connection was is relayed: the
+    record's tlsDetails, and URLs the server builds (the outbound issuer) say https."""
+    from tests.tlsutil import make_cert
+
+    cert, key, ca = make_cert(tmp_path, ["127.0.0.1"])
+    server = start_server(tmp_path / "data", args=("--tls-cert", str(cert), "--tls-key", str(key), "--workers", "2"),
+                          scheme="https")
+    try:
+        iam = server.client("iam", verify=str(ca))
+        issuer = iam.enable_outbound_web_identity_federation()["IssuerIdentifier"]  # type: ignore[attr-defined]
+        assert issuer.startswith(f"https://127.0.0.1:{server.port}/oidc/"), issuer
+        created = iam.create_user(UserName="over-tls")  # type: ignore[attr-defined]
+        request_id = created["ResponseMetadata"]["RequestId"]
+        trail = server.client("cloudtrail", verify=str(ca))
+        deadline, record = time.monotonic() + 20, None
+        while record is None and time.monotonic() < deadline:
+            events = trail.lookup_events(LookupAttributes=[  # type: ignore[attr-defined]
+                {"AttributeKey": "EventName", "AttributeValue": "CreateUser"}])["Events"]
+            record = next((json.loads(e["CloudTrailEvent"]) for e in events
+                           if json.loads(e["CloudTrailEvent"]).get("requestID") == request_id), None)
+            time.sleep(0.3)
+        assert record is not None
+        assert record["tlsDetails"]["tlsVersion"].startswith("TLSv1.")
+        assert record["tlsDetails"]["cipherSuite"]
+    finally:
+        stop_server(server)
