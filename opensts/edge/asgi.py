@@ -145,7 +145,7 @@ class StsAsgiApp:
                      outcome: Outcome) -> tuple[int, bytes, bytes, dict[str, str]]:
         if req.method == "GET" and req.raw_path in HEALTH_PATHS:
             outcome.api, outcome.action = "none", req.raw_path[1:]
-            return await serve_health(req.raw_path, self.state, self.control, self._health)
+            return await serve_health(req.raw_path, self.state, self._control_status, self._health)
         if req.method == "GET" and req.raw_path == METRICS_PATH and self.metrics_here:
             outcome.api, outcome.action = "none", "metrics"
             payload = await self._health(metrics.render)
@@ -198,6 +198,10 @@ class StsAsgiApp:
         outcome.from_call(call)
         await self._audit_or_refuse(call, request_id)
         return 200, payload, _ctype(wants_json), {}
+
+    async def _control_status(self) -> dict[str, Any]:
+        """The control plane's status for /readyz: from the control worker when calls go there."""
+        return await self.relay.status() if self.relay is not None else self.control.status()
 
     def _health(self, fn: Callable[[], Any]) -> Any:
         return asyncio.get_running_loop().run_in_executor(self._health_pool, fn)

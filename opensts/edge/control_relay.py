@@ -51,6 +51,8 @@ __all__ = ["ControlRelay", "RelayEndpoint", "TOUCHED_HEADER", "bind_socket", "is
 log = logging.getLogger("opensts.edge")
 
 RELAY_PATH = "/relay"
+STATUS_PATH = "/status"  # the control worker's ControlPlane.status(), for the workers' /readyz
+STATUS_TIMEOUT = 0.5
 TOUCHED_HEADER = "x-opensts-touched"
 RELAY_TIMEOUT = 60.0  # seconds for the control worker's answer (a write waits for database locks)
 CONNECT_WAIT = 5.0  # seconds a call waits for a control worker that is starting (or being replaced)
@@ -159,6 +161,17 @@ class ControlRelay:
         extra = {k: v for k, v in headers.items() if k not in _NOT_RELAYED}
         return status, body, headers.get("content-type", "text/xml").encode("latin-1"), extra
 
+    async def status(self) -> dict[str, Any]:
+        """The control worker's view of the control plane (``ControlPlane.status``), for /readyz;
+        ``{"control_worker": False}`` when it does not answer within ``STATUS_TIMEOUT``."""
+        try:
+            status, headers, body = await asyncio.wait_for(self._exchange(None), STATUS_TIMEOUT)
+            found = orjson.loads(body) if status == 200 else None
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, httptools.HttpParserError,
+                orjson.JSONDecodeError):
+            found = None
+        return found if isinstance(found, dict) else {"control_worker": False}
+
     async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # connections are a loop's own (a warm-up ran its own loop)
@@ -170,12 +183,16 @@ class ControlRelay:
             writer.close()
         return await _connect(self.path, asyncio.get_running_loop().time() + CONNECT_WAIT)
 
-    async def _exchange(self, payload: bytes) -> tuple[int, dict[str, str], bytes]:
+    async def _exchange(self, payload: bytes | None) -> tuple[int, dict[str, str], bytes]:
+        """One request on a kept-alive connection: a relayed call (``payload``), or None: GET the status."""
         reader, writer = await self._connection()
         try:
-            writer.write(b"POST " + RELAY_PATH.encode() + b" HTTP/1.1\r\nhost: control\r\n"
-                         b"content-type: application/octet-stream\r\ncontent-length: "
-                         + str(len(payload)).encode() + b"\r\n\r\n" + payload)
+            if payload is None:
+                writer.write(b"GET " + STATUS_PATH.encode() + b" HTTP/1.1\r\nhost: control\r\n\r\n")
+            else:
+                writer.write(b"POST " + RELAY_PATH.encode() + b" HTTP/1.1\r\nhost: control\r\n"
+                             b"content-type: application/octet-stream\r\ncontent-length: "
+                             + str(len(payload)).encode() + b"\r\n\r\n" + payload)
             answer = _Answer()
             parser = httptools.HttpResponseParser(answer)
             while not answer.done:
@@ -243,8 +260,14 @@ class RelayEndpoint:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if scope.get("path") == STATUS_PATH and scope.get("method") == "GET":
+            body = orjson.dumps(self.app.control.status())
+            await send({"type": "http.response.start", "status": 200, "headers": [
+                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
         if scope.get("path") != RELAY_PATH or scope.get("method") != "POST":
-            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send({"type": "http.response.start", "status": 404, "headers": [(b"content-length", b"0")]})
             await send({"type": "http.response.body", "body": b""})
             return
         payload = await _body(receive, self.limit)

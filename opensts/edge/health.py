@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from opensts.app_state import AppState
-    from opensts.edge.control_plane import ControlPlane
 
 __all__ = ["HEALTH_PATHS", "serve_health"]
 
@@ -31,9 +30,11 @@ DATABASE_TIMEOUT = 1.0
 _JSON = b"application/json"
 
 
-async def serve_health(path: str, state: AppState, control: ControlPlane,
+async def serve_health(path: str, state: AppState, control: Callable[[], Awaitable[dict[str, Any]]],
                        off_loop: Callable[[Callable[[], Any]], Any]) -> tuple[int, bytes, bytes, dict[str, str]]:
-    """(status, body, content type, headers) of ``/healthz`` or ``/readyz``."""
+    """(status, body, content type, headers) of ``/healthz`` or ``/readyz``; ``control``: the
+    control plane's status as the process serving this node's IAM calls sees it (this worker's,
+    or the control worker's: edge/control_relay.py)."""
     region = state.settings.node.region
     if path == "/healthz":
         return 200, json.dumps({"status": "ok", "region": region}).encode(), _JSON, {"cache-control": "no-store"}
@@ -41,7 +42,7 @@ async def serve_health(path: str, state: AppState, control: ControlPlane,
     if region is not None:
         loaded = state.keyring.has_current(region) if checks["database"]["ok"] else False
         checks["sealing_key"] = {"ok": loaded, "region": region}
-    checks["control_plane"] = {"required": False, **control.status()}
+    checks["control_plane"] = {"required": False, **await control()}
     ping = getattr(state.region_state, "ping", None)
     if ping is not None:
         checks["region_store"] = {"required": False, "ok": await _bounded(off_loop, ping) is True}

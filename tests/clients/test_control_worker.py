@@ -18,7 +18,9 @@ Against real servers on loopback:
    new control worker serves within 2 s;
 5. ``[server] control_process = false``: no control worker; IAM is served in the workers;
 6. over TLS: the record of a relayed call has the client's tlsDetails, and URLs the server builds
-   for IAM answers (the outbound issuer) are https.
+   for IAM answers (the outbound issuer) are https;
+7. ``/readyz`` reports the control plane as the control worker sees it, and says so when the
+   control worker does not answer (still ready: STS does not need it).
 """
 
 from __future__ import annotations
@@ -404,3 +406,31 @@ def test_a_relayed_call_over_tls_keeps_what_tls_means(tmp_path: Path) -> None:
         assert record["tlsDetails"]["cipherSuite"]
     finally:
         stop_server(server)
+
+
+# -- 7. /readyz ----------------------------------------------------------------------------------
+def _readyz(server: Server) -> tuple[int, dict[str, Any]]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request("GET", "/readyz")
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
+
+
+def test_readyz_reports_the_control_plane_as_the_control_worker_sees_it(relayed: Server) -> None:
+    status, body = _readyz(relayed)
+    assert status == 200 and body["checks"]["control_plane"] == {"required": False, "remote": False}
+    worker = control_worker(relayed)
+    assert worker is not None
+    os.kill(worker, signal.SIGSTOP)  # there, but answering nothing
+    try:
+        began = time.monotonic()
+        status, body = _readyz(relayed)
+        assert time.monotonic() - began < 3
+        # STS does not need it: still ready, and the check says what is wrong
+        assert status == 200 and body["checks"]["control_plane"] == {"required": False, "control_worker": False}
+    finally:
+        os.kill(worker, signal.SIGCONT)
+    assert _readyz(relayed)[1]["checks"]["control_plane"] == {"required": False, "remote": False}
