@@ -20,6 +20,7 @@ from typing import Any
 
 from opensts.app_state import AppState
 from opensts.auth.sigv4 import HttpRequest, extract_auth
+from opensts.edge.body import read_body
 from opensts.edge.control_plane import ControlPlane
 from opensts.edge.control_relay import ControlRelay, is_control_call
 from opensts.edge.health import HEALTH_PATHS, serve_health
@@ -47,19 +48,6 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 #: Form bodies longer than this are decoded off the event loop (≈ 0.15 s of CPU per MiB).
 OFF_LOOP_BODY = 64 * 1024
-
-
-class RequestTooLarge(ServiceError):
-    code = "RequestEntityTooLarge"
-    status = 413
-
-
-class IncompleteBody(ServiceError):
-    """The client went away (or was cut off by the request deadline) before its body ended:
-    nothing of the request may run on a truncated body."""
-
-    code = "IncompleteBody"
-    status = 400
 
 
 class StsAsgiApp:
@@ -97,7 +85,7 @@ class StsAsgiApp:
         wants_json = "application/json" in lookup.get("accept", "")
         outcome.user_agent = lookup.get("user-agent", "")
         try:
-            body = await _read_body(receive, self.state.settings.max_body_bytes)
+            body = await read_body(receive, self.state.settings.max_body_bytes)
             req = _request(scope, headers, lookup, body)
             if not scope.get("opensts.relayed"):  # relayed: the relaying worker resolved the client already
                 req.client_ip = self.proxies.client_ip(req.client_ip, req.header("x-forwarded-for"))
@@ -304,23 +292,6 @@ def _ctype(wants_json: bool) -> bytes:
 async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], payload: bytes) -> None:
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise IncompleteBody("The request body ended before its Content-Length")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise RequestTooLarge(f"Request body exceeds {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

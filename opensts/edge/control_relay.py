@@ -40,6 +40,7 @@ from typing import Any
 import httptools
 import orjson
 
+from opensts.edge.body import read_body
 from opensts.edge.control_plane import UNAVAILABLE_MESSAGE
 from opensts.edge.pipeline import Request
 from opensts.protocol.errors import ServiceUnavailable
@@ -270,7 +271,7 @@ class RelayEndpoint:
             await send({"type": "http.response.start", "status": 404, "headers": [(b"content-length", b"0")]})
             await send({"type": "http.response.body", "body": b""})
             return
-        payload = await _body(receive, self.limit)
+        payload = await read_body(receive, self.limit)
         inner, body = decode(payload)
         touched: set[Token] = set()
         mark = TOUCHED.set(touched)
@@ -288,19 +289,3 @@ class RelayEndpoint:
             await self.app(inner, inner_receive, inner_send)
         finally:
             TOUCHED.reset(mark)
-
-
-async def _body(receive: Any, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return b""
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:  # a worker never sends more than its own bounds allow
-            raise ValueError("relayed request over its bound")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)

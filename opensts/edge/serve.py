@@ -247,20 +247,27 @@ def _run_worker(settings: Settings, socks: list[socket.socket], quota_store: Quo
     the port never accepts a connection for a worker that is not ready to answer it."""
     from opensts.app_state import build_state
     from opensts.edge.asgi import StsAsgiApp
-    from opensts.edge.lifecycle import DrainingServer
     from opensts.edge.warmup import warm_up
 
     state = build_state(settings, quota_store)
     app = StsAsgiApp(state)
     warm_up(app, state)
-    config = _uvicorn_config(settings, app)
-    config.load()
 
     def listen() -> None:
         start_listening(socks)
         if ready is not None:
             ready()
 
+    _serve(settings, state, app, socks, listen)
+
+
+def _serve(settings: Settings, state: Any, app: Any, socks: list[socket.socket], listen: Callable[[], None]) -> None:
+    """uvicorn on ``socks`` (filled by ``listen``, called once the loop runs) until stopped; then
+    the audit journal goes to the disk."""
+    from opensts.edge.lifecycle import DrainingServer
+
+    config = _uvicorn_config(settings, app)
+    config.load()
     server = DrainingServer(config, settings.shutdown_timeout, before_serving=listen)
     # Everything built so far (compiled service models, policies, caches: ~110,000 objects) lives
     # as long as the process: frozen out of the collector, a full collection no longer walks it.
@@ -281,7 +288,6 @@ def _run_control_worker(settings: Settings, path: str, quotas: QuotaStore | None
     from opensts.app_state import build_state
     from opensts.edge.asgi import StsAsgiApp
     from opensts.edge.control_relay import RelayEndpoint, bind_socket
-    from opensts.edge.lifecycle import DrainingServer
     from opensts.edge.warmup import warm_up
 
     own = dataclasses.replace(settings, control_socket=None)  # it serves what it gets, relaying nothing
@@ -289,9 +295,6 @@ def _run_control_worker(settings: Settings, path: str, quotas: QuotaStore | None
     app = StsAsgiApp(state)
     warm_up(app, state)
     relay = RelayEndpoint(app, limit=2 * (settings.max_body_bytes + settings.max_request_head_bytes))
-    # its socket is private and local: plain HTTP (the server's URLs, https or not, come from ``own``)
-    config = _uvicorn_config(dataclasses.replace(own, tls_cert=None, tls_key=None), relay)
-    config.load()
     socks: list[socket.socket] = []
 
     def listen() -> None:
@@ -299,12 +302,8 @@ def _run_control_worker(settings: Settings, path: str, quotas: QuotaStore | None
         if ready is not None:
             ready()
 
-    server = DrainingServer(config, settings.shutdown_timeout, before_serving=listen)
-    gc.freeze()
-    server.run(sockets=socks)
-    flush = getattr(getattr(state.audit, "journal", None), "flush", None)
-    if flush is not None:
-        flush()
+    # its socket is private and local: plain HTTP (the server's URLs, https or not, come from ``own``)
+    _serve(dataclasses.replace(own, tls_cert=None, tls_key=None), state, relay, socks, listen)
 
 
 def _die_with_parent() -> None:

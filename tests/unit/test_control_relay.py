@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from opensts.edge import control_relay as relay
 from opensts.edge.asgi import _request
+from opensts.edge.body import read_body
 from opensts.edge.pipeline import Request
 from opensts.protocol.errors import ServiceUnavailable
 from opensts.store.changes import EVERYTHING
@@ -80,13 +81,7 @@ class _Echo:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        answer = str(len(body)).encode()
+        answer = str(len(await read_body(receive, 1 << 30))).encode()
         await send({"type": "http.response.start", "status": 200, "headers": [
             (b"content-type", b"text/xml"), (b"content-length", str(len(answer)).encode()),
             (b"x-amzn-requestid", b"rid-1"), (relay.TOUCHED_HEADER.encode(), b'[["role","AROA1"]]')]})
