@@ -146,7 +146,7 @@ class StsAsgiApp:
         params = await self._maybe_off_loop(len(req.body) > OFF_LOOP_BODY, self.query.params, req)
         http = HttpRequest(req.method, req.raw_path, req.query.decode("latin-1"), req.headers, req.body)
         auth = extract_auth(http)
-        if self.relay is not None and is_control_call(req, params, auth.service if auth else None,
+        if self.relay is not None and is_control_call(params, auth.service if auth else None,
                                                       self.query.is_iam(req, auth)):
             outcome.relayed = True
             return await self.relay.forward(req)

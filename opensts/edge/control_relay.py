@@ -3,9 +3,9 @@
 Why (issue 19 item 2): an IAM write served inside a worker made that worker's STS calls dearer —
 its thread takes the worker's GIL and evicts the event loop's caches. Measured on this 2-core
 machine (bench/scale_writes.py, bench/RESULTS.md), AssumeRole with 100 IAM writes/s in the
-background kept 77-81 % of its rate on SQLite and 66-67 % on PostgreSQL with the writes in the
-workers, 85-88 % and 77-78 % with them in the control worker. AWS runs IAM the same way: one
-control plane, apart from STS.
+background kept 77-81 % of its rate on SQLite and 66-68 % on PostgreSQL with the writes in the
+workers, 89 % and 78 % (medians of 5 rounds) with them in the control worker. AWS runs IAM the
+same way: one control plane, apart from STS.
 
 How: with two or more workers (and ``[server] control_process``, on by default), the supervisor
 forks one more worker, the *control worker*, serving only a Unix socket in a private folder
@@ -82,7 +82,7 @@ def bind_socket(path: str, backlog: int) -> socket.socket:
     return sock
 
 
-def is_control_call(req: Request, params: dict[str, str], service: str | None, is_iam: bool) -> bool:
+def is_control_call(params: dict[str, str], service: str | None, is_iam: bool) -> bool:
     """A call for the control plane, as the edge routes it: IAM (its host or its credential scope),
     or the Organizations and Account JSON APIs (``service``: the credential scope's)."""
     return is_iam or (service in ("organizations", "account") and "Action" not in params)
