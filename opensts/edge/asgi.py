@@ -22,7 +22,7 @@ from opensts.app_state import AppState
 from opensts.auth.sigv4 import HttpRequest, extract_auth
 from opensts.edge.body import read_body
 from opensts.edge.control_plane import ControlPlane
-from opensts.edge.control_relay import ControlRelay, is_control_call
+from opensts.edge.control_relay import CONTROL_JSON_APIS, ControlRelay, is_control_call
 from opensts.edge.health import HEALTH_PATHS, serve_health
 from opensts.edge.observe import Outcome, finished
 from opensts.edge.pipeline import QueryPipeline, Request
@@ -143,13 +143,18 @@ class StsAsgiApp:
             if public is not None:
                 outcome.api, outcome.action = "none", "wellknown"
                 return public
-        params = await self._maybe_off_loop(len(req.body) > OFF_LOOP_BODY, self.query.params, req)
         http = HttpRequest(req.method, req.raw_path, req.query.decode("latin-1"), req.headers, req.body)
         auth = extract_auth(http)
-        if self.relay is not None and is_control_call(params, auth.service if auth else None,
-                                                      self.query.is_iam(req, auth)):
-            outcome.relayed = True
-            return await self.relay.forward(req)
+        params: dict[str, str] | None = None
+        if self.relay is not None:  # IAM: the control worker parses the form (a body can be a MiB), not here too
+            service, is_iam = (auth.service if auth else None), self.query.is_iam(req, auth)
+            if not is_iam and service in CONTROL_JSON_APIS:
+                params = await self._params(req)
+            if is_control_call(params, service, is_iam):
+                outcome.relayed = True
+                return await self.relay.forward(req)
+        if params is None:
+            params = await self._params(req)
         if auth is not None and auth.service == "account" and "Action" not in params:
             from opensts.edge.account_api import serve_account_api
 
@@ -186,6 +191,9 @@ class StsAsgiApp:
         outcome.from_call(call)
         await self._audit_or_refuse(call, request_id)
         return 200, payload, _ctype(wants_json), {}
+
+    async def _params(self, req: Request) -> dict[str, str]:
+        return await self._maybe_off_loop(len(req.body) > OFF_LOOP_BODY, self.query.params, req)
 
     async def _control_status(self) -> dict[str, Any]:
         """The control plane's status for /readyz: from the control worker when calls go there."""

@@ -47,7 +47,7 @@ from opensts.protocol.errors import ServiceUnavailable
 from opensts.store.cache import TOUCHED
 from opensts.store.changes import EVERYTHING, Token
 
-__all__ = ["ControlRelay", "RelayEndpoint", "TOUCHED_HEADER", "bind_socket", "is_control_call", "socket_path"]
+__all__ = ["CONTROL_JSON_APIS", "ControlRelay", "RelayEndpoint", "TOUCHED_HEADER", "bind_socket", "is_control_call", "socket_path"]
 
 log = logging.getLogger("opensts.edge")
 
@@ -82,10 +82,15 @@ def bind_socket(path: str, backlog: int) -> socket.socket:
     return sock
 
 
-def is_control_call(params: dict[str, str], service: str | None, is_iam: bool) -> bool:
+#: The JSON APIs of the control plane (by credential scope); IAM is known by its host or scope.
+CONTROL_JSON_APIS = frozenset({"organizations", "account"})
+
+
+def is_control_call(params: dict[str, str] | None, service: str | None, is_iam: bool) -> bool:
     """A call for the control plane, as the edge routes it: IAM (its host or its credential scope),
-    or the Organizations and Account JSON APIs (``service``: the credential scope's)."""
-    return is_iam or (service in ("organizations", "account") and "Action" not in params)
+    or the Organizations and Account JSON APIs (``service``: the credential scope's) — unless the
+    request names an Action (``params``: its query and form parameters, read for those only)."""
+    return is_iam or (service in CONTROL_JSON_APIS and params is not None and "Action" not in params)
 
 
 # -- the request on the wire between the two -----------------------------------------------------
