@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import socket
 import tempfile
 from collections.abc import Iterable
@@ -63,10 +64,45 @@ _NOT_RELAYED = frozenset({"content-length", "content-type", "date", "server", "c
                           "keep-alive", TOUCHED_HEADER})
 
 
+_FOLDER_PREFIX = "opensts-control-"
+
+
 def socket_path() -> str:
     """A fresh private folder (0700) for the control worker's socket, made by the parent before it
-    forks. Why not DATA_DIR: a Unix socket path is limited to 107 bytes, and data folders can be deep."""
-    return os.path.join(tempfile.mkdtemp(prefix="opensts-control-"), "control.sock")
+    forks, named for the parent's PID; the folders of servers that died without cleaning up (kill
+    -9 of the parent) are removed first. Why not DATA_DIR: a Unix socket path is limited to 107
+    bytes, data folders can be deep, and two servers share one during a --reuse-port restart."""
+    remove_stale_folders(tempfile.gettempdir())
+    return os.path.join(tempfile.mkdtemp(prefix=f"{_FOLDER_PREFIX}{os.getpid()}-"), "control.sock")
+
+
+def remove_stale_folders(parent: str) -> None:
+    """Remove this user's control-socket folders whose server (the PID in the name) is gone.
+    Only real folders (no symbolic link is followed) owned by this user are touched."""
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return
+    for entry in entries:
+        pid = entry.name[len(_FOLDER_PREFIX):].split("-", 1)[0] if entry.name.startswith(_FOLDER_PREFIX) else ""
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: not ours to judge
+        return True
+    return True
 
 
 def bind_socket(path: str, backlog: int) -> socket.socket:

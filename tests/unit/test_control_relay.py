@@ -212,3 +212,27 @@ def test_a_socket_that_accepts_and_closes_is_service_unavailable(tmp_path: Path)
     finally:
         sock.close()
         os.unlink(path)
+
+
+def test_control_folders_of_dead_servers_are_removed(tmp_path: Path) -> None:
+    """A server killed with -9 cannot remove its socket folder; the next start does (its PID is
+    gone), and leaves a running server's, another user's and anything not a folder alone."""
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f"opensts-control-{dead.pid}-abc"
+    stale.mkdir()
+    (stale / "control.sock").write_text("")
+    running = tmp_path / f"opensts-control-{os.getpid()}-def"
+    running.mkdir()
+    unrelated = tmp_path / "opensts-control-notapid-x"
+    unrelated.mkdir()
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    link = tmp_path / f"opensts-control-{dead.pid}-link"
+    link.symlink_to(target)
+    relay.remove_stale_folders(str(tmp_path))
+    assert not stale.exists()
+    assert running.exists() and unrelated.exists() and link.is_symlink() and target.exists()
