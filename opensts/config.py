@@ -227,8 +227,8 @@ SCHEMA = Table({
                                  "flight, and the audit delivery its last round; `--shutdown-timeout` wins over it "
                                  "(docs/OPERATIONS.md)", _at_least(0, strict=True)),
         "control_process": Leaf("boolean", "true", "with 2 or more workers, IAM, Organizations and Account calls run "
-                                "in a process of their own (the control worker), so that writes never slow the "
-                                "workers' STS calls (docs/OPERATIONS.md); false: in each worker, off its event loop"),
+                                "in a process of their own (the control worker), so that IAM writes slow the workers' "
+                                "STS calls less (docs/OPERATIONS.md); false: in each worker, off its event loop"),
     }, "the server process"),
     "partitions": ArrayOf(Table({
         "name": Leaf("string", "—", "partition name (as in ARNs)", _NAME, required=True),

@@ -36,7 +36,7 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httptools
 import orjson
@@ -47,6 +47,9 @@ from opensts.edge.pipeline import Request
 from opensts.protocol.errors import ServiceUnavailable
 from opensts.store.cache import TOUCHED
 from opensts.store.changes import EVERYTHING, Token
+
+if TYPE_CHECKING:
+    from opensts.app_state import AppState
 
 __all__ = ["CONTROL_JSON_APIS", "ControlRelay", "RelayEndpoint", "TOUCHED_HEADER", "bind_socket", "is_control_call", "socket_path"]
 
@@ -62,8 +65,6 @@ MAX_TOUCHED = 256  # more tokens than this come back as "everything" (the header
 #: response headers the relaying worker sets itself, or that are only the relay's
 _NOT_RELAYED = frozenset({"content-length", "content-type", "date", "server", "connection", "transfer-encoding",
                           "keep-alive", TOUCHED_HEADER})
-
-
 _FOLDER_PREFIX = "opensts-control-"
 
 
@@ -180,7 +181,7 @@ class ControlRelay:
     socket costs its caller ≈ 700 µs of CPU, this one ≈ 30 µs — on the worker's event loop, which
     the relay exists to spare. The response is parsed by httptools (uvicorn's C parser)."""
 
-    def __init__(self, path: str, state: Any, idle: int = 16) -> None:
+    def __init__(self, path: str, state: AppState, idle: int = 16) -> None:
         self.path = path
         self.state = state
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
@@ -223,7 +224,7 @@ class ControlRelay:
             if not reader.at_eof() and not writer.is_closing():  # not closed by a control worker since gone
                 return reader, writer
             writer.close()
-        return await _connect(self.path, asyncio.get_running_loop().time() + CONNECT_WAIT)
+        return await _connect(self.path, loop.time() + CONNECT_WAIT)
 
     async def _exchange(self, payload: bytes | None) -> tuple[int, dict[str, str], bytes]:
         """One request on a kept-alive connection: a relayed call (``payload``), or None: GET the status."""

@@ -381,15 +381,13 @@ class _Supervisor:
     """
 
     RESTART_DELAY = 0.2  # between a child's death and its replacement (no busy loop on a crash at start)
-    #: Slots of the children that are not workers (a worker's slot is its index, from 0).
-    DELIVERY, CONTROL = DELIVERY_SLOT, CONTROL_SLOT
 
     def __init__(self, settings: Settings, groups: list[list[socket.socket]], quotas: QuotaStore | None) -> None:
         self.settings = settings
         self.quotas = quotas
         self.addresses = [[(s.family, s.getsockname()) for s in group] for group in groups]
         self.shared = len(groups) > 1 and groups[0] is groups[1]  # one socket shared (no SO_REUSEPORT)
-        self.children: dict[int, int] = {}  # pid → worker slot (DELIVERY, CONTROL: those processes)
+        self.children: dict[int, int] = {}  # pid → slot (a worker's index; DELIVERY_SLOT, CONTROL_SLOT)
         self.stopping = False
         self._stop: StopOrder | None = None
         self._in_stop = False  # a stop handler is running (signals can nest: see stop)
@@ -398,8 +396,8 @@ class _Supervisor:
     def start(self, groups: list[list[socket.socket]], ready: Callable[[], None] | None = None) -> None:
         listening = [s for group in groups for s in group]
         if self.settings.audit:
-            self._started[-1] = time.monotonic()
-            self.children[_fork(lambda: _run_delivery(self.settings), [], listening)] = -1
+            self._started[DELIVERY_SLOT] = time.monotonic()
+            self.children[_fork(lambda: _run_delivery(self.settings), [], listening)] = DELIVERY_SLOT
         control = self.settings.control_socket is not None
         self._ready = ReadySignal(ready, expected=len(groups) + control)
         if control:  # first: the workers relay to it from their first request
@@ -428,17 +426,17 @@ class _Supervisor:
     def _start_control(self, listening: list[socket.socket]) -> None:
         path = self.settings.control_socket
         assert path is not None
-        self._started[self.CONTROL] = time.monotonic()
+        self._started[CONTROL_SLOT] = time.monotonic()
         pid = _fork(lambda: _run_control_worker(self.settings, path, self.quotas, self._ready.tell), [], listening)
-        self.children[pid] = self.CONTROL
+        self.children[pid] = CONTROL_SLOT
 
     def _replace(self, slot: int) -> None:
-        if slot == self.CONTROL:
+        if slot == CONTROL_SLOT:
             self._start_control([])
             return
-        if slot < 0:
-            self._started[-1] = time.monotonic()
-            self.children[_fork(lambda: _run_delivery(self.settings))] = -1
+        if slot == DELIVERY_SLOT:
+            self._started[DELIVERY_SLOT] = time.monotonic()
+            self.children[_fork(lambda: _run_delivery(self.settings))] = DELIVERY_SLOT
             return
         if self.shared:
             group = self._shared_socks
@@ -477,8 +475,8 @@ class _Supervisor:
                 if self._stop is not None:
                     self._stop.exited()
                 continue
-            what, process = ("the control worker", "control") if slot == self.CONTROL else \
-                ("the audit delivery process", "delivery") if slot < 0 else (f"worker {slot}", "worker")
+            what, process = ("the control worker", "control") if slot == CONTROL_SLOT else \
+                ("the audit delivery process", "delivery") if slot == DELIVERY_SLOT else (f"worker {slot}", "worker")
             event(log, "worker_restart", f"opensts: {what} (pid {pid}) exited ({_exit_reason(status)}); starting a "
                   "replacement", logging.WARNING, process=process, slot=slot, pid=pid, reason=_exit_reason(status))
             time.sleep(self._restart_delay(slot))
@@ -512,7 +510,7 @@ def run_server(settings: Settings, socks: list[socket.socket], on_ready: Callabl
     if settings.workers <= 1:
         children: dict[int, int] = {}
         if settings.audit:
-            children[_fork(lambda: _run_delivery(settings), [], groups[0])] = -1
+            children[_fork(lambda: _run_delivery(settings), [], groups[0])] = DELIVERY_SLOT
         signal.signal(signal.SIGTERM, _stopped_while_starting)  # until uvicorn takes the signals over
         signal.signal(signal.SIGINT, _stopped_while_starting)
         try:
