@@ -20,12 +20,12 @@ import time
 from opensts.edge.shutdown import run_until_stopped
 
 def body(stop):
+    print("ready", flush=True)  # the handler is in place once the body runs
     while not stop.is_set():
         stop.wait(0.001)
     time.sleep(0.5)  # the last round: the main thread waits in join() meanwhile
     print("last round done", flush=True)
 
-print("ready", flush=True)
 run_until_stopped(body, 5.0)
 print("stopped", flush=True)
 os._exit(0)  # as the forked delivery process ends (edge/serve._fork)
