@@ -193,7 +193,8 @@ class ControlRelay:
         its request id among them)."""
         payload = encode(req)
         try:
-            status, headers, body = await asyncio.wait_for(self._exchange(payload), RELAY_TIMEOUT)
+            async with asyncio.timeout(RELAY_TIMEOUT):  # no task per call, as wait_for makes
+                status, headers, body = await self._exchange(payload)
         except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, httptools.HttpParserError) as exc:
             log.warning("control worker unavailable (%s): IAM, Organizations and Account calls answer "
                         "ServiceUnavailable", type(exc).__name__)
@@ -208,7 +209,8 @@ class ControlRelay:
         """The control worker's view of the control plane (``ControlPlane.status``), for /readyz;
         ``{"control_worker": False}`` when it does not answer within ``STATUS_TIMEOUT``."""
         try:
-            status, headers, body = await asyncio.wait_for(self._exchange(None), STATUS_TIMEOUT)
+            async with asyncio.timeout(STATUS_TIMEOUT):
+                status, headers, body = await self._exchange(None)
             found = orjson.loads(body) if status == 200 else None
         except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, httptools.HttpParserError,
                 orjson.JSONDecodeError):
