@@ -9,12 +9,13 @@ server_command), wrk at c=32 replaying one pre-signed AssumeRole (bench/run.py's
 its own process), in interleaved rounds: quiet, then with a writer process (this script with
 ``--writer``) sending SigV4-signed IAM writes at ``--rate`` per second to OTHER roles and users
 (``--touch other``) or to the assumed role itself (``--touch self``: TagRole on it, the worst
-case). Prints the median req/s of each and the ratio. Everything runs on 127.0.0.1; every wrk run
+case). Prints the median req/s of each and the ratio. ``--burn CORES`` adds a control phase: no
+writes, a process burning CORES of CPU (what any work of the writes' size costs on these cores). Everything runs on 127.0.0.1; every wrk run
 and the writer are bounded by time; servers, writers and the throwaway PostgreSQL cluster are
 stopped by PID in ``finally`` blocks.
 
 Usage: ``.venv/bin/python bench/scale_writes.py [--backends sqlite,postgresql] [--duration 10]
-[--rounds 2] [--rate 100] [--touch other,self]``
+[--rounds 2] [--rate 100] [--touch other,self] [--burn CORES]``
 """
 
 from __future__ import annotations
@@ -223,11 +224,42 @@ def run_children(pid: int) -> list[int]:
     return found
 
 
+def cache_misses(url: str) -> float:
+    """The server's entity-cache misses so far (``opensts_cache_requests_total{result="miss"}`` on
+    /metrics): whether writes to other entities make AssumeRole reload anything."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+    except (OSError, http.client.HTTPException):
+        return 0.0
+    finally:
+        conn.close()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("opensts_cache_requests_total{") and 'result="miss"' in line)
+
+
+def start_burner(cores: float, seconds: float) -> subprocess.Popen[str]:
+    """A process that only burns ``cores`` of CPU (busy ``cores`` of every 10 ms) for ``seconds``:
+    the control phase for the writes — what any other work of that size on these 2 cores costs
+    AssumeRole, with no IAM call, no cache invalidation and no database."""
+    code = ("import time\n"
+            f"end = time.monotonic() + {seconds}\n"
+            "while time.monotonic() < end:\n"
+            "    began = time.monotonic()\n"
+            f"    while time.monotonic() - began < {0.01 * cores}:\n"
+            "        sum(range(100))\n"
+            f"    time.sleep({0.01 * max(0.0, 1.0 - cores)})\n")
+    return subprocess.Popen([sys.executable, "-c", code], start_new_session=True, text=True)
+
+
 def wrk_rps(wrk: str, url: str, script: Path, build: object, sid: int, seconds: float,
             writer_sid: int | None = None) -> tuple[float, dict[str, float]]:
     """req/s of one wrk run, and the CPU seconds the server's processes (and the writer) used in it."""
     headers, body = build()  # type: ignore[operator]
     run.write_lua(script, headers, body)
+    misses0 = cache_misses(url)
     server0 = run.session_jiffies(sid)
     threads0 = thread_jiffies(sid)
     writer0 = run.session_jiffies(writer_sid) if writer_sid else 0
@@ -239,6 +271,8 @@ def wrk_rps(wrk: str, url: str, script: Path, build: object, sid: int, seconds: 
            **{k: (threads1[k] - threads0[k]) / run.CLK_TCK for k in threads0},
            "writer": ((run.session_jiffies(writer_sid) - writer0) / run.CLK_TCK) if writer_sid else 0.0,
            "database": database, "other": raw["other_cpu"], "requests": raw["requests"]}
+    time.sleep(1.1)  # each process moves its counts to /metrics every 0.5 s
+    cpu["misses"] = cache_misses(url) - misses0
     errors = raw["connect"] + raw["read"] + raw["write"] + raw["status"] + raw["timeout"]
     if errors:
         print(f"    (wrk errors: {errors:.0f})", flush=True)
@@ -247,7 +281,7 @@ def wrk_rps(wrk: str, url: str, script: Path, build: object, sid: int, seconds: 
 
 def measure_backend(backend: str, wrk: str, args: argparse.Namespace, log_dir: Path) -> dict[str, float]:
     target = Target("opensts", AR, 2)
-    results: dict[str, list[float]] = {"quiet": [], **{t: [] for t in args.touch}}
+    results: dict[str, list[float]] = {"quiet": [], "burn": [], **{t: [] for t in args.touch}}
     database_share: dict[str, list[float]] = {t: [] for t in args.touch}
     writes: dict[str, list[float]] = {t: [] for t in args.touch}
     with run.running(target, log_dir, args.src) as (url, sid):
@@ -265,7 +299,7 @@ def measure_backend(backend: str, wrk: str, args: argparse.Namespace, log_dir: P
             loop_per_request = quiet_cpu["loop"] / max(1.0, quiet_cpu["requests"])
             print(f"  {backend:<10} round {rnd + 1} quiet            {rps:8.0f} req/s  "
                   f"(server CPU {quiet_cpu['server'] / args.duration:.2f} cores, {per_request * 1e6:.0f} µs/request; "
-                  f"other load {quiet_cpu['other']:.0%})", flush=True)
+                  f"other load {quiet_cpu['other']:.0%}; cache misses {quiet_cpu['misses']:.0f})", flush=True)
             for touch in args.touch:
                 proc = start_writer(url, args, touch, role)
                 try:
@@ -285,7 +319,7 @@ def measure_backend(backend: str, wrk: str, args: argparse.Namespace, log_dir: P
                 written = achieved["writes_per_s"] * args.duration
                 print(f"  {'':<10}         server CPU {cpu['server'] / args.duration:.2f} cores, "
                       f"{extra / max(1.0, written) * 1e3:.1f} ms more per write; writer {cpu['writer'] / args.duration:.2f} "
-                      f"cores; other load {cpu['other']:.0%}", flush=True)
+                      f"cores; other load {cpu['other']:.0%}; cache misses {cpu['misses']:.0f}", flush=True)
                 if DATABASE:
                     db_extra = cpu["database"] - quiet_cpu["database"] * cpu["requests"] / max(1.0, quiet_cpu["requests"])
                     print(f"  {'':<10}         PostgreSQL server {cpu['database'] / args.duration:.2f} cores "
@@ -299,7 +333,20 @@ def measure_backend(backend: str, wrk: str, args: argparse.Namespace, log_dir: P
                       f"per write; event loops {cpu['loop'] / max(1.0, cpu['requests']) * 1e6:.0f} µs per AssumeRole "
                       f"(quiet: {loop_per_request * 1e6:.0f}); audit delivery {cpu['delivery'] / args.duration:.2f} cores "
                       f"(quiet: {quiet_cpu['delivery'] / args.duration:.2f})", flush=True)
+            if args.burn:
+                burner = start_burner(args.burn, args.duration + args.warmup + 2)
+                try:
+                    time.sleep(args.warmup)
+                    rps, cpu = wrk_rps(wrk, url, script, build, sid, args.duration, burner.pid)
+                finally:
+                    run.stop_server(burner)  # type: ignore[arg-type]
+                results["burn"].append(rps)
+                print(f"  {backend:<10} round {rnd + 1} CPU burner         {rps:8.0f} req/s  "
+                      f"(the burner used {cpu['writer'] / args.duration:.2f} cores; event loops "
+                      f"{cpu['loop'] / max(1.0, cpu['requests']) * 1e6:.0f} µs per AssumeRole)", flush=True)
     summary = {"quiet": statistics.median(results["quiet"])}
+    if args.burn:
+        summary["burn"] = statistics.median(results["burn"])
     for touch in args.touch:
         summary[touch] = statistics.median(results[touch])
         summary[f"{touch}_writes"] = statistics.median(writes[touch])
@@ -335,6 +382,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--rate", type=float, default=100.0, help="IAM writes per second in the background")
     parser.add_argument("--touch", default="other", help="comma list of: other (other entities), self (the role)")
+    parser.add_argument("--burn", type=float, default=0.0, metavar="CORES",
+                        help="also a control phase: no writes, a process burning CORES cores (e.g. what the writes used)")
     parser.add_argument("--src", type=Path, default=REPO, help="the OpenSTS source tree to serve (e.g. main's)")
     parser.add_argument("--writer", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=10.0, help=argparse.SUPPRESS)
@@ -360,6 +409,10 @@ def main(argv: list[str] | None = None) -> int:
         for touch in args.touch:
             print(f"{backend:<11} {touch:<6} {s['quiet']:>11.0f}   {s[touch]:>17.0f}   {s[f'{touch}_writes']:>8.0f}"
                   f"   {s[touch] / s['quiet']:6.0%}")
+    for backend, s in summaries.items():
+        if "burn" in s:
+            print(f"{backend:<11} {'burn':<6} {s['quiet']:>11.0f}   {s['burn']:>17.0f}   {0:>8.0f}"
+                  f"   {s['burn'] / s['quiet']:6.0%}   (a process burning {args.burn:g} cores, no writes)")
     for backend, s in summaries.items():
         for touch in args.touch:
             if s.get(f"{touch}_database"):  # what the database's own CPU on these 2 cores cost AssumeRole
