@@ -10,9 +10,10 @@ its own process), in interleaved rounds: quiet, then with a writer process (this
 ``--writer``) sending SigV4-signed IAM writes at ``--rate`` per second to OTHER roles and users
 (``--touch other``) or to the assumed role itself (``--touch self``: TagRole on it, the worst
 case). Prints the median req/s of each and the ratio. ``--burn CORES`` adds a control phase: no
-writes, a process burning CORES of CPU (what any work of the writes' size costs on these cores). Everything runs on 127.0.0.1; every wrk run
-and the writer are bounded by time; servers, writers and the throwaway PostgreSQL cluster are
-stopped by PID in ``finally`` blocks.
+writes, a process burning CORES of CPU (what any work of the writes' size costs on these cores).
+Everything runs on 127.0.0.1; every wrk run, the writer and the burner are bounded by time;
+servers, writers, burners and the throwaway PostgreSQL cluster are stopped by PID in ``finally``
+blocks.
 
 Usage: ``.venv/bin/python bench/scale_writes.py [--backends sqlite,postgresql] [--duration 10]
 [--rounds 2] [--rate 100] [--touch other,self] [--burn CORES]``

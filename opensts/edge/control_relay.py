@@ -4,8 +4,8 @@ Why (issue 19 item 2): an IAM write served inside a worker made that worker's ST
 its thread takes the worker's GIL and evicts the event loop's caches. Measured on this 2-core
 machine (bench/scale_writes.py, bench/RESULTS.md), AssumeRole with 100 IAM writes/s in the
 background kept 77-81 % of its rate on SQLite and 66-68 % on PostgreSQL with the writes in the
-workers, 89 % and 78 % (medians of 5 rounds) with them in the control worker. AWS runs IAM the
-same way: one control plane, apart from STS.
+workers, 87-90 % and 74-79 % (medians of 3-5 rounds, several runs) with them in the control
+worker. AWS runs IAM the same way: one control plane, apart from STS.
 
 How: with two or more workers (and ``[server] control_process``, on by default), the supervisor
 forks one more worker, the *control worker*, serving only a Unix socket in a private folder
@@ -97,12 +97,13 @@ def remove_stale_folders(parent: str) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (someone else's counts: not ours to judge)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # someone else's process: not ours to judge
-        return True
+    except PermissionError:
+        pass
     return True
 
 
